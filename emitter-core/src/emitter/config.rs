@@ -1,0 +1,66 @@
+//! Emitter settings.
+
+use std::time::Duration;
+
+use crate::protocol::PresenceConfig;
+
+/// Settings of an [`Emitter`](crate::Emitter). Every field has a sensible default.
+///
+/// ```
+/// use std::time::Duration;
+/// use demitter_core::EmitterConfig;
+/// let config = EmitterConfig {
+///     id: Some("billing-1".into()),
+///     listener_capacity: 4096,
+///     ..EmitterConfig::default()
+/// }
+/// .with_heartbeat(Duration::from_millis(200), Duration::from_secs(1));
+/// assert_eq!(config.presence.peer_timeout, Duration::from_secs(1));
+/// ```
+#[derive(Debug, Clone)]
+pub struct EmitterConfig {
+    /// This emitter's id (the `source` of its events). Default: the transport's
+    /// authenticated identity if it has one, else a random id.
+    pub id: Option<String>,
+    /// Events each listener may have queued before the oldest are dropped and it is told
+    /// it lagged.
+    pub listener_capacity: usize,
+    /// Reports each [`errors`](crate::Emitter::errors) stream may have queued.
+    pub error_capacity: usize,
+    /// Presence protocol timing and limits.
+    pub presence: PresenceConfig,
+    /// The most (source, event name) pairs whose sequence numbers are tracked.
+    pub max_tracked_sequences: usize,
+    /// How long `close` waits for listener tasks to finish before abandoning them.
+    pub close_timeout: Duration,
+}
+
+impl Default for EmitterConfig {
+    fn default() -> Self {
+        Self {
+            id: None,
+            listener_capacity: 1024,
+            error_capacity: 1024,
+            presence: PresenceConfig::default(),
+            max_tracked_sequences: 100_000,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl EmitterConfig {
+    /// The same settings with this heartbeat interval and peer timeout.
+    #[must_use]
+    pub fn with_heartbeat(mut self, interval: Duration, peer_timeout: Duration) -> Self {
+        self.presence.heartbeat_interval = interval;
+        self.presence.peer_timeout = peer_timeout;
+        self
+    }
+
+    /// The same settings with this id.
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+}

@@ -1,0 +1,193 @@
+//! The receive loop: one task per emitter that takes what the transport received, runs the
+//! presence protocol and its timers, checks sequence numbers and queues events for the
+//! listeners. It never waits on a listener.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::emitter::event::{PEER_DOWN, PEER_UP, PeerChange, RawEvent};
+use crate::emitter::inner::Inner;
+use crate::frame::{EventFrame, Frame};
+use crate::protocol::{Action, Control, SeqCheck};
+use crate::report::{ErrorKind, ErrorReport};
+use crate::transport::Incoming;
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let hello = inner.presence.lock().start(Instant::now());
+    inner.apply(hello);
+    let deadline = inner.presence.lock().next_deadline();
+    let sleep = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            biased;
+            () = inner.cancel.cancelled() => break,
+            () = &mut sleep => {
+                let actions = inner.presence.lock().tick(Instant::now());
+                inner.apply(actions);
+                let next = inner.presence.lock().next_deadline();
+                sleep.as_mut().reset(next.into());
+            }
+            incoming = inner.transport.recv() => match incoming {
+                Some(incoming) => inner.handle_incoming(incoming),
+                None => {
+                    if !inner.cancel.is_cancelled() {
+                        inner.report(ErrorReport::new(
+                            ErrorKind::Network,
+                            1,
+                            "the transport stopped; this emitter receives nothing more",
+                        ));
+                    }
+                    break;
+                }
+            },
+        }
+    }
+    tracing::debug!(id = %inner.id, "receive loop ended");
+}
+
+impl Inner {
+    pub(crate) fn handle_incoming(&self, incoming: Incoming) {
+        match incoming {
+            Incoming::Frame { from, frame } => {
+                let source = frame.source();
+                if self.caps.authenticated && from.as_ref() != Some(source) {
+                    let peer = from
+                        .as_ref()
+                        .map_or("an unauthenticated peer", |f| f.as_str());
+                    return self.report(
+                        ErrorReport::new(
+                            ErrorKind::Refused,
+                            1,
+                            format!("frame claiming source `{source}` came from {peer}; dropped"),
+                        )
+                        .with_peer(peer),
+                    );
+                }
+                if *source == self.id {
+                    return;
+                }
+                match frame {
+                    Frame::Event(event) => self.receive_event(event),
+                    Frame::Control(control) => match Control::decode(&control.body) {
+                        Ok(message) => {
+                            let actions = self.presence.lock().receive(
+                                &control.source,
+                                message,
+                                Instant::now(),
+                            );
+                            self.apply(actions);
+                        }
+                        Err(e) => self.report(
+                            ErrorReport::new(ErrorKind::Deserialization, 1, e.to_string())
+                                .with_peer(control.source.as_str()),
+                        ),
+                    },
+                }
+            }
+            Incoming::PeerUp(peer) => {
+                let actions = self.presence.lock().peer_connected(&peer);
+                self.apply(actions);
+            }
+            Incoming::PeerDown(peer) => {
+                let actions = self.presence.lock().peer_lost(&peer);
+                self.apply(actions);
+            }
+            Incoming::Report(report) => self.report(report),
+        }
+    }
+
+    fn receive_event(&self, event: EventFrame) {
+        let actions = self
+            .presence
+            .lock()
+            .heard_from(&event.source, event.epoch, Instant::now());
+        if !actions.is_empty() {
+            self.apply(actions);
+        }
+        let gap = {
+            let registry = self.registry.read();
+            let mut targets = Vec::new();
+            registry.for_each_match(&event.name, |entry| targets.push(entry));
+            if targets.is_empty() {
+                return;
+            }
+            let check =
+                self.seq_in
+                    .lock()
+                    .observe(&event.source, event.epoch, &event.name, event.seq);
+            if check == SeqCheck::Stale {
+                tracing::debug!(source = %event.source, name = %event.name, seq = event.seq, "dropped a stale or duplicate event");
+                return;
+            }
+            let raw = RawEvent {
+                name: Arc::clone(&event.name),
+                payload: event.payload,
+                source: event.source.clone(),
+                seq: event.seq,
+            };
+            for entry in targets {
+                entry.sink.queue().push(raw.clone());
+            }
+            match check {
+                SeqCheck::Gap(missed) => Some(missed),
+                _ => None,
+            }
+        };
+        if let Some(missed) = gap {
+            self.report(
+                ErrorReport::new(
+                    ErrorKind::Gap,
+                    missed,
+                    format!(
+                        "{missed} event(s) `{}` from `{}` were lost before seq {}",
+                        event.name, event.source, event.seq
+                    ),
+                )
+                .with_peer(event.source.as_str())
+                .with_event(&*event.name),
+            );
+        }
+    }
+
+    /// Carries out what the presence protocol asked for.
+    pub(crate) fn apply(&self, actions: Vec<Action>) {
+        let mut counts_changed = false;
+        for action in actions {
+            match action {
+                Action::Send { to, message } => self.send_control(&message, to),
+                Action::PeerUp(peer) => {
+                    tracing::info!(%peer, "peer up");
+                    self.dispatch_system(
+                        PEER_UP,
+                        &PeerChange {
+                            peer: peer.to_string(),
+                        },
+                    );
+                }
+                Action::PeerDown(peer) => {
+                    tracing::info!(%peer, "peer down");
+                    self.seq_in.lock().forget_source(&peer);
+                    self.dispatch_system(
+                        PEER_DOWN,
+                        &PeerChange {
+                            peer: peer.to_string(),
+                        },
+                    );
+                }
+                Action::Interest {
+                    peer,
+                    pattern,
+                    count,
+                } => {
+                    self.remote.write().apply(&peer, &pattern, count);
+                    counts_changed = true;
+                }
+                Action::Report(report) => self.report(report),
+            }
+        }
+        if counts_changed {
+            self.notify_counts();
+        }
+    }
+}

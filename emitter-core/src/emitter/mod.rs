@@ -1,0 +1,473 @@
+//! The [`Emitter`]: emittery's API over any [`Transport`].
+
+mod config;
+mod driver;
+mod errors;
+mod event;
+mod inner;
+mod listener;
+mod registry;
+mod remote;
+mod stream;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::EmitterConfig;
+pub use event::{
+    Delivery, Event, LISTENER_ADDED, LISTENER_REMOVED, ListenerChange, PEER_DOWN, PEER_UP,
+    PeerChange,
+};
+pub use listener::{ListenOptions, Listener};
+pub use stream::{CountStream, ErrorStream, EventStream, Once};
+
+use crate::error::Error;
+use crate::lag_queue::LagQueue;
+use crate::name::validate_user_name;
+use crate::node_id::NodeId;
+use crate::pattern::Pattern;
+use crate::payload::{FromPayload, encode_payload};
+use crate::protocol::{Presence, SequenceCounter, SequenceTracker};
+use crate::report::ErrorCounts;
+use crate::transport::Transport;
+use errors::ErrorChannel;
+use inner::{CountSubject, Inner};
+use registry::{ErasedHandler, Registry, Sink};
+
+/// The pattern `on_any` listens on: every event except `$` system events.
+const ANY: &str = "#";
+
+/// A distributed event emitter. Cheap to clone; every clone is the same emitter, and it
+/// closes when the last clone is dropped (or on [`close`](Self::close)).
+///
+/// Listeners take patterns with `+` (any run without `.`) and `#` (any run without `$`).
+/// `emit` runs the local listeners and resolves when they have finished, hands the event to
+/// the transport without waiting on any remote listener, and resolves to a [`Delivery`]:
+/// how many local listeners ran and how many remote ones are known to match.
+///
+/// ```
+/// use demitter_core::{Emitter, Event, MemoryHub};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Debug, Clone)]
+/// struct Bid { lot: u32, amount: u64 }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), demitter_core::Error> {
+/// let hub = MemoryHub::new();
+/// let auctioneer = Emitter::new(hub.join())?;
+/// let bidder = Emitter::new(hub.join())?;
+///
+/// // The auctioneer hears every bid on any lot.
+/// auctioneer.on("bid.+", |event: Event<Bid>| async move {
+///     println!("{} bids {} on lot {}", event.source, event.data.amount, event.data.lot);
+/// })?;
+/// bidder.wait_for_listeners("bid.lot1", 1).await?;
+/// let reached = bidder.emit("bid.lot1", &Bid { lot: 1, amount: 100 }).await?;
+/// assert_eq!(reached.remote, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Emitter {
+    handle: Arc<Handle>,
+}
+
+/// Closes the emitter when the last [`Emitter`] clone goes.
+struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.inner.shutdown_now() {
+            let transport = Arc::clone(&self.inner.transport);
+            self.inner
+                .runtime
+                .spawn(async move { transport.close().await });
+        }
+    }
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("id", &self.inner().id)
+            .field("closed", &self.inner().is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emitter {
+    /// An emitter on `transport` with default settings. Call from within a tokio runtime.
+    pub fn new(transport: impl Transport) -> Result<Self, Error> {
+        Self::with_config(transport, EmitterConfig::default())
+    }
+
+    /// An emitter on `transport` with these settings.
+    pub fn with_config(transport: impl Transport, config: EmitterConfig) -> Result<Self, Error> {
+        Self::from_shared(Arc::new(transport), config)
+    }
+
+    /// An emitter on a shared transport.
+    pub fn from_shared(
+        transport: Arc<dyn Transport>,
+        config: EmitterConfig,
+    ) -> Result<Self, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let id = match (&config.id, transport.local_id()) {
+            (_, Some(proven)) => proven,
+            (Some(id), None) => NodeId::new(id)?,
+            (None, None) => NodeId::random(),
+        };
+        let epoch = fastrand::u64(1..);
+        let caps = transport.capabilities();
+        let inner = Arc::new(Inner {
+            presence: Mutex::new(Presence::new(
+                id.clone(),
+                epoch,
+                config.presence.clone(),
+                Instant::now(),
+            )),
+            seq_in: Mutex::new(SequenceTracker::new(config.max_tracked_sequences)),
+            id,
+            epoch,
+            transport,
+            caps,
+            registry: RwLock::new(Registry::default()),
+            remote: RwLock::default(),
+            seq_out: Mutex::new(SequenceCounter::default()),
+            errors: ErrorChannel::default(),
+            observers: Mutex::new(Vec::new()),
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            runtime,
+            closed: AtomicBool::new(false),
+            config,
+        });
+        inner
+            .tasks
+            .spawn_on(driver::run(Arc::clone(&inner)), &inner.runtime);
+        Ok(Self {
+            handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.handle.inner
+    }
+
+    /// This emitter's id: the `source` of the events it emits.
+    pub fn id(&self) -> &NodeId {
+        &self.inner().id
+    }
+
+    // ---- listening -------------------------------------------------------------------
+
+    /// Calls `handler` for every event matching `pattern`, with its payload decoded as `T`.
+    ///
+    /// Local emits call the handler directly (and `emit` waits for it); remote and system
+    /// events queue for it (bounded; if it falls behind, the oldest are dropped and a
+    /// [`Lagged`](crate::ErrorKind::Lagged) report says how many) and it handles them one
+    /// at a time, never delaying other listeners. A payload that is not a `T`, or a panic
+    /// in the handler, is reported on the error channel.
+    pub fn on<T, F, Fut>(&self, pattern: &str, handler: F) -> Result<Listener, Error>
+    where
+        T: FromPayload,
+        F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_with(pattern, ListenOptions::default(), handler)
+    }
+
+    /// [`on`](Self::on) with options (spy, queue size).
+    pub fn on_with<T, F, Fut>(
+        &self,
+        pattern: &str,
+        options: ListenOptions,
+        handler: F,
+    ) -> Result<Listener, Error>
+    where
+        T: FromPayload,
+        F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_handler(Pattern::new(pattern)?, options, false, handler)
+    }
+
+    /// A spy: like [`on`](Self::on), but never counted anywhere.
+    pub fn spy<T, F, Fut>(&self, pattern: &str, handler: F) -> Result<Listener, Error>
+    where
+        T: FromPayload,
+        F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_with(pattern, ListenOptions::default().spy(), handler)
+    }
+
+    /// Calls `handler` for every event except `$` system events (the pattern `#`).
+    pub fn on_any<T, F, Fut>(&self, handler: F) -> Result<Listener, Error>
+    where
+        T: FromPayload,
+        F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_handler(Pattern::new(ANY)?, ListenOptions::default(), true, handler)
+    }
+
+    fn add_handler<T, F, Fut>(
+        &self,
+        pattern: Pattern,
+        options: ListenOptions,
+        any: bool,
+        handler: F,
+    ) -> Result<Listener, Error>
+    where
+        T: FromPayload,
+        F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let call: ErasedHandler = Arc::new(move |raw| Ok(handler(raw.decode::<T>()?).boxed()));
+        let capacity = options.capacity_or(self.inner().config.listener_capacity);
+        let entry = self
+            .inner()
+            .add_listener(pattern.clone(), options.is_spy(), any, || Sink::Handler {
+                call,
+                queue: Arc::new(LagQueue::new(capacity)),
+            })?;
+        Ok(Listener::new(
+            entry.id,
+            pattern,
+            Arc::downgrade(self.inner()),
+        ))
+    }
+
+    /// The events matching `pattern` as a [`Stream`](futures_core::Stream) (see
+    /// [`EventStream`] for its lag contract). Dropping the stream removes the listener.
+    pub fn events<T: FromPayload>(&self, pattern: &str) -> Result<EventStream<T>, Error> {
+        self.events_with(pattern, ListenOptions::default())
+    }
+
+    /// [`events`](Self::events) with options (spy, queue size).
+    pub fn events_with<T: FromPayload>(
+        &self,
+        pattern: &str,
+        options: ListenOptions,
+    ) -> Result<EventStream<T>, Error> {
+        self.add_stream(Pattern::new(pattern)?, options, false)
+    }
+
+    /// Every event except `$` system events, as a stream.
+    pub fn any_event<T: FromPayload>(&self) -> Result<EventStream<T>, Error> {
+        self.add_stream(Pattern::new(ANY)?, ListenOptions::default(), true)
+    }
+
+    fn add_stream<T: FromPayload>(
+        &self,
+        pattern: Pattern,
+        options: ListenOptions,
+        any: bool,
+    ) -> Result<EventStream<T>, Error> {
+        let queue = Arc::new(LagQueue::new(
+            options.capacity_or(self.inner().config.listener_capacity),
+        ));
+        let entry = self
+            .inner()
+            .add_listener(pattern.clone(), options.is_spy(), any, || {
+                Sink::Stream(Arc::clone(&queue))
+            })?;
+        Ok(EventStream::new(
+            entry.id,
+            pattern,
+            queue,
+            Arc::downgrade(self.inner()),
+        ))
+    }
+
+    /// The first event matching `pattern`. The listener is registered now (so nothing
+    /// emitted after this call is missed) and counted until the event arrives.
+    ///
+    /// ```
+    /// # use demitter_core::{Emitter, MemoryHub};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), demitter_core::Error> {
+    /// let emitter = Emitter::new(MemoryHub::new().join())?;
+    /// let ready = emitter.once::<String>("service.ready")?;
+    /// emitter.emit("service.ready", "db").await?;
+    /// assert_eq!(ready.await?.data, "db");
+    /// # Ok(()) }
+    /// ```
+    pub fn once<T: FromPayload>(&self, pattern: &str) -> Result<Once<T>, Error> {
+        Ok(Once::new(self.events_with(
+            pattern,
+            ListenOptions::default().capacity(16),
+        )?))
+    }
+
+    /// Removes a listener. Returns whether it was still registered.
+    pub fn off(&self, listener: &Listener) -> bool {
+        self.inner().remove_listener(listener.id())
+    }
+
+    /// Removes every listener added with [`on_any`](Self::on_any) or
+    /// [`any_event`](Self::any_event). Returns how many.
+    pub fn off_any(&self) -> usize {
+        self.inner().remove_where(|l| l.any)
+    }
+
+    /// Removes every listener (`None`), or those registered on exactly this pattern.
+    /// Returns how many. Streams and `once` futures of removed listeners end.
+    pub fn clear_listeners(&self, pattern: Option<&str>) -> Result<usize, Error> {
+        Ok(match pattern {
+            None => self.inner().remove_where(|_| true),
+            Some(p) => {
+                let p = Pattern::new(p)?;
+                self.inner().remove_where(|l| l.pattern == p)
+            }
+        })
+    }
+
+    // ---- counting --------------------------------------------------------------------
+
+    /// How many listeners on the whole bus (this node and every peer known) would receive
+    /// the event `name`. Given a wildcard pattern instead of a name, how many are
+    /// registered on exactly that pattern. Spies are never counted.
+    pub fn listener_count(&self, name_or_pattern: &str) -> Result<usize, Error> {
+        Ok(self.inner().count(&CountSubject::parse(name_or_pattern)?))
+    }
+
+    /// [`listener_count`](Self::listener_count) now, and again every time it changes
+    /// (listeners added or removed here or on a peer, or lost with their peer).
+    ///
+    /// ```
+    /// # use demitter_core::{Emitter, Event, MemoryHub};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), demitter_core::Error> {
+    /// let emitter = Emitter::new(MemoryHub::new().join())?;
+    /// let mut count = emitter.observe_listener_count("job.done")?;
+    /// assert_eq!(count.recv().await, Some(0));
+    /// let listener = emitter.on("job.+", |_: Event<()>| async {})?;
+    /// assert_eq!(count.recv().await, Some(1));
+    /// listener.off();
+    /// assert_eq!(count.recv().await, Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn observe_listener_count(&self, name_or_pattern: &str) -> Result<CountStream, Error> {
+        let subject = CountSubject::parse(name_or_pattern)?;
+        Ok(CountStream::new(self.inner().observe(subject)))
+    }
+
+    /// Waits until at least `n` listeners on the bus would receive `name`. Wrap it in a
+    /// timeout: it waits as long as it takes.
+    pub async fn wait_for_listeners(&self, name: &str, n: usize) -> Result<(), Error> {
+        let mut counts = self.observe_listener_count(name)?;
+        while let Some(count) = counts.recv().await {
+            if count >= n {
+                return Ok(());
+            }
+        }
+        Err(Error::Closed)
+    }
+
+    /// The peers currently known on the bus.
+    pub fn peers(&self) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = self.inner().presence.lock().peers().cloned().collect();
+        peers.sort();
+        peers
+    }
+
+    // ---- emitting --------------------------------------------------------------------
+
+    /// Emits `data` (any `serde` value, sent as MessagePack) as the event `name` to every
+    /// matching listener on the bus. Local listeners run concurrently and this resolves when
+    /// they have finished; remote delivery is handed to the transport without waiting.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+    ) -> Result<Delivery, Error> {
+        validate_user_name(name)?;
+        let payload = encode_payload(data)?;
+        self.inner().emit_payload(name, payload, false).await
+    }
+
+    /// Like [`emit`](Self::emit), but runs local listeners one after another.
+    pub async fn emit_serial<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+    ) -> Result<Delivery, Error> {
+        validate_user_name(name)?;
+        let payload = encode_payload(data)?;
+        self.inner().emit_payload(name, payload, true).await
+    }
+
+    /// Emits a payload that is already MessagePack (for tools and bridges).
+    pub async fn emit_raw(&self, name: &str, payload: Bytes) -> Result<Delivery, Error> {
+        validate_user_name(name)?;
+        self.inner().emit_payload(name, payload, false).await
+    }
+
+    // ---- errors ----------------------------------------------------------------------
+
+    /// The error channel (Demitter's `distributed:error`): every failure that happens away
+    /// from a call — gaps, lag, undecodable frames, refused peers, failing listeners —
+    /// with counts. The same reports are delivered locally as the `$error` event.
+    pub fn errors(&self) -> ErrorStream {
+        let queue = self
+            .inner()
+            .errors
+            .subscribe(self.inner().config.error_capacity);
+        if self.inner().is_closed() {
+            queue.close();
+        }
+        ErrorStream::new(queue)
+    }
+
+    /// Running totals of everything reported on the error channel.
+    pub fn error_counts(&self) -> ErrorCounts {
+        self.inner().errors.counts()
+    }
+
+    // ---- closing ---------------------------------------------------------------------
+
+    /// Leaves the bus: peers are told, streams end, pending `once` futures resolve to
+    /// [`Error::Closed`], the transport closes, and every task this emitter started has
+    /// ended when this returns (or `close_timeout` passed; listener tasks still stuck in a
+    /// handler are then left to finish on their own).
+    pub async fn close(&self) {
+        let inner = self.inner();
+        let first = inner.shutdown_now();
+        if first {
+            inner.transport.close().await;
+        }
+        if tokio::time::timeout(inner.config.close_timeout, inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = inner.tasks.len(),
+                "close timed out waiting for listener tasks"
+            );
+        }
+    }
+
+    /// Whether the emitter is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner().is_closed()
+    }
+
+    /// How many tasks this emitter has running (its receive loop and one per handler
+    /// listener). Zero after [`close`](Self::close).
+    pub fn tasks_running(&self) -> usize {
+        self.inner().tasks.len()
+    }
+}

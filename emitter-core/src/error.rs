@@ -1,0 +1,80 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in `demitter-core`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An event name broke the naming rules.
+    #[error("invalid event name {name:?}: {reason}")]
+    InvalidName {
+        /// The name (shortened if long).
+        name: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
+    /// A pattern broke the pattern rules.
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern (shortened if long).
+        pattern: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
+    /// A user tried to emit a `$` system event.
+    #[error(
+        "event name {0:?} is reserved: names starting with `$` are emitted by the library only"
+    )]
+    ReservedName(String),
+    /// A node id broke the rules (non-empty, at most 255 bytes, no NUL).
+    #[error("invalid node id {id:?}: {reason}")]
+    InvalidNodeId {
+        /// The id (shortened if long).
+        id: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
+    /// The payload could not be encoded as MessagePack.
+    #[error("could not encode the payload: {0}")]
+    Encode(String),
+    /// A payload could not be decoded into the type a listener asked for.
+    #[error("could not decode the payload: {0}")]
+    Decode(String),
+    /// A frame is larger than the transport's limit.
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    FrameTooLarge {
+        /// The frame's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A frame from the network did not follow the wire format.
+    #[error("malformed frame: {0}")]
+    MalformedFrame(String),
+    /// A listener fell behind its bounded queue and missed this many events; it is still
+    /// subscribed and receives what comes next.
+    #[error("the listener fell behind and missed {missed} events")]
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
+    /// No tokio runtime to run the emitter's tasks on.
+    #[error("no tokio runtime: create emitters from within a tokio runtime")]
+    NoRuntime,
+    /// The emitter (or transport) was closed.
+    #[error("the emitter is closed")]
+    Closed,
+    /// The transport failed.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// A URL that `connect` cannot use.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

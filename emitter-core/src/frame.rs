@@ -1,0 +1,314 @@
+//! Frames: what transports carry, and the binary codec used by transports that are free to
+//! choose their wire format (in-memory, QUIC, nng). `docs/wire-format.md` is the reference.
+//!
+//! ```text
+//! frame   = version:u8 (= 1) kind:u8 body
+//! event   = kind 1: source_len:u8 source epoch:u64 seq:u64 name_len:u8 name payload
+//! control = kind 2: source_len:u8 source control-message
+//! stream  = (length:u32 frame)*        -- on byte streams, each frame is length-prefixed
+//! ```
+//! Integers are big-endian; `payload` and `control-message` run to the end of the frame.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::Error;
+use crate::name::{is_system, validate_name};
+use crate::node_id::NodeId;
+
+/// The wire-format version this build writes and reads.
+pub const FRAME_VERSION: u8 = 1;
+const KIND_EVENT: u8 = 1;
+const KIND_CONTROL: u8 = 2;
+/// Bytes of an event frame besides source, name and payload.
+const EVENT_OVERHEAD: usize = 1 + 1 + 1 + 8 + 8 + 1;
+
+/// The default limit on one frame: 8 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+
+/// One emitted event, as it travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFrame {
+    /// The event name (never a `$` system event).
+    pub name: Arc<str>,
+    /// The emitter that emitted it.
+    pub source: NodeId,
+    /// The emitter's incarnation: random per emitter start, so a restarted emitter's
+    /// sequence numbers are not mistaken for old ones.
+    pub epoch: u64,
+    /// The sequence number per (source, name), from 1; 0 means "not sequenced" (foreign
+    /// emitters such as Demitter).
+    pub seq: u64,
+    /// The MessagePack payload.
+    pub payload: Bytes,
+}
+
+/// A message of the core's presence protocol (interest, counts, liveness), opaque to
+/// transports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlFrame {
+    /// The emitter that sent it.
+    pub source: NodeId,
+    /// The encoded control message.
+    pub body: Bytes,
+}
+
+/// What transports carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// An event.
+    Event(EventFrame),
+    /// A presence-protocol message.
+    Control(ControlFrame),
+}
+
+impl Frame {
+    /// The sender.
+    pub fn source(&self) -> &NodeId {
+        match self {
+            Frame::Event(e) => &e.source,
+            Frame::Control(c) => &c.source,
+        }
+    }
+
+    /// The size of [`encode`](Self::encode)'s output, without a length prefix.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Frame::Event(e) => EVENT_OVERHEAD + e.source.len() + e.name.len() + e.payload.len(),
+            Frame::Control(c) => 3 + c.source.len() + c.body.len(),
+        }
+    }
+
+    /// Appends the frame, without a length prefix (for message-oriented transports).
+    pub fn encode(&self, out: &mut BytesMut) {
+        out.reserve(self.encoded_len());
+        out.put_u8(FRAME_VERSION);
+        match self {
+            Frame::Event(e) => {
+                out.put_u8(KIND_EVENT);
+                put_short_str(out, &e.source);
+                out.put_u64(e.epoch);
+                out.put_u64(e.seq);
+                put_short_str(out, &e.name);
+                out.put_slice(&e.payload);
+            }
+            Frame::Control(c) => {
+                out.put_u8(KIND_CONTROL);
+                put_short_str(out, &c.source);
+                out.put_slice(&c.body);
+            }
+        }
+    }
+
+    /// The frame as one buffer, without a length prefix.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.encode(&mut out);
+        out.freeze()
+    }
+
+    /// Appends the frame with a `u32` length prefix (for byte-stream transports).
+    pub fn encode_length_prefixed(&self, out: &mut BytesMut) {
+        let len = self.encoded_len();
+        out.reserve(4 + len);
+        out.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+        self.encode(out);
+    }
+
+    /// Decodes one frame (no length prefix) from untrusted bytes, refusing anything larger
+    /// than `max_bytes`. Never panics.
+    pub fn decode(mut bytes: Bytes, max_bytes: usize) -> Result<Frame, Error> {
+        if bytes.len() > max_bytes {
+            return Err(Error::FrameTooLarge {
+                size: bytes.len(),
+                limit: max_bytes,
+            });
+        }
+        if bytes.len() < 2 {
+            return Err(malformed(format!(
+                "{} bytes is too short for a frame",
+                bytes.len()
+            )));
+        }
+        let version = bytes.get_u8();
+        if version != FRAME_VERSION {
+            return Err(malformed(format!(
+                "unsupported version {version} (this build reads version {FRAME_VERSION})"
+            )));
+        }
+        match bytes.get_u8() {
+            KIND_EVENT => {
+                let source = take_node_id(&mut bytes)?;
+                if bytes.len() < 16 {
+                    return Err(malformed("truncated event header".into()));
+                }
+                let epoch = bytes.get_u64();
+                let seq = bytes.get_u64();
+                let name = take_short_str(&mut bytes, "event name")?;
+                validate_name(&name)?;
+                if is_system(&name) {
+                    return Err(malformed(format!(
+                        "system event {name:?} is never sent over the wire"
+                    )));
+                }
+                Ok(Frame::Event(EventFrame {
+                    name: name.into(),
+                    source,
+                    epoch,
+                    seq,
+                    payload: bytes,
+                }))
+            }
+            KIND_CONTROL => {
+                let source = take_node_id(&mut bytes)?;
+                Ok(Frame::Control(ControlFrame {
+                    source,
+                    body: bytes,
+                }))
+            }
+            other => Err(malformed(format!("unknown frame kind {other}"))),
+        }
+    }
+}
+
+/// Splits length-prefixed frames off a byte stream.
+///
+/// A length over the limit is an error the stream cannot recover from (the next frame
+/// boundary is unknown): the connection should be dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameDecoder {
+    max_bytes: usize,
+}
+
+impl FrameDecoder {
+    /// A decoder refusing frames larger than `max_bytes`.
+    pub fn new(max_bytes: usize) -> Self {
+        Self { max_bytes }
+    }
+
+    /// The next frame's bytes, if `buf` holds all of them. Errors only on an oversize
+    /// length; decode the bytes with [`Frame::decode`].
+    pub fn next_frame(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        if buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if len > self.max_bytes {
+            return Err(Error::FrameTooLarge {
+                size: len,
+                limit: self.max_bytes,
+            });
+        }
+        if buf.len() < 4 + len {
+            buf.reserve(4 + len - buf.len());
+            return Ok(None);
+        }
+        buf.advance(4);
+        Ok(Some(buf.split_to(len).freeze()))
+    }
+}
+
+fn malformed(reason: String) -> Error {
+    Error::MalformedFrame(reason)
+}
+
+fn put_short_str(out: &mut BytesMut, s: &str) {
+    // Names and ids are validated to at most 255 bytes before they reach a frame.
+    let len = s.len().min(255);
+    out.put_u8(len as u8);
+    out.put_slice(&s.as_bytes()[..len]);
+}
+
+fn take_short_str(bytes: &mut Bytes, what: &str) -> Result<String, Error> {
+    if bytes.is_empty() {
+        return Err(malformed(format!("truncated before the {what}")));
+    }
+    let len = bytes.get_u8() as usize;
+    if bytes.len() < len {
+        return Err(malformed(format!(
+            "{what} of {len} bytes, but only {} left",
+            bytes.len()
+        )));
+    }
+    let raw = bytes.split_to(len);
+    String::from_utf8(raw.to_vec()).map_err(|_| malformed(format!("{what} is not UTF-8")))
+}
+
+fn take_node_id(bytes: &mut Bytes) -> Result<NodeId, Error> {
+    let id = take_short_str(bytes, "source")?;
+    NodeId::new(&id).map_err(|e| malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Frame {
+        Frame::Event(EventFrame {
+            name: "user.login".into(),
+            source: NodeId::new("node-a").expect("valid"),
+            epoch: 7,
+            seq: 42,
+            payload: Bytes::from_static(b"\x81\xa1a\x01"),
+        })
+    }
+
+    #[test]
+    fn round_trips_both_kinds() {
+        let control = Frame::Control(ControlFrame {
+            source: NodeId::new("n").expect("valid"),
+            body: Bytes::from_static(b"xyz"),
+        });
+        for frame in [event(), control] {
+            let bytes = frame.to_bytes();
+            assert_eq!(bytes.len(), frame.encoded_len());
+            assert_eq!(Frame::decode(bytes, 1024).expect("decodes"), frame);
+        }
+    }
+
+    #[test]
+    fn stream_decoder_splits_and_waits_for_more() {
+        let mut buf = BytesMut::new();
+        event().encode_length_prefixed(&mut buf);
+        event().encode_length_prefixed(&mut buf);
+        let mut partial = buf.split_to(10);
+        let dec = FrameDecoder::new(1024);
+        assert_eq!(dec.next_frame(&mut partial).expect("ok"), None);
+        partial.unsplit(buf);
+        for _ in 0..2 {
+            let bytes = dec.next_frame(&mut partial).expect("ok").expect("a frame");
+            assert_eq!(Frame::decode(bytes, 1024).expect("decodes"), event());
+        }
+        assert!(partial.is_empty());
+    }
+
+    #[test]
+    fn hostile_frames_are_errors_not_panics() {
+        let good = event().to_bytes();
+        // Every truncation of a valid frame is refused or decodes to a shorter payload.
+        for cut in 0..good.len() {
+            let _ = Frame::decode(good.slice(..cut), 1024);
+        }
+        assert!(matches!(
+            Frame::decode(good.clone(), 8),
+            Err(Error::FrameTooLarge { .. })
+        ));
+        let mut wrong_version = good.to_vec();
+        wrong_version[0] = 9;
+        assert!(Frame::decode(wrong_version.into(), 1024).is_err());
+        let mut wrong_kind = good.to_vec();
+        wrong_kind[1] = 9;
+        assert!(Frame::decode(wrong_kind.into(), 1024).is_err());
+        let system = Frame::Event(EventFrame {
+            name: "$peer.up".into(),
+            ..match event() {
+                Frame::Event(e) => e,
+                Frame::Control(_) => unreachable!(),
+            }
+        });
+        assert!(Frame::decode(system.to_bytes(), 1024).is_err());
+        let mut oversize = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert!(FrameDecoder::new(1024).next_frame(&mut oversize).is_err());
+    }
+}

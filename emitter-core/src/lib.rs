@@ -1,0 +1,59 @@
+//! The transport-agnostic core of demitter, a distributed event emitter.
+//!
+//! - [`Emitter`]: `on` / `once` / `events` / `emit` across processes, with `+` / `#`
+//!   patterns, bus-wide listener counts, sequence numbers with gap reports, bounded
+//!   per-listener queues with lag reports, and an error channel.
+//! - [`Transport`]: what a network must provide (frames in and out); transports live in
+//!   their own crates. [`MemoryHub`] is an in-process transport for tests and for threads
+//!   of one program.
+//! - [`protocol`]: the presence and sequencing state machines, free of I/O.
+//! - [`Pattern`], [`PatternIndex`], [`Frame`]: matching and the wire codec.
+//!
+//! ```
+//! use demitter_core::{Emitter, Event, MemoryHub};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), demitter_core::Error> {
+//! let hub = MemoryHub::new();
+//! let (a, b) = (Emitter::new(hub.join())?, Emitter::new(hub.join())?);
+//! let greeting = b.once::<String>("hello.+")?;
+//! a.wait_for_listeners("hello.world", 1).await?;
+//! a.emit("hello.world", "hi").await?;
+//! let event: Event<String> = greeting.await?;
+//! assert_eq!((&*event.name, event.data.as_str()), ("hello.world", "hi"));
+//! # Ok(()) }
+//! ```
+
+mod emitter;
+mod error;
+mod frame;
+mod index;
+mod lag_queue;
+mod memory;
+mod name;
+mod node_id;
+mod pattern;
+mod payload;
+pub mod protocol;
+mod report;
+mod transport;
+
+pub use emitter::{
+    CountStream, Delivery, Emitter, EmitterConfig, ErrorStream, Event, EventStream, LISTENER_ADDED,
+    LISTENER_REMOVED, ListenOptions, Listener, ListenerChange, Once, PEER_DOWN, PEER_UP,
+    PeerChange,
+};
+pub use error::{Error, Result};
+pub use frame::{
+    ControlFrame, DEFAULT_MAX_FRAME_BYTES, EventFrame, FRAME_VERSION, Frame, FrameDecoder,
+};
+pub use index::PatternIndex;
+pub use memory::{MemoryConfig, MemoryHub, MemoryTransport};
+pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate_user_name};
+pub use node_id::NodeId;
+pub use pattern::Pattern;
+pub use payload::{FromPayload, RawPayload, decode_payload, encode_payload};
+pub use report::{ERROR_EVENT, ErrorCounts, ErrorKind, ErrorReport};
+pub use transport::{Capabilities, Destination, Incoming, Transport};
+
+/// Re-exported so users name the same `Stream` trait the emitter's streams implement.
+pub use futures_core::Stream;

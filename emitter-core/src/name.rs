@@ -1,0 +1,121 @@
+//! Event-name validation.
+//!
+//! An event name is non-empty UTF-8 of at most [`MAX_NAME_BYTES`] bytes, containing no `+`,
+//! `#` or NUL. A leading `$` marks a system event, which only the library emits. `.`
+//! separates segments.
+
+use crate::error::Error;
+
+/// The longest event name or pattern, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// The prefix of system events (`$peer.up`, `$error`, ...), reserved for the library.
+pub const SYSTEM_PREFIX: char = '$';
+
+/// Checks that `name` is a valid event name (system or user).
+///
+/// ```
+/// use demitter_core::validate_name;
+/// assert!(validate_name("user.login").is_ok());
+/// assert!(validate_name("user.+").is_err());
+/// assert!(validate_name("").is_err());
+/// ```
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > MAX_NAME_BYTES {
+        Some("it is longer than 255 bytes")
+    } else if name.bytes().any(|b| b == b'+' || b == b'#') {
+        Some("it contains a wildcard (`+` or `#`); wildcards belong in patterns")
+    } else if name.bytes().any(|b| b == 0) {
+        Some("it contains a NUL byte")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName {
+            name: truncate_for_display(name),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that `name` is a valid name a user may emit: valid, and not a system event.
+pub fn validate_user_name(name: &str) -> Result<(), Error> {
+    validate_name(name)?;
+    if is_system(name) {
+        return Err(Error::ReservedName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Whether `name` is a system event (starts with `$`).
+pub fn is_system(name: &str) -> bool {
+    name.starts_with(SYSTEM_PREFIX)
+}
+
+/// Shortens user input quoted in an error so a hostile 1 MiB name does not become a 1 MiB
+/// error message.
+pub(crate) fn truncate_for_display(s: &str) -> String {
+    const SHOWN: usize = 64;
+    if s.len() <= SHOWN {
+        return s.to_owned();
+    }
+    let mut end = SHOWN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_and_unicode_names() {
+        for name in [
+            "a",
+            "user.login",
+            "$peer.up",
+            "a..b",
+            "ünïcødé.事件",
+            "user:login",
+        ] {
+            assert!(validate_name(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_names_with_reasons() {
+        let long = "x".repeat(256);
+        for (name, needle) in [
+            ("", "empty"),
+            ("a+", "wildcard"),
+            ("#", "wildcard"),
+            ("a\0b", "NUL"),
+            (long.as_str(), "255"),
+        ] {
+            let err = validate_name(name).expect_err(name).to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        assert!(validate_name(&"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn user_names_may_not_be_system_events() {
+        assert!(matches!(
+            validate_user_name("$peer.up"),
+            Err(Error::ReservedName(_))
+        ));
+        assert!(validate_user_name("peer.up").is_ok());
+    }
+
+    #[test]
+    fn long_input_is_truncated_in_errors() {
+        let name = "é".repeat(1000) + "+";
+        let err = validate_name(&name).expect_err("wildcard").to_string();
+        assert!(err.len() < 200, "{err}");
+    }
+}

@@ -1,0 +1,118 @@
+//! The presence protocol's messages.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// One pattern a node listens on, with how many of its listeners are counted (spies are
+/// not: a pattern with only spies has `count` 0 but is still listed, for routing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterestEntry {
+    /// The pattern.
+    pub pattern: String,
+    /// Its non-spy listeners on the node.
+    pub count: u32,
+}
+
+/// A presence-protocol message. `epoch` is the sender's incarnation, `version` the number
+/// of changes it has made to its interest so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Control {
+    /// "I have joined; here is my interest; send me yours."
+    Hello {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// Sender's interest version.
+        version: u64,
+        /// Sender's whole interest.
+        interest: Vec<InterestEntry>,
+    },
+    /// The sender's whole interest.
+    Snapshot {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// Sender's interest version.
+        version: u64,
+        /// Sender's whole interest.
+        interest: Vec<InterestEntry>,
+    },
+    /// One pattern's count changed; `count: None` means the sender no longer listens on it.
+    Delta {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// Sender's interest version after this change.
+        version: u64,
+        /// The pattern.
+        pattern: String,
+        /// The new count, or `None` when removed.
+        count: Option<u32>,
+    },
+    /// "I am alive, at this interest version."
+    Heartbeat {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// Sender's interest version.
+        version: u64,
+    },
+    /// "Send me your whole interest": the sender missed something.
+    Resync {
+        /// Sender's incarnation.
+        epoch: u64,
+    },
+    /// "I am leaving."
+    Bye {
+        /// Sender's incarnation.
+        epoch: u64,
+    },
+}
+
+impl Control {
+    /// The sender's incarnation.
+    pub fn epoch(&self) -> u64 {
+        match self {
+            Control::Hello { epoch, .. }
+            | Control::Snapshot { epoch, .. }
+            | Control::Delta { epoch, .. }
+            | Control::Heartbeat { epoch, .. }
+            | Control::Resync { epoch }
+            | Control::Bye { epoch } => *epoch,
+        }
+    }
+
+    /// Encodes as MessagePack (maps with named fields; the variant name is the only key of
+    /// the outer map).
+    pub fn encode(&self) -> Bytes {
+        // Serializing these plain structs into a Vec cannot fail.
+        rmp_serde::to_vec_named(self)
+            .map(Bytes::from)
+            .unwrap_or_default()
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        rmp_serde::from_slice(bytes)
+            .map_err(|e| Error::MalformedFrame(format!("control message: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let msg = Control::Snapshot {
+            epoch: 1,
+            version: 2,
+            interest: vec![InterestEntry {
+                pattern: "a.+".into(),
+                count: 3,
+            }],
+        };
+        assert_eq!(Control::decode(&msg.encode()).expect("decodes"), msg);
+        assert!(Control::decode(b"\xc1garbage").is_err());
+        assert!(Control::decode(&[]).is_err());
+    }
+}

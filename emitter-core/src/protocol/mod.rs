@@ -1,0 +1,10 @@
+//! The presence protocol and sequencing: pure state machines, fed frames and time, that
+//! every transport gets by moving frames. Nothing here does I/O or spawns tasks.
+
+mod control;
+mod presence;
+mod sequence;
+
+pub use control::{Control, InterestEntry};
+pub use presence::{Action, Presence, PresenceConfig};
+pub use sequence::{SeqCheck, SequenceCounter, SequenceTracker};

@@ -1,0 +1,648 @@
+//! Who is on the bus and what they listen on: the state machine behind bus-wide listener
+//! counts, `$peer.up` / `$peer.down`, and sender-side routing.
+//!
+//! Each node announces its interest (pattern -> counted listeners) with a `Hello` when it
+//! joins, a `Delta` per change, and a `Snapshot` on request; heartbeats carry the interest
+//! version so a node that missed a delta notices and asks for a `Resync`. A peer that says
+//! `Bye`, is reported lost by the transport, or stays silent past the timeout is removed,
+//! and its interest with it. Deltas carry absolute counts, so replaying or skipping one
+//! never corrupts a count; a snapshot repairs whatever was missed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::node_id::NodeId;
+use crate::pattern::Pattern;
+use crate::protocol::control::{Control, InterestEntry};
+use crate::report::{ErrorKind, ErrorReport};
+use crate::transport::Destination;
+
+/// Timing and limits of the presence protocol.
+#[derive(Debug, Clone)]
+pub struct PresenceConfig {
+    /// How often a node says it is alive.
+    pub heartbeat_interval: Duration,
+    /// How long a silent peer is kept before it is declared down.
+    pub peer_timeout: Duration,
+    /// The most patterns one peer may announce; more are refused and reported.
+    pub max_patterns_per_peer: usize,
+    /// The most peers tracked; more are refused and reported.
+    pub max_peers: usize,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(1),
+            peer_timeout: Duration::from_secs(5),
+            max_patterns_per_peer: 10_000,
+            max_peers: 4_096,
+        }
+    }
+}
+
+/// What the presence state machine asks its runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this message.
+    Send {
+        /// To whom.
+        to: Destination,
+        /// What.
+        message: Control,
+    },
+    /// A peer appeared.
+    PeerUp(NodeId),
+    /// A peer left or was lost.
+    PeerDown(NodeId),
+    /// A peer's count for a pattern changed; `None` means it no longer listens on it.
+    Interest {
+        /// The peer.
+        peer: NodeId,
+        /// The pattern.
+        pattern: Pattern,
+        /// Its new count on that peer.
+        count: Option<u32>,
+    },
+    /// Something a peer sent was refused.
+    Report(ErrorReport),
+}
+
+#[derive(Debug)]
+struct Peer {
+    epoch: u64,
+    version: u64,
+    interest: HashMap<Pattern, u32>,
+    last_seen: Instant,
+}
+
+/// The presence state machine of one node.
+///
+/// ```
+/// use std::time::Instant;
+/// use demitter_core::NodeId;
+/// use demitter_core::protocol::{Action, Presence, PresenceConfig};
+///
+/// let now = Instant::now();
+/// let a = NodeId::new("a")?;
+/// let mut alice = Presence::new(a.clone(), 1, PresenceConfig::default(), now);
+/// let mut bob = Presence::new(NodeId::new("b")?, 2, PresenceConfig::default(), now);
+/// alice.set_local("user.+", Some(2));
+/// // Alice's hello reaches Bob: Bob now knows Alice listens on `user.+` twice.
+/// let hello = alice.start(now).into_iter().find_map(|a| match a {
+///     Action::Send { message, .. } => Some(message),
+///     _ => None,
+/// }).expect("a hello");
+/// let actions = bob.receive(&a, hello, now);
+/// assert!(actions.contains(&Action::PeerUp(a.clone())));
+/// assert_eq!(bob.remote_count(&a, "user.+"), Some(2));
+/// # Ok::<(), demitter_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Presence {
+    me: NodeId,
+    epoch: u64,
+    version: u64,
+    local: HashMap<String, u32>,
+    peers: HashMap<NodeId, Peer>,
+    config: PresenceConfig,
+    next_heartbeat: Instant,
+}
+
+impl Presence {
+    /// A node `me` in incarnation `epoch`, listening on nothing yet.
+    pub fn new(me: NodeId, epoch: u64, config: PresenceConfig, now: Instant) -> Self {
+        let next_heartbeat = now + config.heartbeat_interval;
+        Self {
+            me,
+            epoch,
+            version: 0,
+            local: HashMap::new(),
+            peers: HashMap::new(),
+            config,
+            next_heartbeat,
+        }
+    }
+
+    /// This node's id.
+    pub fn me(&self) -> &NodeId {
+        &self.me
+    }
+
+    /// The peers currently known to be up.
+    pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
+        self.peers.keys()
+    }
+
+    /// A peer's count for exactly `pattern`, if it listens on it.
+    pub fn remote_count(&self, peer: &NodeId, pattern: &str) -> Option<u32> {
+        let pattern = Pattern::new(pattern).ok()?;
+        self.peers.get(peer)?.interest.get(&pattern).copied()
+    }
+
+    /// The announcement to make when joining the bus.
+    pub fn start(&mut self, now: Instant) -> Vec<Action> {
+        self.next_heartbeat = now + self.config.heartbeat_interval;
+        vec![Action::Send {
+            to: Destination::All,
+            message: Control::Hello {
+                epoch: self.epoch,
+                version: self.version,
+                interest: self.interest(),
+            },
+        }]
+    }
+
+    /// Records that this node now has `count` counted listeners on `pattern` (`None`: no
+    /// listener at all), and returns the delta to announce, if anything changed.
+    pub fn set_local(&mut self, pattern: &str, count: Option<u32>) -> Option<Action> {
+        let old = match count {
+            Some(c) => self.local.insert(pattern.to_owned(), c),
+            None => self.local.remove(pattern),
+        };
+        if old == count {
+            return None;
+        }
+        self.version += 1;
+        Some(Action::Send {
+            to: Destination::All,
+            message: Control::Delta {
+                epoch: self.epoch,
+                version: self.version,
+                pattern: pattern.to_owned(),
+                count,
+            },
+        })
+    }
+
+    /// The message that says this node is leaving.
+    pub fn bye(&self) -> Control {
+        Control::Bye { epoch: self.epoch }
+    }
+
+    /// Handles a message from `from`.
+    pub fn receive(&mut self, from: &NodeId, message: Control, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        if *from == self.me {
+            return out;
+        }
+        let epoch = message.epoch();
+        if let Control::Bye { .. } = message {
+            if self.peers.get(from).is_some_and(|p| p.epoch == epoch) {
+                self.remove_peer(from, &mut out);
+            }
+            return out;
+        }
+        let known = self.ensure_peer(from, epoch, now, &mut out);
+        match message {
+            Control::Hello {
+                version, interest, ..
+            } => {
+                self.replace_interest(from, version, interest, &mut out);
+                out.push(self.snapshot_to(from));
+            }
+            Control::Snapshot {
+                version, interest, ..
+            } => {
+                self.replace_interest(from, version, interest, &mut out);
+            }
+            Control::Delta {
+                version,
+                pattern,
+                count,
+                ..
+            } => {
+                let Some(peer) = self.peers.get_mut(from) else {
+                    return out;
+                };
+                if version <= peer.version {
+                    return out;
+                }
+                let missed = version > peer.version + 1;
+                peer.version = version;
+                self.set_remote(from, &pattern, count, &mut out);
+                if missed {
+                    out.push(self.resync_request(from));
+                }
+            }
+            Control::Heartbeat { version, .. } => {
+                let behind = self.peers.get(from).is_some_and(|p| version > p.version);
+                if behind || !known {
+                    out.push(self.resync_request(from));
+                }
+            }
+            Control::Resync { .. } => out.push(self.snapshot_to(from)),
+            Control::Bye { .. } => {}
+        }
+        out
+    }
+
+    /// Records that an event from `from` (incarnation `epoch`) arrived: a peer that speaks
+    /// is alive, and an unknown one is asked for its interest.
+    pub fn heard_from(&mut self, from: &NodeId, epoch: u64, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        if *from == self.me {
+            return out;
+        }
+        if !self.ensure_peer(from, epoch, now, &mut out) {
+            out.push(self.resync_request(from));
+        }
+        out
+    }
+
+    /// The transport connected to `peer`: send it our interest.
+    pub fn peer_connected(&mut self, peer: &NodeId) -> Vec<Action> {
+        vec![self.snapshot_to(peer)]
+    }
+
+    /// The transport lost `peer`.
+    pub fn peer_lost(&mut self, peer: &NodeId) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.remove_peer(peer, &mut out);
+        out
+    }
+
+    /// Sends heartbeats and expires silent peers. Call at least every heartbeat interval.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.config.heartbeat_interval;
+            out.push(Action::Send {
+                to: Destination::All,
+                message: Control::Heartbeat {
+                    epoch: self.epoch,
+                    version: self.version,
+                },
+            });
+        }
+        let timeout = self.config.peer_timeout;
+        let silent: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| now.saturating_duration_since(p.last_seen) > timeout)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in silent {
+            tracing::info!(peer = %id, "peer silent for {timeout:?}; declaring it down");
+            self.remove_peer(&id, &mut out);
+        }
+        out
+    }
+
+    /// When the next [`tick`](Self::tick) has work to do.
+    pub fn next_deadline(&self) -> Instant {
+        let expiry = self
+            .peers
+            .values()
+            .map(|p| p.last_seen + self.config.peer_timeout)
+            .min();
+        expiry.map_or(self.next_heartbeat, |e| e.min(self.next_heartbeat))
+    }
+
+    fn interest(&self) -> Vec<InterestEntry> {
+        self.local
+            .iter()
+            .map(|(pattern, count)| InterestEntry {
+                pattern: pattern.clone(),
+                count: *count,
+            })
+            .collect()
+    }
+
+    fn snapshot_to(&self, peer: &NodeId) -> Action {
+        Action::Send {
+            to: Destination::Peer(peer.clone()),
+            message: Control::Snapshot {
+                epoch: self.epoch,
+                version: self.version,
+                interest: self.interest(),
+            },
+        }
+    }
+
+    fn resync_request(&self, peer: &NodeId) -> Action {
+        Action::Send {
+            to: Destination::Peer(peer.clone()),
+            message: Control::Resync { epoch: self.epoch },
+        }
+    }
+
+    /// Makes sure `from` is known in incarnation `epoch`; returns whether it already was.
+    fn ensure_peer(
+        &mut self,
+        from: &NodeId,
+        epoch: u64,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        match self.peers.get_mut(from) {
+            Some(peer) if peer.epoch == epoch => {
+                peer.last_seen = now;
+                return true;
+            }
+            Some(_) => {
+                tracing::info!(peer = %from, "peer restarted (new incarnation)");
+                self.remove_peer(from, out);
+            }
+            None => {}
+        }
+        if self.peers.len() >= self.config.max_peers {
+            out.push(Action::Report(
+                ErrorReport::new(
+                    ErrorKind::Refused,
+                    1,
+                    format!("peer limit of {} reached", self.config.max_peers),
+                )
+                .with_peer(from.as_str()),
+            ));
+            return true;
+        }
+        self.peers.insert(
+            from.clone(),
+            Peer {
+                epoch,
+                version: 0,
+                interest: HashMap::new(),
+                last_seen: now,
+            },
+        );
+        out.push(Action::PeerUp(from.clone()));
+        false
+    }
+
+    fn remove_peer(&mut self, id: &NodeId, out: &mut Vec<Action>) {
+        if let Some(peer) = self.peers.remove(id) {
+            for pattern in peer.interest.into_keys() {
+                out.push(Action::Interest {
+                    peer: id.clone(),
+                    pattern,
+                    count: None,
+                });
+            }
+            out.push(Action::PeerDown(id.clone()));
+        }
+    }
+
+    fn replace_interest(
+        &mut self,
+        from: &NodeId,
+        version: u64,
+        interest: Vec<InterestEntry>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(peer) = self.peers.get_mut(from) else {
+            return;
+        };
+        if version < peer.version {
+            return;
+        }
+        peer.version = version;
+        let mut fresh: HashMap<Pattern, u32> = HashMap::with_capacity(interest.len());
+        for entry in interest {
+            match Pattern::new(&entry.pattern) {
+                Ok(p) => {
+                    fresh.insert(p, entry.count);
+                }
+                Err(e) => out.push(bad_pattern(from, &e.to_string())),
+            }
+        }
+        if fresh.len() > self.config.max_patterns_per_peer {
+            out.push(Action::Report(
+                ErrorReport::new(
+                    ErrorKind::Refused,
+                    (fresh.len() - self.config.max_patterns_per_peer) as u64,
+                    format!(
+                        "peer announced {} patterns, over the limit of {}; the rest are ignored",
+                        fresh.len(),
+                        self.config.max_patterns_per_peer
+                    ),
+                )
+                .with_peer(from.as_str()),
+            ));
+            let keep: HashMap<Pattern, u32> = fresh
+                .into_iter()
+                .take(self.config.max_patterns_per_peer)
+                .collect();
+            fresh = keep;
+        }
+        let old = std::mem::take(&mut peer.interest);
+        for (pattern, _) in old.iter().filter(|(p, _)| !fresh.contains_key(*p)) {
+            out.push(Action::Interest {
+                peer: from.clone(),
+                pattern: pattern.clone(),
+                count: None,
+            });
+        }
+        for (pattern, count) in &fresh {
+            if old.get(pattern) != Some(count) {
+                out.push(Action::Interest {
+                    peer: from.clone(),
+                    pattern: pattern.clone(),
+                    count: Some(*count),
+                });
+            }
+        }
+        peer.interest = fresh;
+    }
+
+    fn set_remote(
+        &mut self,
+        from: &NodeId,
+        pattern: &str,
+        count: Option<u32>,
+        out: &mut Vec<Action>,
+    ) {
+        let pattern = match Pattern::new(pattern) {
+            Ok(p) => p,
+            Err(e) => return out.push(bad_pattern(from, &e.to_string())),
+        };
+        let Some(peer) = self.peers.get_mut(from) else {
+            return;
+        };
+        let old = match count {
+            Some(c) => {
+                if !peer.interest.contains_key(&pattern)
+                    && peer.interest.len() >= self.config.max_patterns_per_peer
+                {
+                    out.push(Action::Report(
+                        ErrorReport::new(
+                            ErrorKind::Refused,
+                            1,
+                            format!(
+                                "peer is over the limit of {} patterns",
+                                self.config.max_patterns_per_peer
+                            ),
+                        )
+                        .with_peer(from.as_str())
+                        .with_event(pattern.as_str()),
+                    ));
+                    return;
+                }
+                peer.interest.insert(pattern.clone(), c)
+            }
+            None => peer.interest.remove(&pattern),
+        };
+        if old != count {
+            out.push(Action::Interest {
+                peer: from.clone(),
+                pattern,
+                count,
+            });
+        }
+    }
+}
+
+fn bad_pattern(from: &NodeId, why: &str) -> Action {
+    Action::Report(
+        ErrorReport::new(
+            ErrorKind::Deserialization,
+            1,
+            format!("peer announced {why}"),
+        )
+        .with_peer(from.as_str()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).expect("valid id")
+    }
+
+    fn sent(actions: &[Action]) -> Vec<Control> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn deliver(
+        from: &mut Presence,
+        to: &mut Presence,
+        actions: &[Action],
+        now: Instant,
+    ) -> Vec<Action> {
+        let me = from.me().clone();
+        sent(actions)
+            .into_iter()
+            .flat_map(|m| to.receive(&me, m, now))
+            .collect()
+    }
+
+    #[test]
+    fn deltas_update_counts_and_a_missed_delta_triggers_resync() {
+        let now = Instant::now();
+        let mut a = Presence::new(id("a"), 1, PresenceConfig::default(), now);
+        let mut b = Presence::new(id("b"), 2, PresenceConfig::default(), now);
+        let hello = a.start(now);
+        deliver(&mut a, &mut b, &hello, now);
+        let d1 = a.set_local("x", Some(1)).expect("changed");
+        let out = deliver(&mut a, &mut b, &[d1], now);
+        assert_eq!(b.remote_count(&id("a"), "x"), Some(1));
+        assert!(sent(&out).is_empty());
+        // Delta 2 is lost; delta 3 arrives: applied, and a resync is requested.
+        let _lost = a.set_local("y", Some(1));
+        let d3 = a.set_local("x", Some(2)).expect("changed");
+        let out = deliver(&mut a, &mut b, &[d3], now);
+        assert_eq!(b.remote_count(&id("a"), "x"), Some(2));
+        assert_eq!(sent(&out), vec![Control::Resync { epoch: 2 }]);
+        // The snapshot repairs the missed `y`.
+        let reply: Vec<Action> = deliver(&mut b, &mut a, &out, now);
+        deliver(&mut a, &mut b, &reply, now);
+        assert_eq!(b.remote_count(&id("a"), "y"), Some(1));
+        // Unchanged counts announce nothing.
+        assert!(a.set_local("y", Some(1)).is_none());
+    }
+
+    #[test]
+    fn silent_peers_expire_and_bye_removes_at_once() {
+        let now = Instant::now();
+        let cfg = PresenceConfig::default();
+        let mut a = Presence::new(id("a"), 1, cfg.clone(), now);
+        let mut b = Presence::new(id("b"), 2, cfg.clone(), now);
+        a.set_local("x", Some(1));
+        let hello = a.start(now);
+        deliver(&mut a, &mut b, &hello, now);
+        let later = now + cfg.peer_timeout + Duration::from_millis(1);
+        let out = b.tick(later);
+        assert!(out.contains(&Action::PeerDown(id("a"))));
+        assert!(out.contains(&Action::Interest {
+            peer: id("a"),
+            pattern: Pattern::new("x").expect("valid"),
+            count: None
+        }));
+        // Heard again: up again, and asked for its interest.
+        let out = b.heard_from(&id("a"), 1, later);
+        assert!(out.contains(&Action::PeerUp(id("a"))));
+        assert_eq!(sent(&out), vec![Control::Resync { epoch: 2 }]);
+        let out = b.receive(&id("a"), a.bye(), later);
+        assert!(out.contains(&Action::PeerDown(id("a"))));
+    }
+
+    #[test]
+    fn a_restarted_peer_is_down_then_up_with_fresh_interest() {
+        let now = Instant::now();
+        let mut b = Presence::new(id("b"), 2, PresenceConfig::default(), now);
+        let snapshot = |epoch| Control::Snapshot {
+            epoch,
+            version: 5,
+            interest: vec![InterestEntry {
+                pattern: "x".into(),
+                count: 1,
+            }],
+        };
+        b.receive(&id("a"), snapshot(1), now);
+        let out = b.receive(&id("a"), snapshot(9), now);
+        let down = out
+            .iter()
+            .position(|a| *a == Action::PeerDown(id("a")))
+            .expect("down");
+        let up = out
+            .iter()
+            .position(|a| *a == Action::PeerUp(id("a")))
+            .expect("up");
+        assert!(down < up);
+        assert_eq!(b.remote_count(&id("a"), "x"), Some(1));
+    }
+
+    #[test]
+    fn hostile_interest_is_reported_and_bounded() {
+        let now = Instant::now();
+        let cfg = PresenceConfig {
+            max_patterns_per_peer: 2,
+            ..PresenceConfig::default()
+        };
+        let mut b = Presence::new(id("b"), 2, cfg, now);
+        let interest = ["a", "b", "c", ""]
+            .iter()
+            .map(|p| InterestEntry {
+                pattern: (*p).into(),
+                count: 1,
+            })
+            .collect();
+        let out = b.receive(
+            &id("a"),
+            Control::Snapshot {
+                epoch: 1,
+                version: 1,
+                interest,
+            },
+            now,
+        );
+        let reports = out
+            .iter()
+            .filter(|a| matches!(a, Action::Report(_)))
+            .count();
+        assert_eq!(reports, 2, "{out:?}");
+        let kept = out
+            .iter()
+            .filter(|a| matches!(a, Action::Interest { .. }))
+            .count();
+        assert_eq!(kept, 2);
+    }
+}

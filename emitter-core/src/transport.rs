@@ -1,0 +1,124 @@
+//! The [`Transport`] trait: what an emitter needs from a network, and nothing more.
+//!
+//! # The contract
+//!
+//! A transport moves [`Frame`]s between the emitters of one bus. It does not match
+//! patterns, count listeners, sequence events or decide what is lost: the core does that,
+//! the same way for every transport. A transport must:
+//!
+//! - **Never block the sender.** [`send`](Transport::send) queues the frame and returns at
+//!   once. When a queue is full the frame is dropped and `send` returns an error (the core
+//!   reports it); the receivers will also see the gap in the sequence numbers.
+//! - **Keep order per sender.** Frames from one emitter reach each receiver in the order they
+//!   were sent (the core's gap detection depends on it).
+//! - **Not echo.** An emitter never receives its own frames.
+//! - **Treat input as hostile.** Whatever arrives is decoded with a size limit
+//!   ([`Capabilities::max_frame_bytes`]); what fails to decode is returned as
+//!   [`Incoming::Report`] and never panics or stalls the receive loop.
+//! - **Bound memory.** Every queue is bounded; a slow peer costs only its own queue.
+//! - **Honour its [`Capabilities`].** They tell the core (and the conformance suite) what
+//!   the transport does itself and what the core must do for it.
+//! - **Stop cleanly.** After [`close`](Transport::close) resolves, every task it spawned has
+//!   ended and [`recv`](Transport::recv) returns `None`.
+//!
+//! The trait is object-safe; emitters hold an `Arc<dyn Transport>`.
+
+use std::fmt;
+
+use futures_util::future::BoxFuture;
+
+use crate::error::Error;
+use crate::frame::Frame;
+use crate::node_id::NodeId;
+use crate::pattern::Pattern;
+use crate::report::ErrorReport;
+
+/// Where a frame should go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Every peer on the bus.
+    All,
+    /// One peer (broadcast transports may deliver to all; receivers tolerate it).
+    Peer(NodeId),
+    /// These peers: the ones known to listen for the event (sender-filtering transports).
+    Peers(Vec<NodeId>),
+}
+
+/// What a transport does itself, declared so the core and the conformance suite know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The largest frame it carries; larger incoming frames are refused and reported.
+    pub max_frame_bytes: usize,
+    /// It reports [`Incoming::PeerUp`] / [`Incoming::PeerDown`] from its own connection
+    /// state; otherwise the core relies on heartbeats alone.
+    pub peer_events: bool,
+    /// It delivers an event only to the peers the core addresses ([`Destination::Peers`]);
+    /// otherwise it broadcasts and receivers filter.
+    pub sender_filtering: bool,
+    /// It authenticates peers: [`Incoming::Frame::from`] is the proven identity, and a frame
+    /// whose source differs is refused by the core.
+    pub authenticated: bool,
+}
+
+impl Capabilities {
+    /// A broadcast transport that reports no peers and authenticates no one.
+    pub fn broadcast(max_frame_bytes: usize) -> Self {
+        Self {
+            max_frame_bytes,
+            peer_events: false,
+            sender_filtering: false,
+            authenticated: false,
+        }
+    }
+}
+
+/// Something a transport received.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A decoded frame.
+    Frame {
+        /// The authenticated peer it came from, on transports that authenticate.
+        from: Option<NodeId>,
+        /// The frame.
+        frame: Frame,
+    },
+    /// A connection to this peer came up.
+    PeerUp(NodeId),
+    /// The connection to this peer was lost.
+    PeerDown(NodeId),
+    /// Something went wrong: an undecodable or oversize frame, a refused peer, frames lost
+    /// in an outage. The core puts it on the error channel.
+    Report(ErrorReport),
+}
+
+/// A way for emitters to reach each other. See the [module docs](self) for the contract.
+pub trait Transport: Send + Sync + fmt::Debug + 'static {
+    /// What this transport does itself.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The identity the transport proved for this node (a certificate name), if any. The
+    /// emitter uses it as its id.
+    fn local_id(&self) -> Option<NodeId> {
+        None
+    }
+
+    /// Queues a frame for delivery; never waits on a peer.
+    fn send(&self, frame: Frame, to: Destination) -> Result<(), Error>;
+
+    /// This node now listens on `pattern` (for transports that filter by subscription).
+    fn subscribe(&self, pattern: &Pattern) {
+        let _ = pattern;
+    }
+
+    /// This node no longer listens on `pattern`.
+    fn unsubscribe(&self, pattern: &Pattern) {
+        let _ = pattern;
+    }
+
+    /// The next thing received; `None` once closed. Called from one task at a time.
+    fn recv(&self) -> BoxFuture<'_, Option<Incoming>>;
+
+    /// Stops: flushes what it can, ends its tasks, makes `recv` return `None`.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
