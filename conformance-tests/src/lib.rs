@@ -1,1 +1,57 @@
-//! placeholder
+//! One behaviour suite that every demitter transport runs.
+//!
+//! Each case in [`cases`] is a plain `pub async fn` taking a [`ClusterFactory`]: something
+//! that starts N emitters on one transport and offers hooks to kill or restart a node or
+//! the hub and to inject a raw frame. What a transport cannot do it declares in
+//! [`ClusterCapabilities`], and the case checks that declaration instead; no case is ever
+//! skipped. A transport's whole test file is one line:
+//!
+//! ```no_run
+//! // tests/conformance.rs
+//! demitter_conformance::conformance_suite!(demitter_conformance::MemoryClusterFactory);
+//! # fn main() {}
+//! ```
+//!
+//! The macro expands to one `#[tokio::test]` per case, so the calling crate needs `tokio`
+//! (features `macros`, `rt-multi-thread`) as a dev-dependency.
+
+pub mod cases;
+mod cluster;
+mod memory;
+pub mod support;
+
+pub use cluster::{Cluster, ClusterCapabilities, ClusterFactory};
+pub use memory::{MemoryCluster, MemoryClusterFactory};
+pub use support::{STEP_TIMEOUT, test_config};
+
+/// Expands to one `#[tokio::test]` per conformance case, each run on clusters from
+/// `$factory` (an expression whose type implements [`ClusterFactory`]).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            emit_reaches_every_other_node,
+            own_listeners_run_exactly_once,
+            pattern_routing_follows_the_vectors,
+            unsubscribe_stops_delivery,
+            counts_follow_remote_listeners,
+            once_and_events_across_nodes,
+            order_per_source_and_name,
+            payloads_survive_the_trip,
+            departed_nodes_leave_the_counts,
+            slow_listener_lags_alone,
+            hostile_input_is_reported_and_survived,
+            invalid_names_and_patterns_are_errors,
+            close_ends_everything,
+            hub_restart_resumes_traffic,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::cases::$case(&$factory).await;
+            }
+        )*
+    };
+}

@@ -71,13 +71,14 @@ impl<T> Node<T> {
                 .hash
                 .get_or_insert_with(|| Box::new(Node::new(Some(token)))),
             Token::Byte(byte) => {
-                let at = match self.bytes.iter().position(|(b, _)| *b == byte) {
-                    Some(at) => at,
-                    None => {
+                let at = self
+                    .bytes
+                    .iter()
+                    .position(|(b, _)| *b == byte)
+                    .unwrap_or_else(|| {
                         self.bytes.push((byte, Node::new(None)));
                         self.bytes.len() - 1
-                    }
-                };
+                    });
                 &mut self.bytes[at].1
             }
         }

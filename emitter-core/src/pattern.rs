@@ -171,8 +171,8 @@ impl States {
 
 /// Adds the positions reachable by letting wildcards match nothing.
 fn close(tokens: &[Token], states: &mut States) {
-    for i in 0..tokens.len() {
-        if states.contains(i) && matches!(tokens[i], Token::Plus | Token::Hash) {
+    for (i, token) in tokens.iter().enumerate() {
+        if states.contains(i) && matches!(token, Token::Plus | Token::Hash) {
             states.insert(i + 1);
         }
     }

@@ -33,16 +33,20 @@ impl ErrorChannel {
     }
 
     /// Logs, counts and fans out one report.
-    pub(crate) fn publish(&self, report: &ErrorReport) {
-        match report.kind {
-            ErrorKind::Lagged => tracing::debug!(%report, "listener lagged"),
-            _ => tracing::warn!(%report, "distributed error"),
+    pub(crate) fn publish(&self, report: ErrorReport) {
+        if report.kind == ErrorKind::Lagged {
+            tracing::debug!(%report, "listener lagged");
+        } else {
+            tracing::warn!(%report, "distributed error");
         }
         self.totals[slot(report.kind)].fetch_add(report.count, Ordering::Relaxed);
         let mut subscribers = self.subscribers.lock();
         subscribers.retain(|q| !q.is_closed());
-        for q in subscribers.iter() {
-            q.push(report.clone());
+        if let Some((last, rest)) = subscribers.split_last() {
+            for q in rest {
+                q.push(report.clone());
+            }
+            last.push(report);
         }
     }
 

@@ -98,16 +98,16 @@ impl Inner {
             let mut registry = self.registry.write();
             let entry = Arc::new(ListenerEntry {
                 id: registry.next_id(),
-                pattern: pattern.clone(),
+                pattern,
                 spy,
                 any,
                 sink: make_sink(),
             });
             let change = registry.add(Arc::clone(&entry));
-            let created = registry.count_listeners_on(&pattern) == 1;
+            let created = registry.count_listeners_on(&entry.pattern) == 1;
             self.announce(&change.pattern, change.count);
             if created {
-                self.transport.subscribe(&pattern);
+                self.transport.subscribe(&entry.pattern);
             }
             entry
         };
@@ -118,11 +118,11 @@ impl Inner {
                 .spawn_on(run_listener(inner, task_entry), &self.runtime);
         }
         self.notify_counts();
-        if !is_system(pattern.as_str()) {
+        if !is_system(entry.pattern.as_str()) {
             self.dispatch_system(
                 LISTENER_ADDED,
                 &ListenerChange {
-                    pattern: pattern.to_string(),
+                    pattern: entry.pattern.to_string(),
                     spy,
                 },
             );
@@ -286,7 +286,7 @@ impl Inner {
             }
             match &entry.sink {
                 Sink::Handler { call, .. } => {
-                    handlers.push((Arc::clone(call), entry.pattern.clone()))
+                    handlers.push((Arc::clone(call), entry.pattern.clone()));
                 }
                 Sink::Stream(queue) => {
                     queue.push(raw.clone());
@@ -390,16 +390,20 @@ impl Inner {
 
     /// Puts a report on the error channel and delivers it as `$error`.
     pub(crate) fn report(&self, report: ErrorReport) {
-        self.errors.publish(&report);
         // A lagging `$error` listener must not feed itself more reports.
         let about_system_listener =
             report.kind == ErrorKind::Lagged && report.event.as_deref().is_some_and(is_system);
         if !about_system_listener {
             self.dispatch_system(ERROR_EVENT, &report);
         }
+        self.errors.publish(report);
     }
 
     pub(crate) fn send_control(&self, message: &Control, to: Destination) {
+        // After the goodbye, nothing more: a late heartbeat would announce us again.
+        if self.is_closed() && !matches!(message, Control::Bye { .. }) {
+            return;
+        }
         let frame = Frame::Control(ControlFrame {
             source: self.id.clone(),
             body: message.encode(),

@@ -105,8 +105,22 @@ pub struct Presence {
     version: u64,
     local: HashMap<String, u32>,
     peers: HashMap<NodeId, Peer>,
+    /// Incarnations that said `Bye`: anything they send later (a heartbeat that overtook
+    /// nothing but arrived late) is ignored, so a departed peer is never resurrected.
+    departed: HashMap<NodeId, u64>,
     config: PresenceConfig,
     next_heartbeat: Instant,
+}
+
+/// What [`Presence::ensure_peer`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// Already known in this incarnation.
+    Yes,
+    /// New (or a new incarnation): `PeerUp` was emitted.
+    New,
+    /// This incarnation said goodbye; ignore it.
+    Departed,
 }
 
 impl Presence {
@@ -119,6 +133,7 @@ impl Presence {
             version: 0,
             local: HashMap::new(),
             peers: HashMap::new(),
+            departed: HashMap::new(),
             config,
             next_heartbeat,
         }
@@ -191,9 +206,13 @@ impl Presence {
             if self.peers.get(from).is_some_and(|p| p.epoch == epoch) {
                 self.remove_peer(from, &mut out);
             }
+            self.remember_departed(from, epoch);
             return out;
         }
         let known = self.ensure_peer(from, epoch, now, &mut out);
+        if known == Known::Departed {
+            return out;
+        }
         match message {
             Control::Hello {
                 version, interest, ..
@@ -227,7 +246,7 @@ impl Presence {
             }
             Control::Heartbeat { version, .. } => {
                 let behind = self.peers.get(from).is_some_and(|p| version > p.version);
-                if behind || !known {
+                if behind || known == Known::New {
                     out.push(self.resync_request(from));
                 }
             }
@@ -244,7 +263,7 @@ impl Presence {
         if *from == self.me {
             return out;
         }
-        if !self.ensure_peer(from, epoch, now, &mut out) {
+        if self.ensure_peer(from, epoch, now, &mut out) == Known::New {
             out.push(self.resync_request(from));
         }
         out
@@ -327,18 +346,30 @@ impl Presence {
         }
     }
 
-    /// Makes sure `from` is known in incarnation `epoch`; returns whether it already was.
+    fn remember_departed(&mut self, from: &NodeId, epoch: u64) {
+        if self.departed.len() >= self.config.max_peers
+            && let Some(victim) = self.departed.keys().next().cloned()
+        {
+            self.departed.remove(&victim);
+        }
+        self.departed.insert(from.clone(), epoch);
+    }
+
+    /// Makes sure `from` is known in incarnation `epoch`.
     fn ensure_peer(
         &mut self,
         from: &NodeId,
         epoch: u64,
         now: Instant,
         out: &mut Vec<Action>,
-    ) -> bool {
+    ) -> Known {
+        if self.departed.get(from) == Some(&epoch) {
+            return Known::Departed;
+        }
         match self.peers.get_mut(from) {
             Some(peer) if peer.epoch == epoch => {
                 peer.last_seen = now;
-                return true;
+                return Known::Yes;
             }
             Some(_) => {
                 tracing::info!(peer = %from, "peer restarted (new incarnation)");
@@ -355,8 +386,9 @@ impl Presence {
                 )
                 .with_peer(from.as_str()),
             ));
-            return true;
+            return Known::Departed;
         }
+        self.departed.remove(from);
         self.peers.insert(
             from.clone(),
             Peer {
@@ -367,7 +399,7 @@ impl Presence {
             },
         );
         out.push(Action::PeerUp(from.clone()));
-        false
+        Known::New
     }
 
     fn remove_peer(&mut self, id: &NodeId, out: &mut Vec<Action>) {
@@ -582,6 +614,38 @@ mod tests {
         assert_eq!(sent(&out), vec![Control::Resync { epoch: 2 }]);
         let out = b.receive(&id("a"), a.bye(), later);
         assert!(out.contains(&Action::PeerDown(id("a"))));
+    }
+
+    #[test]
+    fn messages_that_trail_a_goodbye_do_not_resurrect_the_peer() {
+        let now = Instant::now();
+        let mut b = Presence::new(id("b"), 2, PresenceConfig::default(), now);
+        b.receive(
+            &id("a"),
+            Control::Heartbeat {
+                epoch: 1,
+                version: 0,
+            },
+            now,
+        );
+        let out = b.receive(&id("a"), Control::Bye { epoch: 1 }, now);
+        assert!(out.contains(&Action::PeerDown(id("a"))));
+        assert!(
+            b.receive(
+                &id("a"),
+                Control::Heartbeat {
+                    epoch: 1,
+                    version: 3
+                },
+                now
+            )
+            .is_empty()
+        );
+        assert!(b.heard_from(&id("a"), 1, now).is_empty());
+        assert_eq!(b.peers().count(), 0);
+        // The same id in a new incarnation is welcome.
+        let out = b.heard_from(&id("a"), 2, now);
+        assert!(out.contains(&Action::PeerUp(id("a"))));
     }
 
     #[test]

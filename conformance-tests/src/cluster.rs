@@ -1,0 +1,78 @@
+//! What a transport provides to run the suite: a way to build a cluster of emitters, and
+//! hooks to hurt it.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use demitter_core::{Emitter, EmitterConfig, Error};
+
+/// What a cluster can do beyond running emitters. A case whose hook is not offered checks
+/// that the hook refuses clearly instead; no case is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterCapabilities {
+    /// [`Cluster::restart`] brings a killed node back.
+    pub restart: bool,
+    /// The transport has a hub or broker, and [`Cluster::restart_hub`] restarts it.
+    pub hub_restart: bool,
+}
+
+impl ClusterCapabilities {
+    /// Declared capabilities.
+    pub fn new(restart: bool, hub_restart: bool) -> Self {
+        Self {
+            restart,
+            hub_restart,
+        }
+    }
+}
+
+/// A running cluster of emitters on one transport.
+pub trait Cluster: Send {
+    /// The emitter of node `i`.
+    fn node(&self, i: usize) -> &Emitter;
+
+    /// How many nodes there are.
+    fn len(&self) -> usize;
+
+    /// Whether there are no nodes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What the hooks can do.
+    fn capabilities(&self) -> ClusterCapabilities;
+
+    /// Kills node `i` abruptly, as a crash would: no goodbye reaches the others.
+    fn kill(&mut self, i: usize) -> impl Future<Output = ()> + Send;
+
+    /// Starts node `i` again after [`kill`](Self::kill): a new emitter with the same id.
+    fn restart(&mut self, i: usize) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Restarts the hub or broker while traffic flows.
+    fn restart_hub(&mut self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Delivers `bytes` to node `i` as one frame from the network, framed however the
+    /// transport frames things.
+    fn inject_raw(&self, i: usize, bytes: Bytes) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The largest frame the transport accepts.
+    fn max_frame_bytes(&self) -> usize;
+
+    /// Closes every node and whatever the cluster started.
+    fn shutdown(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Builds clusters for the suite.
+pub trait ClusterFactory: Sync {
+    /// The cluster type.
+    type Cluster: Cluster;
+
+    /// A cluster of `nodes` emitters, each built with `config` (the suite sets short
+    /// heartbeats so that lost peers are noticed quickly).
+    fn build(
+        &self,
+        nodes: usize,
+        config: EmitterConfig,
+    ) -> impl Future<Output = Result<Self::Cluster, Error>> + Send;
+}

@@ -1,0 +1,95 @@
+//! The in-memory transport's cluster, so the suite runs on it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use demitter_core::{Emitter, EmitterConfig, Error, MemoryHub, MemoryTransport, Transport};
+
+use crate::cluster::{Cluster, ClusterCapabilities, ClusterFactory};
+
+/// Builds clusters on a fresh [`MemoryHub`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryClusterFactory;
+
+/// Emitters joined to one [`MemoryHub`].
+#[derive(Debug)]
+pub struct MemoryCluster {
+    hub: MemoryHub,
+    config: EmitterConfig,
+    nodes: Vec<Emitter>,
+    transports: Vec<Arc<MemoryTransport>>,
+}
+
+impl MemoryCluster {
+    fn start_node(&self, config: EmitterConfig) -> Result<(Emitter, Arc<MemoryTransport>), Error> {
+        let transport = Arc::new(self.hub.join());
+        let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
+        Ok((Emitter::from_shared(shared, config)?, transport))
+    }
+}
+
+impl ClusterFactory for MemoryClusterFactory {
+    type Cluster = MemoryCluster;
+
+    async fn build(&self, nodes: usize, config: EmitterConfig) -> Result<MemoryCluster, Error> {
+        let mut cluster = MemoryCluster {
+            hub: MemoryHub::new(),
+            config,
+            nodes: Vec::new(),
+            transports: Vec::new(),
+        };
+        for _ in 0..nodes {
+            let (node, transport) = cluster.start_node(cluster.config.clone())?;
+            cluster.nodes.push(node);
+            cluster.transports.push(transport);
+        }
+        Ok(cluster)
+    }
+}
+
+impl Cluster for MemoryCluster {
+    fn node(&self, i: usize) -> &Emitter {
+        &self.nodes[i]
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn capabilities(&self) -> ClusterCapabilities {
+        ClusterCapabilities::new(true, false)
+    }
+
+    async fn kill(&mut self, i: usize) {
+        self.transports[i].detach();
+        self.nodes[i].close().await;
+    }
+
+    async fn restart(&mut self, i: usize) -> Result<(), Error> {
+        let config = self.config.clone().with_id(self.nodes[i].id().as_str());
+        let (node, transport) = self.start_node(config)?;
+        self.nodes[i] = node;
+        self.transports[i] = transport;
+        Ok(())
+    }
+
+    async fn restart_hub(&mut self) -> Result<(), Error> {
+        Err(Error::Transport(
+            "the in-memory transport has no hub process to restart".into(),
+        ))
+    }
+
+    async fn inject_raw(&self, i: usize, bytes: Bytes) -> Result<(), Error> {
+        self.transports[i].inject(bytes)
+    }
+
+    fn max_frame_bytes(&self) -> usize {
+        self.transports[0].capabilities().max_frame_bytes
+    }
+
+    async fn shutdown(self) {
+        for node in &self.nodes {
+            node.close().await;
+        }
+    }
+}
