@@ -18,6 +18,11 @@
 
 pub use demitter_core::*;
 
+/// The README's code, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Connects an emitter to the bus named by `url`, with default settings.
 ///
 /// | scheme | transport |

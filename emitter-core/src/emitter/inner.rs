@@ -229,6 +229,9 @@ impl Inner {
         payload: Bytes,
         serial: bool,
     ) -> Result<Delivery, Error> {
+        // Cooperative like any tokio resource: a loop that only emits still lets the
+        // receive loops on its worker run (tokio's budget makes it yield now and then).
+        tokio::task::coop::consume_budget().await;
         if self.is_closed() {
             return Err(Error::Closed);
         }

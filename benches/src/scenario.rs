@@ -1,0 +1,88 @@
+//! What a benchmark run does and what it found.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One benchmark scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// Emitting nodes.
+    pub publishers: usize,
+    /// Listening nodes; each listens for every event.
+    pub subscribers: usize,
+    /// Payload bytes per event.
+    pub payload: usize,
+    /// How long publishers publish.
+    #[serde(serialize_with = "as_secs")]
+    pub duration: Duration,
+    /// Events per second across all publishers; `None` for flat out.
+    pub rate: Option<u64>,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = self
+            .rate
+            .map_or_else(|| "flat out".to_owned(), |r| format!("{r}/s"));
+        write!(
+            f,
+            "{}→{} {} B {}",
+            self.publishers, self.subscribers, self.payload, rate
+        )
+    }
+}
+
+/// Whether a result is the emitter or the raw transport under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    /// Emitters on the transport: what users get.
+    Emitter,
+    /// The raw transport moving the same frames, no emitter layer: the baseline.
+    Baseline,
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layer::Emitter => "emitter",
+            Layer::Baseline => "baseline",
+        })
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The transport.
+    pub transport: String,
+    /// Emitter or baseline.
+    pub layer: Layer,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Events published.
+    pub sent: u64,
+    /// Events that should have arrived: sent × subscribers.
+    pub expected: u64,
+    /// Events that did arrive, over all subscribers.
+    pub received: u64,
+    /// `expected - received`: events that did not arrive.
+    pub lost: u64,
+    /// Losses the subscribers were told of (sequence gaps and listener lag; for the
+    /// baseline, which has no sequence checks, the publishers' send failures).
+    pub reported_lost: u64,
+    /// Seconds from the first publish to the last delivery.
+    pub elapsed_secs: f64,
+    /// Delivered events per second, over all subscribers.
+    pub delivered_per_sec: f64,
+    /// Latency percentiles in microseconds: p50, p99, p99.9.
+    pub latency_us: [f64; 3],
+    /// Process CPU time over wall time (1.0 = one core busy), where measurable.
+    pub cpu_cores: Option<f64>,
+}

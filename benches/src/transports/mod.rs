@@ -1,0 +1,24 @@
+//! The transports this harness was built with. Each offers emitters for a scenario and a
+//! baseline: the raw transport moving the same frames without the emitter layer.
+
+pub mod memory;
+
+use crate::scenario::{Outcome, Scenario};
+use crate::{BenchError, Progress};
+
+/// The transports compiled in, by the name `--transport` takes.
+pub const AVAILABLE: &[&str] = &["mem"];
+
+/// Runs `scenario` on `transport`: the emitter layer, then the baseline.
+pub async fn run(transport: &str, scenario: &Scenario, progress: &Progress) -> Result<[Outcome; 2], BenchError> {
+    match transport {
+        "mem" => Ok([
+            memory::emitters(scenario, progress).await?,
+            memory::baseline(scenario, progress).await?,
+        ]),
+        other => Err(BenchError::UnknownTransport {
+            name: other.to_owned(),
+            available: AVAILABLE.join(", "),
+        }),
+    }
+}
