@@ -32,12 +32,20 @@ async fn main() -> Result<(), demitter::Error> {
     })?;
     let shop = demitter::connect("mem://example").await?;
     let warehouse = demitter::connect("mem://example").await?;
-    println!("shop = {}, warehouse = {}, audit = {}", shop.id(), warehouse.id(), audit.id());
+    println!(
+        "shop = {}, warehouse = {}, audit = {}",
+        shop.id(),
+        warehouse.id(),
+        audit.id()
+    );
 
     // It spies on orders and shipping (a spy is never counted).
     for pattern in ["order.#", "shipping.#"] {
         audit.spy(pattern, |e: Event<demitter::RawPayload>| async move {
-            let value = e.data.to_value().map_or_else(|err| err.to_string(), |v| v.to_string());
+            let value = e
+                .data
+                .to_value()
+                .map_or_else(|err| err.to_string(), |v| v.to_string());
             println!("  [audit] {} #{} from {}: {value}", e.name, e.seq, e.source);
         })?;
     }
@@ -55,8 +63,14 @@ async fn main() -> Result<(), demitter::Error> {
     warehouse.on("order.+", move |e: Event<Order>| {
         let announcer = announcer.clone();
         async move {
-            println!("[warehouse] packing order {} ({}, {} cents)", e.data.id, e.data.item, e.data.cents);
-            let shipped = Shipped { order: e.data.id, carrier: "owl post".into() };
+            println!(
+                "[warehouse] packing order {} ({}, {} cents)",
+                e.data.id, e.data.item, e.data.cents
+            );
+            let shipped = Shipped {
+                order: e.data.id,
+                carrier: "owl post".into(),
+            };
             if let Err(err) = announcer.emit("shipping.done", &shipped).await {
                 eprintln!("[warehouse] could not announce: {err}");
             }
@@ -65,11 +79,18 @@ async fn main() -> Result<(), demitter::Error> {
 
     // The shop waits until the warehouse listens, then takes orders.
     let mut shipped = shop.events::<Shipped>("shipping.+")?;
-    tokio::time::timeout(Duration::from_secs(5), shop.wait_for_listeners("order.created", 1))
-        .await
-        .map_err(|_| demitter::Error::Transport("the warehouse never listened".into()))??;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        shop.wait_for_listeners("order.created", 1),
+    )
+    .await
+    .map_err(|_| demitter::Error::Transport("the warehouse never listened".into()))??;
     for (id, item, cents) in [(1, "teapot", 2_500), (2, "kettle", 4_200), (3, "mug", 900)] {
-        let order = Order { id, item: item.into(), cents };
+        let order = Order {
+            id,
+            item: item.into(),
+            cents,
+        };
         let reached = shop.emit("order.created", &order).await?;
         println!("[shop] order {id} reached {} listener(s)", reached.total());
     }
@@ -78,14 +99,21 @@ async fn main() -> Result<(), demitter::Error> {
             .await
             .map_err(|_| demitter::Error::Transport("a shipment never arrived".into()))?
             .ok_or(demitter::Error::Closed)??;
-        println!("[shop] order {} shipped by {} (told by {})", event.data.order, event.data.carrier, event.source);
+        println!(
+            "[shop] order {} shipped by {} (told by {})",
+            event.data.order, event.data.carrier, event.source
+        );
     }
 
     // A listener with room for 4 events that never keeps up: it is told how many it missed.
     let mut errors = audit.errors();
-    let _slow = audit.on_with("metrics.tick", ListenOptions::default().capacity(4), |_: Event<u32>| async {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    })?;
+    let _slow = audit.on_with(
+        "metrics.tick",
+        ListenOptions::default().capacity(4),
+        |_: Event<u32>| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        },
+    )?;
     shop.wait_for_listeners("metrics.tick", 1).await?;
     for tick in 0..50u32 {
         shop.emit("metrics.tick", &tick).await?;

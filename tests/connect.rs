@@ -6,8 +6,12 @@ use demitter::Error;
 
 #[tokio::test]
 async fn mem_urls_join_the_named_hub() {
-    let a = demitter::connect("mem://facade-test").await.expect("connects");
-    let b = demitter::connect("mem://facade-test").await.expect("connects");
+    let a = demitter::connect("mem://facade-test")
+        .await
+        .expect("connects");
+    let b = demitter::connect("mem://facade-test")
+        .await
+        .expect("connects");
     let once = b.once::<u8>("ping").expect("valid");
     tokio::time::timeout(Duration::from_secs(10), a.wait_for_listeners("ping", 1))
         .await

@@ -20,7 +20,11 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), BenchError> {
         }
         g
     };
-    let max = outcomes.iter().map(|o| o.delivered_per_sec).fold(1.0, f64::max) * 1.15;
+    let max = outcomes
+        .iter()
+        .map(|o| o.delivered_per_sec)
+        .fold(1.0, f64::max)
+        * 1.15;
     let width = (160 * groups.len().max(1) + 160) as u32;
     let root = SVGBackend::new(path, (width, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| chart_error(&e))?;
@@ -35,24 +39,25 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), BenchError> {
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(groups.len())
-        .x_label_formatter(&|x| {
-            groups
-                .get(x.floor() as usize)
-                .cloned()
-                .unwrap_or_default()
-        })
+        .x_label_formatter(&|x| groups.get(x.floor() as usize).cloned().unwrap_or_default())
         .y_label_formatter(&|y| format!("{:.1}M", y / 1e6))
         .draw()
         .map_err(|e| chart_error(&e))?;
-    for (layer, color, offset) in [(Layer::Emitter, BLUE, 0.15), (Layer::Baseline, RGBColor(150, 150, 150), 0.5)] {
-        let bars = outcomes.iter().filter(|o| o.layer == layer).filter_map(|o| {
-            let label = format!("{} {}", o.transport, o.scenario);
-            let i = groups.iter().position(|g| *g == label)? as f64;
-            Some(Rectangle::new(
-                [(i + offset, 0.0), (i + offset + 0.35, o.delivered_per_sec)],
-                color.filled(),
-            ))
-        });
+    for (layer, color, offset) in [
+        (Layer::Emitter, BLUE, 0.15),
+        (Layer::Baseline, RGBColor(150, 150, 150), 0.5),
+    ] {
+        let bars = outcomes
+            .iter()
+            .filter(|o| o.layer == layer)
+            .filter_map(|o| {
+                let label = format!("{} {}", o.transport, o.scenario);
+                let i = groups.iter().position(|g| *g == label)? as f64;
+                Some(Rectangle::new(
+                    [(i + offset, 0.0), (i + offset + 0.35, o.delivered_per_sec)],
+                    color.filled(),
+                ))
+            });
         chart
             .draw_series(bars)
             .map_err(|e| chart_error(&e))?

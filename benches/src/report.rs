@@ -16,10 +16,17 @@ pub fn markdown(outcomes: &[Outcome]) -> String {
             Layer::Baseline => "1.00".to_owned(),
             Layer::Emitter => baseline_for(outcomes, o).map_or_else(
                 || "–".to_owned(),
-                |b| format!("{:.2}", o.delivered_per_sec / b.delivered_per_sec.max(f64::MIN_POSITIVE)),
+                |b| {
+                    format!(
+                        "{:.2}",
+                        o.delivered_per_sec / b.delivered_per_sec.max(f64::MIN_POSITIVE)
+                    )
+                },
             ),
         };
-        let cpu = o.cpu_cores.map_or_else(|| "–".to_owned(), |c| format!("{c:.2}"));
+        let cpu = o
+            .cpu_cores
+            .map_or_else(|| "–".to_owned(), |c| format!("{c:.2}"));
         let [p50, p99, p999] = o.latency_us;
         let _ = writeln!(
             out,

@@ -69,7 +69,8 @@ pub async fn run_emitters(
     let stop = CancellationToken::new();
     let mut receivers = Vec::new();
     for sub in subscribers {
-        let mut events = sub.events_with::<BenchEvent>(EVENT, ListenOptions::default().capacity(1 << 16))?;
+        let mut events =
+            sub.events_with::<BenchEvent>(EVENT, ListenOptions::default().capacity(1 << 16))?;
         let counters = Arc::clone(&counters);
         let stop = stop.clone();
         receivers.push(tokio::spawn(async move {
@@ -93,7 +94,9 @@ pub async fn run_emitters(
             publisher.wait_for_listeners(EVENT, subscribers.len()),
         )
         .await
-        .map_err(|_| BenchError::Setup("subscribers were not seen by every publisher within 10 s".into()))??;
+        .map_err(|_| {
+            BenchError::Setup("subscribers were not seen by every publisher within 10 s".into())
+        })??;
     }
     let cpu_before = process_cpu_time();
     let start = Instant::now();
@@ -128,7 +131,9 @@ pub async fn run_emitters(
     }
     progress.track(scenario.duration, &counters).await;
     for sender in senders {
-        sender.await.map_err(|e| BenchError::Setup(format!("publisher task failed: {e}")))?;
+        sender
+            .await
+            .map_err(|e| BenchError::Setup(format!("publisher task failed: {e}")))?;
     }
     let expected = counters.sent.load(Ordering::Relaxed) * subscribers.len() as u64;
     drain(&counters, expected).await;
@@ -155,7 +160,17 @@ pub async fn run_emitters(
             c.gap + c.lagged
         })
         .sum::<u64>();
-    Ok(outcome(transport, Layer::Emitter, scenario, &counters, expected, reported_lost, elapsed, &latency, cpu))
+    Ok(outcome(
+        transport,
+        Layer::Emitter,
+        scenario,
+        &counters,
+        expected,
+        reported_lost,
+        elapsed,
+        &latency,
+        cpu,
+    ))
 }
 
 /// Waits until everything expected arrived, or delivery stayed idle for [`DRAIN_IDLE`].

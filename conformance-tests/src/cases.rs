@@ -670,12 +670,14 @@ pub async fn hub_restart_resumes_traffic<F: ClusterFactory>(factory: &F) {
     let probe_sent = Arc::clone(&sent);
     let node = c.node(0).clone();
     let prober = tokio::spawn(async move {
+        // One probe every 20 ms: pacing, not synchronisation; the case waits on delivery.
+        let mut every = tokio::time::interval(Duration::from_millis(20));
         loop {
+            every.tick().await;
             let n = probe_sent.fetch_add(1, Ordering::SeqCst);
             if node.emit("conf.hub", &n).await.is_err() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
     let resumed = next_event(&mut stream, "traffic after the hub restart").await;

@@ -21,8 +21,12 @@ const NAME: &str = "mem";
 pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
     let hub = MemoryHub::new();
     let join = || Emitter::with_config(hub.join(), EmitterConfig::default());
-    let publishers = (0..scenario.publishers).map(|_| join()).collect::<Result<Vec<_>, _>>()?;
-    let subscribers = (0..scenario.subscribers).map(|_| join()).collect::<Result<Vec<_>, _>>()?;
+    let publishers = (0..scenario.publishers)
+        .map(|_| join())
+        .collect::<Result<Vec<_>, _>>()?;
+    let subscribers = (0..scenario.subscribers)
+        .map(|_| join())
+        .collect::<Result<Vec<_>, _>>()?;
     let result = run_emitters(NAME, &publishers, &subscribers, scenario, progress).await;
     for e in publishers.iter().chain(&subscribers) {
         e.close().await;
@@ -69,10 +73,13 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         let counters = Arc::clone(&counters);
         let source = NodeId::new(&format!("baseline-{i}"))?;
         let pad = vec![0x5a; scenario.payload.saturating_sub(8)];
-        let rate = scenario.rate.map(|r| (r / scenario.publishers as u64).max(1));
+        let rate = scenario
+            .rate
+            .map(|r| (r / scenario.publishers as u64).max(1));
         senders.push(tokio::spawn(async move {
             let mut pacer = rate.map(|rate| {
-                let mut i = tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate as f64));
+                let mut i =
+                    tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate as f64));
                 i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                 i
             });
@@ -106,7 +113,9 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
     }
     progress.track(scenario.duration, &counters).await;
     for sender in senders {
-        sender.await.map_err(|e| BenchError::Setup(format!("publisher task failed: {e}")))?;
+        sender
+            .await
+            .map_err(|e| BenchError::Setup(format!("publisher task failed: {e}")))?;
     }
     let expected = counters.sent.load(Ordering::Relaxed) * scenario.subscribers as u64;
     drain(&counters, expected).await;
@@ -117,9 +126,23 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
     stop.cancel();
     let mut latency = latency_histogram();
     for receiver in receivers {
-        let h = receiver.await.map_err(|e| BenchError::Setup(format!("subscriber task failed: {e}")))?;
-        latency.add(&h).map_err(|e| BenchError::Setup(format!("merging histograms: {e}")))?;
+        let h = receiver
+            .await
+            .map_err(|e| BenchError::Setup(format!("subscriber task failed: {e}")))?;
+        latency
+            .add(&h)
+            .map_err(|e| BenchError::Setup(format!("merging histograms: {e}")))?;
     }
     let reported = counters.send_failures.load(Ordering::Relaxed);
-    Ok(outcome(NAME, Layer::Baseline, scenario, &counters, expected, reported, elapsed, &latency, cpu))
+    Ok(outcome(
+        NAME,
+        Layer::Baseline,
+        scenario,
+        &counters,
+        expected,
+        reported,
+        elapsed,
+        &latency,
+        cpu,
+    ))
 }

@@ -10,7 +10,11 @@ use crate::{BenchError, Progress};
 pub const AVAILABLE: &[&str] = &["mem"];
 
 /// Runs `scenario` on `transport`: the emitter layer, then the baseline.
-pub async fn run(transport: &str, scenario: &Scenario, progress: &Progress) -> Result<[Outcome; 2], BenchError> {
+pub async fn run(
+    transport: &str,
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<[Outcome; 2], BenchError> {
     match transport {
         "mem" => Ok([
             memory::emitters(scenario, progress).await?,
