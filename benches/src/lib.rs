@@ -6,6 +6,7 @@
 //! the ratio between the two, never as a lone absolute figure.
 
 pub mod chart;
+pub mod emitters;
 pub mod measure;
 pub mod report;
 pub mod run;

@@ -1,19 +1,22 @@
-//! Running a scenario on emitters: the same for every transport.
+//! The measurement skeleton every run shares: subscribers that count and time deliveries,
+//! paced publishers, the drain at the end, and the resulting [`Outcome`].
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use demitter_core::{Emitter, ListenOptions};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::measure::{latency_histogram, now_ns, percentiles_us, process_cpu_time};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
 
-/// The event the harness sends.
+/// The event the harness sends through emitters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchEvent {
     /// When it was emitted, from [`now_ns`].
@@ -27,6 +30,13 @@ pub const EVENT: &str = "bench.data";
 
 /// How long delivery may stay idle after publishing before the rest counts as lost.
 pub const DRAIN_IDLE: Duration = Duration::from_millis(500);
+
+/// Something a subscriber reads deliveries from.
+pub trait Deliveries: Send + 'static {
+    /// The next delivery's send stamp (`Some(None)` for something that is not a delivery);
+    /// `None` when the source has ended.
+    fn next_stamp(&mut self) -> impl Future<Output = Option<Option<u64>>> + Send;
+}
 
 /// Counters shared by the tasks of one run.
 #[derive(Debug, Default)]
@@ -42,45 +52,73 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Records one delivery of an event stamped `sent_ns` into `latency`.
-    pub fn delivered(&self, sent_ns: u64, latency: &mut Histogram<u64>) {
+    fn delivered(&self, sent_ns: u64, latency: &mut Histogram<u64>) {
         let now = now_ns();
         latency.saturating_record(now.saturating_sub(sent_ns));
         self.received.fetch_add(1, Ordering::Relaxed);
         self.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
     }
 
-    /// From `start_ns` to the last delivery (or `floor`, if longer or nothing arrived).
-    pub fn elapsed_since(&self, start_ns: u64, floor: Duration) -> Duration {
-        let last = self.last_delivery_ns.load(Ordering::Relaxed);
-        Duration::from_nanos(last.saturating_sub(start_ns)).max(floor)
+    /// Records the result of one publish attempt.
+    pub fn published<T, E>(&self, result: &Result<T, E>) {
+        let counter = if result.is_ok() {
+            &self.sent
+        } else {
+            &self.send_failures
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Publishes `scenario`'s events from `publishers` to `subscribers` and measures.
-pub async fn run_emitters(
-    transport: &str,
-    publishers: &[Emitter],
-    subscribers: &[Emitter],
-    scenario: &Scenario,
-    progress: &Progress,
-) -> Result<Outcome, BenchError> {
-    let counters = Arc::new(Counters::default());
-    let stop = CancellationToken::new();
-    let mut receivers = Vec::new();
-    for sub in subscribers {
-        let mut events =
-            sub.events_with::<BenchEvent>(EVENT, ListenOptions::default().capacity(1 << 16))?;
-        let counters = Arc::clone(&counters);
-        let stop = stop.clone();
-        receivers.push(tokio::spawn(async move {
+/// One run in progress.
+#[derive(Debug)]
+pub struct Run {
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+    receivers: Vec<JoinHandle<Histogram<u64>>>,
+    senders: Vec<JoinHandle<()>>,
+    start: Instant,
+    start_ns: u64,
+    cpu_before: Option<Duration>,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Run {
+    /// A run with nothing attached yet.
+    pub fn new() -> Self {
+        Self {
+            counters: Arc::default(),
+            stop: CancellationToken::new(),
+            receivers: Vec::new(),
+            senders: Vec::new(),
+            start: Instant::now(),
+            start_ns: now_ns(),
+            cpu_before: None,
+        }
+    }
+
+    /// The run's counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Starts a subscriber reading `source` until the run ends.
+    pub fn subscribe(&mut self, mut source: impl Deliveries) {
+        let counters = Arc::clone(&self.counters);
+        let stop = self.stop.clone();
+        self.receivers.push(tokio::spawn(async move {
             let mut latency = latency_histogram();
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    item = events.recv() => match item {
-                        Some(Ok(event)) => counters.delivered(event.data.sent_ns, &mut latency),
-                        Some(Err(_lagged_or_undecodable)) => {}
+                    item = source.next_stamp() => match item {
+                        Some(Some(stamp)) => counters.delivered(stamp, &mut latency),
+                        Some(None) => {}
                         None => break,
                     },
                 }
@@ -88,131 +126,109 @@ pub async fn run_emitters(
             latency
         }));
     }
-    for publisher in publishers {
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            publisher.wait_for_listeners(EVENT, subscribers.len()),
-        )
-        .await
-        .map_err(|_| {
-            BenchError::Setup("subscribers were not seen by every publisher within 10 s".into())
-        })??;
+
+    /// Starts the clock: publishers added from now on publish until `scenario.duration`
+    /// has passed.
+    pub fn start_clock(&mut self) {
+        self.cpu_before = process_cpu_time();
+        self.start = Instant::now();
+        self.start_ns = now_ns();
     }
-    let cpu_before = process_cpu_time();
-    let start = Instant::now();
-    let start_ns = now_ns();
-    let deadline = start + scenario.duration;
-    let per_publisher_rate = scenario.rate.map(|r| (r / publishers.len() as u64).max(1));
-    let mut senders = Vec::new();
-    for publisher in publishers {
-        let publisher = publisher.clone();
-        let counters = Arc::clone(&counters);
-        let mut event = BenchEvent {
-            sent_ns: 0,
-            pad: serde_bytes::ByteBuf::from(vec![0x5a; scenario.payload]),
-        };
-        senders.push(tokio::spawn(async move {
-            let mut pacer = per_publisher_rate.map(|rate| {
-                let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                i
-            });
+
+    /// Starts a publisher: `publish_one` is called until the deadline, paced to this
+    /// publisher's share of `scenario.rate`.
+    pub fn publish<F, Fut>(&mut self, scenario: &Scenario, mut publish_one: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let deadline = self.start + scenario.duration;
+        let mut pacer = pacer(scenario);
+        self.senders.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 if let Some(pacer) = pacer.as_mut() {
                     pacer.tick().await;
                 }
-                event.sent_ns = now_ns();
-                match publisher.emit(EVENT, &event).await {
-                    Ok(_) => counters.sent.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => counters.send_failures.fetch_add(1, Ordering::Relaxed),
-                };
+                publish_one().await;
+                // Share the worker with receivers, as `emit` itself does.
+                tokio::task::coop::consume_budget().await;
             }
         }));
     }
-    progress.track(scenario.duration, &counters).await;
-    for sender in senders {
-        sender
-            .await
-            .map_err(|e| BenchError::Setup(format!("publisher task failed: {e}")))?;
-    }
-    let expected = counters.sent.load(Ordering::Relaxed) * subscribers.len() as u64;
-    drain(&counters, expected).await;
-    let cpu = cpu_before
-        .zip(process_cpu_time())
-        .map(|(a, b)| (b - a).as_secs_f64() / start.elapsed().as_secs_f64());
-    let elapsed = counters.elapsed_since(start_ns, scenario.duration);
-    stop.cancel();
-    let mut latency = latency_histogram();
-    for receiver in receivers {
-        let h: Histogram<u64> = receiver
-            .await
-            .map_err(|e| BenchError::Setup(format!("subscriber task failed: {e}")))?;
-        latency
-            .add(&h)
-            .map_err(|e| BenchError::Setup(format!("merging histograms: {e}")))?;
-    }
-    // What the subscribers were told they missed. (Publishers also report the same drops
-    // as send failures; counting both would count each loss twice.)
-    let reported_lost = subscribers
-        .iter()
-        .map(|s| {
-            let c = s.error_counts();
-            c.gap + c.lagged
+
+    /// Waits out the run, drains, and measures. `reported_lost` says what the system
+    /// reported lost once everything has settled.
+    pub async fn finish(
+        self,
+        transport: &str,
+        layer: Layer,
+        scenario: &Scenario,
+        progress: &Progress,
+        reported_lost: impl FnOnce(&Counters) -> u64,
+    ) -> Result<Outcome, BenchError> {
+        progress.track(scenario.duration, &self.counters).await;
+        for sender in self.senders {
+            sender
+                .await
+                .map_err(|e| BenchError::Setup(format!("publisher task failed: {e}")))?;
+        }
+        let sent = self.counters.sent.load(Ordering::Relaxed);
+        let expected = sent * scenario.subscribers as u64;
+        drain(&self.counters, expected).await;
+        let cpu_cores = self
+            .cpu_before
+            .zip(process_cpu_time())
+            .map(|(a, b)| b.saturating_sub(a).as_secs_f64() / self.start.elapsed().as_secs_f64());
+        let last = self.counters.last_delivery_ns.load(Ordering::Relaxed);
+        let elapsed =
+            Duration::from_nanos(last.saturating_sub(self.start_ns)).max(scenario.duration);
+        self.stop.cancel();
+        let mut latency = latency_histogram();
+        for receiver in self.receivers {
+            let h = receiver
+                .await
+                .map_err(|e| BenchError::Setup(format!("subscriber task failed: {e}")))?;
+            latency
+                .add(&h)
+                .map_err(|e| BenchError::Setup(format!("merging histograms: {e}")))?;
+        }
+        let received = self.counters.received.load(Ordering::Relaxed);
+        Ok(Outcome {
+            transport: transport.to_owned(),
+            layer,
+            scenario: scenario.clone(),
+            sent,
+            expected,
+            received,
+            lost: expected.saturating_sub(received),
+            reported_lost: reported_lost(&self.counters),
+            elapsed_secs: elapsed.as_secs_f64(),
+            delivered_per_sec: received as f64 / elapsed.as_secs_f64(),
+            latency_us: percentiles_us(&latency),
+            cpu_cores,
         })
-        .sum::<u64>();
-    Ok(outcome(
-        transport,
-        Layer::Emitter,
-        scenario,
-        &counters,
-        expected,
-        reported_lost,
-        elapsed,
-        &latency,
-        cpu,
-    ))
+    }
+}
+
+/// This publisher's pacing: its share of the scenario's rate, or none for flat out.
+fn pacer(scenario: &Scenario) -> Option<Interval> {
+    let rate = scenario.rate? / scenario.publishers.max(1) as u64;
+    let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    Some(interval)
 }
 
 /// Waits until everything expected arrived, or delivery stayed idle for [`DRAIN_IDLE`].
-pub async fn drain(counters: &Counters, expected: u64) {
+async fn drain(counters: &Counters, expected: u64) {
     let mut last = counters.received.load(Ordering::Relaxed);
     let mut idle_since = Instant::now();
+    let mut poll = tokio::time::interval(Duration::from_millis(5));
     while last < expected && idle_since.elapsed() < DRAIN_IDLE {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        poll.tick().await;
         let now = counters.received.load(Ordering::Relaxed);
         if now != last {
             last = now;
             idle_since = Instant::now();
         }
-    }
-}
-
-/// Assembles an [`Outcome`].
-#[allow(clippy::too_many_arguments)]
-pub fn outcome(
-    transport: &str,
-    layer: Layer,
-    scenario: &Scenario,
-    counters: &Counters,
-    expected: u64,
-    reported_lost: u64,
-    elapsed: Duration,
-    latency: &Histogram<u64>,
-    cpu_cores: Option<f64>,
-) -> Outcome {
-    let received = counters.received.load(Ordering::Relaxed);
-    Outcome {
-        transport: transport.to_owned(),
-        layer,
-        scenario: scenario.clone(),
-        sent: counters.sent.load(Ordering::Relaxed),
-        expected,
-        received,
-        lost: expected.saturating_sub(received),
-        reported_lost,
-        elapsed_secs: elapsed.as_secs_f64(),
-        delivered_per_sec: received as f64 / elapsed.as_secs_f64(),
-        latency_us: percentiles_us(latency),
-        cpu_cores,
     }
 }

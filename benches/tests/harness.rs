@@ -1,0 +1,106 @@
+//! The harness's own behaviour: its accounting, its report, and its command line.
+
+use std::process::Command;
+use std::time::Duration;
+
+use demitter_benches::scenario::{Layer, Scenario};
+use demitter_benches::{Progress, report, transports};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gentle_run_delivers_and_accounts_for_every_event() {
+    let scenario = Scenario {
+        publishers: 1,
+        subscribers: 2,
+        payload: 64,
+        duration: Duration::from_millis(300),
+        rate: Some(1_000),
+    };
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(60),
+        transports::run("mem", &scenario, &Progress::new(false)),
+    )
+    .await
+    .expect("the run finishes")
+    .expect("the run succeeds");
+    let [emitter, baseline] = &outcomes;
+    assert_eq!(
+        (emitter.layer, baseline.layer),
+        (Layer::Emitter, Layer::Baseline)
+    );
+    for o in &outcomes {
+        assert!(o.sent > 0, "{o:?}");
+        assert_eq!(
+            o.expected,
+            o.sent * 2,
+            "every subscriber expects every event"
+        );
+        assert_eq!(o.received, o.expected, "a gentle rate loses nothing: {o:?}");
+        assert_eq!((o.lost, o.reported_lost), (0, 0));
+        assert!(o.latency_us[0] <= o.latency_us[1] && o.latency_us[1] <= o.latency_us[2]);
+    }
+    let table = report::markdown(&outcomes);
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table.contains("| mem | 1→2 64 B 1000/s | emitter |"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .nth(3)
+            .is_some_and(|row| row.contains("| 1.00 |")),
+        "{table}"
+    );
+}
+
+#[test]
+fn the_command_line_refuses_an_unknown_transport() {
+    let output = Command::new(env!("CARGO_BIN_EXE_demitter-bench"))
+        .args(["--transport", "carrier-pigeon", "--duration", "0.1"])
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown transport `carrier-pigeon`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mem"), "names what is available: {stderr}");
+}
+
+#[test]
+fn json_and_chart_are_written() {
+    let dir = std::env::temp_dir().join(format!("demitter-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (json, chart) = (dir.join("out.json"), dir.join("out.svg"));
+    let status = Command::new(env!("CARGO_BIN_EXE_demitter-bench"))
+        .args([
+            "--transport",
+            "mem",
+            "--duration",
+            "0.2",
+            "--rate",
+            "500",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--chart")
+        .arg(&chart)
+        .status()
+        .expect("the binary runs");
+    assert!(status.success());
+    let parsed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid JSON");
+    assert_eq!(
+        parsed.as_array().map(Vec::len),
+        Some(2),
+        "emitter and baseline"
+    );
+    let svg = std::fs::read_to_string(&chart).expect("chart written");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("baseline"),
+        "an SVG with a legend"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
