@@ -8,8 +8,10 @@ use std::time::Instant;
 use crate::emitter::event::{PEER_DOWN, PEER_UP, PeerChange, RawEvent};
 use crate::emitter::inner::Inner;
 use crate::frame::{EventFrame, Frame};
-use crate::protocol::{Action, Control, SeqCheck};
+use crate::node_id::NodeId;
+use crate::protocol::{Action, Control, MAX_MARKS_PER_MESSAGE, SeqCheck, SequenceMark};
 use crate::report::{ErrorKind, ErrorReport};
+use crate::transport::Destination;
 use crate::transport::Incoming;
 
 pub(crate) async fn run(inner: Arc<Inner>) {
@@ -25,6 +27,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             () = &mut sleep => {
                 let actions = inner.presence.lock().tick(Instant::now());
                 inner.apply(actions);
+                inner.announce_sequences();
                 let next = inner.presence.lock().next_deadline();
                 sleep.as_mut().reset(next.into());
             }
@@ -71,6 +74,9 @@ impl Inner {
                     Frame::Event(event) => self.receive_event(event),
                     Frame::Control(control) => match Control::decode(&control.body) {
                         Ok(message) => {
+                            if let Control::Sequences { epoch, last } = &message {
+                                self.settle_sequences(&control.source, *epoch, last);
+                            }
                             let actions = self.presence.lock().receive(
                                 &control.source,
                                 message,
@@ -146,6 +152,46 @@ impl Inner {
                 )
                 .with_peer(event.source.as_str())
                 .with_event(&*event.name),
+            );
+        }
+    }
+
+    /// Tells the bus the last sequence number of every name emitted since the last tick,
+    /// so receivers notice events lost at the tail of a burst.
+    fn announce_sequences(&self) {
+        let last = self.seq_out.lock().take_marks();
+        if !last.is_empty() {
+            let message = Control::Sequences {
+                epoch: self.epoch,
+                last,
+            };
+            self.send_control(&message, Destination::All);
+        }
+    }
+
+    /// Reports, as gaps, events a sender says it emitted that never arrived here.
+    fn settle_sequences(&self, source: &NodeId, epoch: u64, marks: &[SequenceMark]) {
+        let lost: Vec<(&str, u64)> = {
+            let mut tracker = self.seq_in.lock();
+            marks
+                .iter()
+                .take(MAX_MARKS_PER_MESSAGE)
+                .filter_map(|m| {
+                    tracker
+                        .settle(source, epoch, &m.name, m.seq)
+                        .map(|missed| (m.name.as_str(), missed))
+                })
+                .collect()
+        };
+        for (name, missed) in lost {
+            self.report(
+                ErrorReport::new(
+                    ErrorKind::Gap,
+                    missed,
+                    format!("{missed} event(s) `{name}` from `{source}` were lost (the last ones it sent)"),
+                )
+                .with_peer(source.as_str())
+                .with_event(name),
             );
         }
     }

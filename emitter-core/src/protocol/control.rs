@@ -15,6 +15,15 @@ pub struct InterestEntry {
     pub count: u32,
 }
 
+/// The last sequence number a sender assigned to one event name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceMark {
+    /// The event name.
+    pub name: String,
+    /// The last sequence number assigned.
+    pub seq: u64,
+}
+
 /// A presence-protocol message. `epoch` is the sender's incarnation, `version` the number
 /// of changes it has made to its interest so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +70,15 @@ pub enum Control {
         /// Sender's incarnation.
         epoch: u64,
     },
+    /// "The last sequence numbers I assigned, for names I emitted since my previous
+    /// `Sequences`." A receiver that has seen less of a name it follows lost the rest
+    /// (the events at the tail of a burst, which no later event would reveal).
+    Sequences {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// Event name and the last sequence number assigned to it.
+        last: Vec<SequenceMark>,
+    },
     /// "I am leaving."
     Bye {
         /// Sender's incarnation.
@@ -77,6 +95,7 @@ impl Control {
             | Control::Delta { epoch, .. }
             | Control::Heartbeat { epoch, .. }
             | Control::Resync { epoch }
+            | Control::Sequences { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }

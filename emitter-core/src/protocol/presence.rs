@@ -251,7 +251,8 @@ impl Presence {
                 }
             }
             Control::Resync { .. } => out.push(self.snapshot_to(from)),
-            Control::Bye { .. } => {}
+            // Sequence marks are for the sequence tracker; here they only prove liveness.
+            Control::Sequences { .. } | Control::Bye { .. } => {}
         }
         out
     }

@@ -5,24 +5,67 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::node_id::NodeId;
+use crate::protocol::SequenceMark;
 
-/// Hands out the next sequence number per event name, from 1.
+/// Hands out the next sequence number per event name, from 1, and remembers which names
+/// moved since the last [`take_marks`](Self::take_marks).
 #[derive(Debug, Default)]
 pub struct SequenceCounter {
-    /// Name -> (the shared name handed out with each number, the last number).
-    next: HashMap<Arc<str>, (Arc<str>, u64)>,
+    /// Name -> the shared name handed out with each number, the last number, and whether
+    /// it moved since the last marks were taken.
+    next: HashMap<Arc<str>, Counter>,
+    moved: Vec<Arc<str>>,
 }
+
+#[derive(Debug)]
+struct Counter {
+    name: Arc<str>,
+    last: u64,
+    moved: bool,
+}
+
+/// The most marks one [`Control::Sequences`](crate::protocol::Control::Sequences) carries;
+/// the rest wait for the next.
+pub const MAX_MARKS_PER_MESSAGE: usize = 1024;
 
 impl SequenceCounter {
     /// The shared name and its next sequence number.
     pub fn next(&mut self, name: &str) -> (Arc<str>, u64) {
-        if let Some((key, seq)) = self.next.get_mut(name) {
-            *seq += 1;
-            return (Arc::clone(key), *seq);
+        let counter = match self.next.get_mut(name) {
+            Some(counter) => counter,
+            None => {
+                let key: Arc<str> = name.into();
+                let counter = Counter {
+                    name: Arc::clone(&key),
+                    last: 0,
+                    moved: false,
+                };
+                self.next.entry(key).or_insert(counter)
+            }
+        };
+        counter.last += 1;
+        if !counter.moved {
+            counter.moved = true;
+            self.moved.push(Arc::clone(&counter.name));
         }
-        let key: Arc<str> = name.into();
-        self.next.insert(Arc::clone(&key), (Arc::clone(&key), 1));
-        (key, 1)
+        (Arc::clone(&counter.name), counter.last)
+    }
+
+    /// The last number of each name that moved since the previous call (at most
+    /// [`MAX_MARKS_PER_MESSAGE`]; the rest come next time).
+    pub fn take_marks(&mut self) -> Vec<SequenceMark> {
+        let take = self.moved.len().min(MAX_MARKS_PER_MESSAGE);
+        self.moved
+            .drain(..take)
+            .filter_map(|name| {
+                let counter = self.next.get_mut(&name)?;
+                counter.moved = false;
+                Some(SequenceMark {
+                    name: name.to_string(),
+                    seq: counter.last,
+                })
+            })
+            .collect()
     }
 }
 
@@ -101,6 +144,22 @@ impl SequenceTracker {
         SeqCheck::Fresh
     }
 
+    /// Applies a sender's mark "the last `name` I emitted was `seq`": if this tracker follows
+    /// that name from that incarnation and has seen less, the difference was lost.
+    pub fn settle(&mut self, source: &NodeId, epoch: u64, name: &str, seq: u64) -> Option<u64> {
+        let src = self.sources.get_mut(source)?;
+        if src.epoch != epoch {
+            return None;
+        }
+        let last = src.last.get_mut(name)?;
+        if seq <= *last {
+            return None;
+        }
+        let missed = seq - *last;
+        *last = seq;
+        Some(missed)
+    }
+
     /// Forgets everything about `source` (it left).
     pub fn forget_source(&mut self, source: &NodeId) {
         if let Some(src) = self.sources.remove(source) {
@@ -174,6 +233,56 @@ mod tests {
         assert_eq!(c.next("a").1, 1);
         assert_eq!(c.next("a").1, 2);
         assert_eq!(c.next("b").1, 1);
+    }
+
+    #[test]
+    fn marks_report_only_moved_names_once() {
+        let mut c = SequenceCounter::default();
+        c.next("a");
+        c.next("a");
+        c.next("b");
+        let marks = c.take_marks();
+        assert_eq!(
+            marks,
+            vec![
+                SequenceMark {
+                    name: "a".into(),
+                    seq: 2
+                },
+                SequenceMark {
+                    name: "b".into(),
+                    seq: 1
+                }
+            ]
+        );
+        assert!(c.take_marks().is_empty(), "nothing moved since");
+        c.next("b");
+        assert_eq!(
+            c.take_marks(),
+            vec![SequenceMark {
+                name: "b".into(),
+                seq: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn settle_reports_a_lost_tail_once() {
+        let mut t = SequenceTracker::new(16);
+        let a = id("a");
+        assert_eq!(t.settle(&a, 1, "x", 5), None, "not followed yet");
+        t.observe(&a, 1, "x", 1);
+        t.observe(&a, 1, "x", 2);
+        assert_eq!(t.settle(&a, 1, "x", 2), None, "nothing missing");
+        assert_eq!(t.settle(&a, 1, "x", 5), Some(3));
+        assert_eq!(t.settle(&a, 1, "x", 5), None, "reported once");
+        assert_eq!(
+            t.observe(&a, 1, "x", 4),
+            SeqCheck::Stale,
+            "a lost event never counts twice"
+        );
+        assert_eq!(t.observe(&a, 1, "x", 6), SeqCheck::InOrder);
+        assert_eq!(t.settle(&a, 2, "x", 9), None, "another incarnation");
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! Every lost event is reported, including the last ones of a burst, which no later event
+//! reveals: a transport that drops chosen frames stands in for a lossy network.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use demitter_core::{
+    Capabilities, Destination, Emitter, EmitterConfig, ErrorKind, Frame, Incoming, MemoryHub,
+    MemoryTransport, Transport,
+};
+use futures_util::future::BoxFuture;
+
+/// A memory transport that silently drops the event frames whose sequence numbers it is
+/// given, as a lossy network would.
+#[derive(Debug)]
+struct Lossy {
+    inner: MemoryTransport,
+    drop_seqs: HashSet<u64>,
+}
+
+impl Transport for Lossy {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn send(&self, frame: Frame, to: Destination) -> Result<(), demitter_core::Error> {
+        if let Frame::Event(e) = &frame
+            && self.drop_seqs.contains(&e.seq)
+        {
+            return Ok(());
+        }
+        self.inner.send(frame, to)
+    }
+    fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
+        self.inner.recv()
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.inner.close()
+    }
+}
+
+fn fast() -> EmitterConfig {
+    EmitterConfig::default().with_heartbeat(Duration::from_millis(50), Duration::from_secs(5))
+}
+
+async fn lost_events_are_reported(drop_seqs: &[u64], sent: u64) {
+    let hub = MemoryHub::new();
+    let sender = Emitter::with_config(
+        Lossy {
+            inner: hub.join(),
+            drop_seqs: drop_seqs.iter().copied().collect(),
+        },
+        fast(),
+    )
+    .expect("emitter");
+    let receiver = Emitter::with_config(hub.join(), fast()).expect("emitter");
+    let mut events = receiver.events::<u64>("loss.x").expect("valid");
+    let mut errors = receiver.errors();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        sender.wait_for_listeners("loss.x", 1),
+    )
+    .await
+    .expect("listener seen")
+    .expect("open");
+    for i in 1..=sent {
+        sender.emit("loss.x", &i).await.expect("emits");
+    }
+    let expected_received = sent - drop_seqs.len() as u64;
+    let (mut received, mut reported) = (0u64, 0u64);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while received + reported < sent {
+            tokio::select! {
+                Some(event) = events.recv() => {
+                    let event = event.expect("decodes");
+                    assert!(!drop_seqs.contains(&event.seq), "a dropped event arrived");
+                    received += 1;
+                }
+                Some(report) = errors.recv() => {
+                    assert_eq!(report.kind, ErrorKind::Gap, "{report}");
+                    reported += report.count;
+                }
+            }
+        }
+    })
+    .await
+    .expect("every event is received or reported lost");
+    assert_eq!(
+        (received, reported),
+        (expected_received, drop_seqs.len() as u64)
+    );
+    assert_eq!(receiver.error_counts().gap, drop_seqs.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loss_in_the_middle_is_reported_by_the_next_event() {
+    lost_events_are_reported(&[3, 4], 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_tail_is_reported_by_the_senders_sequence_marks() {
+    lost_events_are_reported(&[9, 10], 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losses_in_the_middle_and_at_the_tail_add_up() {
+    lost_events_are_reported(&[2, 5, 6, 20], 20).await;
+}
