@@ -145,15 +145,17 @@ impl Frame {
                 }
                 let epoch = bytes.get_u64();
                 let seq = bytes.get_u64();
-                let name = take_short_str(&mut bytes, "event name")?;
-                validate_name(&name)?;
-                if is_system(&name) {
-                    return Err(malformed(format!(
-                        "system event {name:?} is never sent over the wire"
-                    )));
-                }
+                let name: Arc<str> = take_short_str(&mut bytes, "event name", |name| {
+                    validate_name(name)?;
+                    if is_system(name) {
+                        return Err(malformed(format!(
+                            "system event {name:?} is never sent over the wire"
+                        )));
+                    }
+                    Ok(name.into())
+                })?;
                 Ok(Frame::Event(EventFrame {
-                    name: name.into(),
+                    name,
                     source,
                     epoch,
                     seq,
@@ -220,7 +222,13 @@ fn put_short_str(out: &mut BytesMut, s: &str) {
     out.put_slice(&s.as_bytes()[..len]);
 }
 
-fn take_short_str(bytes: &mut Bytes, what: &str) -> Result<String, Error> {
+/// Splits off a length-prefixed string and hands it to `build` still borrowed, so the only
+/// allocation is whatever `build` makes of it.
+fn take_short_str<T>(
+    bytes: &mut Bytes,
+    what: &str,
+    build: impl FnOnce(&str) -> Result<T, Error>,
+) -> Result<T, Error> {
     if bytes.is_empty() {
         return Err(malformed(format!("truncated before the {what}")));
     }
@@ -231,13 +239,17 @@ fn take_short_str(bytes: &mut Bytes, what: &str) -> Result<String, Error> {
             bytes.len()
         )));
     }
-    let raw = bytes.split_to(len);
-    String::from_utf8(raw.to_vec()).map_err(|_| malformed(format!("{what} is not UTF-8")))
+    let text = std::str::from_utf8(&bytes[..len])
+        .map_err(|_| malformed(format!("{what} is not UTF-8")))?;
+    let built = build(text)?;
+    bytes.advance(len);
+    Ok(built)
 }
 
 fn take_node_id(bytes: &mut Bytes) -> Result<NodeId, Error> {
-    let id = take_short_str(bytes, "source")?;
-    NodeId::new(&id).map_err(|e| malformed(e.to_string()))
+    take_short_str(bytes, "source", |id| {
+        NodeId::new(id).map_err(|e| malformed(e.to_string()))
+    })
 }
 
 #[cfg(test)]
