@@ -21,17 +21,11 @@ pub const SYSTEM_PREFIX: char = '$';
 /// assert!(validate_name("").is_err());
 /// ```
 pub fn validate_name(name: &str) -> Result<(), Error> {
-    let reason = if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > MAX_NAME_BYTES {
-        Some("it is longer than 255 bytes")
-    } else if name.bytes().any(|b| b == b'+' || b == b'#') {
-        Some("it contains a wildcard (`+` or `#`); wildcards belong in patterns")
-    } else if name.bytes().any(|b| b == 0) {
-        Some("it contains a NUL byte")
-    } else {
-        None
-    };
+    let reason = short_text_problem(name).or_else(|| {
+        name.bytes()
+            .any(|b| b == b'+' || b == b'#')
+            .then_some("it contains a wildcard (`+` or `#`); wildcards belong in patterns")
+    });
     match reason {
         Some(reason) => Err(Error::InvalidName {
             name: truncate_for_display(name),
@@ -53,6 +47,20 @@ pub fn validate_user_name(name: &str) -> Result<(), Error> {
 /// Whether `name` is a system event (starts with `$`).
 pub fn is_system(name: &str) -> bool {
     name.starts_with(SYSTEM_PREFIX)
+}
+
+/// What breaks the rules names, patterns and node ids share (non-empty, at most 255 bytes,
+/// no NUL), if anything.
+pub(crate) fn short_text_problem(text: &str) -> Option<&'static str> {
+    if text.is_empty() {
+        Some("it is empty")
+    } else if text.len() > MAX_NAME_BYTES {
+        Some("it is longer than 255 bytes")
+    } else if text.bytes().any(|b| b == 0) {
+        Some("it contains a NUL byte")
+    } else {
+        None
+    }
 }
 
 /// Shortens user input quoted in an error so a hostile 1 MiB name does not become a 1 MiB

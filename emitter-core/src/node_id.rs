@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::name::{MAX_NAME_BYTES, truncate_for_display};
+use crate::name::{short_text_problem, truncate_for_display};
 
 /// The id of one emitter on the bus: the `source` of the events it emits.
 ///
@@ -16,16 +16,7 @@ pub struct NodeId(Arc<str>);
 impl NodeId {
     /// Checks and wraps an id.
     pub fn new(id: &str) -> Result<Self, Error> {
-        let reason = if id.is_empty() {
-            Some("it is empty")
-        } else if id.len() > MAX_NAME_BYTES {
-            Some("it is longer than 255 bytes")
-        } else if id.bytes().any(|b| b == 0) {
-            Some("it contains a NUL byte")
-        } else {
-            None
-        };
-        match reason {
+        match short_text_problem(id) {
             Some(reason) => Err(Error::InvalidNodeId {
                 id: truncate_for_display(id),
                 reason,

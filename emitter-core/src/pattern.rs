@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::name::{MAX_NAME_BYTES, truncate_for_display};
+use crate::name::{short_text_problem, truncate_for_display};
 
 /// One step of a compiled pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,16 +53,7 @@ pub struct Pattern {
 impl Pattern {
     /// Parses a pattern: non-empty, at most 255 bytes, no NUL.
     pub fn new(text: &str) -> Result<Self, Error> {
-        let reason = if text.is_empty() {
-            Some("it is empty")
-        } else if text.len() > MAX_NAME_BYTES {
-            Some("it is longer than 255 bytes")
-        } else if text.bytes().any(|b| b == 0) {
-            Some("it contains a NUL byte")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        if let Some(reason) = short_text_problem(text) {
             return Err(Error::InvalidPattern {
                 pattern: truncate_for_display(text),
                 reason,
