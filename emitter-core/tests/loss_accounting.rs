@@ -105,3 +105,49 @@ async fn a_lost_tail_is_reported_by_the_senders_sequence_marks() {
 async fn losses_in_the_middle_and_at_the_tail_add_up() {
     lost_events_are_reported(&[2, 5, 6, 20], 20).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_emits_of_one_name_leave_in_sequence() {
+    const TASKS: u64 = 4;
+    const EACH: u64 = 2_500;
+    let hub = MemoryHub::new();
+    let sender = Emitter::with_config(hub.join(), fast()).expect("emitter");
+    let receiver = Emitter::with_config(hub.join(), fast()).expect("emitter");
+    let mut events = receiver
+        .events_with::<u64>(
+            "race.x",
+            demitter_core::ListenOptions::default().capacity((TASKS * EACH) as usize),
+        )
+        .expect("valid");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        sender.wait_for_listeners("race.x", 1),
+    )
+    .await
+    .expect("listener seen")
+    .expect("open");
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    sender.emit("race.x", &(t * EACH + i)).await.expect("emits");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("emitting task");
+    }
+    let mut last_seq = 0;
+    for _ in 0..TASKS * EACH {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("decodes");
+        assert_eq!(event.seq, last_seq + 1, "frames leave in sequence order");
+        last_seq = event.seq;
+    }
+    assert_eq!(receiver.error_counts().gap, 0);
+}

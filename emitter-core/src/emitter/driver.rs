@@ -159,7 +159,10 @@ impl Inner {
     /// Tells the bus the last sequence number of every name emitted since the last tick,
     /// so receivers notice events lost at the tail of a burst.
     fn announce_sequences(&self) {
-        let last = self.seq_out.lock().take_marks();
+        // Under the counter's lock: every number announced has its frame queued before
+        // the announcement (see `emit_payload`).
+        let mut counter = self.seq_out.lock();
+        let last = counter.take_marks();
         if !last.is_empty() {
             let message = Control::Sequences {
                 epoch: self.epoch,

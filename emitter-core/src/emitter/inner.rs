@@ -253,27 +253,34 @@ impl Inner {
             };
             (count, destination)
         };
-        let (name, seq) = self.seq_out.lock().next(name);
-        if let Some(to) = destination {
-            let frame = Frame::Event(EventFrame {
-                name: Arc::clone(&name),
-                source: self.id.clone(),
-                epoch: self.epoch,
-                seq,
-                payload: payload.clone(),
+        // Numbering and queueing happen under one lock, so frames leave in sequence order
+        // and a sequence mark never announces a number whose frame is not queued yet.
+        let (name, seq, sent) = {
+            let mut counter = self.seq_out.lock();
+            let (name, seq) = counter.next(name);
+            let sent = destination.map(|to| {
+                let frame = Frame::Event(EventFrame {
+                    name: Arc::clone(&name),
+                    source: self.id.clone(),
+                    epoch: self.epoch,
+                    seq,
+                    payload: payload.clone(),
+                });
+                self.transport.send(frame, to)
             });
-            match self.transport.send(frame, to) {
-                Ok(()) => {}
-                Err(Error::Closed) => return Err(Error::Closed),
-                Err(e) => self.report(
-                    ErrorReport::new(
-                        ErrorKind::Network,
-                        1,
-                        format!("event not sent to every peer: {e}"),
-                    )
-                    .with_event(&*name),
-                ),
-            }
+            (name, seq, sent)
+        };
+        match sent {
+            None | Some(Ok(())) => {}
+            Some(Err(Error::Closed)) => return Err(Error::Closed),
+            Some(Err(e)) => self.report(
+                ErrorReport::new(
+                    ErrorKind::Network,
+                    1,
+                    format!("event not sent to every peer: {e}"),
+                )
+                .with_event(&*name),
+            ),
         }
         let raw = RawEvent {
             name,
