@@ -118,7 +118,16 @@ impl Frame {
 
     /// Decodes one frame (no length prefix) from untrusted bytes, refusing anything larger
     /// than `max_bytes`. Never panics.
-    pub fn decode(mut bytes: Bytes, max_bytes: usize) -> Result<Frame, Error> {
+    pub fn decode(bytes: Bytes, max_bytes: usize) -> Result<Frame, Error> {
+        Self::decode_cached(bytes, max_bytes, &mut SourceCache::default())
+    }
+
+    /// [`decode`](Self::decode), reusing source ids from `sources`.
+    pub fn decode_cached(
+        mut bytes: Bytes,
+        max_bytes: usize,
+        sources: &mut SourceCache,
+    ) -> Result<Frame, Error> {
         if bytes.len() > max_bytes {
             return Err(Error::FrameTooLarge {
                 size: bytes.len(),
@@ -139,7 +148,7 @@ impl Frame {
         }
         match bytes.get_u8() {
             KIND_EVENT => {
-                let source = take_node_id(&mut bytes)?;
+                let source = take_node_id(&mut bytes, sources)?;
                 if bytes.len() < 16 {
                     return Err(malformed("truncated event header".into()));
                 }
@@ -163,7 +172,7 @@ impl Frame {
                 }))
             }
             KIND_CONTROL => {
-                let source = take_node_id(&mut bytes)?;
+                let source = take_node_id(&mut bytes, sources)?;
                 Ok(Frame::Control(ControlFrame {
                     source,
                     body: bytes,
@@ -171,6 +180,32 @@ impl Frame {
             }
             other => Err(malformed(format!("unknown frame kind {other}"))),
         }
+    }
+}
+
+/// Remembers the last few sources seen, so decoding a frame from a known sender reuses its
+/// id instead of allocating a new one. Keep one per connection or receive loop.
+#[derive(Debug, Default)]
+pub struct SourceCache {
+    recent: Vec<NodeId>,
+}
+
+impl SourceCache {
+    /// Sources remembered at most.
+    const CAPACITY: usize = 16;
+
+    fn get_or_insert(&mut self, id: &str) -> Result<NodeId, Error> {
+        if let Some(at) = self.recent.iter().position(|n| n.as_str() == id) {
+            // Most recent first: a stream from one sender hits on the first compare.
+            self.recent[..=at].rotate_right(1);
+            return Ok(self.recent[0].clone());
+        }
+        let node = NodeId::new(id).map_err(|e| malformed(e.to_string()))?;
+        if self.recent.len() == Self::CAPACITY {
+            self.recent.pop();
+        }
+        self.recent.insert(0, node.clone());
+        Ok(node)
     }
 }
 
@@ -246,10 +281,8 @@ fn take_short_str<T>(
     Ok(built)
 }
 
-fn take_node_id(bytes: &mut Bytes) -> Result<NodeId, Error> {
-    take_short_str(bytes, "source", |id| {
-        NodeId::new(id).map_err(|e| malformed(e.to_string()))
-    })
+fn take_node_id(bytes: &mut Bytes, sources: &mut SourceCache) -> Result<NodeId, Error> {
+    take_short_str(bytes, "source", |id| sources.get_or_insert(id))
 }
 
 #[cfg(test)]
@@ -277,6 +310,22 @@ mod tests {
             assert_eq!(bytes.len(), frame.encoded_len());
             assert_eq!(Frame::decode(bytes, 1024).expect("decodes"), frame);
         }
+    }
+
+    #[test]
+    fn the_source_cache_reuses_ids_and_stays_bounded() {
+        let mut cache = SourceCache::default();
+        let a1 = cache.get_or_insert("a").expect("valid");
+        let a2 = cache.get_or_insert("a").expect("valid");
+        assert!(
+            std::sync::Arc::ptr_eq(a1.as_arc(), a2.as_arc()),
+            "reused, not reallocated"
+        );
+        for i in 0..100 {
+            cache.get_or_insert(&format!("n{i}")).expect("valid");
+        }
+        assert_eq!(cache.recent.len(), SourceCache::CAPACITY);
+        assert!(cache.get_or_insert("").is_err());
     }
 
     #[test]

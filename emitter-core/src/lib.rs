@@ -45,6 +45,7 @@ pub use emitter::{
 pub use error::{Error, Result};
 pub use frame::{
     ControlFrame, DEFAULT_MAX_FRAME_BYTES, EventFrame, FRAME_VERSION, Frame, FrameDecoder,
+    SourceCache,
 };
 pub use index::PatternIndex;
 pub use memory::{MemoryConfig, MemoryHub, MemoryTransport};

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::frame::{DEFAULT_MAX_FRAME_BYTES, Frame};
+use crate::frame::{DEFAULT_MAX_FRAME_BYTES, Frame, SourceCache};
 use crate::report::{ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming, Transport};
 
@@ -146,12 +146,12 @@ impl MemoryHub {
             hub: Arc::clone(&self.inner),
             member: id,
             own_inbox: tx,
-            rx: tokio::sync::Mutex::new(Inbox {
-                rx,
-                ready: VecDeque::new(),
-            }),
+            rx: tokio::sync::Mutex::new(rx),
+            ready: Mutex::new(VecDeque::new()),
             cancel: CancellationToken::new(),
+            closed: AtomicBool::new(false),
             detached: AtomicBool::new(false),
+            sources: Mutex::new(SourceCache::default()),
         }
     }
 
@@ -166,21 +166,22 @@ impl MemoryHub {
     }
 }
 
-#[derive(Debug)]
-struct Inbox {
-    rx: mpsc::Receiver<Bytes>,
-    ready: VecDeque<Bytes>,
-}
-
 /// One emitter's connection to a [`MemoryHub`].
 #[derive(Debug)]
 pub struct MemoryTransport {
     hub: Arc<HubInner>,
     member: u64,
     own_inbox: mpsc::Sender<Bytes>,
-    rx: tokio::sync::Mutex<Inbox>,
+    /// The inbox; locked only by the one receiving task, across its wait.
+    rx: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
+    /// Frames taken from the inbox in a batch and not yet handed out.
+    ready: Mutex<VecDeque<Bytes>>,
+    /// Wakes a receive in progress on close.
     cancel: CancellationToken,
+    /// Whether `close` was called (an atomic: checked on every send and receive).
+    closed: AtomicBool,
     detached: AtomicBool,
+    sources: Mutex<SourceCache>,
 }
 
 impl MemoryTransport {
@@ -200,7 +201,12 @@ impl MemoryTransport {
     }
 
     fn decode(&self, bytes: Bytes) -> Incoming {
-        match Frame::decode(bytes, self.hub.config.max_frame_bytes) {
+        let decoded = Frame::decode_cached(
+            bytes,
+            self.hub.config.max_frame_bytes,
+            &mut self.sources.lock(),
+        );
+        match decoded {
             Ok(frame) => Incoming::Frame { from: None, frame },
             Err(e) => Incoming::Report(ErrorReport::new(
                 ErrorKind::Deserialization,
@@ -217,7 +223,7 @@ impl Transport for MemoryTransport {
     }
 
     fn send(&self, frame: Frame, _to: Destination) -> Result<(), Error> {
-        if self.cancel.is_cancelled() {
+        if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         if self.detached.load(Ordering::Acquire) {
@@ -251,24 +257,30 @@ impl Transport for MemoryTransport {
     }
 
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
+        // Everything happens when polled, never when the future is made: `select!` makes
+        // futures it then drops unpolled, and a frame taken here would be lost with them.
         Box::pin(async move {
-            let mut inbox = self.rx.lock().await;
-            if let Some(bytes) = inbox.ready.pop_front() {
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(bytes) = self.ready.lock().pop_front() {
                 return Some(self.decode(bytes));
             }
-            let Inbox { rx, ready } = &mut *inbox;
+            let mut rx = self.rx.lock().await;
             let mut batch = Vec::new();
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return None,
                 n = rx.recv_many(&mut batch, 256) => if n == 0 { return None },
             }
+            let mut ready = self.ready.lock();
             ready.extend(batch);
             ready.pop_front().map(|bytes| self.decode(bytes))
         })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
+        self.closed.store(true, Ordering::Release);
         self.cancel.cancel();
         self.hub.members.write().retain(|m| m.id != self.member);
         Box::pin(std::future::ready(()))

@@ -117,6 +117,10 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     }
 
     /// The next thing received; `None` once closed. Called from one task at a time.
+    ///
+    /// Must be cancel-safe: the receive loop drops this future when a timer fires first,
+    /// and polls a fresh one once to drain what has already arrived; dropping it before it
+    /// completes must lose nothing.
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>>;
 
     /// Stops: flushes what it can, ends its tasks, makes `recv` return `None`.

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::FutureExt;
+
 use crate::emitter::event::{PEER_DOWN, PEER_UP, PeerChange, RawEvent};
 use crate::emitter::inner::Inner;
 use crate::frame::{EventFrame, Frame};
@@ -13,6 +15,10 @@ use crate::protocol::{Action, Control, MAX_MARKS_PER_MESSAGE, SeqCheck, Sequence
 use crate::report::{ErrorKind, ErrorReport};
 use crate::transport::Destination;
 use crate::transport::Incoming;
+
+/// How many already-arrived items the loop handles per wake-up before it checks its timers
+/// and cancellation again.
+const DRAIN_BATCH: usize = 256;
 
 pub(crate) async fn run(inner: Arc<Inner>) {
     let hello = inner.presence.lock().start(Instant::now());
@@ -32,7 +38,17 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 sleep.as_mut().reset(next.into());
             }
             incoming = inner.transport.recv() => match incoming {
-                Some(incoming) => inner.handle_incoming(incoming),
+                Some(incoming) => {
+                    inner.handle_incoming(incoming);
+                    // Take what has already arrived without another trip through select
+                    // (bounded, so timers and cancellation are still looked at often).
+                    for _ in 0..DRAIN_BATCH {
+                        match inner.transport.recv().now_or_never() {
+                            Some(Some(incoming)) => inner.handle_incoming(incoming),
+                            _ => break,
+                        }
+                    }
+                }
                 None => {
                     if !inner.cancel.is_cancelled() {
                         inner.report(ErrorReport::new(
@@ -104,10 +120,15 @@ impl Inner {
     }
 
     fn receive_event(&self, event: EventFrame) {
-        let actions = self
-            .presence
-            .lock()
-            .heard_from(&event.source, event.epoch, Instant::now());
+        // Known peers are kept alive by their heartbeats; only a stranger needs work here.
+        let actions = {
+            let mut presence = self.presence.lock();
+            if presence.is_known(&event.source, event.epoch) {
+                Vec::new()
+            } else {
+                presence.heard_from(&event.source, event.epoch, Instant::now())
+            }
+        };
         if !actions.is_empty() {
             self.apply(actions);
         }

@@ -155,6 +155,11 @@ impl Presence {
         self.peers.get(peer)?.interest.get(&pattern).copied()
     }
 
+    /// Whether `peer` is known in incarnation `epoch` (or is this node).
+    pub fn is_known(&self, peer: &NodeId, epoch: u64) -> bool {
+        *peer == self.me || self.peers.get(peer).is_some_and(|p| p.epoch == epoch)
+    }
+
     /// The announcement to make when joining the bus.
     pub fn start(&mut self, now: Instant) -> Vec<Action> {
         self.next_heartbeat = now + self.config.heartbeat_interval;
