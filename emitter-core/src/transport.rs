@@ -1,27 +1,4 @@
 //! The [`Transport`] trait: what an emitter needs from a network, and nothing more.
-//!
-//! # The contract
-//!
-//! A transport moves [`Frame`]s between the emitters of one bus. It does not match
-//! patterns, count listeners, sequence events or decide what is lost: the core does that,
-//! the same way for every transport. A transport must:
-//!
-//! - **Never block the sender.** [`send`](Transport::send) queues the frame and returns at
-//!   once. When a queue is full the frame is dropped and `send` returns an error (the core
-//!   reports it); the receivers will also see the gap in the sequence numbers.
-//! - **Keep order per sender.** Frames from one emitter reach each receiver in the order they
-//!   were sent (the core's gap detection depends on it).
-//! - **Not echo.** An emitter never receives its own frames.
-//! - **Treat input as hostile.** Whatever arrives is decoded with a size limit
-//!   ([`Capabilities::max_frame_bytes`]); what fails to decode is returned as
-//!   [`Incoming::Report`] and never panics or stalls the receive loop.
-//! - **Bound memory.** Every queue is bounded; a slow peer costs only its own queue.
-//! - **Honour its [`Capabilities`].** They tell the core (and the conformance suite) what
-//!   the transport does itself and what the core must do for it.
-//! - **Stop cleanly.** After [`close`](Transport::close) resolves, every task it spawned has
-//!   ended and [`recv`](Transport::recv) returns `None`.
-//!
-//! The trait is object-safe; emitters hold an `Arc<dyn Transport>`.
 
 use std::fmt;
 
@@ -92,7 +69,31 @@ pub enum Incoming {
     Report(ErrorReport),
 }
 
-/// A way for emitters to reach each other. See the [module docs](self) for the contract.
+/// A way for emitters to reach each other. Object-safe: emitters hold an
+/// `Arc<dyn Transport>`.
+///
+/// # The contract
+///
+/// A transport moves [`Frame`]s between the emitters of one bus. It does not match
+/// patterns, count listeners, sequence events or decide what is lost: the core does that,
+/// the same way for every transport. A transport must:
+///
+/// - **Never block the sender.** [`send`](Transport::send) queues the frame and returns at
+///   once. When a queue is full the frame is dropped and `send` returns an error (the core
+///   reports it); the receivers will also see the gap in the sequence numbers.
+/// - **Keep order per sender.** Frames from one emitter reach each receiver in the order they
+///   were sent (the core's gap detection depends on it).
+/// - **Not echo.** An emitter never receives its own frames.
+/// - **Treat input as hostile.** Whatever arrives is decoded with a size limit
+///   ([`Capabilities::max_frame_bytes`]); what fails to decode is returned as
+///   [`Incoming::Report`] and never panics or stalls the receive loop.
+/// - **Bound memory.** Every queue is bounded; a slow peer costs only its own queue.
+/// - **Honour its [`Capabilities`].** They tell the core (and the conformance suite) what
+///   the transport does itself and what the core must do for it.
+/// - **Stop cleanly.** After [`close`](Transport::close) resolves, every task it spawned has
+///   ended and [`recv`](Transport::recv) returns `None`.
+/// - **Receive cancel-safely.** [`recv`](Transport::recv)'s future may be dropped before it
+///   completes (or made and never polled); that must lose nothing.
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// What this transport does itself.
     fn capabilities(&self) -> Capabilities;
