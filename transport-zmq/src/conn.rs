@@ -1,0 +1,139 @@
+//! One ZMTP connection over TCP: the handshake, then a reader of frames and messages and a
+//! raw writer.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::error::ZmqError;
+use crate::zmtp::{self, Frame, FrameDecoder, GREETING_LEN, SocketType};
+
+/// How long a peer has to complete the handshake.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most parts one message may have (Demitter's have 3; control messages too).
+const MAX_PARTS: usize = 16;
+
+/// Performs the ZMTP handshake as `ours` and checks the peer can talk to us.
+pub(crate) async fn handshake(
+    stream: TcpStream,
+    ours: SocketType,
+    max_frame: usize,
+) -> Result<(Reader, OwnedWriteHalf, String), ZmqError> {
+    stream.set_nodelay(true)?;
+    let (mut read, mut write) = stream.into_split();
+    let exchange = async {
+        write.write_all(&zmtp::greeting()).await?;
+        let mut greeting = [0u8; GREETING_LEN];
+        read.read_exact(&mut greeting).await?;
+        zmtp::check_greeting(&greeting)?;
+        write.write_all(&zmtp::ready(ours)).await?;
+        let mut reader = Reader {
+            read,
+            buf: BytesMut::with_capacity(64 * 1024),
+            decoder: FrameDecoder::new(max_frame),
+        };
+        let peer_type = match reader.next_frame().await? {
+            Some(Frame::Command { name, data }) if name == "READY" => {
+                zmtp::ready_socket_type(data)?
+            }
+            Some(Frame::Command { name, data }) if name == "ERROR" => {
+                return Err(ZmqError::Handshake(format!(
+                    "peer refused: {}",
+                    String::from_utf8_lossy(&data)
+                )));
+            }
+            other => {
+                return Err(ZmqError::Handshake(format!(
+                    "expected READY, got {other:?}"
+                )));
+            }
+        };
+        if !ours.accepts(&peer_type) {
+            return Err(ZmqError::IncompatiblePeer {
+                ours: ours.name(),
+                theirs: peer_type,
+            });
+        }
+        Ok::<_, ZmqError>((reader, peer_type))
+    };
+    let (reader, peer_type) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+        .await
+        .map_err(|_| ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))??;
+    Ok((reader, write, peer_type))
+}
+
+/// Reads frames and whole messages from a connection.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    read: OwnedReadHalf,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl Reader {
+    /// The next frame; `None` at a clean end of stream.
+    pub(crate) async fn next_frame(&mut self) -> Result<Option<Frame>, ZmqError> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+                return Ok(Some(frame));
+            }
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(64 * 1024);
+            }
+            if self.read.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ZmqError::Malformed(
+                        "connection closed inside a frame".into(),
+                    ))
+                };
+            }
+        }
+    }
+
+    /// The next message (its parts), or a command on its own; `None` at end of stream.
+    pub(crate) async fn next_message(&mut self) -> Result<Option<Incoming>, ZmqError> {
+        let mut parts = Vec::new();
+        loop {
+            match self.next_frame().await? {
+                None if parts.is_empty() => return Ok(None),
+                None => {
+                    return Err(ZmqError::Malformed(
+                        "connection closed inside a message".into(),
+                    ));
+                }
+                Some(Frame::Command { .. }) => {
+                    if !parts.is_empty() {
+                        return Err(ZmqError::Malformed("command inside a message".into()));
+                    }
+                    return Ok(Some(Incoming::Command));
+                }
+                Some(Frame::Part { more, body }) => {
+                    parts.push(body);
+                    if !more {
+                        return Ok(Some(Incoming::Message(parts)));
+                    }
+                    if parts.len() >= MAX_PARTS {
+                        return Err(ZmqError::Malformed(format!(
+                            "message of more than {MAX_PARTS} parts"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a reader yields.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A message's parts.
+    Message(Vec<Bytes>),
+    /// A command frame (nothing this crate acts on after the handshake).
+    Command,
+}

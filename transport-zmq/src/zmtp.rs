@@ -1,0 +1,326 @@
+//! Just enough ZMTP 3.0 (RFC 23/ZMTP, NULL mechanism) for PUB, SUB, XSUB and XPUB peers:
+//! the greeting, the READY handshake, and framing. Interoperates with libzmq and zmq.rs.
+//!
+//! ```text
+//! greeting = %xFF 8%x00 %x7F  %x03 %x00  "NULL" 16%x00  as-server  31%x00   ; 64 bytes
+//! frame    = flags:u8 size:(u8 | u64 if LONG) body                         ; big-endian
+//! flags    = MORE %x01 | LONG %x02 | COMMAND %x04
+//! READY    = command "READY" (name-len:u8 name value-len:u32 value)*      ; "Socket-Type"
+//! ```
+//!
+//! A subscription travels as a one-frame message `%x01 topic` (subscribe) or `%x00 topic`
+//! (cancel); ZMTP 3.1 peers may send `SUBSCRIBE` / `CANCEL` commands instead, also accepted.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::ZmqError;
+
+/// The length of a ZMTP 3 greeting.
+pub(crate) const GREETING_LEN: usize = 64;
+const FLAG_MORE: u8 = 0x01;
+const FLAG_LONG: u8 = 0x02;
+const FLAG_COMMAND: u8 = 0x04;
+
+/// The socket types this crate speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketType {
+    XPub,
+    XSub,
+    #[cfg(test)]
+    Pub,
+    #[cfg(test)]
+    Sub,
+}
+
+impl SocketType {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SocketType::XPub => "XPUB",
+            SocketType::XSub => "XSUB",
+            #[cfg(test)]
+            SocketType::Pub => "PUB",
+            #[cfg(test)]
+            SocketType::Sub => "SUB",
+        }
+    }
+
+    /// Whether a socket of this type may talk to one calling itself `peer`.
+    pub(crate) fn accepts(self, peer: &str) -> bool {
+        match self {
+            SocketType::XPub => matches!(peer, "SUB" | "XSUB"),
+            SocketType::XSub => matches!(peer, "PUB" | "XPUB"),
+            #[cfg(test)]
+            SocketType::Pub => matches!(peer, "SUB" | "XSUB"),
+            #[cfg(test)]
+            SocketType::Sub => matches!(peer, "PUB" | "XPUB"),
+        }
+    }
+}
+
+/// Our greeting: ZMTP 3.0, NULL mechanism.
+pub(crate) fn greeting() -> [u8; GREETING_LEN] {
+    let mut g = [0u8; GREETING_LEN];
+    g[0] = 0xFF;
+    g[9] = 0x7F;
+    g[10] = 3;
+    g[11] = 0;
+    g[12..16].copy_from_slice(b"NULL");
+    g
+}
+
+/// Checks a peer's greeting: ZMTP 3.x with the NULL mechanism.
+pub(crate) fn check_greeting(g: &[u8; GREETING_LEN]) -> Result<(), ZmqError> {
+    if g[0] != 0xFF || g[9] != 0x7F {
+        return Err(ZmqError::Handshake("not a ZMTP greeting".into()));
+    }
+    if g[10] < 3 {
+        return Err(ZmqError::Handshake(format!(
+            "peer speaks ZMTP {}.{}; version 3 or later is required",
+            g[10], g[11]
+        )));
+    }
+    let mechanism = &g[12..32];
+    let end = mechanism
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(mechanism.len());
+    if &mechanism[..end] != b"NULL" {
+        return Err(ZmqError::Handshake(format!(
+            "peer wants the {} security mechanism; only NULL is supported",
+            String::from_utf8_lossy(&mechanism[..end])
+        )));
+    }
+    Ok(())
+}
+
+/// The READY command announcing `socket_type`, as a frame.
+pub(crate) fn ready(socket_type: SocketType) -> Bytes {
+    let mut body = BytesMut::new();
+    body.put_u8(5);
+    body.put_slice(b"READY");
+    let value = socket_type.name().as_bytes();
+    body.put_u8(11);
+    body.put_slice(b"Socket-Type");
+    body.put_u32(value.len() as u32);
+    body.put_slice(value);
+    let mut out = BytesMut::new();
+    put_frame(&mut out, FLAG_COMMAND, &body);
+    out.freeze()
+}
+
+/// A decoded frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// One part of a message; `more` says another part follows.
+    Part { more: bool, body: Bytes },
+    /// A command: its name and the rest of its body.
+    Command { name: String, data: Bytes },
+}
+
+/// The `Socket-Type` property of a READY command's data.
+pub(crate) fn ready_socket_type(mut data: Bytes) -> Result<String, ZmqError> {
+    while !data.is_empty() {
+        let name_len = data.get_u8() as usize;
+        if data.len() < name_len + 4 {
+            return Err(ZmqError::Malformed("truncated READY property".into()));
+        }
+        let name = data.split_to(name_len);
+        let value_len = data.get_u32() as usize;
+        if data.len() < value_len {
+            return Err(ZmqError::Malformed("truncated READY property value".into()));
+        }
+        let value = data.split_to(value_len);
+        if name.eq_ignore_ascii_case(b"Socket-Type") {
+            return String::from_utf8(value.to_vec())
+                .map_err(|_| ZmqError::Malformed("Socket-Type is not UTF-8".into()));
+        }
+    }
+    Err(ZmqError::Handshake("READY carries no Socket-Type".into()))
+}
+
+/// Splits frames off a byte stream, refusing frames over `max_frame`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameDecoder {
+    max_frame: usize,
+}
+
+impl FrameDecoder {
+    pub(crate) fn new(max_frame: usize) -> Self {
+        Self { max_frame }
+    }
+
+    /// The next whole frame in `buf`, if there is one.
+    pub(crate) fn decode(self, buf: &mut BytesMut) -> Result<Option<Frame>, ZmqError> {
+        let Some(&flags) = buf.first() else {
+            return Ok(None);
+        };
+        if flags & !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) != 0 {
+            return Err(ZmqError::Malformed(format!(
+                "reserved flag bits set: {flags:#04x}"
+            )));
+        }
+        let header = if flags & FLAG_LONG != 0 { 9 } else { 2 };
+        if buf.len() < header {
+            return Ok(None);
+        }
+        let size = if flags & FLAG_LONG != 0 {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(&buf[1..9]);
+            u64::from_be_bytes(raw)
+        } else {
+            u64::from(buf[1])
+        };
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if size > self.max_frame {
+            return Err(ZmqError::Malformed(format!(
+                "frame of {size} bytes exceeds the limit of {} bytes",
+                self.max_frame
+            )));
+        }
+        if buf.len() < header + size {
+            buf.reserve(header + size - buf.len());
+            return Ok(None);
+        }
+        buf.advance(header);
+        let mut body = buf.split_to(size).freeze();
+        if flags & FLAG_COMMAND != 0 {
+            if body.is_empty() {
+                return Err(ZmqError::Malformed("empty command".into()));
+            }
+            let name_len = body.get_u8() as usize;
+            if body.len() < name_len {
+                return Err(ZmqError::Malformed("truncated command name".into()));
+            }
+            let name = String::from_utf8_lossy(&body.split_to(name_len)).into_owned();
+            return Ok(Some(Frame::Command { name, data: body }));
+        }
+        Ok(Some(Frame::Part {
+            more: flags & FLAG_MORE != 0,
+            body,
+        }))
+    }
+}
+
+fn put_frame(out: &mut BytesMut, flags: u8, body: &[u8]) {
+    if body.len() > 255 {
+        out.put_u8(flags | FLAG_LONG);
+        out.put_u64(body.len() as u64);
+    } else {
+        out.put_u8(flags);
+        out.put_u8(body.len() as u8);
+    }
+    out.put_slice(body);
+}
+
+/// Appends a message of `parts` as frames.
+pub(crate) fn put_message(out: &mut BytesMut, parts: &[&[u8]]) {
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.iter().enumerate() {
+        put_frame(out, if i < last { FLAG_MORE } else { 0 }, part);
+    }
+}
+
+/// A subscription message: `%x01 topic` or `%x00 topic`.
+pub(crate) fn subscription(subscribe: bool, topic: &[u8]) -> Bytes {
+    let mut body = Vec::with_capacity(topic.len() + 1);
+    body.push(u8::from(subscribe));
+    body.extend_from_slice(topic);
+    let mut out = BytesMut::new();
+    put_message(&mut out, &[&body]);
+    out.freeze()
+}
+
+/// What a subscription frame or command says, if it is one.
+pub(crate) fn parse_subscription(frame: &Frame) -> Option<(bool, Bytes)> {
+    match frame {
+        Frame::Part { more: false, body } if !body.is_empty() => match body[0] {
+            1 => Some((true, body.slice(1..))),
+            0 => Some((false, body.slice(1..))),
+            _ => None,
+        },
+        Frame::Command { name, data } if name == "SUBSCRIBE" => Some((true, data.clone())),
+        Frame::Command { name, data } if name == "CANCEL" => Some((false, data.clone())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(bytes: &[u8]) -> Vec<Frame> {
+        let mut buf = BytesMut::from(bytes);
+        let dec = FrameDecoder::new(1 << 20);
+        let mut out = Vec::new();
+        while let Some(f) = dec.decode(&mut buf).expect("well-formed") {
+            out.push(f);
+        }
+        assert!(buf.is_empty());
+        out
+    }
+
+    #[test]
+    fn greeting_round_trips_and_refuses_others() {
+        assert!(check_greeting(&greeting()).is_ok());
+        let mut curve = greeting();
+        curve[12..17].copy_from_slice(b"CURVE");
+        assert!(check_greeting(&curve).is_err());
+        let mut v2 = greeting();
+        v2[10] = 2;
+        assert!(check_greeting(&v2).is_err());
+        assert!(check_greeting(&[0u8; GREETING_LEN]).is_err());
+    }
+
+    #[test]
+    fn ready_carries_the_socket_type() {
+        let frames = decode_all(&ready(SocketType::XPub));
+        let [Frame::Command { name, data }] = frames.as_slice() else {
+            panic!("one command: {frames:?}");
+        };
+        assert_eq!(name, "READY");
+        assert_eq!(ready_socket_type(data.clone()).expect("present"), "XPUB");
+        assert!(SocketType::XSub.accepts("PUB") && !SocketType::XSub.accepts("SUB"));
+        assert!(SocketType::XPub.accepts("SUB") && !SocketType::XPub.accepts("PUB"));
+    }
+
+    #[test]
+    fn messages_short_and_long_round_trip() {
+        let long = vec![7u8; 300];
+        let mut out = BytesMut::new();
+        put_message(&mut out, &[b"s:topic", b"origin", &long]);
+        let frames = decode_all(&out);
+        assert_eq!(frames.len(), 3);
+        assert!(matches!(&frames[0], Frame::Part { more: true, body } if &body[..] == b"s:topic"));
+        assert!(matches!(&frames[2], Frame::Part { more: false, body } if body.len() == 300));
+    }
+
+    #[test]
+    fn subscriptions_as_messages_and_as_commands() {
+        let frames = decode_all(&subscription(true, b"s:user."));
+        assert_eq!(
+            parse_subscription(&frames[0]),
+            Some((true, Bytes::from_static(b"s:user.")))
+        );
+        let cancel = Frame::Command {
+            name: "CANCEL".into(),
+            data: Bytes::from_static(b"s:x"),
+        };
+        assert_eq!(
+            parse_subscription(&cancel),
+            Some((false, Bytes::from_static(b"s:x")))
+        );
+    }
+
+    #[test]
+    fn hostile_frames_are_errors_or_wait_for_more() {
+        let dec = FrameDecoder::new(16);
+        let mut oversize = BytesMut::from(&[0x02, 0, 0, 0, 0, 0, 0, 1, 0][..]);
+        assert!(dec.decode(&mut oversize).is_err());
+        let mut reserved = BytesMut::from(&[0x80, 0][..]);
+        assert!(dec.decode(&mut reserved).is_err());
+        let mut partial = BytesMut::from(&[0x00, 5, b'a'][..]);
+        assert_eq!(dec.decode(&mut partial).expect("not an error"), None);
+        let mut empty_command = BytesMut::from(&[0x04, 0][..]);
+        assert!(dec.decode(&mut empty_command).is_err());
+    }
+}
