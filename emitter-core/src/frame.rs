@@ -194,7 +194,8 @@ impl SourceCache {
     /// Sources remembered at most.
     const CAPACITY: usize = 16;
 
-    fn get_or_insert(&mut self, id: &str) -> Result<NodeId, Error> {
+    /// The id `id`, reused if it was seen recently; an error if it is not a valid node id.
+    pub fn get_or_insert(&mut self, id: &str) -> Result<NodeId, Error> {
         if let Some(at) = self.recent.iter().position(|n| n.as_str() == id) {
             // Most recent first: a stream from one sender hits on the first compare.
             self.recent[..=at].rotate_right(1);

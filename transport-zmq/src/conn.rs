@@ -35,6 +35,7 @@ pub(crate) async fn handshake(
             read,
             buf: BytesMut::with_capacity(64 * 1024),
             decoder: FrameDecoder::new(max_frame),
+            parts: Vec::new(),
         };
         let peer_type = match reader.next_frame().await? {
             Some(Frame::Command { name, data }) if name == "READY" => {
@@ -66,12 +67,15 @@ pub(crate) async fn handshake(
     Ok((reader, write, peer_type))
 }
 
-/// Reads frames and whole messages from a connection.
+/// Reads frames and whole messages from a connection. Both reads are cancel-safe: bytes
+/// and the parts of a message read so far stay in the reader.
 #[derive(Debug)]
 pub(crate) struct Reader {
     read: OwnedReadHalf,
     buf: BytesMut,
     decoder: FrameDecoder,
+    /// The parts of the message being read.
+    parts: Vec<Bytes>,
 }
 
 impl Reader {
@@ -98,27 +102,26 @@ impl Reader {
 
     /// The next message (its parts), or a command on its own; `None` at end of stream.
     pub(crate) async fn next_message(&mut self) -> Result<Option<Incoming>, ZmqError> {
-        let mut parts = Vec::new();
         loop {
             match self.next_frame().await? {
-                None if parts.is_empty() => return Ok(None),
+                None if self.parts.is_empty() => return Ok(None),
                 None => {
                     return Err(ZmqError::Malformed(
                         "connection closed inside a message".into(),
                     ));
                 }
                 Some(Frame::Command { .. }) => {
-                    if !parts.is_empty() {
+                    if !self.parts.is_empty() {
                         return Err(ZmqError::Malformed("command inside a message".into()));
                     }
                     return Ok(Some(Incoming::Command));
                 }
                 Some(Frame::Part { more, body }) => {
-                    parts.push(body);
+                    self.parts.push(body);
                     if !more {
-                        return Ok(Some(Incoming::Message(parts)));
+                        return Ok(Some(Incoming::Message(std::mem::take(&mut self.parts))));
                     }
-                    if parts.len() >= MAX_PARTS {
+                    if self.parts.len() >= MAX_PARTS {
                         return Err(ZmqError::Malformed(format!(
                             "message of more than {MAX_PARTS} parts"
                         )));

@@ -2,10 +2,13 @@
 //! and counts per topic) as a library, speaking ZMTP 3.0 so that libzmq, zmq.rs and
 //! Demitter peers can use it.
 
+pub mod client;
 mod conn;
 mod error;
 pub mod forwarder;
+pub mod wire;
 mod zmtp;
 
+pub use client::{ZmqConfig, ZmqTransport};
 pub use error::ZmqError;
 pub use forwarder::{Forwarder, ForwarderConfig, ForwarderStats};

@@ -26,9 +26,7 @@ const FLAG_COMMAND: u8 = 0x04;
 pub(crate) enum SocketType {
     XPub,
     XSub,
-    #[cfg(test)]
     Pub,
-    #[cfg(test)]
     Sub,
 }
 
@@ -37,9 +35,7 @@ impl SocketType {
         match self {
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
-            #[cfg(test)]
             SocketType::Pub => "PUB",
-            #[cfg(test)]
             SocketType::Sub => "SUB",
         }
     }
@@ -49,9 +45,7 @@ impl SocketType {
         match self {
             SocketType::XPub => matches!(peer, "SUB" | "XSUB"),
             SocketType::XSub => matches!(peer, "PUB" | "XPUB"),
-            #[cfg(test)]
             SocketType::Pub => matches!(peer, "SUB" | "XSUB"),
-            #[cfg(test)]
             SocketType::Sub => matches!(peer, "PUB" | "XPUB"),
         }
     }

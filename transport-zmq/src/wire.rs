@@ -1,0 +1,185 @@
+//! Demitter's wire format, and how this project's own traffic fits beside it.
+//!
+//! Every message has exactly three frames, as Demitter requires:
+//!
+//! | message | frame 1 (topic) | frame 2 (origin) | frame 3 |
+//! | --- | --- | --- | --- |
+//! | event | `s:` + event name | `<id>@<epoch in hex>:<seq>` | MessagePack payload |
+//! | control | [`CONTROL_TOPIC`] | `<id>` | a presence-protocol message |
+//!
+//! A Demitter origin carries no `@`: such events are unsequenced (`seq` 0). Demitter drops
+//! messages whose origin is its own; ours never equals another emitter's. The control topic
+//! starts with a byte no Demitter topic (`s:`, `n:`, `g:`, `y:`) can start with.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use demitter_core::{
+    ControlFrame, Error, EventFrame, Frame, SourceCache, is_system, validate_name,
+};
+
+use crate::zmtp;
+
+/// The topic of this project's control messages.
+pub const CONTROL_TOPIC: &[u8] = b"\x01demitter/control";
+
+/// The topic prefix of Demitter's string-named events.
+pub const EVENT_PREFIX: &[u8] = b"s:";
+
+/// A frame as a ZMTP message, with its topic (for filtering before sending).
+pub(crate) fn encode(frame: &Frame) -> (Bytes, Bytes) {
+    let mut out = BytesMut::with_capacity(frame.encoded_len() + 64);
+    match frame {
+        Frame::Event(e) => {
+            let mut topic = Vec::with_capacity(2 + e.name.len());
+            topic.extend_from_slice(EVENT_PREFIX);
+            topic.extend_from_slice(e.name.as_bytes());
+            let origin = format!("{}@{:x}:{}", e.source, e.epoch, e.seq);
+            zmtp::put_message(&mut out, &[&topic, origin.as_bytes(), &e.payload]);
+            (Bytes::from(topic), out.freeze())
+        }
+        Frame::Control(c) => {
+            zmtp::put_message(&mut out, &[CONTROL_TOPIC, c.source.as_bytes(), &c.body]);
+            (Bytes::from_static(CONTROL_TOPIC), out.freeze())
+        }
+    }
+}
+
+/// A received message as a frame, refusing what breaks the format or the size limit.
+/// `Ok(None)` for Demitter topics this project does not map (`n:`, `g:`, `y:`).
+pub(crate) fn decode(
+    parts: Vec<Bytes>,
+    max_bytes: usize,
+    sources: &mut SourceCache,
+) -> Result<Option<Frame>, Error> {
+    let size: usize = parts.iter().map(Bytes::len).sum();
+    if size > max_bytes {
+        return Err(Error::FrameTooLarge {
+            size,
+            limit: max_bytes,
+        });
+    }
+    let [topic, origin, body]: [Bytes; 3] = parts.try_into().map_err(|parts: Vec<Bytes>| {
+        Error::MalformedFrame(format!(
+            "{} frames; Demitter messages have exactly 3",
+            parts.len()
+        ))
+    })?;
+    let origin = std::str::from_utf8(&origin)
+        .map_err(|_| Error::MalformedFrame("origin is not UTF-8".into()))?;
+    if topic[..] == *CONTROL_TOPIC {
+        let source = sources.get_or_insert(origin)?;
+        return Ok(Some(Frame::Control(ControlFrame { source, body })));
+    }
+    let Some(name) = topic.strip_prefix(EVENT_PREFIX) else {
+        return Ok(None);
+    };
+    let name = std::str::from_utf8(name)
+        .map_err(|_| Error::MalformedFrame("event name is not UTF-8".into()))?;
+    validate_name(name)?;
+    if is_system(name) {
+        return Err(Error::MalformedFrame(format!(
+            "system event {name:?} is never sent over the wire"
+        )));
+    }
+    let (id, epoch, seq) = parse_origin(origin);
+    Ok(Some(Frame::Event(EventFrame {
+        name: Arc::from(name),
+        source: sources.get_or_insert(id)?,
+        epoch,
+        seq,
+        payload: body,
+    })))
+}
+
+/// `<id>@<epoch hex>:<seq>`, or a plain id (a Demitter origin: unsequenced).
+fn parse_origin(origin: &str) -> (&str, u64, u64) {
+    let parsed = origin.rsplit_once('@').and_then(|(id, rest)| {
+        let (epoch, seq) = rest.split_once(':')?;
+        Some((id, u64::from_str_radix(epoch, 16).ok()?, seq.parse().ok()?))
+    });
+    parsed.unwrap_or((origin, 0, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zmtp::{Frame as ZmtpFrame, FrameDecoder};
+    use demitter_core::NodeId;
+
+    fn parts_of(encoded: &Bytes) -> Vec<Bytes> {
+        let mut buf = BytesMut::from(&encoded[..]);
+        let mut parts = Vec::new();
+        while let Some(ZmtpFrame::Part { body, .. }) = FrameDecoder::new(1 << 20)
+            .decode(&mut buf)
+            .expect("decodes")
+        {
+            parts.push(body);
+        }
+        parts
+    }
+
+    #[test]
+    fn events_and_control_round_trip() {
+        let event = Frame::Event(EventFrame {
+            name: "user.login".into(),
+            source: NodeId::new("node@with@ats").expect("valid"),
+            epoch: 0xabc,
+            seq: 42,
+            payload: Bytes::from_static(b"\x81\xa1a\x01"),
+        });
+        let control = Frame::Control(ControlFrame {
+            source: NodeId::new("n").expect("valid"),
+            body: Bytes::from_static(b"body"),
+        });
+        for frame in [event, control] {
+            let (_, encoded) = encode(&frame);
+            let parts = parts_of(&encoded);
+            assert_eq!(parts.len(), 3);
+            let back = decode(parts, 1 << 20, &mut SourceCache::default()).expect("decodes");
+            assert_eq!(back, Some(frame));
+        }
+    }
+
+    #[test]
+    fn demitter_messages_are_unsequenced_events() {
+        let parts = vec![
+            Bytes::from_static(b"s:chat.message"),
+            Bytes::from_static(b"6f1c2b0e-demitter-origin"),
+            Bytes::from_static(b"\xa2hi"),
+        ];
+        let Some(Frame::Event(e)) =
+            decode(parts, 1024, &mut SourceCache::default()).expect("decodes")
+        else {
+            panic!("an event");
+        };
+        assert_eq!(
+            (&*e.name, e.source.as_str(), e.seq),
+            ("chat.message", "6f1c2b0e-demitter-origin", 0)
+        );
+    }
+
+    #[test]
+    fn bad_messages_are_errors_and_foreign_topics_are_skipped() {
+        let mut cache = SourceCache::default();
+        let three = |t: &'static [u8], o: &'static [u8]| {
+            vec![Bytes::from_static(t), Bytes::from_static(o), Bytes::new()]
+        };
+        assert!(decode(vec![Bytes::from_static(b"s:x")], 1024, &mut cache).is_err());
+        assert!(decode(three(b"s:a+b", b"o"), 1024, &mut cache).is_err());
+        assert!(decode(three(b"s:$peer.up", b"o"), 1024, &mut cache).is_err());
+        assert!(decode(three(b"s:x", b"\xff"), 1024, &mut cache).is_err());
+        assert!(matches!(
+            decode(
+                vec![Bytes::from(vec![0u8; 2000]), Bytes::new(), Bytes::new()],
+                1024,
+                &mut cache
+            ),
+            Err(Error::FrameTooLarge { .. })
+        ));
+        assert_eq!(
+            decode(three(b"n:42", b"o"), 1024, &mut cache).expect("skipped"),
+            None
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! A cluster of emitters on one embedded forwarder, for the conformance suite.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
+use demitter_core::{
+    Capabilities, DEFAULT_MAX_FRAME_BYTES, Destination, Emitter, EmitterConfig, Error, Frame,
+    Incoming, Pattern, Transport,
+};
+use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Builds clusters of emitters around a fresh forwarder on free loopback ports.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ZmqClusterFactory;
+
+/// Emitters connected to one forwarder.
+#[derive(Debug)]
+pub(crate) struct ZmqCluster {
+    forwarder: Option<Forwarder>,
+    xsub: SocketAddr,
+    xpub: SocketAddr,
+    config: EmitterConfig,
+    nodes: Vec<(Emitter, Arc<AtomicBool>)>,
+    /// Raw publishers that injected frames, kept open: closing a socket with unread data
+    /// resets it, and the reset can discard what it sent.
+    injectors: tokio::sync::Mutex<Vec<RawPublisher>>,
+}
+
+/// A ZeroMQ transport with a kill switch: once killed it sends nothing, as a crashed
+/// process would (so not even the emitter's goodbye leaves).
+#[derive(Debug)]
+struct Killable {
+    inner: ZmqTransport,
+    dead: Arc<AtomicBool>,
+}
+
+impl Transport for Killable {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
+        if self.dead.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.inner.send(frame, to)
+    }
+    fn subscribe(&self, pattern: &Pattern) {
+        self.inner.subscribe(pattern);
+    }
+    fn unsubscribe(&self, pattern: &Pattern) {
+        self.inner.unsubscribe(pattern);
+    }
+    fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
+        self.inner.recv()
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.inner.close()
+    }
+}
+
+fn forwarder_config(xsub: SocketAddr, xpub: SocketAddr) -> ForwarderConfig {
+    ForwarderConfig {
+        xsub,
+        xpub,
+        stats_interval: None,
+        ..ForwarderConfig::default()
+    }
+}
+
+fn transport_error(e: impl std::fmt::Display) -> Error {
+    Error::Transport(e.to_string())
+}
+
+impl ZmqCluster {
+    fn start_node(&self, config: EmitterConfig) -> Result<(Emitter, Arc<AtomicBool>), Error> {
+        let dead = Arc::new(AtomicBool::new(false));
+        let transport = Killable {
+            inner: ZmqTransport::connect(ZmqConfig::new(
+                self.xsub.to_string(),
+                self.xpub.to_string(),
+            )),
+            dead: Arc::clone(&dead),
+        };
+        Ok((Emitter::with_config(transport, config)?, dead))
+    }
+}
+
+impl ClusterFactory for ZmqClusterFactory {
+    type Cluster = ZmqCluster;
+
+    async fn build(&self, nodes: usize, config: EmitterConfig) -> Result<ZmqCluster, Error> {
+        let any: SocketAddr = "127.0.0.1:0".parse().map_err(transport_error)?;
+        let forwarder = Forwarder::bind(forwarder_config(any, any))
+            .await
+            .map_err(transport_error)?;
+        let mut cluster = ZmqCluster {
+            xsub: forwarder.xsub_addr(),
+            xpub: forwarder.xpub_addr(),
+            forwarder: Some(forwarder),
+            config,
+            nodes: Vec::new(),
+            injectors: tokio::sync::Mutex::default(),
+        };
+        for _ in 0..nodes {
+            let node = cluster.start_node(cluster.config.clone())?;
+            cluster.nodes.push(node);
+        }
+        Ok(cluster)
+    }
+}
+
+impl Cluster for ZmqCluster {
+    fn node(&self, i: usize) -> &Emitter {
+        &self.nodes[i].0
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn capabilities(&self) -> ClusterCapabilities {
+        ClusterCapabilities::new(true, true)
+    }
+
+    async fn kill(&mut self, i: usize) {
+        let (node, dead) = &self.nodes[i];
+        dead.store(true, Ordering::Release);
+        node.close().await;
+    }
+
+    async fn restart(&mut self, i: usize) -> Result<(), Error> {
+        let config = self.config.clone().with_id(self.nodes[i].0.id().as_str());
+        self.nodes[i] = self.start_node(config)?;
+        Ok(())
+    }
+
+    async fn restart_hub(&mut self) -> Result<(), Error> {
+        if let Some(forwarder) = self.forwarder.take() {
+            forwarder.close().await;
+        }
+        let forwarder = Forwarder::bind(forwarder_config(self.xsub, self.xpub))
+            .await
+            .map_err(transport_error)?;
+        self.forwarder = Some(forwarder);
+        Ok(())
+    }
+
+    async fn inject_raw(&self, _i: usize, bytes: Bytes) -> Result<(), Error> {
+        // A raw publisher sends the bytes as the body of a control message, which every node
+        // receives: how a hostile peer on the bus would reach them.
+        let stream = tokio::net::TcpStream::connect(self.xsub)
+            .await
+            .map_err(transport_error)?;
+        let mut raw = RawPublisher::handshake(stream).await?;
+        raw.send(&[demitter_zmq::wire::CONTROL_TOPIC, b"injector", &bytes])
+            .await?;
+        self.injectors.lock().await.push(raw);
+        Ok(())
+    }
+
+    fn max_frame_bytes(&self) -> usize {
+        DEFAULT_MAX_FRAME_BYTES
+    }
+
+    async fn shutdown(self) {
+        for (node, _) in &self.nodes {
+            node.close().await;
+        }
+        if let Some(forwarder) = self.forwarder {
+            forwarder.close().await;
+        }
+    }
+}
+
+/// Just enough of a ZMTP 3.0 PUB to push raw messages at the forwarder.
+#[derive(Debug)]
+struct RawPublisher(tokio::net::TcpStream);
+
+impl RawPublisher {
+    async fn handshake(mut stream: tokio::net::TcpStream) -> Result<Self, Error> {
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xFF;
+        greeting[9] = 0x7F;
+        greeting[10] = 3;
+        greeting[12..16].copy_from_slice(b"NULL");
+        stream.write_all(&greeting).await.map_err(transport_error)?;
+        let body: Vec<u8> = [
+            &[5u8][..],
+            b"READY",
+            &[11],
+            b"Socket-Type",
+            &3u32.to_be_bytes(),
+            b"PUB",
+        ]
+        .concat();
+        let mut ready = vec![0x04, u8::try_from(body.len()).map_err(transport_error)?];
+        ready.extend_from_slice(&body);
+        stream.write_all(&ready).await.map_err(transport_error)?;
+        // The forwarder's greeting and READY (64 + 2 + 28 bytes), read like a real peer.
+        let mut theirs = [0u8; 64 + 2 + 28];
+        stream
+            .read_exact(&mut theirs)
+            .await
+            .map_err(transport_error)?;
+        Ok(Self(stream))
+    }
+
+    async fn send(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
+        let mut out = BytesMut::new();
+        for (i, part) in parts.iter().enumerate() {
+            let more = u8::from(i + 1 < parts.len());
+            out.extend_from_slice(&[more | 0x02]);
+            out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        self.0.write_all(&out).await.map_err(transport_error)?;
+        self.0.flush().await.map_err(transport_error)
+    }
+}
