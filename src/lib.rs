@@ -18,6 +18,10 @@
 
 pub use demitter_core::*;
 
+/// The ZeroMQ transport and the forwarder (feature `zmq`, on by default).
+#[cfg(feature = "zmq")]
+pub use demitter_zmq as zmq;
+
 /// The README's code, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -28,6 +32,7 @@ pub struct ReadmeDoctests;
 /// | scheme | transport |
 /// | --- | --- |
 /// | `mem://NAME` | the in-process hub called `NAME` |
+/// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder |
 pub async fn connect(url: &str) -> Result<Emitter, Error> {
     connect_with(url, EmitterConfig::default()).await
 }
@@ -50,9 +55,64 @@ pub async fn connect_with(url: &str, config: EmitterConfig) -> Result<Emitter, E
             }
             Emitter::with_config(MemoryHub::named(rest).join(), config)
         }
+        #[cfg(feature = "zmq")]
+        "zmq" => {
+            let (xsub, xpub) = zmq_endpoints(url, rest)?;
+            Emitter::with_config(
+                zmq::ZmqTransport::connect(zmq::ZmqConfig::new(xsub, xpub)),
+                config,
+            )
+        }
         other => Err(Error::InvalidUrl {
             url: url.to_owned(),
-            reason: format!("unknown scheme `{other}`; this build supports: mem"),
+            reason: format!(
+                "unknown scheme `{other}`; this build supports: {}",
+                SCHEMES.join(", ")
+            ),
         }),
     }
+}
+
+/// The URL schemes this build supports.
+const SCHEMES: &[&str] = &[
+    "mem",
+    #[cfg(feature = "zmq")]
+    "zmq",
+];
+
+/// `HOST:PORT?xpub=PORT` -> the XSUB and XPUB addresses.
+#[cfg(feature = "zmq")]
+fn zmq_endpoints(url: &str, rest: &str) -> Result<(String, String), Error> {
+    let bad = |reason: String| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (host, port) = authority.rsplit_once(':').ok_or_else(|| {
+        bad("expected zmq://HOST:XSUB_PORT, for example zmq://127.0.0.1:5555".into())
+    })?;
+    if host.is_empty() {
+        return Err(bad("the host is missing".into()));
+    }
+    let xsub_port: u16 = port
+        .parse()
+        .map_err(|_| bad(format!("`{port}` is not a port number")))?;
+    let mut xpub_port = xsub_port
+        .checked_add(1)
+        .ok_or_else(|| bad("no port follows 65535; give xpub=PORT".into()))?;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("xpub", value)) => {
+                xpub_port = value
+                    .parse()
+                    .map_err(|_| bad(format!("xpub=`{value}` is not a port number")))?;
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown parameter `{pair}`; the one parameter is xpub=PORT"
+                )));
+            }
+        }
+    }
+    Ok((format!("{host}:{xsub_port}"), format!("{host}:{xpub_port}")))
 }

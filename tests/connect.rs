@@ -31,9 +31,54 @@ async fn bad_urls_are_clear_errors() {
         ("no-scheme", "SCHEME://"),
         ("mem://", "hub name"),
         ("carrier-pigeon://x", "unknown scheme"),
+        #[cfg(feature = "zmq")]
+        ("zmq://localhost", "HOST:XSUB_PORT"),
+        #[cfg(feature = "zmq")]
+        ("zmq://:5555", "host is missing"),
+        #[cfg(feature = "zmq")]
+        ("zmq://localhost:port", "not a port"),
+        #[cfg(feature = "zmq")]
+        ("zmq://localhost:5555?xpub=nope", "not a port"),
+        #[cfg(feature = "zmq")]
+        ("zmq://localhost:5555?pub=1", "unknown parameter"),
     ] {
         let err = demitter::connect(url).await.expect_err(url);
         assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
         assert!(err.to_string().contains(needle), "{url}: {err}");
     }
+}
+
+#[cfg(feature = "zmq")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zmq_urls_reach_a_forwarder() {
+    use demitter::zmq::{Forwarder, ForwarderConfig};
+    let forwarder = Forwarder::bind(ForwarderConfig {
+        xsub: "127.0.0.1:0".parse().expect("address"),
+        xpub: "127.0.0.1:0".parse().expect("address"),
+        stats_interval: None,
+        ..ForwarderConfig::default()
+    })
+    .await
+    .expect("binds");
+    let url = format!(
+        "zmq://127.0.0.1:{}?xpub={}",
+        forwarder.xsub_addr().port(),
+        forwarder.xpub_addr().port()
+    );
+    let a = demitter::connect(&url).await.expect("connects");
+    let b = demitter::connect(&url).await.expect("connects");
+    let once = b.once::<String>("via.zmq").expect("valid");
+    tokio::time::timeout(Duration::from_secs(10), a.wait_for_listeners("via.zmq", 1))
+        .await
+        .expect("b's listener is seen through the forwarder")
+        .expect("open");
+    a.emit("via.zmq", "hello").await.expect("emits");
+    let event = tokio::time::timeout(Duration::from_secs(10), once)
+        .await
+        .expect("arrives")
+        .expect("decodes");
+    assert_eq!(event.data, "hello");
+    a.close().await;
+    b.close().await;
+    forwarder.close().await;
 }
