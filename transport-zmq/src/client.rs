@@ -66,7 +66,7 @@ impl ZmqConfig {
 /// A connection to a forwarder. See the [module docs](crate::client).
 #[derive(Debug)]
 pub struct ZmqTransport {
-    outgoing: mpsc::Sender<(Bytes, Bytes)>,
+    outgoing: mpsc::Sender<Bytes>,
     interest: Mutex<HashMap<Bytes, usize>>,
     subscriptions: mpsc::UnboundedSender<(bool, Bytes)>,
     incoming: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
@@ -254,7 +254,7 @@ fn outage(side: &str, addr: &str, why: &str) -> Incoming {
 /// not reached it yet. The forwarder filters for every subscriber anyway.
 async fn publish(
     config: ZmqConfig,
-    mut queue: mpsc::Receiver<(Bytes, Bytes)>,
+    mut queue: mpsc::Receiver<Bytes>,
     reports: mpsc::Sender<Incoming>,
     cancel: CancellationToken,
 ) {
@@ -281,7 +281,7 @@ async fn publish(
                         return;
                     }
                     buf.clear();
-                    for (_topic, bytes) in batch.drain(..) {
+                    for bytes in batch.drain(..) {
                         buf.extend_from_slice(&bytes);
                     }
                     if let Err(e) = writer.write_all(&buf).await {
@@ -291,7 +291,7 @@ async fn publish(
                 () = cancel.cancelled() => {
                     // Flush what is already queued (the goodbye among it), then stop.
                     buf.clear();
-                    while let Ok((_topic, bytes)) = queue.try_recv() {
+                    while let Ok(bytes) = queue.try_recv() {
                         buf.extend_from_slice(&bytes);
                     }
                     let _ = writer.write_all(&buf).await;

@@ -132,6 +132,32 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// The next whole message as received (for forwarding untouched), skipping commands;
+    /// `None` at a clean end of stream.
+    pub(crate) async fn next_raw_message(&mut self) -> Result<Option<zmtp::RawMessage>, ZmqError> {
+        loop {
+            match self.decoder.split_message(&mut self.buf, MAX_PARTS)? {
+                zmtp::Split::Message(message) => return Ok(Some(message)),
+                zmtp::Split::Command(_) => continue,
+                zmtp::Split::Incomplete => {}
+            }
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(64 * 1024);
+            }
+            if self.read.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ZmqError::Malformed(
+                        "connection closed inside a message".into(),
+                    ))
+                };
+            }
+        }
+    }
+}
+
 /// What a reader yields.
 #[derive(Debug)]
 pub(crate) enum Incoming {

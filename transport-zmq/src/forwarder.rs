@@ -20,9 +20,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::conn::{self, Incoming, Reader};
+use crate::conn::{self, Reader};
 use crate::error::ZmqError;
-use crate::zmtp::{self, SocketType};
+use crate::zmtp::{self, RawMessage, SocketType};
 
 /// Settings of a [`Forwarder`].
 #[derive(Debug, Clone)]
@@ -253,7 +253,7 @@ async fn accept_publishers(
     listener: TcpListener,
     config: ForwarderConfig,
     events: mpsc::UnboundedSender<Event>,
-    messages: mpsc::Sender<Vec<Bytes>>,
+    messages: mpsc::Sender<RawMessage>,
     ids: Arc<AtomicU64>,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -290,15 +290,14 @@ async fn accept_publishers(
             loop {
                 let message = tokio::select! {
                     () = cancel.cancelled() => break,
-                    message = reader.next_message() => message,
+                    message = reader.next_raw_message() => message,
                 };
                 match message {
-                    Ok(Some(Incoming::Message(parts))) => {
-                        if messages.send(parts).await.is_err() {
+                    Ok(Some(message)) => {
+                        if messages.send(message).await.is_err() {
                             break;
                         }
                     }
-                    Ok(Some(Incoming::Command)) => {}
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(%peer, "dropping publisher: {e}");
@@ -436,7 +435,7 @@ impl Loop {
     async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<Event>,
-        mut messages: mpsc::Receiver<Vec<Bytes>>,
+        mut messages: mpsc::Receiver<RawMessage>,
         cancel: CancellationToken,
         stats_interval: Option<Duration>,
     ) {
@@ -453,8 +452,8 @@ impl Loop {
                     if n == 0 {
                         return;
                     }
-                    for parts in batch.drain(..) {
-                        self.forward(&parts);
+                    for message in batch.drain(..) {
+                        self.forward(&message);
                     }
                 }
                 _ = stats.tick(), if stats_interval.is_some() => {
@@ -577,24 +576,17 @@ impl Loop {
         });
     }
 
-    fn forward(&mut self, parts: &[Bytes]) {
+    /// Queues `message`, exactly as it was received, to every subscriber whose
+    /// subscriptions prefix its topic.
+    fn forward(&mut self, message: &RawMessage) {
         self.counters.messages_in.fetch_add(1, Ordering::Relaxed);
-        let topic: &[u8] = parts.first().map_or(&[], |t| t);
-        let mut encoded: Option<Bytes> = None;
+        let topic = &message.topic[..];
         let mut gone = Vec::new();
         for (id, sub) in &mut self.subscribers {
             if !sub.subscriptions.iter().any(|s| topic.starts_with(s)) {
                 continue;
             }
-            let bytes = encoded
-                .get_or_insert_with(|| {
-                    let mut out = BytesMut::new();
-                    let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
-                    zmtp::put_message(&mut out, &refs);
-                    out.freeze()
-                })
-                .clone();
-            match sub.queue.try_send(bytes) {
+            match sub.queue.try_send(message.bytes.clone()) {
                 Ok(()) => {
                     self.counters.messages_out.fetch_add(1, Ordering::Relaxed);
                 }

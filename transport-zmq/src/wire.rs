@@ -11,6 +11,7 @@
 //! messages whose origin is its own; ours never equals another emitter's. The control topic
 //! starts with a byte no Demitter topic (`s:`, `n:`, `g:`, `y:`) can start with.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -26,23 +27,28 @@ pub const CONTROL_TOPIC: &[u8] = b"\x01demitter/control";
 /// The topic prefix of Demitter's string-named events.
 pub const EVENT_PREFIX: &[u8] = b"s:";
 
-/// A frame as a ZMTP message, with its topic (for filtering before sending).
-pub(crate) fn encode(frame: &Frame) -> (Bytes, Bytes) {
+/// A frame as one ZMTP message, in one buffer.
+pub(crate) fn encode(frame: &Frame) -> Bytes {
     let mut out = BytesMut::with_capacity(frame.encoded_len() + 64);
     match frame {
         Frame::Event(e) => {
-            let mut topic = Vec::with_capacity(2 + e.name.len());
-            topic.extend_from_slice(EVENT_PREFIX);
-            topic.extend_from_slice(e.name.as_bytes());
-            let origin = format!("{}@{:x}:{}", e.source, e.epoch, e.seq);
-            zmtp::put_message(&mut out, &[&topic, origin.as_bytes(), &e.payload]);
-            (Bytes::from(topic), out.freeze())
+            // `<id>@<epoch hex>:<seq>`, formatted on the stack: no allocation per event.
+            let mut origin = [0u8; 300];
+            let mut cursor = std::io::Cursor::new(&mut origin[..]);
+            // An id is at most 255 bytes, so this always fits.
+            let _ = write!(cursor, "{}@{:x}:{}", e.source, e.epoch, e.seq);
+            let origin_len = usize::try_from(cursor.position()).unwrap_or(0);
+            let topic_len = EVENT_PREFIX.len() + e.name.len();
+            zmtp::put_frame_header(&mut out, true, topic_len);
+            out.extend_from_slice(EVENT_PREFIX);
+            out.extend_from_slice(e.name.as_bytes());
+            zmtp::put_message(&mut out, &[&origin[..origin_len], &e.payload]);
         }
         Frame::Control(c) => {
             zmtp::put_message(&mut out, &[CONTROL_TOPIC, c.source.as_bytes(), &c.body]);
-            (Bytes::from_static(CONTROL_TOPIC), out.freeze())
         }
     }
+    out.freeze()
 }
 
 /// A received message as a frame, refusing what breaks the format or the size limit.
@@ -133,7 +139,7 @@ mod tests {
             body: Bytes::from_static(b"body"),
         });
         for frame in [event, control] {
-            let (_, encoded) = encode(&frame);
+            let encoded = encode(&frame);
             let parts = parts_of(&encoded);
             assert_eq!(parts.len(), 3);
             let back = decode(parts, 1 << 20, &mut SourceCache::default()).expect("decodes");

@@ -195,15 +195,110 @@ impl FrameDecoder {
     }
 }
 
+/// A whole message found in a buffer without copying: its exact bytes (all frames, as
+/// received) and its topic (the first frame's body, a slice of the same bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawMessage {
+    pub(crate) bytes: Bytes,
+    pub(crate) topic: Bytes,
+}
+
+/// What [`FrameDecoder::split_message`] found at the front of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Split {
+    /// Not all of it has arrived yet.
+    Incomplete,
+    /// A command frame, split off and returned.
+    Command(Frame),
+    /// A whole message, split off as it came.
+    Message(RawMessage),
+}
+
+impl FrameDecoder {
+    /// Splits the next whole message (all its frames) off `buf` without copying, or the next
+    /// command. Refuses frames over the limit and messages of more than `max_parts` parts.
+    pub(crate) fn split_message(
+        self,
+        buf: &mut BytesMut,
+        max_parts: usize,
+    ) -> Result<Split, ZmqError> {
+        let mut at = 0;
+        let mut parts = 0;
+        let mut topic = 0..0;
+        loop {
+            let Some(&flags) = buf.get(at) else {
+                return Ok(Split::Incomplete);
+            };
+            if flags & FLAG_COMMAND != 0 && parts == 0 {
+                return Ok(match self.decode(buf)? {
+                    Some(frame) => Split::Command(frame),
+                    None => Split::Incomplete,
+                });
+            }
+            if flags & !(FLAG_MORE | FLAG_LONG) != 0 {
+                return Err(ZmqError::Malformed(format!(
+                    "unexpected flags {flags:#04x} inside a message"
+                )));
+            }
+            let header = if flags & FLAG_LONG != 0 { 9 } else { 2 };
+            if buf.len() < at + header {
+                return Ok(Split::Incomplete);
+            }
+            let size = if flags & FLAG_LONG != 0 {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(&buf[at + 1..at + 9]);
+                usize::try_from(u64::from_be_bytes(raw)).unwrap_or(usize::MAX)
+            } else {
+                usize::from(buf[at + 1])
+            };
+            if size > self.max_frame {
+                return Err(ZmqError::Malformed(format!(
+                    "frame of {size} bytes exceeds the limit of {} bytes",
+                    self.max_frame
+                )));
+            }
+            let end = at + header + size;
+            if buf.len() < end {
+                buf.reserve(end - buf.len());
+                return Ok(Split::Incomplete);
+            }
+            if parts == 0 {
+                topic = at + header..end;
+            }
+            parts += 1;
+            if flags & FLAG_MORE == 0 {
+                let bytes = buf.split_to(end).freeze();
+                let topic = bytes.slice(topic);
+                return Ok(Split::Message(RawMessage { bytes, topic }));
+            }
+            if parts >= max_parts {
+                return Err(ZmqError::Malformed(format!(
+                    "message of more than {max_parts} parts"
+                )));
+            }
+            at = end;
+        }
+    }
+}
+
 fn put_frame(out: &mut BytesMut, flags: u8, body: &[u8]) {
-    if body.len() > 255 {
+    put_header(out, flags, body.len());
+    out.put_slice(body);
+}
+
+fn put_header(out: &mut BytesMut, flags: u8, len: usize) {
+    if len > 255 {
         out.put_u8(flags | FLAG_LONG);
-        out.put_u64(body.len() as u64);
+        out.put_u64(len as u64);
     } else {
         out.put_u8(flags);
-        out.put_u8(body.len() as u8);
+        out.put_u8(len as u8);
     }
-    out.put_slice(body);
+}
+
+/// Appends the header of a message part of `len` bytes, for a body written separately.
+pub(crate) fn put_frame_header(out: &mut BytesMut, more: bool, len: usize) {
+    put_header(out, if more { FLAG_MORE } else { 0 }, len);
 }
 
 /// Appends a message of `parts` as frames.
@@ -286,6 +381,40 @@ mod tests {
         assert_eq!(frames.len(), 3);
         assert!(matches!(&frames[0], Frame::Part { more: true, body } if &body[..] == b"s:topic"));
         assert!(matches!(&frames[2], Frame::Part { more: false, body } if body.len() == 300));
+    }
+
+    #[test]
+    fn whole_messages_split_off_as_received() {
+        let mut out = BytesMut::new();
+        put_message(&mut out, &[b"s:topic", b"origin", &[9u8; 300]]);
+        let one = out.clone().freeze();
+        put_message(&mut out, &[b"s:next", b"o", b"p"]);
+        let dec = FrameDecoder::new(1 << 20);
+        let mut partial = BytesMut::from(&out[..one.len() - 1]);
+        assert_eq!(
+            dec.split_message(&mut partial, 16).expect("ok"),
+            Split::Incomplete
+        );
+        let Split::Message(first) = dec.split_message(&mut out, 16).expect("ok") else {
+            panic!("a message");
+        };
+        assert_eq!(
+            (first.bytes.clone(), &first.topic[..]),
+            (one, &b"s:topic"[..])
+        );
+        let Split::Message(second) = dec.split_message(&mut out, 16).expect("ok") else {
+            panic!("a message");
+        };
+        assert_eq!(&second.topic[..], b"s:next");
+        assert!(out.is_empty());
+        let mut many = BytesMut::new();
+        put_message(&mut many, &[b"a", b"b", b"c"]);
+        assert!(dec.split_message(&mut many, 2).is_err());
+        let mut command = BytesMut::from(&ready(SocketType::Pub)[..]);
+        assert!(matches!(
+            dec.split_message(&mut command, 16),
+            Ok(Split::Command(_))
+        ));
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! baseline: the raw transport moving the same frames without the emitter layer.
 
 pub mod memory;
+pub mod zmq;
 
 use crate::scenario::{Outcome, Scenario};
 use crate::{BenchError, Progress};
 
 /// The transports compiled in, by the name `--transport` takes.
-pub const AVAILABLE: &[&str] = &["mem"];
+pub const AVAILABLE: &[&str] = &["mem", "zmq"];
 
 /// Runs `scenario` on `transport`: the emitter layer, then the baseline.
 pub async fn run(
@@ -19,6 +20,10 @@ pub async fn run(
         "mem" => Ok([
             memory::emitters(scenario, progress).await?,
             memory::baseline(scenario, progress).await?,
+        ]),
+        "zmq" => Ok([
+            zmq::emitters(scenario, progress).await?,
+            zmq::baseline(scenario, progress).await?,
         ]),
         other => Err(BenchError::UnknownTransport {
             name: other.to_owned(),

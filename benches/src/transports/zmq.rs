@@ -1,0 +1,189 @@
+//! ZeroMQ: emitters through this project's forwarder, against the baseline the issue names:
+//! raw zmq.rs PUB -> `zeromq::proxy` -> zmq.rs SUB, with no emitter layer.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use demitter_core::Emitter;
+use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use zeromq::{
+    PubSocket, Socket, SocketRecv, SocketSend, SubSocket, XPubSocket, XSubSocket, ZmqMessage,
+};
+
+use crate::emitters::run_emitters;
+use crate::measure::now_ns;
+use crate::run::{Deliveries, Run};
+use crate::scenario::{Layer, Outcome, Scenario};
+use crate::{BenchError, Progress};
+
+const NAME: &str = "zmq";
+
+fn setup(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Setup(e.to_string())
+}
+
+/// Emitters connected through an embedded forwarder.
+pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+    let forwarder = Forwarder::bind(ForwarderConfig {
+        xsub: "127.0.0.1:0".parse().map_err(setup)?,
+        xpub: "127.0.0.1:0".parse().map_err(setup)?,
+        stats_interval: None,
+        ..ForwarderConfig::default()
+    })
+    .await
+    .map_err(setup)?;
+    let (xsub, xpub) = (
+        forwarder.xsub_addr().to_string(),
+        forwarder.xpub_addr().to_string(),
+    );
+    let join = |_| {
+        Emitter::new(ZmqTransport::connect(ZmqConfig::new(
+            xsub.clone(),
+            xpub.clone(),
+        )))
+    };
+    let publishers = (0..scenario.publishers)
+        .map(join)
+        .collect::<Result<Vec<_>, _>>()?;
+    let subscribers = (0..scenario.subscribers)
+        .map(join)
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = run_emitters(NAME, &publishers, &subscribers, scenario, progress).await;
+    for e in publishers.iter().chain(&subscribers) {
+        e.close().await;
+    }
+    forwarder.close().await;
+    result
+}
+
+struct RawSub(SubSocket);
+
+impl Deliveries for RawSub {
+    async fn next_stamp(&mut self) -> Option<Option<u64>> {
+        let message = self.0.recv().await.ok()?;
+        Some(
+            message
+                .get(2)
+                .and_then(|p| p.get(..8))
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes),
+        )
+    }
+}
+
+fn free_port() -> Result<u16, BenchError> {
+    Ok(TcpListener::bind("127.0.0.1:0")
+        .map_err(setup)?
+        .local_addr()
+        .map_err(setup)?
+        .port())
+}
+
+/// zmq.rs PUB -> `zeromq::proxy` (XSUB/XPUB) -> zmq.rs SUB, the same three frames.
+pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+    let (xsub_port, xpub_port) = (free_port()?, free_port()?);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    // `zeromq::proxy`'s future is not Send: it gets a thread and a runtime of its own.
+    let proxy = std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return ready_tx.send(Err(e.to_string())).unwrap_or(()),
+        };
+        runtime.block_on(async move {
+            let mut xsub = XSubSocket::new();
+            let mut xpub = XPubSocket::new();
+            let bound = async {
+                xsub.bind(&format!("tcp://127.0.0.1:{xsub_port}")).await?;
+                xpub.bind(&format!("tcp://127.0.0.1:{xpub_port}")).await?;
+                Ok::<_, zeromq::ZmqError>(())
+            }
+            .await;
+            let _ = ready_tx.send(bound.map_err(|e| e.to_string()));
+            let _ = tokio::time::timeout(Duration::from_secs(600), zeromq::proxy(xsub, xpub, None))
+                .await;
+        });
+    });
+    ready_rx.recv().map_err(setup)?.map_err(setup)?;
+    let mut run = Run::new();
+    let mut subs = Vec::new();
+    for _ in 0..scenario.subscribers {
+        let mut sub = SubSocket::new();
+        sub.connect(&format!("tcp://127.0.0.1:{xpub_port}"))
+            .await
+            .map_err(setup)?;
+        sub.subscribe("s:bench.").await.map_err(setup)?;
+        subs.push(sub);
+    }
+    let mut publishers = Vec::new();
+    for _ in 0..scenario.publishers {
+        let mut publisher = PubSocket::new();
+        publisher
+            .connect(&format!("tcp://127.0.0.1:{xsub_port}"))
+            .await
+            .map_err(setup)?;
+        publishers.push(publisher);
+    }
+    // The slow joiner: wait until a probe from every publisher reaches every subscriber.
+    for publisher in &mut publishers {
+        for sub in &mut subs {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                let mut probe = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    probe.tick().await;
+                    let _ = publisher.send(message(&[0; 8])).await;
+                    if let Ok(Ok(_)) =
+                        tokio::time::timeout(Duration::from_millis(20), sub.recv()).await
+                    {
+                        return;
+                    }
+                }
+            })
+            .await
+            .map_err(|_| BenchError::Setup("the baseline proxy never connected".into()))?;
+        }
+    }
+    // Drain probes still in flight before measuring.
+    for sub in &mut subs {
+        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), sub.recv()).await {}
+    }
+    for sub in subs {
+        run.subscribe(RawSub(sub));
+    }
+    run.start_clock();
+    let pad: Arc<[u8]> = vec![0x5a; scenario.payload.saturating_sub(8)].into();
+    for publisher in publishers {
+        let publisher = Arc::new(tokio::sync::Mutex::new(publisher));
+        let counters = Arc::clone(run.counters());
+        let pad = Arc::clone(&pad);
+        run.publish(scenario, move || {
+            let (publisher, counters, pad) = (
+                Arc::clone(&publisher),
+                Arc::clone(&counters),
+                Arc::clone(&pad),
+            );
+            async move {
+                let mut payload = now_ns().to_be_bytes().to_vec();
+                payload.extend_from_slice(&pad);
+                let result = publisher.lock().await.send(message(&payload)).await;
+                counters.published(&result);
+            }
+        });
+    }
+    let outcome = run
+        .finish(NAME, Layer::Baseline, scenario, progress, |_| 0)
+        .await;
+    drop(proxy);
+    outcome
+}
+
+fn message(payload: &[u8]) -> ZmqMessage {
+    let mut message = ZmqMessage::from("s:bench.data".to_owned());
+    message.push_back(Bytes::from_static(b"baseline"));
+    message.push_back(Bytes::copy_from_slice(payload));
+    message
+}
