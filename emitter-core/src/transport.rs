@@ -108,6 +108,10 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     fn send(&self, frame: Frame, to: Destination) -> Result<(), Error>;
 
     /// This node now listens on `pattern` (for transports that filter by subscription).
+    ///
+    /// Called before the listener is announced to peers. A transport whose subscriptions and
+    /// announcements travel separately must not let an announcement sent after this call
+    /// overtake the subscription, or a peer could emit before the subscription is in place.
     fn subscribe(&self, pattern: &Pattern) {
         let _ = pattern;
     }

@@ -7,7 +7,8 @@
 //! emitter, and receivers see the loss as sequence gaps.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -20,7 +21,7 @@ use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -46,6 +47,15 @@ pub struct ZmqConfig {
     pub reconnect_min: Duration,
     /// The longest pause before reconnecting.
     pub reconnect_max: Duration,
+    /// How long to wait for the forwarder to confirm subscriptions before announcing
+    /// listeners anyway (this project's forwarder confirms at once; others, such as a libzmq
+    /// proxy, never do).
+    pub sync_timeout: Duration,
+    /// If nothing at all arrives from the forwarder for this long, both connections are
+    /// remade. Every emitter hears its own heartbeats back through the forwarder, so silence
+    /// means the forwarder (or the path to it) is gone even if TCP has not noticed. Keep it
+    /// well above the emitter's heartbeat interval.
+    pub silence_timeout: Duration,
 }
 
 impl ZmqConfig {
@@ -59,7 +69,48 @@ impl ZmqConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
+            silence_timeout: Duration::from_secs(5),
+            sync_timeout: Duration::from_millis(200),
         }
+    }
+}
+
+/// Keeps what this emitter publishes behind its own subscriptions: the publisher writes
+/// only while the subscriber is connected and the forwarder has confirmed every subscription
+/// requested so far (or did not answer within `sync_timeout`). A listener is announced
+/// (published) after its subscription is requested, so no peer can hear of it, and emit to
+/// it, before the forwarder has the subscription.
+#[derive(Debug, Default)]
+struct SubscriptionGate {
+    requested: AtomicU64,
+    /// Subscription changes the forwarder has confirmed.
+    written: AtomicU64,
+    connected: AtomicBool,
+    changed: Notify,
+}
+
+impl SubscriptionGate {
+    fn is_open(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+            && self.written.load(Ordering::Acquire) >= self.requested.load(Ordering::Acquire)
+    }
+
+    async fn open(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_open() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    fn update(&self, connected: bool, written: u64) {
+        self.written.store(written, Ordering::Release);
+        self.connected.store(connected, Ordering::Release);
+        self.changed.notify_waiters();
     }
 }
 
@@ -69,6 +120,7 @@ pub struct ZmqTransport {
     outgoing: mpsc::Sender<Bytes>,
     interest: Mutex<HashMap<Bytes, usize>>,
     subscriptions: mpsc::UnboundedSender<(bool, Bytes)>,
+    gate: Arc<SubscriptionGate>,
     incoming: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
     max_frame_bytes: usize,
     closed: AtomicBool,
@@ -85,10 +137,14 @@ impl ZmqTransport {
         let (incoming_tx, incoming) = mpsc::channel(config.receive_queue.max(1));
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let stalled = Arc::new(Notify::new());
+        let gate = Arc::new(SubscriptionGate::default());
         tasks.spawn(publish(
             config.clone(),
             queue,
             incoming_tx.clone(),
+            Arc::clone(&stalled),
+            Arc::clone(&gate),
             cancel.clone(),
         ));
         let max_frame_bytes = config.max_frame_bytes;
@@ -96,6 +152,8 @@ impl ZmqTransport {
             config,
             subscription_rx,
             incoming_tx,
+            stalled,
+            Arc::clone(&gate),
             cancel.clone(),
         ));
         tasks.close();
@@ -103,6 +161,7 @@ impl ZmqTransport {
             outgoing,
             interest: Mutex::new(HashMap::new()),
             subscriptions,
+            gate,
             incoming: tokio::sync::Mutex::new(incoming),
             max_frame_bytes,
             closed: AtomicBool::new(false),
@@ -129,6 +188,7 @@ impl ZmqTransport {
             interest.remove(&prefix);
         }
         if announce {
+            self.gate.requested.fetch_add(1, Ordering::AcqRel);
             let _ = self.subscriptions.send((subscribe, prefix));
         }
     }
@@ -256,6 +316,8 @@ async fn publish(
     config: ZmqConfig,
     mut queue: mpsc::Receiver<Bytes>,
     reports: mpsc::Sender<Incoming>,
+    stalled: Arc<Notify>,
+    gate: Arc<SubscriptionGate>,
     cancel: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(256);
@@ -276,6 +338,7 @@ async fn publish(
                     Ok(None) => break "it closed the connection".to_owned(),
                     Err(e) => break e.to_string(),
                 },
+                () = stalled.notified() => break "it stopped answering".to_owned(),
                 n = queue.recv_many(&mut batch, 256) => {
                     if n == 0 {
                         return;
@@ -283,6 +346,15 @@ async fn publish(
                     buf.clear();
                     for bytes in batch.drain(..) {
                         buf.extend_from_slice(&bytes);
+                    }
+                    if !gate.is_open() {
+                        tokio::select! {
+                            () = gate.open() => {}
+                            () = cancel.cancelled() => {
+                                let _ = writer.write_all(&buf).await;
+                                return;
+                            }
+                        }
                     }
                     if let Err(e) = writer.write_all(&buf).await {
                         break e.to_string();
@@ -310,8 +382,14 @@ async fn subscribe(
     config: ZmqConfig,
     mut changes: mpsc::UnboundedReceiver<(bool, Bytes)>,
     incoming: mpsc::Sender<Incoming>,
+    stalled: Arc<Notify>,
+    gate: Arc<SubscriptionGate>,
     cancel: CancellationToken,
 ) {
+    // Subscription changes taken from the channel so far (all written once connected).
+    let mut consumed = 0u64;
+    // Confirmation asked for (the `consumed` it covers) and when it times out.
+    let mut syncing: Option<(u64, tokio::time::Instant)>;
     let mut topics: Vec<Bytes> = vec![Bytes::from_static(wire::CONTROL_TOPIC)];
     let mut sources = SourceCache::default();
     loop {
@@ -324,24 +402,59 @@ async fn subscribe(
         for topic in &topics {
             all.extend_from_slice(&zmtp::subscription(true, topic));
         }
+        all.extend_from_slice(&sync_request(consumed));
+        syncing = Some((consumed, tokio::time::Instant::now() + config.sync_timeout));
+        let silence = tokio::time::sleep(config.silence_timeout);
+        tokio::pin!(silence);
         let why = if let Err(e) = writer.write_all(&all).await {
             e.to_string()
         } else {
             loop {
                 tokio::select! {
                     () = cancel.cancelled() => return,
+                    () = sync_deadline(syncing) => {
+                        // No confirmation: a forwarder that does not give them (a libzmq
+                        // proxy). Announce anyway; the subscription has had its head start.
+                        if let Some((covers, _)) = syncing.take() {
+                            tracing::debug!("the forwarder did not confirm subscriptions within {:?}", config.sync_timeout);
+                            gate.update(true, covers);
+                            if let Err(e) = writer.write_all(&sync_done(covers)).await {
+                                break e.to_string();
+                            }
+                        }
+                    }
+                    () = &mut silence => {
+                        // Not even our own heartbeats came back: remake both connections.
+                        stalled.notify_one();
+                        break format!("nothing arrived for {:?}", config.silence_timeout);
+                    }
                     Some((on, topic)) = changes.recv() => {
+                        consumed += 1;
                         if on {
                             topics.push(topic.clone());
                         } else if let Some(at) = topics.iter().position(|t| *t == topic) {
                             topics.swap_remove(at);
                         }
-                        if let Err(e) = writer.write_all(&zmtp::subscription(on, &topic)).await {
+                        let mut out = BytesMut::from(&zmtp::subscription(on, &topic)[..]);
+                        out.extend_from_slice(&sync_request(consumed));
+                        if let Err(e) = writer.write_all(&out).await {
                             break e.to_string();
                         }
+                        syncing = Some((consumed, tokio::time::Instant::now() + config.sync_timeout));
                     }
                     message = reader.next_message() => match message {
                         Ok(Some(ZmtpIncoming::Message(parts))) => {
+                            silence.as_mut().reset(tokio::time::Instant::now() + config.silence_timeout);
+                            if let Some(covers) = parts.first().and_then(|t| sync_reply(t)) {
+                                if syncing.is_some_and(|(wanted, _)| covers >= wanted) {
+                                    syncing = None;
+                                }
+                                gate.update(true, covers.min(consumed));
+                                if let Err(e) = writer.write_all(&sync_done(covers)).await {
+                                    break e.to_string();
+                                }
+                                continue;
+                            }
                             let item = match wire::decode(parts, config.max_frame_bytes, &mut sources) {
                                 Ok(Some(frame)) => Incoming::Frame { from: None, frame },
                                 Ok(None) => continue,
@@ -362,6 +475,7 @@ async fn subscribe(
                 }
             }
         };
+        gate.update(false, consumed);
         tracing::warn!(addr = %config.xpub, "lost the forwarder ({why}); reconnecting");
         if incoming
             .send(outage("XPUB", &config.xpub, &why))
@@ -370,5 +484,38 @@ async fn subscribe(
         {
             return;
         }
+    }
+}
+
+fn sync_topic(covers: u64) -> Vec<u8> {
+    let mut topic = wire::SYNC_PREFIX.to_vec();
+    topic.extend_from_slice(covers.to_string().as_bytes());
+    topic
+}
+
+/// A subscription to the confirmation topic for `covers` subscription changes.
+fn sync_request(covers: u64) -> Bytes {
+    zmtp::subscription(true, &sync_topic(covers))
+}
+
+/// Its cancellation, once answered or given up on (so a proxy that never answers does not
+/// keep them all).
+fn sync_done(covers: u64) -> Bytes {
+    zmtp::subscription(false, &sync_topic(covers))
+}
+
+/// The changes a confirmation covers, if `topic` is one.
+fn sync_reply(topic: &[u8]) -> Option<u64> {
+    std::str::from_utf8(topic.strip_prefix(wire::SYNC_PREFIX)?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Resolves when a pending confirmation times out; never without one.
+async fn sync_deadline(syncing: Option<(u64, tokio::time::Instant)>) {
+    match syncing {
+        Some((_, deadline)) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

@@ -505,6 +505,17 @@ impl Loop {
                 let Some(sub) = self.subscribers.get_mut(&id) else {
                     return;
                 };
+                if topic.starts_with(crate::wire::SYNC_PREFIX) {
+                    // A confirmation request, not a subscription to keep. This subscriber's
+                    // earlier subscriptions are all applied (one connection's are handled in
+                    // order), so say so on exactly the topic it asked about.
+                    if subscribe {
+                        let mut reply = BytesMut::new();
+                        zmtp::put_message(&mut reply, &[&topic, b"", b""]);
+                        let _ = sub.queue.try_send(reply.freeze());
+                    }
+                    return;
+                }
                 if subscribe {
                     sub.subscriptions.push(topic.clone());
                     self.add_topic(&topic);

@@ -24,6 +24,11 @@ use crate::zmtp;
 /// The topic of this project's control messages.
 pub const CONTROL_TOPIC: &[u8] = b"\x01demitter/control";
 
+/// The topic prefix of subscription confirmations: a client subscribes to
+/// `SYNC_PREFIX + n` after its other subscriptions, and this project's forwarder answers
+/// with one message on exactly that topic, proving every earlier subscription is in place.
+pub const SYNC_PREFIX: &[u8] = b"\x01demitter/sync/";
+
 /// The topic prefix of Demitter's string-named events.
 pub const EVENT_PREFIX: &[u8] = b"s:";
 

@@ -104,11 +104,12 @@ impl Inner {
                 sink: make_sink(),
             });
             let change = registry.add(Arc::clone(&entry));
-            let created = registry.count_listeners_on(&entry.pattern) == 1;
-            self.announce(&change.pattern, change.count);
-            if created {
+            // Subscribe before announcing: a peer that hears of this listener must find the
+            // subscription already on its way.
+            if registry.count_listeners_on(&entry.pattern) == 1 {
                 self.transport.subscribe(&entry.pattern);
             }
+            self.announce(&change.pattern, change.count);
             entry
         };
         if let Sink::Handler { .. } = entry.sink {

@@ -201,8 +201,9 @@ impl RawPublisher {
         let mut ready = vec![0x04, u8::try_from(body.len()).map_err(transport_error)?];
         ready.extend_from_slice(&body);
         stream.write_all(&ready).await.map_err(transport_error)?;
-        // The forwarder's greeting and READY (64 + 2 + 28 bytes), read like a real peer.
-        let mut theirs = [0u8; 64 + 2 + 28];
+        // The forwarder's greeting (64 bytes) and READY (2 + 22 + "XSUB"), read like a real
+        // peer.
+        let mut theirs = [0u8; 64 + 2 + 22 + 4];
         stream
             .read_exact(&mut theirs)
             .await
