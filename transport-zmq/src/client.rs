@@ -51,8 +51,8 @@ pub struct ZmqConfig {
     /// listeners anyway (this project's forwarder confirms at once; others, such as a libzmq
     /// proxy, never do).
     pub sync_timeout: Duration,
-    /// If nothing at all arrives from the forwarder for this long, both connections are
-    /// remade. Every emitter hears its own heartbeats back through the forwarder, so silence
+    /// If nothing at all arrives from the forwarder for this long (noticed within one to two
+    /// of these), both connections are remade. Every emitter hears its own heartbeats back through the forwarder, so silence
     /// means the forwarder (or the path to it) is gone even if TCP has not noticed. Keep it
     /// well above the emitter's heartbeat interval.
     pub silence_timeout: Duration,
@@ -398,14 +398,15 @@ async fn subscribe(
         else {
             return;
         };
-        let mut all = BytesMut::new();
-        for topic in &topics {
-            all.extend_from_slice(&zmtp::subscription(true, topic));
-        }
-        all.extend_from_slice(&sync_request(consumed));
+        let all = resubscription(&topics, consumed);
         syncing = Some((consumed, tokio::time::Instant::now() + config.sync_timeout));
-        let silence = tokio::time::sleep(config.silence_timeout);
-        tokio::pin!(silence);
+        // Checked once per `silence_timeout`, not reset per message: a message count that has
+        // not moved between two checks is silence (noticed within one to two timeouts).
+        let mut silence = tokio::time::interval_at(
+            tokio::time::Instant::now() + config.silence_timeout,
+            config.silence_timeout,
+        );
+        let (mut received, mut received_at_check) = (0u64, 0u64);
         let why = if let Err(e) = writer.write_all(&all).await {
             e.to_string()
         } else {
@@ -423,10 +424,13 @@ async fn subscribe(
                             }
                         }
                     }
-                    () = &mut silence => {
-                        // Not even our own heartbeats came back: remake both connections.
-                        stalled.notify_one();
-                        break format!("nothing arrived for {:?}", config.silence_timeout);
+                    _ = silence.tick() => {
+                        if received == received_at_check {
+                            // Not even our own heartbeats came back: remake both connections.
+                            stalled.notify_one();
+                            break format!("nothing arrived for {:?}", config.silence_timeout);
+                        }
+                        received_at_check = received;
                     }
                     Some((on, topic)) = changes.recv() => {
                         consumed += 1;
@@ -444,7 +448,7 @@ async fn subscribe(
                     }
                     message = reader.next_message() => match message {
                         Ok(Some(ZmtpIncoming::Message(parts))) => {
-                            silence.as_mut().reset(tokio::time::Instant::now() + config.silence_timeout);
+                            received += 1;
                             if let Some(covers) = parts.first().and_then(|t| sync_reply(t)) {
                                 if syncing.is_some_and(|(wanted, _)| covers >= wanted) {
                                     syncing = None;
@@ -455,14 +459,8 @@ async fn subscribe(
                                 }
                                 continue;
                             }
-                            let item = match wire::decode(parts, config.max_frame_bytes, &mut sources) {
-                                Ok(Some(frame)) => Incoming::Frame { from: None, frame },
-                                Ok(None) => continue,
-                                Err(e) => Incoming::Report(ErrorReport::new(
-                                    ErrorKind::Deserialization,
-                                    1,
-                                    format!("dropped a message from the forwarder: {e}"),
-                                )),
+                            let Some(item) = to_incoming(parts, config.max_frame_bytes, &mut sources) else {
+                                continue;
                             };
                             if incoming.send(item).await.is_err() {
                                 return;
@@ -517,5 +515,34 @@ async fn sync_deadline(syncing: Option<(u64, tokio::time::Instant)>) {
     match syncing {
         Some((_, deadline)) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Every current subscription, then a confirmation request covering `covers` changes: what
+/// a (re)connected subscriber writes first.
+fn resubscription(topics: &[Bytes], covers: u64) -> BytesMut {
+    let mut all = BytesMut::new();
+    for topic in topics {
+        all.extend_from_slice(&zmtp::subscription(true, topic));
+    }
+    all.extend_from_slice(&sync_request(covers));
+    all
+}
+
+/// A received message as what the emitter gets: a frame, a report of why it was dropped, or
+/// nothing for topics this project does not map.
+fn to_incoming(
+    parts: Vec<Bytes>,
+    max_frame_bytes: usize,
+    sources: &mut SourceCache,
+) -> Option<Incoming> {
+    match wire::decode(parts, max_frame_bytes, sources) {
+        Ok(Some(frame)) => Some(Incoming::Frame { from: None, frame }),
+        Ok(None) => None,
+        Err(e) => Some(Incoming::Report(ErrorReport::new(
+            ErrorKind::Deserialization,
+            1,
+            format!("dropped a message from the forwarder: {e}"),
+        ))),
     }
 }
