@@ -79,23 +79,32 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
+    /// Reads more bytes into the buffer. `false` at a clean end of stream (nothing left
+    /// half-read); an error if the stream ends inside a `what`.
+    async fn fill(&mut self, what: &str) -> Result<bool, ZmqError> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(64 * 1024);
+        }
+        if self.read.read_buf(&mut self.buf).await? > 0 {
+            return Ok(true);
+        }
+        if self.buf.is_empty() {
+            Ok(false)
+        } else {
+            Err(ZmqError::Malformed(format!(
+                "connection closed inside a {what}"
+            )))
+        }
+    }
+
     /// The next frame; `None` at a clean end of stream.
     pub(crate) async fn next_frame(&mut self) -> Result<Option<Frame>, ZmqError> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
                 return Ok(Some(frame));
             }
-            if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(64 * 1024);
-            }
-            if self.read.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ZmqError::Malformed(
-                        "connection closed inside a frame".into(),
-                    ))
-                };
+            if !self.fill("frame").await? {
+                return Ok(None);
             }
         }
     }
@@ -142,17 +151,8 @@ impl Reader {
                 zmtp::Split::Command(_) => continue,
                 zmtp::Split::Incomplete => {}
             }
-            if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(64 * 1024);
-            }
-            if self.read.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ZmqError::Malformed(
-                        "connection closed inside a message".into(),
-                    ))
-                };
+            if !self.fill("message").await? {
+                return Ok(None);
             }
         }
     }

@@ -249,6 +249,23 @@ fn bind_error(side: &str, addr: SocketAddr, e: &std::io::Error) -> ZmqError {
     ))
 }
 
+/// The next connection, or `None` once cancelled. Failed accepts are logged and skipped.
+async fn accept(
+    listener: &TcpListener,
+    cancel: &CancellationToken,
+    side: &str,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => tracing::warn!("accepting a {side} failed: {e}"),
+            },
+        }
+    }
+}
+
 async fn accept_publishers(
     listener: TcpListener,
     config: ForwarderConfig,
@@ -258,14 +275,7 @@ async fn accept_publishers(
     cancel: CancellationToken,
     tasks: TaskTracker,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => { tracing::warn!("accepting a publisher failed: {e}"); continue; }
-            },
-        };
+    while let Some((stream, peer)) = accept(&listener, &cancel, "publisher").await {
         let (events, messages, cancel) = (events.clone(), messages.clone(), cancel.clone());
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let max = config.max_frame_bytes;
@@ -328,14 +338,7 @@ async fn accept_subscribers(
     cancel: CancellationToken,
     tasks: TaskTracker,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => { tracing::warn!("accepting a subscriber failed: {e}"); continue; }
-            },
-        };
+    while let Some((stream, peer)) = accept(&listener, &cancel, "subscriber").await {
         let (events, cancel) = (events.clone(), cancel.clone());
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let (max, queue_len) = (config.max_frame_bytes, config.subscriber_queue);
