@@ -85,3 +85,24 @@ pub async fn run_emitters(
     })
     .await
 }
+
+/// Makes the scenario's publishers and subscribers with `join`, runs it on them, and closes
+/// them whatever the outcome.
+pub async fn run_on_new_emitters(
+    transport: &str,
+    scenario: &Scenario,
+    progress: &Progress,
+    join: impl Fn() -> Result<Emitter, demitter_core::Error>,
+) -> Result<Outcome, BenchError> {
+    let publishers = (0..scenario.publishers)
+        .map(|_| join())
+        .collect::<Result<Vec<_>, _>>()?;
+    let subscribers = (0..scenario.subscribers)
+        .map(|_| join())
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = run_emitters(transport, &publishers, &subscribers, scenario, progress).await;
+    for e in publishers.iter().chain(&subscribers) {
+        e.close().await;
+    }
+    result
+}

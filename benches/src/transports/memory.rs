@@ -8,7 +8,7 @@ use demitter_core::{
     Transport,
 };
 
-use crate::emitters::run_emitters;
+use crate::emitters::run_on_new_emitters;
 use crate::measure::now_ns;
 use crate::run::{Deliveries, EVENT, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
@@ -19,18 +19,7 @@ const NAME: &str = "mem";
 /// Emitters joined to one hub.
 pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
     let hub = MemoryHub::new();
-    let join = |_| Emitter::new(hub.join());
-    let publishers = (0..scenario.publishers)
-        .map(join)
-        .collect::<Result<Vec<_>, _>>()?;
-    let subscribers = (0..scenario.subscribers)
-        .map(join)
-        .collect::<Result<Vec<_>, _>>()?;
-    let result = run_emitters(NAME, &publishers, &subscribers, scenario, progress).await;
-    for e in publishers.iter().chain(&subscribers) {
-        e.close().await;
-    }
-    result
+    run_on_new_emitters(NAME, scenario, progress, || Emitter::new(hub.join())).await
 }
 
 /// A raw hub member: frames in, send stamps out.

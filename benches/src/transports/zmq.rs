@@ -12,7 +12,7 @@ use zeromq::{
     PubSocket, Socket, SocketRecv, SocketSend, SubSocket, XPubSocket, XSubSocket, ZmqMessage,
 };
 
-use crate::emitters::run_emitters;
+use crate::emitters::run_on_new_emitters;
 use crate::measure::now_ns;
 use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
@@ -38,22 +38,13 @@ pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         forwarder.xsub_addr().to_string(),
         forwarder.xpub_addr().to_string(),
     );
-    let join = |_| {
+    let result = run_on_new_emitters(NAME, scenario, progress, || {
         Emitter::new(ZmqTransport::connect(ZmqConfig::new(
             xsub.clone(),
             xpub.clone(),
         )))
-    };
-    let publishers = (0..scenario.publishers)
-        .map(join)
-        .collect::<Result<Vec<_>, _>>()?;
-    let subscribers = (0..scenario.subscribers)
-        .map(join)
-        .collect::<Result<Vec<_>, _>>()?;
-    let result = run_emitters(NAME, &publishers, &subscribers, scenario, progress).await;
-    for e in publishers.iter().chain(&subscribers) {
-        e.close().await;
-    }
+    })
+    .await;
     forwarder.close().await;
     result
 }
