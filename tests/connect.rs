@@ -52,14 +52,9 @@ async fn bad_urls_are_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zmq_urls_reach_a_forwarder() {
     use demitter::zmq::{Forwarder, ForwarderConfig};
-    let forwarder = Forwarder::bind(ForwarderConfig {
-        xsub: "127.0.0.1:0".parse().expect("address"),
-        xpub: "127.0.0.1:0".parse().expect("address"),
-        stats_interval: None,
-        ..ForwarderConfig::default()
-    })
-    .await
-    .expect("binds");
+    let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports())
+        .await
+        .expect("binds");
     let url = format!(
         "zmq://127.0.0.1:{}?xpub={}",
         forwarder.xsub_addr().port(),

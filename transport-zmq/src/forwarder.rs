@@ -53,6 +53,21 @@ impl Default for ForwarderConfig {
     }
 }
 
+impl ForwarderConfig {
+    /// Both sides on free loopback ports (read them back with
+    /// [`Forwarder::xsub_addr`] / [`Forwarder::xpub_addr`]) and no statistics lines: an
+    /// embedded forwarder for tests and single-machine programs.
+    pub fn loopback_free_ports() -> Self {
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            xsub: any,
+            xpub: any,
+            stats_interval: None,
+            ..Self::default()
+        }
+    }
+}
+
 /// Counters of a running forwarder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -101,12 +116,8 @@ impl Counters {
 /// use demitter_zmq::{Forwarder, ForwarderConfig};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), demitter_zmq::ZmqError> {
-/// let config = ForwarderConfig {
-///     xsub: "127.0.0.1:0".parse().expect("address"),
-///     xpub: "127.0.0.1:0".parse().expect("address"),
-///     ..ForwarderConfig::default()
-/// };
-/// let forwarder = Forwarder::bind(config).await?;
+/// // Demitter's ports are ForwarderConfig::default(); here, any free ones.
+/// let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports()).await?;
 /// println!("publishers: {}, subscribers: {}", forwarder.xsub_addr(), forwarder.xpub_addr());
 /// forwarder.close().await;
 /// # Ok(()) }

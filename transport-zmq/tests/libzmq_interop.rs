@@ -60,14 +60,9 @@ impl Drop for Python {
 }
 
 async fn forwarder() -> Forwarder {
-    Forwarder::bind(ForwarderConfig {
-        xsub: "127.0.0.1:0".parse().expect("address"),
-        xpub: "127.0.0.1:0".parse().expect("address"),
-        stats_interval: None,
-        ..ForwarderConfig::default()
-    })
-    .await
-    .expect("binds")
+    Forwarder::bind(ForwarderConfig::loopback_free_ports())
+        .await
+        .expect("binds")
 }
 
 fn emitter(xsub: &str, xpub: &str) -> Emitter {

@@ -21,11 +21,8 @@ async fn a_stalled_subscriber_does_not_slow_an_emitter_down() {
     // has more outstanding than its own queue holds.
     const WINDOW: u32 = 100;
     let forwarder = Forwarder::bind(ForwarderConfig {
-        xsub: "127.0.0.1:0".parse().expect("address"),
-        xpub: "127.0.0.1:0".parse().expect("address"),
         subscriber_queue: 256,
-        stats_interval: None,
-        ..ForwarderConfig::default()
+        ..ForwarderConfig::loopback_free_ports()
     })
     .await
     .expect("binds");

@@ -17,14 +17,9 @@ fn demitter_message(topic: &str, n: u32) -> ZmqMessage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zmq_rs_pub_and_sub_talk_through_the_forwarder() {
-    let forwarder = Forwarder::bind(ForwarderConfig {
-        xsub: "127.0.0.1:0".parse().expect("address"),
-        xpub: "127.0.0.1:0".parse().expect("address"),
-        stats_interval: None,
-        ..ForwarderConfig::default()
-    })
-    .await
-    .expect("binds");
+    let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports())
+        .await
+        .expect("binds");
     let mut sub = SubSocket::new();
     sub.connect(&format!("tcp://{}", forwarder.xpub_addr()))
         .await

@@ -26,14 +26,9 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
 
 /// Emitters connected through an embedded forwarder.
 pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
-    let forwarder = Forwarder::bind(ForwarderConfig {
-        xsub: "127.0.0.1:0".parse().map_err(setup)?,
-        xpub: "127.0.0.1:0".parse().map_err(setup)?,
-        stats_interval: None,
-        ..ForwarderConfig::default()
-    })
-    .await
-    .map_err(setup)?;
+    let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports())
+        .await
+        .map_err(setup)?;
     let (xsub, xpub) = (
         forwarder.xsub_addr().to_string(),
         forwarder.xpub_addr().to_string(),

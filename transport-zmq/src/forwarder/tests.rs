@@ -21,11 +21,8 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 async fn forwarder(queue: usize) -> Forwarder {
     Forwarder::bind(ForwarderConfig {
-        xsub: "127.0.0.1:0".parse().expect("address"),
-        xpub: "127.0.0.1:0".parse().expect("address"),
         subscriber_queue: queue,
-        stats_interval: None,
-        ..ForwarderConfig::default()
+        ..ForwarderConfig::loopback_free_ports()
     })
     .await
     .expect("binds")
