@@ -93,12 +93,17 @@ impl Inner {
                             if let Control::Sequences { epoch, last } = &message {
                                 self.settle_sequences(&control.source, *epoch, last);
                             }
+                            let leaving = matches!(message, Control::Bye { .. });
                             let actions = self.presence.lock().receive(
                                 &control.source,
                                 message,
                                 Instant::now(),
                             );
                             self.apply(actions);
+                            if leaving {
+                                // Gone for good: its sequence state is of no more use.
+                                self.seq_in.lock().forget_source(&control.source);
+                            }
                         }
                         Err(e) => self.report(
                             ErrorReport::new(ErrorKind::Deserialization, 1, e.to_string())
@@ -236,8 +241,9 @@ impl Inner {
                     );
                 }
                 Action::PeerDown(peer) => {
+                    // Its sequence state is kept: if the same incarnation comes back (a cut
+                    // network), what it emitted meanwhile shows up as a reported gap.
                     tracing::info!(%peer, "peer down");
-                    self.seq_in.lock().forget_source(&peer);
                     self.dispatch_system(
                         PEER_DOWN,
                         &PeerChange {

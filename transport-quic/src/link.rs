@@ -1,0 +1,215 @@
+//! One connection's life: the hello exchange, the writer that drains the peer's queue in
+//! batches, and the reader that turns records into what the emitter receives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use demitter_core::{ErrorKind, ErrorReport, Frame, Incoming, SourceCache};
+
+use crate::mesh::{DialError, Link, Mesh, classify, close_code};
+use crate::wire::{
+    self, Hello, KIND_FRAME, KIND_HELLO, KIND_PEERS, PREAMBLE, Peers, RecordDecoder,
+};
+
+/// Bytes gathered into one stream write.
+const WRITE_BATCH: usize = 64 * 1024;
+/// The largest hello accepted.
+const MAX_HELLO: usize = 1024;
+/// How long a peer that ended its stream has to close the connection.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Opens our stream with the hello, and reads the peer's. Returns the peer's hello, both
+/// streams and whatever arrived after the hello.
+pub(crate) async fn handshake(
+    mesh: &Mesh,
+    conn: &quinn::Connection,
+) -> Result<(Hello, quinn::SendStream, quinn::RecvStream, BytesMut), DialError> {
+    let lost = |e: &quinn::ConnectionError| classify(e);
+    let mut send = conn.open_uni().await.map_err(|e| lost(&e))?;
+    let mut first = PREAMBLE.to_vec();
+    first.extend_from_slice(&wire::message_record(
+        KIND_HELLO,
+        &Hello {
+            incarnation: mesh.incarnation,
+            listen_port: mesh.local_addr.port(),
+        },
+    ));
+    send.write_all(&first).await.map_err(|e| match e {
+        quinn::WriteError::ConnectionLost(e) => lost(&e),
+        other => DialError::Unreachable(other.to_string()),
+    })?;
+    let mut recv = conn.accept_uni().await.map_err(|e| lost(&e))?;
+    let mut preamble = [0u8; PREAMBLE.len()];
+    recv.read_exact(&mut preamble).await.map_err(|e| match e {
+        quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(e)) => lost(&e),
+        other => DialError::Refused(format!("no stream preamble: {other}")),
+    })?;
+    if preamble[..5] != PREAMBLE[..5] {
+        return Err(DialError::Refused(
+            "not a demitter peer (bad preamble)".into(),
+        ));
+    }
+    if preamble[5] != PREAMBLE[5] {
+        return Err(DialError::Refused(format!(
+            "wire format version {} (this build speaks {})",
+            preamble[5], PREAMBLE[5]
+        )));
+    }
+    let decoder = RecordDecoder::new(MAX_HELLO);
+    let mut buf = BytesMut::new();
+    loop {
+        match decoder.next_record(&mut buf) {
+            Ok(Some((KIND_HELLO, body))) => {
+                let hello = wire::decode_message::<Hello>(&body)
+                    .map_err(|e| DialError::Refused(format!("an undecodable hello: {e}")))?;
+                return Ok((hello, send, recv, buf));
+            }
+            Ok(Some((kind, _))) => {
+                return Err(DialError::Refused(format!(
+                    "the first record is of kind {kind}, not a hello"
+                )));
+            }
+            Err(o) => {
+                return Err(DialError::Refused(format!(
+                    "a hello of {} bytes (the limit is {})",
+                    o.size, o.limit
+                )));
+            }
+            Ok(None) => match recv.read_chunk(MAX_HELLO, true).await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+                Ok(None) => {
+                    return Err(DialError::Refused(
+                        "the stream ended before the hello".into(),
+                    ));
+                }
+                Err(quinn::ReadError::ConnectionLost(e)) => return Err(lost(&e)),
+                Err(e) => return Err(DialError::Refused(e.to_string())),
+            },
+        }
+    }
+}
+
+/// Sends the peer's queue, many records per write, until the queue is closed and empty.
+pub(crate) async fn write_loop(mesh: Arc<Mesh>, link: Arc<Link>, mut send: quinn::SendStream) {
+    let mut buf = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        let drained = link.queue.drain_into(&mut buf, WRITE_BATCH);
+        if let Some(dropped) = drained.dropped_events {
+            tracing::warn!(peer = %link.peer, dropped, "peer caught up after events were dropped for it");
+            mesh.report(
+                ErrorReport::new(
+                    ErrorKind::Network,
+                    dropped,
+                    format!(
+                        "{dropped} event(s) for peer `{}` were dropped: it fell more than {} bytes behind (slow or stalled)",
+                        link.peer, mesh.config.peer_queue_bytes
+                    ),
+                )
+                .with_peer(link.peer.as_str()),
+            )
+            .await;
+        }
+        if !buf.is_empty() {
+            if let Err(e) = send.write_all(&buf).await {
+                tracing::debug!(peer = %link.peer, "stream closed: {e}");
+                break;
+            }
+            buf.clear();
+            continue;
+        }
+        if drained.finished {
+            let _ = send.finish();
+            let _ = tokio::time::timeout(LEAVE_TIMEOUT, send.stopped()).await;
+            break;
+        }
+        tokio::select! {
+            () = link.queue.ready() => {}
+            () = mesh.cancel.cancelled() => break,
+        }
+    }
+    link.flushed.cancel();
+}
+
+/// Reads the peer's records until its stream or the connection ends, then ends the link.
+pub(crate) async fn read_loop(
+    mesh: Arc<Mesh>,
+    link: Arc<Link>,
+    mut recv: quinn::RecvStream,
+    mut buf: BytesMut,
+) {
+    let max_frame = mesh.config.max_frame_bytes;
+    let decoder = RecordDecoder::new(max_frame);
+    let mut sources = SourceCache::default();
+    let bad = |message: String| {
+        Incoming::Report(
+            ErrorReport::new(ErrorKind::Deserialization, 1, message).with_peer(link.peer.as_str()),
+        )
+    };
+    loop {
+        let mut batch = Vec::new();
+        let mut broken = false;
+        loop {
+            match decoder.next_record(&mut buf) {
+                Ok(Some((KIND_FRAME, body))) => {
+                    match Frame::decode_cached(body, max_frame, &mut sources) {
+                        Ok(frame) => batch.push(Incoming::Frame {
+                            from: Some(link.peer.clone()),
+                            frame,
+                        }),
+                        Err(e) => batch.push(bad(format!("from peer `{}`: {e}", link.peer))),
+                    }
+                }
+                Ok(Some((KIND_PEERS, body))) => match wire::decode_message::<Peers>(&body) {
+                    Ok(peers) => {
+                        if let Some(complaint) = mesh.learn_gossip(&link.peer, peers) {
+                            batch.push(bad(complaint));
+                        }
+                    }
+                    Err(e) => batch.push(bad(format!(
+                        "undecodable gossip from peer `{}`: {e}",
+                        link.peer
+                    ))),
+                },
+                Ok(Some((kind, _))) => batch.push(bad(format!(
+                    "peer `{}` sent a record of unknown kind {kind}; skipped",
+                    link.peer
+                ))),
+                Ok(None) => break,
+                Err(o) => {
+                    batch.push(bad(format!(
+                        "peer `{}` announced a record of {} bytes, over the limit of {} bytes; disconnected",
+                        link.peer, o.size, o.limit
+                    )));
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        mesh.deliver(batch).await;
+        if broken {
+            link.conn
+                .close(close_code::PROTOCOL, b"record over the size limit");
+            break;
+        }
+        match recv.read_chunk(usize::MAX, true).await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+            Ok(None) => {
+                // The peer finished its stream: it is leaving and closes next.
+                if tokio::time::timeout(LEAVE_TIMEOUT, link.conn.closed())
+                    .await
+                    .is_err()
+                {
+                    link.conn.close(close_code::BYE, b"you left");
+                }
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(peer = %link.peer, "stream ended: {e}");
+                break;
+            }
+        }
+    }
+    let reason = link.conn.closed().await;
+    mesh.link_ended(&link, &reason).await;
+}

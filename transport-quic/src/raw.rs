@@ -1,0 +1,143 @@
+//! [`RawPeer`]: a bare connection to a node that sends whatever bytes it is given. For
+//! testing how nodes treat hostile or broken peers, and for tools; applications use
+//! [`QuicTransport`](crate::QuicTransport).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use quinn::crypto::rustls::QuicClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::error::QuicError;
+use crate::pki::PeerIdentity;
+use crate::tls;
+use crate::wire::{self, Hello, KIND_HELLO, PREAMBLE};
+
+/// A connection to one node, with our stream open and the hello sent.
+#[derive(Debug)]
+pub struct RawPeer {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+}
+
+fn connect_error(e: impl std::fmt::Display) -> QuicError {
+    QuicError::Connect(e.to_string())
+}
+
+impl RawPeer {
+    /// Connects to `addr` as `identity` and says hello.
+    pub async fn connect(identity: &PeerIdentity, addr: SocketAddr) -> Result<Self, QuicError> {
+        let transport = Arc::new(quinn::TransportConfig::default());
+        Self::connect_with(tls::client_config(identity, transport)?, addr).await
+    }
+
+    /// Connects to `addr` presenting no certificate (and trusting any), and says hello.
+    pub async fn connect_anonymous(addr: SocketAddr) -> Result<Self, QuicError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| QuicError::Tls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(TrustAnything(provider)))
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![tls::ALPN.to_vec()];
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| QuicError::Tls(e.to_string()))?;
+        Self::connect_with(quinn::ClientConfig::new(Arc::new(crypto)), addr).await
+    }
+
+    async fn connect_with(
+        config: quinn::ClientConfig,
+        addr: SocketAddr,
+    ) -> Result<Self, QuicError> {
+        let local = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let endpoint = quinn::Endpoint::client(local).map_err(connect_error)?;
+        let conn = endpoint
+            .connect_with(config, addr, tls::SERVER_NAME)
+            .map_err(connect_error)?
+            .await
+            .map_err(connect_error)?;
+        let mut send = conn.open_uni().await.map_err(connect_error)?;
+        let mut hello = PREAMBLE.to_vec();
+        hello.extend_from_slice(&wire::message_record(
+            KIND_HELLO,
+            &Hello {
+                incarnation: fastrand::u64(..),
+                listen_port: 0,
+            },
+        ));
+        send.write_all(&hello).await.map_err(connect_error)?;
+        Ok(Self {
+            endpoint,
+            conn,
+            send,
+        })
+    }
+
+    /// Writes `bytes` to the stream as they are (build records with [`wire`]).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), QuicError> {
+        self.send.write_all(bytes).await.map_err(connect_error)
+    }
+
+    /// Waits until the node closes the connection, and says why.
+    pub async fn closed(&self) -> String {
+        self.conn.closed().await.to_string()
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        self.conn.close(quinn::VarInt::from_u32(0), b"bye");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// Accepts any server certificate: an anonymous client does not care whom it reaches.
+#[derive(Debug)]
+struct TrustAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for TrustAnything {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,163 @@
+//! Mutual TLS from one hood: both sides present a certificate signed by the hood's CA and
+//! verify the other's. A peer's name is its certificate's common name.
+//!
+//! The client side checks the server's chain against the hood but not a host name: peers
+//! are found by address (seeds, gossip, mDNS), and the name the certificate proves is what
+//! counts. It is checked against the allowed names, if any, once the handshake is done.
+
+use std::sync::Arc;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::verify_server_cert_signed_by_trust_anchor;
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::error::QuicError;
+use crate::pki::{PeerIdentity, peer_name};
+
+/// The ALPN protocol id: a peer speaking anything else is refused in the handshake.
+pub(crate) const ALPN: &[u8] = b"demitter/1";
+
+/// The server name the client side asks for; never checked (see the module docs).
+pub(crate) const SERVER_NAME: &str = "demitter.peer";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn tls_error(e: impl std::fmt::Display) -> QuicError {
+    QuicError::Tls(e.to_string())
+}
+
+fn roots(identity: &PeerIdentity) -> Result<Arc<RootCertStore>, QuicError> {
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(identity.hood_cert().clone())
+        .map_err(|e| QuicError::Tls(format!("the hood certificate is not usable: {e}")))?;
+    Ok(Arc::new(roots))
+}
+
+/// The accepting side: requires a client certificate signed by the hood.
+pub(crate) fn server_config(
+    identity: &PeerIdentity,
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<quinn::ServerConfig, QuicError> {
+    let provider = provider();
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots(identity)?, provider.clone())
+        .build()
+        .map_err(tls_error)?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls_error)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.cert_chain().to_vec(), identity.private_key())
+        .map_err(tls_error)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = QuicServerConfig::try_from(tls).map_err(tls_error)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(transport);
+    Ok(config)
+}
+
+/// The dialing side: presents our certificate, requires one signed by the hood.
+pub(crate) fn client_config(
+    identity: &PeerIdentity,
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<quinn::ClientConfig, QuicError> {
+    let provider = provider();
+    let verifier = HoodServerVerifier {
+        roots: roots(identity)?,
+        provider: provider.clone(),
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(identity.cert_chain().to_vec(), identity.private_key())
+        .map_err(tls_error)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls).map_err(tls_error)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(transport);
+    Ok(config)
+}
+
+/// The name the peer's certificate proves, once the handshake is done.
+pub(crate) fn remote_name(conn: &quinn::Connection) -> Result<String, String> {
+    let identity = conn
+        .peer_identity()
+        .ok_or_else(|| "the peer presented no certificate".to_owned())?;
+    let chain = identity
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .map_err(|_| "the peer's identity is not a certificate chain".to_owned())?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| "the peer presented no certificate".to_owned())?;
+    peer_name(leaf)
+}
+
+/// Verifies a server's chain against the hood, without a host-name check.
+#[derive(Debug)]
+struct HoodServerVerifier {
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for HoodServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,176 @@
+//! [`QuicTransport`]: the mesh as a demitter [`Transport`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use demitter_core::{Capabilities, Destination, Error, Frame, Incoming, NodeId, Transport};
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::config::QuicConfig;
+use crate::error::QuicError;
+use crate::mesh::Mesh;
+use crate::wire;
+
+/// A node of the QUIC peer mesh.
+///
+/// Every node listens and dials; each pair of peers shares exactly one connection, mutually
+/// authenticated by certificates of one hood, and each side sends on one long-lived ordered
+/// stream. Events go only to the peers whose listeners match (the core's interest tables),
+/// through a bounded queue per peer: a slow or stalled peer has its events dropped and
+/// counted, never holding up `emit` or the other peers. A lost peer is redialed with
+/// backoff while discovery knows it.
+///
+/// ```no_run
+/// use demitter_core::Emitter;
+/// use demitter_quic::{PeerIdentity, QuicConfig, QuicTransport};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let me = PeerIdentity::load("./hood".as_ref(), "alice")?;
+/// let config = QuicConfig::new(me).with_seed("10.0.0.2:4816");
+/// let emitter = Emitter::new(QuicTransport::bind(config)?)?;
+/// emitter.emit("greeting", "hello, mesh").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct QuicTransport {
+    mesh: Arc<Mesh>,
+    inbox: tokio::sync::Mutex<Inbox>,
+}
+
+#[derive(Debug)]
+struct Inbox {
+    batches: mpsc::Receiver<Vec<Incoming>>,
+    pending: VecDeque<Incoming>,
+}
+
+impl QuicTransport {
+    /// Listens on the first free port of the configuration and starts finding peers. Must
+    /// be called within a tokio runtime.
+    pub fn bind(config: QuicConfig) -> Result<Self, QuicError> {
+        let (mesh, batches) = Mesh::start(config)?;
+        Ok(Self {
+            mesh,
+            inbox: tokio::sync::Mutex::new(Inbox {
+                batches,
+                pending: VecDeque::new(),
+            }),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.mesh.local_addr
+    }
+
+    /// Its name (the certificate's), which is its emitter's id.
+    pub fn name(&self) -> &NodeId {
+        &self.mesh.me
+    }
+
+    /// The peers it is connected to now.
+    pub fn connected_peers(&self) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = self.mesh.links.read().keys().cloned().collect();
+        peers.sort();
+        peers
+    }
+
+    /// Waits until at least `n` peers are connected (at once if they are).
+    pub async fn wait_for_peers(&self, n: usize) {
+        let mut count = self.mesh.peer_count.subscribe();
+        // The sender lives as long as the mesh, which `self` holds.
+        let _ = count.wait_for(|connected| *connected >= n).await;
+    }
+
+    /// Drops every connection at once and sends nothing more, as a crash would (peers see
+    /// the connections close instead of waiting for an idle timeout). Then
+    /// [`close`](Transport::close) returns at once.
+    pub fn abort(&self) {
+        self.mesh.abort();
+    }
+}
+
+impl Transport for QuicTransport {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::broadcast(self.mesh.config.max_frame_bytes);
+        caps.peer_events = true;
+        caps.sender_filtering = true;
+        caps.authenticated = true;
+        caps
+    }
+
+    fn local_id(&self) -> Option<NodeId> {
+        Some(self.mesh.me.clone())
+    }
+
+    fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
+        if self.mesh.cancel.is_cancelled() {
+            return Err(Error::Closed);
+        }
+        let size = frame.encoded_len();
+        if size > self.mesh.config.max_frame_bytes {
+            return Err(Error::FrameTooLarge {
+                size,
+                limit: self.mesh.config.max_frame_bytes,
+            });
+        }
+        let is_event = matches!(frame, Frame::Event(_));
+        let record = wire::frame_record(&frame);
+        let links = self.mesh.links.read();
+        let mut missing = 0usize;
+        match to {
+            Destination::All => {
+                for link in links.values() {
+                    link.queue.push(record.clone(), is_event);
+                }
+            }
+            Destination::Peer(peer) => match links.get(&peer) {
+                Some(link) => {
+                    link.queue.push(record, is_event);
+                }
+                None => missing += 1,
+            },
+            Destination::Peers(peers) => {
+                for peer in &peers {
+                    match links.get(peer) {
+                        Some(link) => {
+                            link.queue.push(record.clone(), is_event);
+                        }
+                        None => missing += 1,
+                    }
+                }
+            }
+        }
+        if missing > 0 && is_event {
+            return Err(Error::Transport(format!(
+                "{missing} of the peers it was meant for just disconnected"
+            )));
+        }
+        Ok(())
+    }
+
+    fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
+        Box::pin(async move {
+            let mut inbox = self.inbox.lock().await;
+            loop {
+                if self.mesh.cancel.is_cancelled() {
+                    return None;
+                }
+                if let Some(item) = inbox.pending.pop_front() {
+                    return Some(item);
+                }
+                let batch = tokio::select! {
+                    biased;
+                    () = self.mesh.cancel.cancelled() => return None,
+                    batch = inbox.batches.recv() => batch?,
+                };
+                inbox.pending.extend(batch);
+            }
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.mesh.close())
+    }
+}
