@@ -28,6 +28,11 @@ pub fn fast_config(identity: PeerIdentity) -> QuicConfig {
     config
 }
 
+/// The conformance suite's emitter settings (fast heartbeats), for the other tests.
+pub fn fast_config_emitter() -> EmitterConfig {
+    demitter_conformance::support::test_config()
+}
+
 /// Builds meshes of emitters: node 0 first, every later node seeded with node 0 only, so
 /// gossip has to find the rest.
 #[derive(Debug, Clone, Copy, Default)]
