@@ -22,6 +22,13 @@ pub use demitter_core::*;
 #[cfg(feature = "zmq")]
 pub use demitter_zmq as zmq;
 
+/// The QUIC peer mesh with mutual TLS (feature `quic`, on by default).
+#[cfg(feature = "quic")]
+pub use demitter_quic as quic;
+
+#[cfg(feature = "quic")]
+mod quic_url;
+
 /// The README's code, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -33,6 +40,7 @@ pub struct ReadmeDoctests;
 /// | --- | --- |
 /// | `mem://NAME` | the in-process hub called `NAME` |
 /// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder |
+/// | `quic://IP:PORTS?hood=DIR&peer=NAME` | a QUIC mesh node (feature `quic`) listening on `IP` at the first free port of `PORTS` (`4816`, `4816-4819`, `4816,5000`), with the identity `DIR/NAME.crt`, `DIR/NAME.key` and `DIR/hood.crt` (or `ca=FILE&cert=FILE&key=FILE`); more parameters: `seed=HOST:PORT` (repeatable or comma-separated), `allow=NAME,NAME`, `gossip=off` |
 pub async fn connect(url: &str) -> Result<Emitter, Error> {
     connect_with(url, EmitterConfig::default()).await
 }
@@ -63,6 +71,11 @@ pub async fn connect_with(url: &str, config: EmitterConfig) -> Result<Emitter, E
                 config,
             )
         }
+        #[cfg(feature = "quic")]
+        "quic" => {
+            let quic = quic_url::quic_config(url, rest)?;
+            Emitter::with_config(quic::QuicTransport::bind(quic)?, config)
+        }
         other => Err(Error::InvalidUrl {
             url: url.to_owned(),
             reason: format!(
@@ -78,6 +91,8 @@ const SCHEMES: &[&str] = &[
     "mem",
     #[cfg(feature = "zmq")]
     "zmq",
+    #[cfg(feature = "quic")]
+    "quic",
 ];
 
 /// `HOST:PORT?xpub=PORT` -> the XSUB and XPUB addresses.

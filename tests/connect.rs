@@ -41,6 +41,21 @@ async fn bad_urls_are_clear_errors() {
         ("zmq://localhost:5555?xpub=nope", "not a port"),
         #[cfg(feature = "zmq")]
         ("zmq://localhost:5555?pub=1", "unknown parameter"),
+        #[cfg(feature = "quic")]
+        ("quic://127.0.0.1", "quic://HOST:PORTS"),
+        #[cfg(feature = "quic")]
+        ("quic://somewhere:4816?hood=x&peer=y", "not an IP address"),
+        #[cfg(feature = "quic")]
+        ("quic://0.0.0.0:4819-4816?hood=x&peer=y", "backwards"),
+        #[cfg(feature = "quic")]
+        ("quic://0.0.0.0:4816", "hood=DIR&peer=NAME"),
+        #[cfg(feature = "quic")]
+        ("quic://0.0.0.0:4816?hood=/nonexistent&peer=y", "hood.crt"),
+        #[cfg(feature = "quic")]
+        (
+            "quic://0.0.0.0:4816?hood=x&peer=y&colour=blue",
+            "unknown parameter",
+        ),
     ] {
         let err = demitter::connect(url).await.expect_err(url);
         assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
@@ -76,4 +91,44 @@ async fn zmq_urls_reach_a_forwarder() {
     a.close().await;
     b.close().await;
     forwarder.close().await;
+}
+
+#[cfg(feature = "quic")]
+#[tokio::test]
+async fn quic_urls_start_mesh_nodes() {
+    use demitter::quic::pki;
+    let dir = std::env::temp_dir().join(format!("demitter-connect-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    pki::create_hood(&dir, "facade").expect("hood");
+    pki::create_peer(&dir, "alice").expect("peer");
+    pki::create_peer(&dir, "bob").expect("peer");
+    // A port for alice that bob can be told about: ask the system for a free one.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let hood = dir.display();
+    let a = demitter::connect(&format!("quic://127.0.0.1:{port}?hood={hood}&peer=alice"))
+        .await
+        .expect("alice starts");
+    let b = demitter::connect(&format!(
+        "quic://127.0.0.1:0?hood={hood}&peer=bob&seed=127.0.0.1:{port}"
+    ))
+    .await
+    .expect("bob starts");
+    assert_eq!(a.id().as_str(), "alice", "the certificate names the node");
+    let once = b.once::<String>("via.quic").expect("valid");
+    tokio::time::timeout(Duration::from_secs(10), a.wait_for_listeners("via.quic", 1))
+        .await
+        .expect("bob's listener is seen over the mesh")
+        .expect("open");
+    a.emit("via.quic", "hello").await.expect("emits");
+    let event = tokio::time::timeout(Duration::from_secs(10), once)
+        .await
+        .expect("arrives")
+        .expect("decodes");
+    assert_eq!((&*event.source, event.data.as_str()), ("alice", "hello"));
+    a.close().await;
+    b.close().await;
+    std::fs::remove_dir_all(&dir).ok();
 }
