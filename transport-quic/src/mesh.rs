@@ -88,6 +88,7 @@ impl Mesh {
     /// Binds the endpoint and starts the acceptor, the dialer and discovery.
     pub(crate) fn start(
         config: QuicConfig,
+        socket: Option<UdpSocket>,
     ) -> Result<(Arc<Self>, mpsc::Receiver<Vec<Incoming>>), QuicError> {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| QuicError::NoRuntime)?;
@@ -96,7 +97,10 @@ impl Mesh {
         let transport = Arc::new(transport_config(&config)?);
         let server = tls::server_config(&config.identity, Arc::clone(&transport))?;
         let client_config = tls::client_config(&config.identity, transport)?;
-        let socket = bind_first_free(&config)?;
+        let socket = match socket {
+            Some(socket) => socket,
+            None => bind_first_free(&config)?,
+        };
         let endpoint = {
             let _guard = runtime.enter();
             quinn::Endpoint::new(

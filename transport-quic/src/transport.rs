@@ -49,7 +49,18 @@ impl QuicTransport {
     /// Listens on the first free port of the configuration and starts finding peers. Must
     /// be called within a tokio runtime.
     pub fn bind(config: QuicConfig) -> Result<Self, QuicError> {
-        let (mesh, batches) = Mesh::start(config)?;
+        Self::start(config, None)
+    }
+
+    /// Like [`bind`](Self::bind), on a UDP socket bound already (handed over by a service
+    /// manager, or made inside another network namespace); `bind_ip` and `ports` are not
+    /// used.
+    pub fn with_socket(config: QuicConfig, socket: std::net::UdpSocket) -> Result<Self, QuicError> {
+        Self::start(config, Some(socket))
+    }
+
+    fn start(config: QuicConfig, socket: Option<std::net::UdpSocket>) -> Result<Self, QuicError> {
+        let (mesh, batches) = Mesh::start(config, socket)?;
         Ok(Self {
             mesh,
             inbox: tokio::sync::Mutex::new(Inbox {

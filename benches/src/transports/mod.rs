@@ -2,13 +2,14 @@
 //! baseline: the raw transport moving the same frames without the emitter layer.
 
 pub mod memory;
+pub mod quic;
 pub mod zmq;
 
 use crate::scenario::{Outcome, Scenario};
 use crate::{BenchError, Progress};
 
 /// The transports compiled in, by the name `--transport` takes.
-pub const AVAILABLE: &[&str] = &["mem", "zmq"];
+pub const AVAILABLE: &[&str] = &["mem", "zmq", "quic"];
 
 /// Runs `scenario` on `transport`: the emitter layer, then the baseline.
 pub async fn run(
@@ -24,6 +25,10 @@ pub async fn run(
         "zmq" => Ok([
             zmq::emitters(scenario, progress).await?,
             zmq::baseline(scenario, progress).await?,
+        ]),
+        "quic" => Ok([
+            quic::emitters(scenario, progress).await?,
+            quic::baseline(scenario, progress).await?,
         ]),
         other => Err(BenchError::UnknownTransport {
             name: other.to_owned(),

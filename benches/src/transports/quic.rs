@@ -1,0 +1,185 @@
+//! QUIC: emitters on a mesh of this project's QUIC nodes (mutual TLS), against raw `quinn`
+//! streams with the same TLS carrying the same frames, batched the same way, with no
+//! emitter and no mesh layer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use demitter_core::{Emitter, EventFrame, Frame, NodeId};
+use demitter_quic::wire::{KIND_FRAME, RecordDecoder, frame_record};
+use demitter_quic::{Hood, QuicConfig, QuicTransport};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::emitters::run_on_new_emitters;
+use crate::measure::now_ns;
+use crate::run::{Deliveries, EVENT, Run};
+use crate::scenario::{Layer, Outcome, Scenario};
+use crate::{BenchError, Progress};
+
+const NAME: &str = "quic";
+/// Bytes per stream write in the baseline, as the transport batches.
+const WRITE_BATCH: usize = 64 * 1024;
+/// Records queued per subscriber in the baseline.
+const BASELINE_QUEUE: usize = 1 << 16;
+
+fn setup(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Setup(e.to_string())
+}
+
+/// Emitters on a mesh of QUIC nodes on loopback: the first node is every other's seed.
+pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+    let hood = Hood::create("bench").map_err(setup)?;
+    let seed: Mutex<Option<SocketAddr>> = Mutex::new(None);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    run_on_new_emitters(NAME, scenario, progress, || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut config = QuicConfig::new(hood.issue(&format!("node-{i}"))?).loopback();
+        let mut seed = seed.lock();
+        config.seeds.extend(seed.map(|s| s.to_string()));
+        let transport = QuicTransport::bind(config)?;
+        seed.get_or_insert(transport.local_addr());
+        Emitter::new(transport)
+    })
+    .await
+}
+
+/// A raw stream's reader: records in, send stamps out.
+struct RawStream {
+    conn: quinn::Connection,
+    /// Accepted when the first bytes arrive.
+    recv: Option<quinn::RecvStream>,
+    buf: BytesMut,
+    decoder: RecordDecoder,
+    // Keeps the endpoint open while reading.
+    _endpoint: quinn::Endpoint,
+}
+
+impl Deliveries for RawStream {
+    async fn next_stamp(&mut self) -> Option<Option<u64>> {
+        loop {
+            match self.decoder.next_record(&mut self.buf) {
+                Ok(Some((KIND_FRAME, body))) => {
+                    return Some(match Frame::decode(body, usize::MAX) {
+                        Ok(Frame::Event(e)) => e
+                            .payload
+                            .get(..8)
+                            .and_then(|b| b.try_into().ok())
+                            .map(u64::from_be_bytes),
+                        _ => None,
+                    });
+                }
+                Ok(Some(_)) => return Some(None),
+                Err(_) => return None,
+                Ok(None) => {
+                    if self.recv.is_none() {
+                        self.recv = Some(self.conn.accept_uni().await.ok()?);
+                    }
+                    let recv = self.recv.as_mut()?;
+                    let chunk = recv.read_chunk(usize::MAX, true).await.ok()??;
+                    self.buf.extend_from_slice(&chunk.bytes);
+                }
+            }
+        }
+    }
+}
+
+/// Sends what is queued for one subscriber, many records per write.
+async fn write_batches(mut send: quinn::SendStream, mut queue: mpsc::Receiver<Bytes>) {
+    let mut records = Vec::new();
+    let mut buf = Vec::with_capacity(WRITE_BATCH);
+    while queue.recv_many(&mut records, 1024).await > 0 {
+        for record in records.drain(..) {
+            buf.extend_from_slice(&record);
+            if buf.len() >= WRITE_BATCH {
+                if send.write_all(&buf).await.is_err() {
+                    return;
+                }
+                buf.clear();
+            }
+        }
+        if !buf.is_empty() {
+            if send.write_all(&buf).await.is_err() {
+                return;
+            }
+            buf.clear();
+        }
+    }
+    let _ = send.finish();
+}
+
+/// Raw quinn: each publisher has one connection and one uni stream per subscriber, with
+/// the mesh's mutual TLS, carrying the same frame records.
+pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+    let hood = Hood::create("bench").map_err(setup)?;
+    let server = hood.issue("subscriber").map_err(setup)?;
+    let client = hood.issue("publisher").map_err(setup)?;
+    let mut run = Run::new();
+    let mut queues: Vec<Vec<mpsc::Sender<Bytes>>> = vec![Vec::new(); scenario.publishers];
+    let client_endpoint =
+        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(setup)?;
+    let client_config = client.quinn_client_config().map_err(setup)?;
+    for _ in 0..scenario.subscribers {
+        let endpoint = quinn::Endpoint::server(
+            server.quinn_server_config().map_err(setup)?,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .map_err(setup)?;
+        let addr = endpoint.local_addr().map_err(setup)?;
+        for publisher_queues in &mut queues {
+            let connecting = client_endpoint
+                .connect_with(client_config.clone(), addr, "bench")
+                .map_err(setup)?;
+            let (accepted, connected) =
+                tokio::join!(async { endpoint.accept().await?.await.ok() }, connecting);
+            let (inbound, outbound) = (
+                accepted.ok_or_else(|| setup("the subscriber accepted no connection"))?,
+                connected.map_err(setup)?,
+            );
+            let send = outbound.open_uni().await.map_err(setup)?;
+            let (tx, rx) = mpsc::channel(BASELINE_QUEUE);
+            tokio::spawn(write_batches(send, rx));
+            publisher_queues.push(tx);
+            run.subscribe(RawStream {
+                conn: inbound,
+                recv: None,
+                buf: BytesMut::new(),
+                decoder: RecordDecoder::new(usize::MAX >> 1),
+                _endpoint: endpoint.clone(),
+            });
+        }
+    }
+    run.start_clock();
+    let name: Arc<str> = EVENT.into();
+    for (i, subscribers) in queues.into_iter().enumerate() {
+        let counters = Arc::clone(run.counters());
+        let source = NodeId::new(&format!("baseline-{i}"))?;
+        let pad: Arc<[u8]> = vec![0x5a; scenario.payload.saturating_sub(8)].into();
+        let name = Arc::clone(&name);
+        let mut seq = 0;
+        run.publish(scenario, move || {
+            seq += 1;
+            let mut payload = BytesMut::with_capacity(8 + pad.len());
+            payload.put_u64(now_ns());
+            payload.put_slice(&pad);
+            let record = frame_record(&Frame::Event(EventFrame {
+                name: Arc::clone(&name),
+                source: source.clone(),
+                epoch: 1,
+                seq,
+                payload: payload.freeze(),
+            }));
+            let failed = subscribers
+                .iter()
+                .filter(|q| q.try_send(record.clone()).is_err())
+                .count();
+            counters.published(&if failed == 0 { Ok(()) } else { Err(failed) });
+            std::future::ready(())
+        });
+    }
+    run.finish(NAME, Layer::Baseline, scenario, progress, |c| {
+        c.send_failures.load(std::sync::atomic::Ordering::Relaxed)
+    })
+    .await
+}
