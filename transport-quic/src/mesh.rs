@@ -342,6 +342,12 @@ impl Mesh {
             conn.close(close_code::REFUSED, b"not among the allowed peers");
             return Err(self.refuse_name(remote, &peer).await);
         }
+        if dialed_by_me && self.links.read().contains_key(&peer) {
+            // It dialed us first and that link works: keep it rather than replace it, so
+            // that nothing already sent on it is cut off.
+            conn.close(close_code::DUPLICATE, b"already connected");
+            return Ok(peer);
+        }
         let handshake = crate::link::handshake(self, &conn);
         let (hello, send, recv, leftover) =
             match tokio::time::timeout(self.config.handshake_timeout, handshake).await {

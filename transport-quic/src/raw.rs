@@ -21,6 +21,9 @@ pub struct RawPeer {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     send: quinn::SendStream,
+    /// The node's stream, once accepted, and what was read of it.
+    recv: Option<quinn::RecvStream>,
+    buf: bytes::BytesMut,
 }
 
 fn connect_error(e: impl std::fmt::Display) -> QuicError {
@@ -73,7 +76,36 @@ impl RawPeer {
             endpoint,
             conn,
             send,
+            recv: None,
+            buf: bytes::BytesMut::new(),
         })
+    }
+
+    /// The next record the node sent (its kind and body), reading its stream (the
+    /// preamble checked) as needed; `None` once the stream or connection ends.
+    pub async fn next_record(&mut self) -> Option<(u8, bytes::Bytes)> {
+        if self.recv.is_none() {
+            let mut recv = self.conn.accept_uni().await.ok()?;
+            let mut preamble = [0u8; PREAMBLE.len()];
+            recv.read_exact(&mut preamble).await.ok()?;
+            if preamble != PREAMBLE {
+                return None;
+            }
+            self.recv = Some(recv);
+        }
+        let decoder = wire::RecordDecoder::new(u32::MAX as usize);
+        loop {
+            if let Some(record) = decoder.next_record(&mut self.buf).ok()? {
+                return Some(record);
+            }
+            let chunk = self
+                .recv
+                .as_mut()?
+                .read_chunk(usize::MAX, true)
+                .await
+                .ok()??;
+            self.buf.extend_from_slice(&chunk.bytes);
+        }
     }
 
     /// Writes `bytes` to the stream as they are (build records with [`wire`]).
