@@ -118,7 +118,7 @@ pub struct QuicConfig {
     /// When set, only these peer names may connect (both directions); others are refused
     /// after the handshake.
     pub allowed_peers: Option<BTreeSet<String>>,
-    /// More ways to find peers (mDNS, ...), besides the seeds and gossip.
+    /// More ways to find peers, besides the seeds and gossip.
     pub discovery: Vec<Arc<dyn Discovery>>,
     /// A connection that hears nothing for this long is lost. Default 5 s.
     pub idle_timeout: Duration,

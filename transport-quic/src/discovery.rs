@@ -4,7 +4,8 @@
 //!
 //! Built in: [`StaticSeeds`] (from [`QuicConfig::seeds`](crate::QuicConfig::seeds)) and
 //! gossip (peers tell each other the peers they know; [`QuicConfig::gossip`](crate::QuicConfig::gossip)).
-//! With the `mdns` feature, `MdnsDiscovery` finds peers on the local network.
+//! Other mechanisms (multicast DNS on the local network, a service registry) plug in as
+//! further [`Discovery`] implementations in [`QuicConfig::discovery`](crate::QuicConfig::discovery).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

@@ -2,8 +2,8 @@
 //!
 //! Every node is a peer. Peers of one *hood* (one certificate authority) authenticate
 //! each other with certificates that carry their names; a peer's name is the `source` its
-//! events carry. Nodes find each other through [`discovery`] (static seeds, gossip, and
-//! mDNS with the `mdns` feature), keep exactly one connection per pair, and send each event
+//! events carry. Nodes find each other through [`discovery`] (static seeds, gossip, or any
+//! [`discovery::Discovery`] you plug in), keep exactly one connection per pair, and send each event
 //! only to the peers that listen for it.
 //!
 //! - [`pki`]: make a hood and its peers' certificates (PEM files, keys mode 0600).

@@ -2,7 +2,7 @@
 //! verify the other's. A peer's name is its certificate's common name.
 //!
 //! The client side checks the server's chain against the hood but not a host name: peers
-//! are found by address (seeds, gossip, mDNS), and the name the certificate proves is what
+//! are found by address (seeds, gossip, discovery), and the name the certificate proves is what
 //! counts. It is checked against the allowed names, if any, once the handshake is done.
 
 use std::sync::Arc;
