@@ -5,6 +5,7 @@
 //! moving the same frames without the emitter layer (the baseline). Results are quoted as
 //! the ratio between the two, never as a lone absolute figure.
 
+pub mod baseline;
 pub mod chart;
 pub mod emitters;
 pub mod measure;

@@ -2,15 +2,11 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use demitter_core::{
-    Destination, Emitter, EventFrame, Frame, Incoming, MemoryHub, MemoryTransport, NodeId,
-    Transport,
-};
+use demitter_core::{Destination, Emitter, Incoming, MemoryHub, MemoryTransport, Transport};
 
+use crate::baseline::{BaselineFrames, frame_stamp};
 use crate::emitters::run_on_new_emitters;
-use crate::measure::now_ns;
-use crate::run::{Deliveries, EVENT, Run};
+use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
 
@@ -28,14 +24,7 @@ struct RawMember(MemoryTransport);
 impl Deliveries for RawMember {
     async fn next_stamp(&mut self) -> Option<Option<u64>> {
         Some(match self.0.recv().await? {
-            Incoming::Frame {
-                frame: Frame::Event(e),
-                ..
-            } => e
-                .payload
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes),
+            Incoming::Frame { frame, .. } => frame_stamp(&frame),
             _ => None,
         })
     }
@@ -50,26 +39,12 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         run.subscribe(RawMember(hub.join()));
     }
     run.start_clock();
-    let name: Arc<str> = EVENT.into();
     for i in 0..scenario.publishers {
         let transport = Arc::new(hub.join());
         let counters = Arc::clone(run.counters());
-        let source = NodeId::new(&format!("baseline-{i}"))?;
-        let pad: Arc<[u8]> = vec![0x5a; scenario.payload.saturating_sub(8)].into();
-        let name = Arc::clone(&name);
-        let mut seq = 0;
+        let mut frames = BaselineFrames::new(i, scenario)?;
         run.publish(scenario, move || {
-            seq += 1;
-            let mut payload = BytesMut::with_capacity(8 + pad.len());
-            payload.put_u64(now_ns());
-            payload.put_slice(&pad);
-            let frame = Frame::Event(EventFrame {
-                name: Arc::clone(&name),
-                source: source.clone(),
-                epoch: 1,
-                seq,
-                payload: Bytes::from(payload),
-            });
+            let frame = frames.next_frame();
             counters.published(&transport.send(frame, Destination::All));
             std::future::ready(())
         });

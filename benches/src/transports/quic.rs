@@ -5,16 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use demitter_core::{Emitter, EventFrame, Frame, NodeId};
+use bytes::{Bytes, BytesMut};
+use demitter_core::{Emitter, Frame};
 use demitter_quic::wire::{KIND_FRAME, RecordDecoder, frame_record};
 use demitter_quic::{Hood, QuicConfig, QuicTransport};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use crate::baseline::{BaselineFrames, frame_stamp};
 use crate::emitters::run_on_new_emitters;
-use crate::measure::now_ns;
-use crate::run::{Deliveries, EVENT, Run};
+use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
 
@@ -61,14 +61,11 @@ impl Deliveries for RawStream {
         loop {
             match self.decoder.next_record(&mut self.buf) {
                 Ok(Some((KIND_FRAME, body))) => {
-                    return Some(match Frame::decode(body, usize::MAX) {
-                        Ok(Frame::Event(e)) => e
-                            .payload
-                            .get(..8)
-                            .and_then(|b| b.try_into().ok())
-                            .map(u64::from_be_bytes),
-                        _ => None,
-                    });
+                    return Some(
+                        Frame::decode(body, usize::MAX)
+                            .ok()
+                            .and_then(|frame| frame_stamp(&frame)),
+                    );
                 }
                 Ok(Some(_)) => return Some(None),
                 Err(_) => return None,
@@ -151,25 +148,11 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         }
     }
     run.start_clock();
-    let name: Arc<str> = EVENT.into();
     for (i, subscribers) in queues.into_iter().enumerate() {
         let counters = Arc::clone(run.counters());
-        let source = NodeId::new(&format!("baseline-{i}"))?;
-        let pad: Arc<[u8]> = vec![0x5a; scenario.payload.saturating_sub(8)].into();
-        let name = Arc::clone(&name);
-        let mut seq = 0;
+        let mut frames = BaselineFrames::new(i, scenario)?;
         run.publish(scenario, move || {
-            seq += 1;
-            let mut payload = BytesMut::with_capacity(8 + pad.len());
-            payload.put_u64(now_ns());
-            payload.put_slice(&pad);
-            let record = frame_record(&Frame::Event(EventFrame {
-                name: Arc::clone(&name),
-                source: source.clone(),
-                epoch: 1,
-                seq,
-                payload: payload.freeze(),
-            }));
+            let record = frame_record(&frames.next_frame());
             let failed = subscribers
                 .iter()
                 .filter(|q| q.try_send(record.clone()).is_err())

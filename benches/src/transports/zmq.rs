@@ -12,6 +12,7 @@ use zeromq::{
     PubSocket, Socket, SocketRecv, SocketSend, SubSocket, XPubSocket, XSubSocket, ZmqMessage,
 };
 
+use crate::baseline::stamp;
 use crate::emitters::run_on_new_emitters;
 use crate::measure::now_ns;
 use crate::run::{Deliveries, Run};
@@ -49,13 +50,7 @@ struct RawSub(SubSocket);
 impl Deliveries for RawSub {
     async fn next_stamp(&mut self) -> Option<Option<u64>> {
         let message = self.0.recv().await.ok()?;
-        Some(
-            message
-                .get(2)
-                .and_then(|p| p.get(..8))
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes),
-        )
+        Some(message.get(2).and_then(|payload| stamp(payload)))
     }
 }
 
