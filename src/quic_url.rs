@@ -6,7 +6,8 @@ use std::path::Path;
 use demitter_core::Error;
 use demitter_quic::{ListenPorts, PeerIdentity, QuicConfig};
 
-/// `HOST:PORTS?hood=DIR&peer=NAME&seed=ADDR&allow=NAMES&gossip=off` -> a node's settings.
+/// `HOST:PORTS?hood=DIR&peer=NAME&seed=ADDR&allow=NAMES&gossip=off&mdns=on` -> a node's
+/// settings.
 pub(crate) fn quic_config(url: &str, rest: &str) -> Result<QuicConfig, Error> {
     let bad = |reason: String| Error::InvalidUrl {
         url: url.to_owned(),
@@ -28,6 +29,7 @@ pub(crate) fn quic_config(url: &str, rest: &str) -> Result<QuicConfig, Error> {
     let mut seeds = Vec::new();
     let mut allowed = None;
     let mut gossip = true;
+    let mut mdns = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair
             .split_once('=')
@@ -53,16 +55,18 @@ pub(crate) fn quic_config(url: &str, rest: &str) -> Result<QuicConfig, Error> {
                         .collect(),
                 );
             }
-            "gossip" => {
-                gossip = match value {
-                    "on" | "true" | "1" => true,
-                    "off" | "false" | "0" => false,
-                    _ => return Err(bad(format!("gossip=`{value}`: use on or off"))),
-                };
+            "gossip" | "mdns" => {
+                let on =
+                    switch(value).ok_or_else(|| bad(format!("{name}=`{value}`: use on or off")))?;
+                if name == "gossip" {
+                    gossip = on;
+                } else {
+                    mdns = on;
+                }
             }
             _ => {
                 return Err(bad(format!(
-                    "unknown parameter `{name}`; known: hood, peer, ca, cert, key, seed, allow, gossip"
+                    "unknown parameter `{name}`; known: hood, peer, ca, cert, key, seed, allow, gossip, mdns"
                 )));
             }
         }
@@ -85,5 +89,17 @@ pub(crate) fn quic_config(url: &str, rest: &str) -> Result<QuicConfig, Error> {
     config.seeds = seeds;
     config.allowed_peers = allowed;
     config.gossip = gossip;
+    if mdns {
+        config = config.with_mdns();
+    }
     Ok(config)
+}
+
+/// `on` / `off` (or true/false, 1/0).
+fn switch(value: &str) -> Option<bool> {
+    match value {
+        "on" | "true" | "1" => Some(true),
+        "off" | "false" | "0" => Some(false),
+        _ => None,
+    }
 }

@@ -53,6 +53,11 @@ async fn bad_urls_are_clear_errors() {
         ("quic://0.0.0.0:4816?hood=/nonexistent&peer=y", "hood.crt"),
         #[cfg(feature = "quic")]
         (
+            "quic://0.0.0.0:4816?hood=x&peer=y&mdns=maybe",
+            "mdns=`maybe`: use on or off",
+        ),
+        #[cfg(feature = "quic")]
+        (
             "quic://0.0.0.0:4816?hood=x&peer=y&colour=blue",
             "unknown parameter",
         ),

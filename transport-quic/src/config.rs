@@ -179,6 +179,14 @@ impl QuicConfig {
         self
     }
 
+    /// Also finds the hood's peers on the local network by multicast DNS (port 5353), and
+    /// announces this node there.
+    #[must_use]
+    pub fn with_mdns(mut self) -> Self {
+        self.discovery.push(Arc::new(crate::MdnsDiscovery::new()));
+        self
+    }
+
     /// Only these peer names may connect.
     #[must_use]
     pub fn allow_only<I, S>(mut self, names: I) -> Self

@@ -4,8 +4,10 @@
 //!
 //! Built in: [`StaticSeeds`] (from [`QuicConfig::seeds`](crate::QuicConfig::seeds)) and
 //! gossip (peers tell each other the peers they know; [`QuicConfig::gossip`](crate::QuicConfig::gossip)).
-//! Other mechanisms (multicast DNS on the local network, a service registry) plug in as
-//! further [`Discovery`] implementations in [`QuicConfig::discovery`](crate::QuicConfig::discovery).
+//! Multicast DNS on the local network is [`MdnsDiscovery`](crate::MdnsDiscovery)
+//! ([`QuicConfig::with_mdns`](crate::QuicConfig::with_mdns)). Other mechanisms (a service
+//! registry) plug in as further [`Discovery`] implementations in
+//! [`QuicConfig::discovery`](crate::QuicConfig::discovery).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +21,8 @@ use tokio::sync::mpsc;
 pub struct LocalNode {
     /// Its certificate name.
     pub name: String,
+    /// Its hood's [fingerprint](crate::PeerIdentity::hood_fingerprint).
+    pub hood: String,
     /// The address it listens on (may be unspecified: `0.0.0.0`).
     pub ip: IpAddr,
     /// The port it listens on.
@@ -30,6 +34,15 @@ pub struct LocalNode {
 pub enum Found {
     /// A peer may listen here: dial it, and keep redialing while it is known.
     Address(SocketAddr),
+    /// The peer named `name` listens here: dial it as for [`Found::Address`], knowing whom
+    /// to expect (so the pair's lower name dials first). A name that is not a valid node id
+    /// is ignored.
+    Peer {
+        /// The peer's certificate name.
+        name: String,
+        /// Where it listens.
+        addr: SocketAddr,
+    },
     /// Forget this address (existing connections stay).
     Gone(SocketAddr),
 }

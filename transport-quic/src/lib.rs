@@ -35,6 +35,7 @@ mod directory;
 pub mod discovery;
 mod error;
 mod link;
+pub mod mdns;
 mod mesh;
 pub mod pki;
 mod queue;
@@ -45,6 +46,7 @@ pub mod wire;
 
 pub use config::{ListenPorts, QuicConfig};
 pub use error::QuicError;
+pub use mdns::MdnsDiscovery;
 pub use pki::{Hood, PeerIdentity};
 pub use raw::RawPeer;
 pub use transport::QuicTransport;

@@ -150,6 +150,7 @@ impl Mesh {
         let (found_tx, mut found_rx) = mpsc::channel(64);
         let local = LocalNode {
             name: self.me.to_string(),
+            hood: self.config.identity.hood_fingerprint(),
             ip: self.local_addr.ip(),
             port: self.local_addr.port(),
         };
@@ -192,6 +193,18 @@ impl Mesh {
                             );
                             mesh.dial_wake.notify_one();
                         }
+                        Found::Peer { name, addr } => match NodeId::new(&name) {
+                            Ok(name) => {
+                                mesh.directory.lock().learn(
+                                    addr,
+                                    Some(name),
+                                    Origin::Discovered,
+                                    Instant::now(),
+                                );
+                                mesh.dial_wake.notify_one();
+                            }
+                            Err(e) => tracing::warn!(%addr, "discovery found a peer with an invalid name: {e}"),
+                        },
                         Found::Gone(addr) => mesh.directory.lock().forget(addr),
                     }
                 }

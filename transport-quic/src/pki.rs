@@ -368,6 +368,19 @@ impl PeerIdentity {
         &self.hood_cert
     }
 
+    /// A short fingerprint of the hood's certificate (16 hex digits of FNV-1a over its
+    /// DER): the same for every peer of a hood, different between hoods. Discovery uses it
+    /// to skip other hoods' nodes; it proves nothing (TLS does).
+    pub fn hood_fingerprint(&self) -> String {
+        let hash = self
+            .hood_cert
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        format!("{hash:016x}")
+    }
+
     /// The peer's certificate chain, leaf first.
     pub fn cert_chain(&self) -> &[CertificateDer<'static>] {
         &self.chain
