@@ -42,14 +42,30 @@ fn fast() -> EmitterConfig {
     EmitterConfig::default().with_heartbeat(Duration::from_millis(50), Duration::from_secs(5))
 }
 
+/// How the sender tells the tail: by its periodic sequence marks, or by closing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    Marks,
+    Close,
+}
+
 async fn lost_events_are_reported(drop_seqs: &[u64], sent: u64) {
+    lost_events_are_reported_with(drop_seqs, sent, fast(), Tail::Marks).await;
+}
+
+async fn lost_events_are_reported_with(
+    drop_seqs: &[u64],
+    sent: u64,
+    sender_config: EmitterConfig,
+    tail: Tail,
+) {
     let hub = MemoryHub::new();
     let sender = Emitter::with_config(
         Lossy {
             inner: hub.join(),
             drop_seqs: drop_seqs.iter().copied().collect(),
         },
-        fast(),
+        sender_config,
     )
     .expect("emitter");
     let receiver = Emitter::with_config(hub.join(), fast()).expect("emitter");
@@ -64,6 +80,9 @@ async fn lost_events_are_reported(drop_seqs: &[u64], sent: u64) {
     .expect("open");
     for i in 1..=sent {
         sender.emit("loss.x", &i).await.expect("emits");
+    }
+    if tail == Tail::Close {
+        sender.close().await;
     }
     let expected_received = sent - drop_seqs.len() as u64;
     let (mut received, mut reported) = (0u64, 0u64);
@@ -99,6 +118,25 @@ async fn a_loss_in_the_middle_is_reported_by_the_next_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_tail_is_reported_by_the_senders_sequence_marks() {
     lost_events_are_reported(&[9, 10], 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_tail_is_reported_long_before_the_next_heartbeat() {
+    // Heartbeats an hour apart: only the sequence marks can tell the tail in time.
+    let config = EmitterConfig::default()
+        .with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
+    lost_events_are_reported_with(&[10], 10, config, Tail::Marks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_tail_is_reported_when_the_sender_closes() {
+    // Neither heartbeats nor periodic marks come in time: the marks sent at close do.
+    let config = EmitterConfig {
+        sequence_mark_interval: Duration::from_secs(3600),
+        ..EmitterConfig::default()
+    }
+    .with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
+    lost_events_are_reported_with(&[9, 10], 10, config, Tail::Close).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

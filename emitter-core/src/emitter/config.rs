@@ -33,6 +33,10 @@ pub struct EmitterConfig {
     pub max_tracked_sequences: usize,
     /// How long `close` waits for listener tasks to finish before abandoning them.
     pub close_timeout: Duration,
+    /// How often the last sequence number of each event name emitted since the previous
+    /// announcement is sent to the bus, so that receivers notice events lost at the end of
+    /// a burst (a gap in the middle shows at the next event). Also sent once at close.
+    pub sequence_mark_interval: Duration,
 }
 
 impl Default for EmitterConfig {
@@ -44,6 +48,7 @@ impl Default for EmitterConfig {
             presence: PresenceConfig::default(),
             max_tracked_sequences: 100_000,
             close_timeout: Duration::from_secs(5),
+            sequence_mark_interval: Duration::from_millis(100),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! listeners. It never waits on a listener.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
@@ -26,6 +26,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let deadline = inner.presence.lock().next_deadline();
     let sleep = tokio::time::sleep_until(deadline.into());
     tokio::pin!(sleep);
+    let mut marks = tokio::time::interval(
+        inner
+            .config
+            .sequence_mark_interval
+            .max(Duration::from_millis(1)),
+    );
+    marks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -33,10 +40,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             () = &mut sleep => {
                 let actions = inner.presence.lock().tick(Instant::now());
                 inner.apply(actions);
-                inner.announce_sequences();
                 let next = inner.presence.lock().next_deadline();
                 sleep.as_mut().reset(next.into());
             }
+            _ = marks.tick() => inner.announce_sequences(),
             incoming = inner.transport.recv() => match incoming {
                 Some(incoming) => {
                     inner.handle_incoming(incoming);
@@ -184,7 +191,7 @@ impl Inner {
 
     /// Tells the bus the last sequence number of every name emitted since the last tick,
     /// so receivers notice events lost at the tail of a burst.
-    fn announce_sequences(&self) {
+    pub(crate) fn announce_sequences(&self) {
         // Under the counter's lock: every number announced has its frame queued before
         // the announcement (see `emit_payload`).
         let mut counter = self.seq_out.lock();

@@ -411,8 +411,9 @@ impl Inner {
     }
 
     pub(crate) fn send_control(&self, message: &Control, to: Destination) {
-        // After the goodbye, nothing more: a late heartbeat would announce us again.
-        if self.is_closed() && !matches!(message, Control::Bye { .. }) {
+        // After the goodbye, nothing more: a late heartbeat would announce us again. (The
+        // last sequence marks go out during close, just before the goodbye.)
+        if self.is_closed() && !matches!(message, Control::Bye { .. } | Control::Sequences { .. }) {
             return;
         }
         let frame = Frame::Control(ControlFrame {
@@ -433,6 +434,8 @@ impl Inner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return false;
         }
+        // The last numbers first, so receivers can tell what of the tail never arrived.
+        self.announce_sequences();
         let bye = self.presence.lock().bye();
         self.send_control(&bye, Destination::All);
         self.cancel.cancel();
