@@ -119,14 +119,14 @@ impl Frame {
     /// Decodes one frame (no length prefix) from untrusted bytes, refusing anything larger
     /// than `max_bytes`. Never panics.
     pub fn decode(bytes: Bytes, max_bytes: usize) -> Result<Frame, Error> {
-        Self::decode_cached(bytes, max_bytes, &mut SourceCache::default())
+        Self::decode_cached(bytes, max_bytes, &mut DecodeCache::default())
     }
 
-    /// [`decode`](Self::decode), reusing source ids from `sources`.
+    /// [`decode`](Self::decode), reusing the sources and names `cache` remembers.
     pub fn decode_cached(
         mut bytes: Bytes,
         max_bytes: usize,
-        sources: &mut SourceCache,
+        cache: &mut DecodeCache,
     ) -> Result<Frame, Error> {
         if bytes.len() > max_bytes {
             return Err(Error::FrameTooLarge {
@@ -148,21 +148,13 @@ impl Frame {
         }
         match bytes.get_u8() {
             KIND_EVENT => {
-                let source = take_node_id(&mut bytes, sources)?;
+                let source = take_node_id(&mut bytes, cache)?;
                 if bytes.len() < 16 {
                     return Err(malformed("truncated event header".into()));
                 }
                 let epoch = bytes.get_u64();
                 let seq = bytes.get_u64();
-                let name: Arc<str> = take_short_str(&mut bytes, "event name", |name| {
-                    validate_name(name)?;
-                    if is_system(name) {
-                        return Err(malformed(format!(
-                            "system event {name:?} is never sent over the wire"
-                        )));
-                    }
-                    Ok(name.into())
-                })?;
+                let name = take_short_str(&mut bytes, "event name", |name| cache.event_name(name))?;
                 Ok(Frame::Event(EventFrame {
                     name,
                     source,
@@ -172,7 +164,7 @@ impl Frame {
                 }))
             }
             KIND_CONTROL => {
-                let source = take_node_id(&mut bytes, sources)?;
+                let source = take_node_id(&mut bytes, cache)?;
                 Ok(Frame::Control(ControlFrame {
                     source,
                     body: bytes,
@@ -183,30 +175,70 @@ impl Frame {
     }
 }
 
-/// Remembers the last few sources seen, so decoding a frame from a known sender reuses its
-/// id instead of allocating a new one. Keep one per connection or receive loop.
+/// Remembers the sources and event names seen last, so decoding a frame from a known
+/// sender or of a known event reuses the shared string instead of allocating (and
+/// validating) a new one. Keep one per connection or receive loop.
 #[derive(Debug, Default)]
-pub struct SourceCache {
-    recent: Vec<NodeId>,
+pub struct DecodeCache {
+    sources: Recent<NodeId>,
+    names: Recent<Arc<str>>,
 }
 
-impl SourceCache {
-    /// Sources remembered at most.
+impl DecodeCache {
+    /// The node id `id`, reused if it was seen recently; an error if it is not a valid id.
+    pub fn source(&mut self, id: &str) -> Result<NodeId, Error> {
+        self.sources.get_or_insert(id, |id| {
+            NodeId::new(id).map_err(|e| malformed(e.to_string()))
+        })
+    }
+
+    /// The event name `name`, reused if it was seen recently; an error if it is not a valid
+    /// event name or names a system event (those never travel).
+    pub fn event_name(&mut self, name: &str) -> Result<Arc<str>, Error> {
+        self.names.get_or_insert(name, |name| {
+            validate_name(name)?;
+            if is_system(name) {
+                return Err(malformed(format!(
+                    "system event {name:?} is never sent over the wire"
+                )));
+            }
+            Ok(name.into())
+        })
+    }
+}
+
+/// The last few strings of one kind, most recent first.
+#[derive(Debug)]
+struct Recent<T> {
+    items: Vec<T>,
+}
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+impl<T: Clone + std::ops::Deref<Target = str>> Recent<T> {
+    /// Strings remembered at most.
     const CAPACITY: usize = 16;
 
-    /// The id `id`, reused if it was seen recently; an error if it is not a valid node id.
-    pub fn get_or_insert(&mut self, id: &str) -> Result<NodeId, Error> {
-        if let Some(at) = self.recent.iter().position(|n| n.as_str() == id) {
+    fn get_or_insert(
+        &mut self,
+        key: &str,
+        make: impl FnOnce(&str) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if let Some(at) = self.items.iter().position(|item| &**item == key) {
             // Most recent first: a stream from one sender hits on the first compare.
-            self.recent[..=at].rotate_right(1);
-            return Ok(self.recent[0].clone());
+            self.items[..=at].rotate_right(1);
+            return Ok(self.items[0].clone());
         }
-        let node = NodeId::new(id).map_err(|e| malformed(e.to_string()))?;
-        if self.recent.len() == Self::CAPACITY {
-            self.recent.pop();
+        let item = make(key)?;
+        if self.items.len() == Self::CAPACITY {
+            self.items.pop();
         }
-        self.recent.insert(0, node.clone());
-        Ok(node)
+        self.items.insert(0, item.clone());
+        Ok(item)
     }
 }
 
@@ -282,8 +314,8 @@ fn take_short_str<T>(
     Ok(built)
 }
 
-fn take_node_id(bytes: &mut Bytes, sources: &mut SourceCache) -> Result<NodeId, Error> {
-    take_short_str(bytes, "source", |id| sources.get_or_insert(id))
+fn take_node_id(bytes: &mut Bytes, cache: &mut DecodeCache) -> Result<NodeId, Error> {
+    take_short_str(bytes, "source", |id| cache.source(id))
 }
 
 #[cfg(test)]
@@ -314,19 +346,29 @@ mod tests {
     }
 
     #[test]
-    fn the_source_cache_reuses_ids_and_stays_bounded() {
-        let mut cache = SourceCache::default();
-        let a1 = cache.get_or_insert("a").expect("valid");
-        let a2 = cache.get_or_insert("a").expect("valid");
+    fn the_decode_cache_reuses_strings_and_stays_bounded() {
+        let mut cache = DecodeCache::default();
+        let a1 = cache.source("a").expect("valid");
+        let a2 = cache.source("a").expect("valid");
         assert!(
             std::sync::Arc::ptr_eq(a1.as_arc(), a2.as_arc()),
             "reused, not reallocated"
         );
+        let n1 = cache.event_name("user.login").expect("valid");
+        let n2 = cache.event_name("user.login").expect("valid");
+        assert!(std::sync::Arc::ptr_eq(&n1, &n2), "reused, not reallocated");
         for i in 0..100 {
-            cache.get_or_insert(&format!("n{i}")).expect("valid");
+            cache.source(&format!("n{i}")).expect("valid");
+            cache.event_name(&format!("e.{i}")).expect("valid");
         }
-        assert_eq!(cache.recent.len(), SourceCache::CAPACITY);
-        assert!(cache.get_or_insert("").is_err());
+        assert_eq!(cache.sources.items.len(), Recent::<NodeId>::CAPACITY);
+        assert_eq!(cache.names.items.len(), Recent::<Arc<str>>::CAPACITY);
+        assert!(cache.source("").is_err());
+        assert!(
+            cache.event_name("$peer.up").is_err(),
+            "system events never travel"
+        );
+        assert!(cache.event_name("a.+").is_err(), "not a name");
     }
 
     #[test]

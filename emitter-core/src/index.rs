@@ -7,7 +7,8 @@
 //! depends on the name's length and on how many patterns share its prefixes, not on how
 //! many patterns there are.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt as _;
 use std::sync::Arc;
 
 use crate::pattern::{Pattern, Token};

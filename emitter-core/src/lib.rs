@@ -44,8 +44,8 @@ pub use emitter::{
 };
 pub use error::{Error, Result};
 pub use frame::{
-    ControlFrame, DEFAULT_MAX_FRAME_BYTES, EventFrame, FRAME_VERSION, Frame, FrameDecoder,
-    SourceCache,
+    ControlFrame, DEFAULT_MAX_FRAME_BYTES, DecodeCache, EventFrame, FRAME_VERSION, Frame,
+    FrameDecoder,
 };
 pub use index::PatternIndex;
 pub use memory::{MemoryConfig, MemoryHub, MemoryTransport};

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::frame::{DEFAULT_MAX_FRAME_BYTES, Frame, SourceCache};
+use crate::frame::{DEFAULT_MAX_FRAME_BYTES, DecodeCache, Frame};
 use crate::report::{ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming, Transport};
 
@@ -151,7 +151,7 @@ impl MemoryHub {
             cancel: CancellationToken::new(),
             closed: AtomicBool::new(false),
             detached: AtomicBool::new(false),
-            sources: Mutex::new(SourceCache::default()),
+            cache: Mutex::new(DecodeCache::default()),
         }
     }
 
@@ -181,7 +181,7 @@ pub struct MemoryTransport {
     /// Whether `close` was called (an atomic: checked on every send and receive).
     closed: AtomicBool,
     detached: AtomicBool,
-    sources: Mutex<SourceCache>,
+    cache: Mutex<DecodeCache>,
 }
 
 impl MemoryTransport {
@@ -204,7 +204,7 @@ impl MemoryTransport {
         let decoded = Frame::decode_cached(
             bytes,
             self.hub.config.max_frame_bytes,
-            &mut self.sources.lock(),
+            &mut self.cache.lock(),
         );
         match decoded {
             Ok(frame) => Incoming::Frame { from: None, frame },
@@ -276,6 +276,35 @@ impl Transport for MemoryTransport {
             let mut ready = self.ready.lock();
             ready.extend(batch);
             ready.pop_front().map(|bytes| self.decode(bytes))
+        })
+    }
+
+    fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            {
+                let mut ready = self.ready.lock();
+                while into.len() < max {
+                    let Some(bytes) = ready.pop_front() else {
+                        break;
+                    };
+                    into.push(self.decode(bytes));
+                }
+            }
+            if !into.is_empty() {
+                return true;
+            }
+            let mut rx = self.rx.lock().await;
+            let mut batch = Vec::new();
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return false,
+                n = rx.recv_many(&mut batch, max) => if n == 0 { return false },
+            }
+            into.extend(batch.into_iter().map(|bytes| self.decode(bytes)));
+            true
         })
     }
 

@@ -1,7 +1,9 @@
 //! The [`Transport`] trait: what an emitter needs from a network, and nothing more.
 
 use std::fmt;
+use std::sync::Arc;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use crate::error::Error;
@@ -18,7 +20,7 @@ pub enum Destination {
     /// One peer (broadcast transports may deliver to all; receivers tolerate it).
     Peer(NodeId),
     /// These peers: the ones known to listen for the event (sender-filtering transports).
-    Peers(Vec<NodeId>),
+    Peers(Arc<[NodeId]>),
 }
 
 /// What a transport does itself, declared so the core and the conformance suite know.
@@ -127,6 +129,29 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// and polls a fresh one once to drain what has already arrived; dropping it before it
     /// completes must lose nothing.
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>>;
+
+    /// Moves what has arrived, at most `max` items, into `into`, waiting for at least one;
+    /// `false` once closed. The receive loop calls this, not [`recv`](Transport::recv).
+    ///
+    /// The default calls [`recv`](Transport::recv) once and then takes what is ready
+    /// without waiting. Override it when a batch can be handed over more cheaply (one lock,
+    /// one future per batch). Cancel-safe like `recv`: either the future completes in the
+    /// poll that moves items into `into`, or it moves none.
+    fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(first) = self.recv().await else {
+                return false;
+            };
+            into.push(first);
+            while into.len() < max {
+                match self.recv().now_or_never() {
+                    Some(Some(incoming)) => into.push(incoming),
+                    _ => break,
+                }
+            }
+            true
+        })
+    }
 
     /// Stops: flushes what it can, ends its tasks, makes `recv` return `None`.
     fn close(&self) -> BoxFuture<'_, ()>;

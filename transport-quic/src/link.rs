@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use demitter_core::{ErrorKind, ErrorReport, Frame, Incoming, SourceCache};
+use demitter_core::{DecodeCache, ErrorKind, ErrorReport, Frame, Incoming};
 
 use crate::mesh::{DialError, Link, Mesh, classify, close_code};
 use crate::wire::{
@@ -140,7 +140,7 @@ pub(crate) async fn read_loop(
 ) {
     let max_frame = mesh.config.max_frame_bytes;
     let decoder = RecordDecoder::new(max_frame);
-    let mut sources = SourceCache::default();
+    let mut cache = DecodeCache::default();
     let bad = |message: String| {
         Incoming::Report(
             ErrorReport::new(ErrorKind::Deserialization, 1, message).with_peer(link.peer.as_str()),
@@ -152,7 +152,7 @@ pub(crate) async fn read_loop(
         loop {
             match decoder.next_record(&mut buf) {
                 Ok(Some((KIND_FRAME, body))) => {
-                    match Frame::decode_cached(body, max_frame, &mut sources) {
+                    match Frame::decode_cached(body, max_frame, &mut cache) {
                         Ok(frame) => batch.push(Incoming::Frame {
                             from: Some(link.peer.clone()),
                             frame,

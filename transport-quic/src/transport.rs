@@ -143,7 +143,7 @@ impl Transport for QuicTransport {
                 None => missing += 1,
             },
             Destination::Peers(peers) => {
-                for peer in &peers {
+                for peer in peers.iter() {
                     match links.get(peer) {
                         Some(link) => {
                             link.queue.push(record.clone(), is_event);
@@ -178,6 +178,36 @@ impl Transport for QuicTransport {
                 };
                 inbox.pending.extend(batch);
             }
+        })
+    }
+
+    fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut inbox = self.inbox.lock().await;
+            if self.mesh.cancel.is_cancelled() {
+                return false;
+            }
+            if inbox.pending.is_empty() {
+                let batch = tokio::select! {
+                    biased;
+                    () = self.mesh.cancel.cancelled() => return false,
+                    batch = inbox.batches.recv() => match batch {
+                        Some(batch) => batch,
+                        None => return false,
+                    },
+                };
+                inbox.pending.extend(batch);
+            }
+            // Then whatever else is already there, without waiting.
+            while inbox.pending.len() < max {
+                match inbox.batches.try_recv() {
+                    Ok(batch) => inbox.pending.extend(batch),
+                    Err(_) => break,
+                }
+            }
+            let take = inbox.pending.len().min(max);
+            into.extend(inbox.pending.drain(..take));
+            true
         })
     }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    Capabilities, DEFAULT_MAX_FRAME_BYTES, Destination, Error, ErrorKind, ErrorReport, Frame,
-    Incoming, Pattern, SourceCache, Transport,
+    Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error, ErrorKind, ErrorReport,
+    Frame, Incoming, Pattern, Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -391,7 +391,7 @@ async fn subscribe(
     // Confirmation asked for (the `consumed` it covers) and when it times out.
     let mut syncing: Option<(u64, tokio::time::Instant)>;
     let mut topics: Vec<Bytes> = vec![Bytes::from_static(wire::CONTROL_TOPIC)];
-    let mut sources = SourceCache::default();
+    let mut cache = DecodeCache::default();
     loop {
         let Some((mut reader, mut writer)) =
             connect_with_backoff(&config, &config.xpub, SocketType::Sub, &cancel, &incoming).await
@@ -459,7 +459,7 @@ async fn subscribe(
                                 }
                                 continue;
                             }
-                            let Some(item) = to_incoming(parts, config.max_frame_bytes, &mut sources) else {
+                            let Some(item) = to_incoming(parts, config.max_frame_bytes, &mut cache) else {
                                 continue;
                             };
                             if incoming.send(item).await.is_err() {
@@ -534,9 +534,9 @@ fn resubscription(topics: &[Bytes], covers: u64) -> BytesMut {
 fn to_incoming(
     parts: Vec<Bytes>,
     max_frame_bytes: usize,
-    sources: &mut SourceCache,
+    cache: &mut DecodeCache,
 ) -> Option<Incoming> {
-    match wire::decode(parts, max_frame_bytes, sources) {
+    match wire::decode(parts, max_frame_bytes, cache) {
         Ok(Some(frame)) => Some(Incoming::Frame { from: None, frame }),
         Ok(None) => None,
         Err(e) => Some(Incoming::Report(ErrorReport::new(

@@ -12,12 +12,9 @@
 //! starts with a byte no Demitter topic (`s:`, `n:`, `g:`, `y:`) can start with.
 
 use std::io::Write as _;
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use demitter_core::{
-    ControlFrame, Error, EventFrame, Frame, SourceCache, is_system, validate_name,
-};
+use demitter_core::{ControlFrame, DecodeCache, Error, EventFrame, Frame};
 
 use crate::zmtp;
 
@@ -61,7 +58,7 @@ pub(crate) fn encode(frame: &Frame) -> Bytes {
 pub(crate) fn decode(
     parts: Vec<Bytes>,
     max_bytes: usize,
-    sources: &mut SourceCache,
+    cache: &mut DecodeCache,
 ) -> Result<Option<Frame>, Error> {
     let size: usize = parts.iter().map(Bytes::len).sum();
     if size > max_bytes {
@@ -79,7 +76,7 @@ pub(crate) fn decode(
     let origin = std::str::from_utf8(&origin)
         .map_err(|_| Error::MalformedFrame("origin is not UTF-8".into()))?;
     if topic[..] == *CONTROL_TOPIC {
-        let source = sources.get_or_insert(origin)?;
+        let source = cache.source(origin)?;
         return Ok(Some(Frame::Control(ControlFrame { source, body })));
     }
     let Some(name) = topic.strip_prefix(EVENT_PREFIX) else {
@@ -87,16 +84,11 @@ pub(crate) fn decode(
     };
     let name = std::str::from_utf8(name)
         .map_err(|_| Error::MalformedFrame("event name is not UTF-8".into()))?;
-    validate_name(name)?;
-    if is_system(name) {
-        return Err(Error::MalformedFrame(format!(
-            "system event {name:?} is never sent over the wire"
-        )));
-    }
+    let name = cache.event_name(name)?;
     let (id, epoch, seq) = parse_origin(origin);
     Ok(Some(Frame::Event(EventFrame {
-        name: Arc::from(name),
-        source: sources.get_or_insert(id)?,
+        name,
+        source: cache.source(id)?,
         epoch,
         seq,
         payload: body,
@@ -147,7 +139,7 @@ mod tests {
             let encoded = encode(&frame);
             let parts = parts_of(&encoded);
             assert_eq!(parts.len(), 3);
-            let back = decode(parts, 1 << 20, &mut SourceCache::default()).expect("decodes");
+            let back = decode(parts, 1 << 20, &mut DecodeCache::default()).expect("decodes");
             assert_eq!(back, Some(frame));
         }
     }
@@ -160,7 +152,7 @@ mod tests {
             Bytes::from_static(b"\xa2hi"),
         ];
         let Some(Frame::Event(e)) =
-            decode(parts, 1024, &mut SourceCache::default()).expect("decodes")
+            decode(parts, 1024, &mut DecodeCache::default()).expect("decodes")
         else {
             panic!("an event");
         };
@@ -172,7 +164,7 @@ mod tests {
 
     #[test]
     fn bad_messages_are_errors_and_foreign_topics_are_skipped() {
-        let mut cache = SourceCache::default();
+        let mut cache = DecodeCache::default();
         let three = |t: &'static [u8], o: &'static [u8]| {
             vec![Bytes::from_static(t), Bytes::from_static(o), Bytes::new()]
         };

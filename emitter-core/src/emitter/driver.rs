@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
-
 use crate::emitter::event::{PEER_DOWN, PEER_UP, PeerChange, RawEvent};
 use crate::emitter::inner::Inner;
 use crate::frame::{EventFrame, Frame};
@@ -16,8 +14,8 @@ use crate::report::{ErrorKind, ErrorReport};
 use crate::transport::Destination;
 use crate::transport::Incoming;
 
-/// How many already-arrived items the loop handles per wake-up before it checks its timers
-/// and cancellation again.
+/// How many arrived items the loop takes per batch before it checks its timers and
+/// cancellation again.
 const DRAIN_BATCH: usize = 256;
 
 pub(crate) async fn run(inner: Arc<Inner>) {
@@ -26,6 +24,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let deadline = inner.presence.lock().next_deadline();
     let sleep = tokio::time::sleep_until(deadline.into());
     tokio::pin!(sleep);
+    // Reused for every batch: taking what has arrived costs no allocation.
+    let mut batch = Vec::with_capacity(DRAIN_BATCH);
     let mut marks = tokio::time::interval(
         inner
             .config
@@ -44,19 +44,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 sleep.as_mut().reset(next.into());
             }
             _ = marks.tick() => inner.announce_sequences(),
-            incoming = inner.transport.recv() => match incoming {
-                Some(incoming) => {
-                    inner.handle_incoming(incoming);
-                    // Take what has already arrived without another trip through select
-                    // (bounded, so timers and cancellation are still looked at often).
-                    for _ in 0..DRAIN_BATCH {
-                        match inner.transport.recv().now_or_never() {
-                            Some(Some(incoming)) => inner.handle_incoming(incoming),
-                            _ => break,
-                        }
-                    }
-                }
-                None => {
+            open = inner.transport.recv_many(&mut batch, DRAIN_BATCH) => {
+                if !open {
                     if !inner.cancel.is_cancelled() {
                         inner.report(ErrorReport::new(
                             ErrorKind::Network,
@@ -66,7 +55,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                     }
                     break;
                 }
-            },
+                for incoming in batch.drain(..) {
+                    inner.handle_incoming(incoming);
+                }
+            }
         }
     }
     tracing::debug!(id = %inner.id, "receive loop ended");
@@ -144,34 +136,32 @@ impl Inner {
         if !actions.is_empty() {
             self.apply(actions);
         }
-        let gap = {
-            let registry = self.registry.read();
-            let mut targets = Vec::new();
-            registry.for_each_match(&event.name, |entry| targets.push(entry));
-            if targets.is_empty() {
-                return;
-            }
-            let check =
+        let raw = RawEvent {
+            name: event.name,
+            payload: event.payload,
+            source: event.source,
+            seq: event.seq,
+        };
+        // The sequence is checked at the first matching listener, and only if there is
+        // one: events nobody here listens to are not tracked.
+        let mut check = None;
+        self.registry.read().for_each_match(&raw.name, |entry| {
+            let verdict = *check.get_or_insert_with(|| {
                 self.seq_in
                     .lock()
-                    .observe(&event.source, event.epoch, &event.name, event.seq);
-            if check == SeqCheck::Stale {
-                tracing::debug!(source = %event.source, name = %event.name, seq = event.seq, "dropped a stale or duplicate event");
-                return;
-            }
-            let raw = RawEvent {
-                name: Arc::clone(&event.name),
-                payload: event.payload,
-                source: event.source.clone(),
-                seq: event.seq,
-            };
-            for entry in targets {
+                    .observe(&raw.source, event.epoch, &raw.name, raw.seq)
+            });
+            if verdict != SeqCheck::Stale {
                 entry.sink.queue().push(raw.clone());
             }
-            match check {
-                SeqCheck::Gap(missed) => Some(missed),
-                _ => None,
+        });
+        let gap = match check {
+            Some(SeqCheck::Gap(missed)) => Some(missed),
+            Some(SeqCheck::Stale) => {
+                tracing::debug!(source = %raw.source, name = %raw.name, seq = raw.seq, "dropped a stale or duplicate event");
+                None
             }
+            _ => None,
         };
         if let Some(missed) = gap {
             self.report(
@@ -180,11 +170,11 @@ impl Inner {
                     missed,
                     format!(
                         "{missed} event(s) `{}` from `{}` were lost before seq {}",
-                        event.name, event.source, event.seq
+                        raw.name, raw.source, raw.seq
                     ),
                 )
-                .with_peer(event.source.as_str())
-                .with_event(&*event.name),
+                .with_peer(raw.source.as_str())
+                .with_event(&*raw.name),
             );
         }
     }

@@ -243,16 +243,12 @@ impl Inner {
                 limit: self.caps.max_frame_bytes,
             });
         }
-        let (remote, destination) = {
-            let remote = self.remote.read();
-            let count = remote.count_matching(name);
-            let destination = if self.caps.sender_filtering {
-                let peers = remote.peers_matching(name);
-                (!peers.is_empty()).then_some(Destination::Peers(peers))
-            } else {
-                Some(Destination::All)
-            };
-            (count, destination)
+        let route = self.remote.read().route(name);
+        let remote = route.count;
+        let destination = if self.caps.sender_filtering {
+            (!route.peers.is_empty()).then_some(Destination::Peers(route.peers))
+        } else {
+            Some(Destination::All)
         };
         // Numbering and queueing happen under one lock, so frames leave in sequence order
         // and a sequence mark never announces a number whose frame is not queued yet.

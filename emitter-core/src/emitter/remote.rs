@@ -1,6 +1,10 @@
 //! What the other nodes listen on, as the presence protocol reports it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::index::PatternIndex;
 use crate::node_id::NodeId;
@@ -13,14 +17,57 @@ struct Slot {
     total: u64,
 }
 
+/// Where an event goes: how many remote listeners it reaches, on which peers.
+#[derive(Clone)]
+pub(crate) struct Route {
+    /// Counted remote listeners whose pattern matches.
+    pub(crate) count: usize,
+    /// The peers with any listener (spies included) matching.
+    pub(crate) peers: Arc<[NodeId]>,
+}
+
+/// Routes remembered at most; beyond, the memory starts over.
+const MAX_ROUTES: usize = 4096;
+
 /// Remote interest: pattern -> peer -> count.
 #[derive(Default)]
 pub(crate) struct RemoteInterest {
     index: PatternIndex<Slot>,
+    /// Routes worked out since the interest last changed, by event name: emitting the same
+    /// names again and again costs one lookup, not a match and an allocation.
+    routes: Mutex<HashMap<Box<str>, Route>>,
 }
 
 impl RemoteInterest {
+    /// Where an event named `name` goes.
+    pub(crate) fn route(&self, name: &str) -> Route {
+        if let Some(route) = self.routes.lock().get(name) {
+            return route.clone();
+        }
+        let mut count = 0;
+        let mut peers: Vec<NodeId> = Vec::new();
+        self.index.for_each_match(name, |_, slot| {
+            count += slot.total as usize;
+            for peer in slot.peers.keys() {
+                if !peers.contains(peer) {
+                    peers.push(peer.clone());
+                }
+            }
+        });
+        let route = Route {
+            count,
+            peers: peers.into(),
+        };
+        let mut routes = self.routes.lock();
+        if routes.len() >= MAX_ROUTES {
+            routes.clear();
+        }
+        routes.insert(name.into(), route.clone());
+        route
+    }
+
     pub(crate) fn apply(&mut self, peer: &NodeId, pattern: &Pattern, count: Option<u32>) {
+        self.routes.get_mut().clear();
         match count {
             Some(c) => {
                 let slot = self.index.get_or_insert_with(pattern, Slot::default);
@@ -50,18 +97,5 @@ impl RemoteInterest {
 
     pub(crate) fn count_exact(&self, pattern: &Pattern) -> usize {
         self.index.get(pattern).map_or(0, |s| s.total as usize)
-    }
-
-    /// The peers with any listener (spies included) matching `name`.
-    pub(crate) fn peers_matching(&self, name: &str) -> Vec<NodeId> {
-        let mut peers: Vec<NodeId> = Vec::new();
-        self.index.for_each_match(name, |_, slot| {
-            for peer in slot.peers.keys() {
-                if !peers.contains(peer) {
-                    peers.push(peer.clone());
-                }
-            }
-        });
-        peers
     }
 }

@@ -1,7 +1,8 @@
 //! Sequence numbers per (source, event name): assigned on emit, checked on receipt, so a
 //! lost event is reported as a gap with the number missed.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt as _;
 use std::sync::Arc;
 
 use crate::node_id::NodeId;
