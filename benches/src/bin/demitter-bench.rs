@@ -15,6 +15,11 @@ use clap::Parser;
 use demitter_benches::scenario::{Outcome, Scenario};
 use demitter_benches::{BenchError, Progress, chart, report, transports};
 
+/// mimalloc, unless built without the `mimalloc` feature (see `benches/Cargo.toml`).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmark demitter's transports against their raw baselines.
 #[derive(Debug, Parser)]
 #[command(version, about)]
