@@ -92,9 +92,8 @@ pub(crate) async fn handshake(
 
 /// Sends the peer's queue, many records per write, until the queue is closed and empty.
 pub(crate) async fn write_loop(mesh: Arc<Mesh>, link: Arc<Link>, mut send: quinn::SendStream) {
-    let mut buf = Vec::with_capacity(WRITE_BATCH);
     loop {
-        let drained = link.queue.drain_into(&mut buf, WRITE_BATCH);
+        let drained = link.queue.drain(WRITE_BATCH);
         if let Some(dropped) = drained.dropped_events {
             tracing::warn!(peer = %link.peer, dropped, "peer caught up after events were dropped for it");
             mesh.report(
@@ -110,12 +109,12 @@ pub(crate) async fn write_loop(mesh: Arc<Mesh>, link: Arc<Link>, mut send: quinn
             )
             .await;
         }
-        if !buf.is_empty() {
-            if let Err(e) = send.write_all(&buf).await {
+        if !drained.bytes.is_empty() {
+            // Handed over, not copied: QUIC keeps the chunk until the peer acknowledges it.
+            if let Err(e) = send.write_chunk(drained.bytes).await {
                 tracing::debug!(peer = %link.peer, "stream closed: {e}");
                 break;
             }
-            buf.clear();
             continue;
         }
         if drained.finished {

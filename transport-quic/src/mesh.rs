@@ -1,7 +1,8 @@
 //! The mesh: one QUIC endpoint, one connection per peer, the dialer and the acceptor, and
 //! the table that keeps exactly one live link per peer name.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt as _;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,6 +77,8 @@ pub(crate) struct Mesh {
     directory: Mutex<Directory>,
     pub(crate) inbox: mpsc::Sender<Vec<Incoming>>,
     pub(crate) cancel: CancellationToken,
+    /// Set as `cancel` is cancelled: a lock-free check for every send.
+    stopped: AtomicBool,
     pub(crate) tasks: TaskTracker,
     dial_wake: Notify,
     next_link_id: AtomicU64,
@@ -131,6 +134,7 @@ impl Mesh {
             links: RwLock::new(HashMap::new()),
             inbox,
             cancel: CancellationToken::new(),
+            stopped: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             dial_wake: Notify::new(),
             next_link_id: AtomicU64::new(1),
@@ -510,7 +514,7 @@ impl Mesh {
             .collect();
         if !others.is_empty() {
             link.queue.push(
-                wire::message_record(KIND_PEERS, &Peers { peers: others }),
+                &wire::message_record(KIND_PEERS, &Peers { peers: others }),
                 false,
             );
         }
@@ -524,7 +528,7 @@ impl Mesh {
             },
         );
         for other in links.values().filter(|l| l.id != link.id) {
-            other.queue.push(news.clone(), false);
+            other.queue.push(&news, false);
         }
     }
 
@@ -571,6 +575,16 @@ impl Mesh {
         self.shut(close_code::BYE, b"bye").await;
     }
 
+    /// Whether the node has stopped (closed or aborted).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.cancel.cancel();
+    }
+
     /// Drops every connection at once, sending nothing more.
     pub(crate) fn abort(&self) {
         self.closing.store(true, Ordering::Release);
@@ -578,7 +592,7 @@ impl Mesh {
             link.queue.discard();
         }
         self.endpoint.close(close_code::ABORT, b"aborted");
-        self.cancel.cancel();
+        self.stop();
         self.tasks.close();
     }
 
@@ -590,7 +604,7 @@ impl Mesh {
         {
             tracing::debug!("connections did not close in time");
         }
-        self.cancel.cancel();
+        self.stop();
         self.tasks.close();
         self.tasks.wait().await;
         tracing::info!(name = %self.me, "QUIC mesh node closed");

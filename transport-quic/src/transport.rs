@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::config::QuicConfig;
 use crate::error::QuicError;
-use crate::mesh::Mesh;
+use crate::mesh::{Link, Mesh};
 use crate::wire;
 
 /// A node of the QUIC peer mesh.
@@ -116,7 +116,7 @@ impl Transport for QuicTransport {
     }
 
     fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
-        if self.mesh.cancel.is_cancelled() {
+        if self.mesh.is_stopped() {
             return Err(Error::Closed);
         }
         let size = frame.encoded_len();
@@ -127,27 +127,25 @@ impl Transport for QuicTransport {
             });
         }
         let is_event = matches!(frame, Frame::Event(_));
-        let record = wire::frame_record(&frame);
+        // Encoded straight into each peer's queue: no record is allocated.
+        let push = |link: &Link| {
+            link.queue
+                .push_with(wire::RECORD_HEADER + size, is_event, |buf| {
+                    wire::put_frame_record(&frame, size, buf);
+                });
+        };
         let links = self.mesh.links.read();
         let mut missing = 0usize;
         match to {
-            Destination::All => {
-                for link in links.values() {
-                    link.queue.push(record.clone(), is_event);
-                }
-            }
+            Destination::All => links.values().for_each(|link| push(link)),
             Destination::Peer(peer) => match links.get(&peer) {
-                Some(link) => {
-                    link.queue.push(record, is_event);
-                }
+                Some(link) => push(link),
                 None => missing += 1,
             },
             Destination::Peers(peers) => {
                 for peer in peers.iter() {
                     match links.get(peer) {
-                        Some(link) => {
-                            link.queue.push(record.clone(), is_event);
-                        }
+                        Some(link) => push(link),
                         None => missing += 1,
                     }
                 }
@@ -165,7 +163,7 @@ impl Transport for QuicTransport {
         Box::pin(async move {
             let mut inbox = self.inbox.lock().await;
             loop {
-                if self.mesh.cancel.is_cancelled() {
+                if self.mesh.is_stopped() {
                     return None;
                 }
                 if let Some(item) = inbox.pending.pop_front() {
@@ -184,7 +182,7 @@ impl Transport for QuicTransport {
     fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let mut inbox = self.inbox.lock().await;
-            if self.mesh.cancel.is_cancelled() {
+            if self.mesh.is_stopped() {
                 return false;
             }
             if inbox.pending.is_empty() {

@@ -70,11 +70,20 @@ pub struct Oversize {
 /// Encodes a core frame as a record.
 pub fn frame_record(frame: &Frame) -> Bytes {
     let len = frame.encoded_len();
-    let mut out = BytesMut::with_capacity(5 + len);
+    let mut out = BytesMut::with_capacity(RECORD_HEADER + len);
+    put_frame_record(frame, len, &mut out);
+    out.freeze()
+}
+
+/// Bytes before a record's body: its length and kind.
+pub const RECORD_HEADER: usize = 5;
+
+/// Appends `frame`, whose [`encoded_len`](Frame::encoded_len) is `len`, as a record
+/// (`RECORD_HEADER + len` bytes).
+pub fn put_frame_record(frame: &Frame, len: usize, out: &mut BytesMut) {
     out.put_u32(u32::try_from(len + 1).unwrap_or(u32::MAX));
     out.put_u8(KIND_FRAME);
-    frame.encode(&mut out);
-    out.freeze()
+    frame.encode(out);
 }
 
 /// Encodes a mesh message as a record.
