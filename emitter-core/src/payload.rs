@@ -18,8 +18,10 @@ use crate::error::Error;
 /// # Ok::<(), demitter_core::Error>(())
 /// ```
 pub fn encode_payload<T: Serialize + ?Sized>(data: &T) -> Result<Bytes, Error> {
-    rmp_serde::to_vec_named(data)
-        .map(Bytes::from)
+    // Room for a small event at once, instead of growing through 8, 16, 32, ... bytes.
+    let mut out = Vec::with_capacity(128);
+    rmp_serde::encode::write_named(&mut out, data)
+        .map(|()| Bytes::from(out))
         .map_err(|e| Error::Encode(e.to_string()))
 }
 

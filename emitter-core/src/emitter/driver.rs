@@ -145,26 +145,24 @@ impl Inner {
         // The sequence is checked at the first matching listener, and only if there is
         // one: events nobody here listens to are not tracked.
         let mut check = None;
-        self.registry.read().for_each_match(&raw.name, |entry| {
+        let registry = self.registry.read();
+        // The last listener gets the event itself, the others copies: with one listener,
+        // nothing is cloned.
+        let mut last = None;
+        registry.for_each_match(&raw.name, |entry| {
             let verdict = *check.get_or_insert_with(|| {
                 self.seq_in
                     .lock()
                     .observe(&raw.source, event.epoch, &raw.name, raw.seq)
             });
-            if verdict != SeqCheck::Stale {
-                entry.sink.queue().push(raw.clone());
+            if verdict != SeqCheck::Stale
+                && let Some(previous) = last.replace(entry)
+            {
+                previous.sink.queue().push(raw.clone());
             }
         });
         let gap = match check {
-            Some(SeqCheck::Gap(missed)) => Some(missed),
-            Some(SeqCheck::Stale) => {
-                tracing::debug!(source = %raw.source, name = %raw.name, seq = raw.seq, "dropped a stale or duplicate event");
-                None
-            }
-            _ => None,
-        };
-        if let Some(missed) = gap {
-            self.report(
+            Some(SeqCheck::Gap(missed)) => Some(
                 ErrorReport::new(
                     ErrorKind::Gap,
                     missed,
@@ -175,7 +173,19 @@ impl Inner {
                 )
                 .with_peer(raw.source.as_str())
                 .with_event(&*raw.name),
-            );
+            ),
+            Some(SeqCheck::Stale) => {
+                tracing::debug!(source = %raw.source, name = %raw.name, seq = raw.seq, "dropped a stale or duplicate event");
+                None
+            }
+            _ => None,
+        };
+        if let Some(entry) = last {
+            entry.sink.queue().push(raw);
+        }
+        drop(registry);
+        if let Some(report) = gap {
+            self.report(report);
         }
     }
 

@@ -252,6 +252,10 @@ impl Inner {
         };
         // Numbering and queueing happen under one lock, so frames leave in sequence order
         // and a sequence mark never announces a number whose frame is not queued yet.
+        // Most events have no listener in their own process: then the frame takes the
+        // payload itself, and nothing is dispatched here.
+        let has_local = self.registry.read().has_match(name);
+        let mut payload = payload;
         let (name, seq, sent) = {
             let mut counter = self.seq_out.lock();
             let (name, seq) = counter.next(name);
@@ -261,7 +265,11 @@ impl Inner {
                     source: self.id.clone(),
                     epoch: self.epoch,
                     seq,
-                    payload: payload.clone(),
+                    payload: if has_local {
+                        payload.clone()
+                    } else {
+                        std::mem::take(&mut payload)
+                    },
                 });
                 self.transport.send(frame, to)
             });
@@ -278,6 +286,9 @@ impl Inner {
                 )
                 .with_event(&*name),
             ),
+        }
+        if !has_local {
+            return Ok(Delivery { local: 0, remote });
         }
         let raw = RawEvent {
             name,

@@ -8,7 +8,8 @@
 //! and its interest with it. Deltas carry absolute counts, so replaying or skipping one
 //! never corrupts a count; a snapshot repairs whatever was missed.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt as _;
 use std::time::{Duration, Instant};
 
 use crate::node_id::NodeId;
