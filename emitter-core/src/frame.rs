@@ -192,6 +192,12 @@ impl DecodeCache {
         })
     }
 
+    /// Remembers `id` as the most recent source, so frames from it decode to this very
+    /// id (for example the authenticated peer of a connection).
+    pub fn remember_source(&mut self, id: NodeId) {
+        self.sources.remember(id);
+    }
+
     /// The event name `name`, reused if it was seen recently; an error if it is not a valid
     /// event name or names a system event (those never travel).
     pub fn event_name(&mut self, name: &str) -> Result<Arc<str>, Error> {
@@ -234,11 +240,15 @@ impl<T: Clone + std::ops::Deref<Target = str>> Recent<T> {
             return Ok(self.items[0].clone());
         }
         let item = make(key)?;
+        self.remember(item.clone());
+        Ok(item)
+    }
+
+    fn remember(&mut self, item: T) {
         if self.items.len() == Self::CAPACITY {
             self.items.pop();
         }
-        self.items.insert(0, item.clone());
-        Ok(item)
+        self.items.insert(0, item);
     }
 }
 
@@ -354,6 +364,10 @@ mod tests {
             std::sync::Arc::ptr_eq(a1.as_arc(), a2.as_arc()),
             "reused, not reallocated"
         );
+        let peer = NodeId::new("peer-b").expect("valid");
+        cache.remember_source(peer.clone());
+        let from_peer = cache.source("peer-b").expect("valid");
+        assert!(std::sync::Arc::ptr_eq(peer.as_arc(), from_peer.as_arc()));
         let n1 = cache.event_name("user.login").expect("valid");
         let n2 = cache.event_name("user.login").expect("valid");
         assert!(std::sync::Arc::ptr_eq(&n1, &n2), "reused, not reallocated");

@@ -139,7 +139,10 @@ pub(crate) async fn read_loop(
 ) {
     let max_frame = mesh.config.max_frame_bytes;
     let decoder = RecordDecoder::new(max_frame);
+    // Frames from this peer name it as their source: decoded to the very id the link
+    // holds, the core's "is the source the peer?" check is a pointer compare.
     let mut cache = DecodeCache::default();
+    cache.remember_source(link.peer.clone());
     let bad = |message: String| {
         Incoming::Report(
             ErrorReport::new(ErrorKind::Deserialization, 1, message).with_peer(link.peer.as_str()),
