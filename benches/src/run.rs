@@ -136,7 +136,8 @@ impl Run {
 
     /// Starts a publisher: `publish_one` is called until the deadline, as fast as it goes
     /// or, for a fixed-rate scenario, evenly paced to this publisher's share of the rate
-    /// (see [`crate::pacer`]).
+    /// (on a thread of its own that sleeps to absolute deadlines: tokio's millisecond timers
+    /// would send bursts).
     pub fn publish<F, Fut>(&mut self, scenario: &Scenario, mut publish_one: F)
     where
         F: FnMut() -> Fut + Send + 'static,

@@ -119,7 +119,7 @@ impl Frame {
     /// Decodes one frame (no length prefix) from untrusted bytes, refusing anything larger
     /// than `max_bytes`. Never panics.
     pub fn decode(bytes: Bytes, max_bytes: usize) -> Result<Frame, Error> {
-        Self::decode_cached(bytes, max_bytes, &mut DecodeCache::default())
+        Self::decode_cached(bytes, max_bytes, &mut DecodeCache::none())
     }
 
     /// [`decode`](Self::decode), reusing the sources and names `cache` remembers.
@@ -185,6 +185,14 @@ pub struct DecodeCache {
 }
 
 impl DecodeCache {
+    /// A cache that remembers nothing: one-off decoding allocates no cache entries.
+    fn none() -> Self {
+        Self {
+            sources: Recent::with_capacity(0),
+            names: Recent::with_capacity(0),
+        }
+    }
+
     /// The node id `id`, reused if it was seen recently; an error if it is not a valid id.
     pub fn source(&mut self, id: &str) -> Result<NodeId, Error> {
         self.sources.get_or_insert(id, |id| {
@@ -217,18 +225,28 @@ impl DecodeCache {
 #[derive(Debug)]
 struct Recent<T> {
     items: Vec<T>,
+    capacity: usize,
 }
 
 impl<T> Default for Recent<T> {
     fn default() -> Self {
-        Self { items: Vec::new() }
+        Self::with_capacity(Self::CAPACITY)
+    }
+}
+
+impl<T> Recent<T> {
+    /// Strings remembered at most, by default.
+    const CAPACITY: usize = 16;
+
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            items: Vec::new(),
+            capacity,
+        }
     }
 }
 
 impl<T: Clone + std::ops::Deref<Target = str>> Recent<T> {
-    /// Strings remembered at most.
-    const CAPACITY: usize = 16;
-
     fn get_or_insert(
         &mut self,
         key: &str,
@@ -240,12 +258,17 @@ impl<T: Clone + std::ops::Deref<Target = str>> Recent<T> {
             return Ok(self.items[0].clone());
         }
         let item = make(key)?;
-        self.remember(item.clone());
+        if self.capacity > 0 {
+            self.remember(item.clone());
+        }
         Ok(item)
     }
 
     fn remember(&mut self, item: T) {
-        if self.items.len() == Self::CAPACITY {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.items.len() == self.capacity {
             self.items.pop();
         }
         self.items.insert(0, item);
