@@ -9,7 +9,6 @@ pub mod baseline;
 pub mod chart;
 pub mod emitters;
 pub mod measure;
-mod pacer;
 pub mod report;
 pub mod run;
 pub mod scenario;
