@@ -65,7 +65,7 @@ pub async fn connect_with(url: &str, config: EmitterConfig) -> Result<Emitter, E
         }
         #[cfg(feature = "zmq")]
         "zmq" => {
-            let (xsub, xpub) = zmq_endpoints(url, rest)?;
+            let (xsub, xpub) = zmq_endpoints_of(url, rest)?;
             Emitter::with_config(
                 zmq::ZmqTransport::connect(zmq::ZmqConfig::new(xsub, xpub)),
                 config,
@@ -95,9 +95,28 @@ const SCHEMES: &[&str] = &[
     "quic",
 ];
 
+/// The forwarder endpoints (`HOST:PORT`, publishers' XSUB side first) that a `zmq://` URL
+/// names, for tools that check they can be reached before connecting.
+///
+/// ```
+/// let (xsub, xpub) = demitter::zmq_endpoints("zmq://127.0.0.1:5555")?;
+/// assert_eq!((xsub.as_str(), xpub.as_str()), ("127.0.0.1:5555", "127.0.0.1:5556"));
+/// # Ok::<(), demitter::Error>(())
+/// ```
+#[cfg(feature = "zmq")]
+pub fn zmq_endpoints(url: &str) -> Result<(String, String), Error> {
+    match url.split_once("://") {
+        Some(("zmq", rest)) => zmq_endpoints_of(url, rest),
+        _ => Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "not a zmq:// URL".into(),
+        }),
+    }
+}
+
 /// `HOST:PORT?xpub=PORT` -> the XSUB and XPUB addresses.
 #[cfg(feature = "zmq")]
-fn zmq_endpoints(url: &str, rest: &str) -> Result<(String, String), Error> {
+fn zmq_endpoints_of(url: &str, rest: &str) -> Result<(String, String), Error> {
     let bad = |reason: String| Error::InvalidUrl {
         url: url.to_owned(),
         reason,

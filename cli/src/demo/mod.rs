@@ -1,0 +1,278 @@
+//! `demitter demo`: a live auction between real processes. This process starts the bus,
+//! spawns an auctioneer, the bidders and a spectator as child processes of itself, watches
+//! the auction (a dashboard on a terminal, log lines otherwise), then stops everyone and
+//! sums up.
+
+mod dashboard;
+pub(crate) mod protocol;
+pub(crate) mod roles;
+mod setup;
+mod stats;
+
+pub(crate) use roles::RoleArgs;
+
+use std::io::IsTerminal as _;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use demitter::{Emitter, Event, RawPayload};
+use parking_lot::Mutex;
+use tokio::io::AsyncReadExt as _;
+
+use crate::demo::protocol::{EVERYTHING, Report, STOP};
+use crate::demo::setup::{Bus, Transport};
+use crate::demo::stats::Stats;
+use crate::error::CliError;
+
+/// How long the participants may take to join.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the participants may take to finish after the stop.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The demo's settings.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// How many bidders (each its own process, with one of four strategies).
+    #[arg(long, default_value_t = 4)]
+    bidders: usize,
+    /// Seconds the auction runs (on a terminal, any key ends it sooner).
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// The bus: an embedded ZeroMQ forwarder, or a QUIC mesh with a hood made for the demo.
+    #[arg(long, value_enum, default_value_t = Transport::Zmq)]
+    transport: Transport,
+    /// Log lines instead of the dashboard, even on a terminal.
+    #[arg(long)]
+    plain: bool,
+}
+
+/// A participant process.
+struct Participant {
+    name: String,
+    child: tokio::process::Child,
+}
+
+pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
+    if args.bidders == 0 || args.bidders > 64 {
+        return Err(CliError::Demo("--bidders must be between 1 and 64".into()));
+    }
+    let names: Vec<String> = ["auctioneer".to_owned(), "spectator".to_owned()]
+        .into_iter()
+        .chain((1..=args.bidders).map(|i| format!("bidder-{i}")))
+        .collect();
+    let mut bus = Bus::start(args.transport, &names).await?;
+    let result = match bus.join_dashboard().await {
+        Ok(me) => {
+            let result = watch(&args, &bus, &me, &names).await;
+            me.close().await;
+            result
+        }
+        Err(e) => Err(e),
+    };
+    bus.close().await;
+    result
+}
+
+async fn watch(args: &DemoArgs, bus: &Bus, me: &Emitter, names: &[String]) -> Result<(), CliError> {
+    let tty = !args.plain && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let stats = Arc::new(Mutex::new(Stats::new()));
+    let recorder = Arc::clone(&stats);
+    let _watching = me.spy(EVERYTHING, move |event: Event<RawPayload>| {
+        let line = recorder.lock().record(&event);
+        if !tty && let Some(line) = line {
+            println!("{line}");
+        }
+        std::future::ready(())
+    })?;
+    println!("demitter demo: a live auction over {}", bus.describe());
+    let mut participants = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        participants.push(spawn(
+            bus,
+            name,
+            index.saturating_sub(2),
+            names.len() - 2,
+            tty,
+        )?);
+    }
+    // Every participant listens for the stop (`once`): when all are counted, all are in.
+    let joined = tokio::time::timeout(
+        JOIN_TIMEOUT,
+        me.wait_for_listeners(STOP, participants.len()),
+    )
+    .await;
+    if joined.is_err() {
+        stop_all(me, participants).await;
+        return Err(CliError::Demo(format!(
+            "the participants did not all join within {JOIN_TIMEOUT:?}"
+        )));
+    }
+    println!(
+        "{} processes joined: the auctioneer, {} bidders and a spectator",
+        participants.len(),
+        args.bidders
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(args.duration.clamp(0.5, 86_400.0));
+    let peers = Arc::clone(&stats);
+    let me_for_peers = me.clone();
+    let peer_count = tokio::spawn(async move {
+        loop {
+            peers.lock().peers = me_for_peers.peers().len();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let shown = if tty {
+        dashboard::show(&stats, "demitter demo: live auction", deadline).await
+    } else {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline.into()) => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    };
+    peer_count.abort();
+    let elapsed = started.elapsed();
+    let reports = stop_all(me, participants).await;
+    shown?;
+    summarize(args, &stats.lock(), me, &reports, names.len(), elapsed)
+}
+
+fn spawn(
+    bus: &Bus,
+    name: &str,
+    index: usize,
+    bidders: usize,
+    quiet: bool,
+) -> Result<Participant, CliError> {
+    let role = name.split('-').next().unwrap_or(name);
+    let exe = std::env::current_exe().map_err(CliError::io("finding this program"))?;
+    let child = tokio::process::Command::new(exe)
+        .args(["demo-role", "--role", role, "--name", name])
+        .args([
+            "--index",
+            &index.to_string(),
+            "--bidders",
+            &bidders.to_string(),
+        ])
+        .args(["--url", &bus.url_for(name)])
+        .env("DEMITTER_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if quiet {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        })
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(CliError::io(format!("starting the {name} process")))?;
+    Ok(Participant {
+        name: name.to_owned(),
+        child,
+    })
+}
+
+/// Tells everyone to stop, and collects each participant's report (`None` for one that
+/// did not exit cleanly in time; it is killed).
+async fn stop_all(me: &Emitter, participants: Vec<Participant>) -> Vec<(String, Option<Report>)> {
+    if let Err(e) = me.emit(STOP, &()).await {
+        eprintln!("warning: could not send the stop: {e}");
+    }
+    let waits = participants.into_iter().map(|mut p| async move {
+        let mut out = String::new();
+        let finished = tokio::time::timeout(EXIT_TIMEOUT, async {
+            if let Some(mut stdout) = p.child.stdout.take() {
+                let _ = stdout.read_to_string(&mut out).await;
+            }
+            p.child.wait().await
+        })
+        .await;
+        let report = match finished {
+            Ok(Ok(status)) if status.success() => out
+                .lines()
+                .last()
+                .and_then(|line| serde_json::from_str::<Report>(line).ok()),
+            _ => {
+                let _ = p.child.kill().await;
+                None
+            }
+        };
+        (p.name, report)
+    });
+    futures_util::future::join_all(waits).await
+}
+
+fn summarize(
+    args: &DemoArgs,
+    stats: &Stats,
+    me: &Emitter,
+    reports: &[(String, Option<Report>)],
+    expected: usize,
+    elapsed: Duration,
+) -> Result<(), CliError> {
+    let done: Vec<&Report> = reports.iter().filter_map(|(_, r)| r.as_ref()).collect();
+    let bids_sent: u64 = done
+        .iter()
+        .filter(|r| r.role == "bidder")
+        .map(|r| r.bids_sent)
+        .sum();
+    let spectator = done.iter().find(|r| r.role == "spectator");
+    let auctioneer = done.iter().find(|r| r.role == "auctioneer");
+    let counts = me.error_counts();
+    let lost = counts.gap + counts.lagged + done.iter().map(|r| r.lost).sum::<u64>();
+    println!();
+    println!("summary");
+    let bus = match args.transport {
+        Transport::Zmq => "zmq (an embedded forwarder)",
+        Transport::Quic => "quic (a mesh with mutual TLS)",
+    };
+    println!("  bus:                         {bus}");
+    println!(
+        "  ran for:                     {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  lots sold:                   {}",
+        auctioneer.map_or(stats.lots_sold, |a| a.lots_sold)
+    );
+    println!(
+        "  bids sent:                   {bids_sent} by {} bidders",
+        args.bidders
+    );
+    match spectator {
+        Some(s) => println!(
+            "  bids seen by the spectator:  {} of {bids_sent}",
+            s.bids_seen
+        ),
+        None => println!("  bids seen by the spectator:  unknown (it did not report)"),
+    }
+    println!(
+        "  events seen here:            {} ({:.0} events/s)",
+        stats.events,
+        stats.events as f64 / elapsed.as_secs_f64().max(0.001)
+    );
+    println!(
+        "  bid latency:                 p50 {} µs, p99 {} µs",
+        stats.latency_us(0.5),
+        stats.latency_us(0.99)
+    );
+    println!("  events lost:                 {lost}");
+    println!(
+        "  child processes exited:      {} of {expected}",
+        done.len()
+    );
+    let missing: Vec<&str> = reports
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::Demo(format!(
+            "{} did not finish cleanly: {}",
+            missing.len(),
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}

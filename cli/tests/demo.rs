@@ -1,0 +1,88 @@
+//! `demitter demo` without a terminal: real child processes on an embedded bus, a summary
+//! that adds up, every child gone, and a second run right after the first.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// How long a demo of a few seconds may take from start to summary.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The value after `label` on the summary line that starts with it.
+fn field<'a>(summary: &'a str, label: &str) -> &'a str {
+    summary
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix(label))
+        .map_or_else(|| panic!("no `{label}` line in:\n{summary}"), str::trim)
+}
+
+/// Runs a demo to its end and checks its summary; returns the summary.
+async fn demo(args: &[&str]) -> String {
+    let run = Command::new(env!("CARGO_BIN_EXE_demitter"))
+        .arg("demo")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_TIMEOUT, run)
+        .await
+        .expect("the demo ends by itself")
+        .expect("the demo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("opens at"),
+        "log lines, not a dashboard: {stdout}"
+    );
+
+    let sent: u64 = field(&stdout, "bids sent:")
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number of bids");
+    assert!(sent > 0, "the bidders bid: {stdout}");
+    assert_eq!(
+        field(&stdout, "bids seen by the spectator:"),
+        format!("{sent} of {sent}"),
+        "the spectator saw every bid sent"
+    );
+    assert_eq!(field(&stdout, "events lost:"), "0");
+    let lots: u64 = field(&stdout, "lots sold:").parse().expect("a number");
+    assert!(lots > 0, "{stdout}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_twice_in_a_row_and_every_bid_is_seen() {
+    for _ in 0..2 {
+        let summary = demo(&["--duration", "5"]).await;
+        assert_eq!(field(&summary, "child processes exited:"), "6 of 6");
+        assert!(field(&summary, "bus:").starts_with("zmq"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_on_a_quic_mesh_with_a_throwaway_hood() {
+    let summary = demo(&["--duration", "3", "--transport", "quic", "--bidders", "2"]).await;
+    assert_eq!(field(&summary, "child processes exited:"), "4 of 4");
+    assert!(field(&summary, "bus:").starts_with("quic"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_refuses_nonsense_settings() {
+    let output = Command::new(env!("CARGO_BIN_EXE_demitter"))
+        .args(["demo", "--bidders", "0"])
+        .output()
+        .await
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--bidders must be between 1 and 64"),
+        "{stderr}"
+    );
+}
