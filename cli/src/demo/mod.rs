@@ -157,7 +157,8 @@ fn spawn(
         ])
         .args(["--url", &bus.url_for(name)])
         .env("DEMITTER_LOG", "error")
-        .stdin(Stdio::null())
+        // Held open for the child's life: it stops when this closes (see roles.rs).
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(if quiet {
             Stdio::null()

@@ -50,6 +50,7 @@ pub(crate) struct RoleArgs {
 }
 
 pub(crate) async fn run(args: RoleArgs) -> Result<(), CliError> {
+    exit_with_parent();
     let emitter = args.bus.connect().await?;
     let result = match args.role {
         Role::Auctioneer => auctioneer(&emitter, &args).await,
@@ -68,6 +69,23 @@ pub(crate) async fn run(args: RoleArgs) -> Result<(), CliError> {
         serde_json::to_string(&report).map_err(CliError::Json)?
     );
     Ok(())
+}
+
+/// The demo keeps each participant's stdin open; when it closes, the demo process is gone
+/// (killed, perhaps) and this one must not linger waiting for a stop that will not come.
+fn exit_with_parent() {
+    std::thread::spawn(|| {
+        let mut buf = [0u8; 64];
+        loop {
+            match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                Ok(0) | Err(_) => {
+                    eprintln!("the demo that started this participant is gone; stopping");
+                    std::process::exit(1);
+                }
+                Ok(_) => {}
+            }
+        }
+    });
 }
 
 /// Opens lots one after another until told to stop; a lot goes to the highest bid.
