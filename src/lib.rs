@@ -26,6 +26,10 @@ pub use demitter_zmq as zmq;
 #[cfg(feature = "quic")]
 pub use demitter_quic as quic;
 
+/// The nng bus (feature `nng`, opt-in: it builds NNG with cmake).
+#[cfg(feature = "nng")]
+pub use demitter_nng as nng;
+
 #[cfg(feature = "quic")]
 mod quic_url;
 
@@ -41,6 +45,7 @@ pub struct ReadmeDoctests;
 /// | `mem://NAME` | the in-process hub called `NAME` |
 /// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder |
 /// | `quic://IP:PORTS?hood=DIR&peer=NAME` | a QUIC mesh node (feature `quic`) listening on `IP` at the first free port of `PORTS` (`4816`, `4816-4819`, `4816,5000`), with the identity `DIR/NAME.crt`, `DIR/NAME.key` and `DIR/hood.crt` (or `ca=FILE&cert=FILE&key=FILE`); more parameters: `seed=HOST:PORT` (repeatable or comma-separated), `allow=NAME,NAME`, `gossip=off`, `mdns=on` (find the hood's peers on the local network by multicast DNS) |
+/// | `nng+tcp://IP:PORT?peer=HOST:PORT` | a node of an nng bus (feature `nng`) listening on `IP:PORT` (port 0: any free one), dialing each `peer` (repeatable or comma-separated) and, from their announcements, the rest of the bus |
 pub async fn connect(url: &str) -> Result<Emitter, Error> {
     connect_with(url, EmitterConfig::default()).await
 }
@@ -71,6 +76,15 @@ pub async fn connect_with(url: &str, config: EmitterConfig) -> Result<Emitter, E
                 config,
             )
         }
+        #[cfg(feature = "nng")]
+        "nng+tcp" => {
+            let mut nng_config =
+                nng::NngConfig::new(format!("tcp://{}", nng_authority(url, rest)?));
+            for peer in nng_peers(url, rest)? {
+                nng_config = nng_config.with_peer(format!("tcp://{peer}"));
+            }
+            Emitter::with_config(nng::NngTransport::bind(nng_config)?, config)
+        }
         #[cfg(feature = "quic")]
         "quic" => {
             let quic = quic_url::quic_config(url, rest)?;
@@ -93,6 +107,8 @@ const SCHEMES: &[&str] = &[
     "zmq",
     #[cfg(feature = "quic")]
     "quic",
+    #[cfg(feature = "nng")]
+    "nng+tcp",
 ];
 
 /// The forwarder endpoints (`HOST:PORT`, publishers' XSUB side first) that a `zmq://` URL
@@ -149,4 +165,43 @@ fn zmq_endpoints_of(url: &str, rest: &str) -> Result<(String, String), Error> {
         }
     }
     Ok((format!("{host}:{xsub_port}"), format!("{host}:{xpub_port}")))
+}
+
+/// `IP:PORT` of an `nng+tcp://IP:PORT?...` URL.
+#[cfg(feature = "nng")]
+fn nng_authority<'a>(url: &str, rest: &'a str) -> Result<&'a str, Error> {
+    let authority = rest.split_once('?').map_or(rest, |(a, _)| a);
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(authority),
+        _ => Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "expected nng+tcp://IP:PORT, for example nng+tcp://127.0.0.1:0".into(),
+        }),
+    }
+}
+
+/// The `peer=HOST:PORT` parameters of an `nng+tcp://` URL.
+#[cfg(feature = "nng")]
+fn nng_peers(url: &str, rest: &str) -> Result<Vec<String>, Error> {
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    let mut peers = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("peer", value)) => peers.extend(
+                value
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            ),
+            _ => {
+                return Err(Error::InvalidUrl {
+                    url: url.to_owned(),
+                    reason: format!(
+                        "unknown parameter `{pair}`; the one parameter is peer=HOST:PORT"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(peers)
 }

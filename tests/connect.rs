@@ -137,3 +137,35 @@ async fn quic_urls_start_mesh_nodes() {
     b.close().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[cfg(feature = "nng")]
+#[tokio::test]
+async fn nng_urls_start_bus_nodes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let a = demitter::connect(&format!("nng+tcp://127.0.0.1:{port}"))
+        .await
+        .expect("the first node starts");
+    let b = demitter::connect(&format!("nng+tcp://127.0.0.1:0?peer=127.0.0.1:{port}"))
+        .await
+        .expect("the second node starts");
+    let once = b.once::<String>("via.nng").expect("valid");
+    tokio::time::timeout(Duration::from_secs(10), a.wait_for_listeners("via.nng", 1))
+        .await
+        .expect("the listener is seen over the bus")
+        .expect("open");
+    a.emit("via.nng", "hello").await.expect("emits");
+    let event = tokio::time::timeout(Duration::from_secs(10), once)
+        .await
+        .expect("arrives")
+        .expect("decodes");
+    assert_eq!(event.data, "hello");
+    for bad in ["nng+tcp://127.0.0.1", "nng+tcp://127.0.0.1:1?seed=x"] {
+        let err = demitter::connect(bad).await.expect_err(bad);
+        assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    }
+    a.close().await;
+    b.close().await;
+}

@@ -1,0 +1,382 @@
+//! [`NngTransport`]: one node of a full mesh of nng bus0 sockets.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use demitter_core::{
+    Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport, Frame, Incoming,
+    Transport,
+};
+use futures_util::future::BoxFuture;
+use nng::options::transport::tcp::BoundPort;
+use nng::options::{Options as _, ReconnectMaxTime, ReconnectMinTime, RecvMaxSize};
+use nng::{Protocol, Socket};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::config::NngConfig;
+use crate::error::NngError;
+use crate::wire::{self, Announce, Message};
+
+/// Frames are written in messages of about this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
+/// Batches of received items waiting for the emitter.
+const INBOX_BATCHES: usize = 256;
+/// How long `close` leaves nng to put the last messages (the goodbye) on the wire: nng has
+/// no flush, and closing a socket discards what it still queues.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// A node of a brokerless bus: every node listens and dials every other (bus0 does not
+/// relay, so the bus is a full mesh), learning the others from their announcements.
+///
+/// nng carries no authentication: anyone who can reach the listen address can join, so it
+/// listens on loopback by default. Events are broadcast to every node and filtered by the
+/// receivers; frames are batched into messages of up to 64 KiB.
+///
+/// ```no_run
+/// use demitter_core::Emitter;
+/// use demitter_nng::{NngConfig, NngTransport};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let seed = NngTransport::bind(NngConfig::loopback())?;
+/// let other = NngTransport::bind(NngConfig::loopback().with_peer(seed.url()))?;
+/// let (a, b) = (Emitter::new(seed)?, Emitter::new(other)?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct NngTransport {
+    shared: Arc<Shared>,
+    inbox: tokio::sync::Mutex<Inbox>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Inbox {
+    batches: mpsc::Receiver<Vec<Incoming>>,
+    pending: VecDeque<Incoming>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    socket: Socket,
+    url: String,
+    config: NngConfig,
+    seeds: HashSet<String>,
+    /// Other nodes' listen URLs, as announced.
+    known: Mutex<BTreeSet<String>>,
+    /// URLs this node dials, or that dial it: never dialed (again).
+    connected: Mutex<HashSet<String>>,
+    out: Mutex<Option<std_mpsc::SyncSender<Bytes>>>,
+    closed: AtomicBool,
+}
+
+impl NngTransport {
+    /// Listens, dials the configured peers, and starts announcing. Must be called within a
+    /// tokio runtime.
+    pub fn bind(config: NngConfig) -> Result<Self, NngError> {
+        config.validate()?;
+        let socket = Socket::new(Protocol::Bus0).map_err(NngError::nng("opening a bus0 socket"))?;
+        // A message holds up to a batch and one whole frame.
+        let max_message = config.max_frame_bytes + BATCH_BYTES + 64;
+        socket
+            .set_opt::<RecvMaxSize>(max_message)
+            .map_err(NngError::nng("setting the receive limit"))?;
+        socket
+            .set_opt::<ReconnectMinTime>(Some(config.reconnect_min))
+            .map_err(NngError::nng("setting the redial delay"))?;
+        socket
+            .set_opt::<ReconnectMaxTime>(Some(config.reconnect_max))
+            .map_err(NngError::nng("setting the redial delay"))?;
+        let listener = nng::Listener::new(&socket, &config.listen)
+            .map_err(NngError::nng(format!("listening on {}", config.listen)))?;
+        let port = listener
+            .get_opt::<BoundPort>()
+            .map_err(NngError::nng("reading the listen port"))?;
+        let url = with_port(&config.listen, port);
+        let (out_tx, out_rx) = std_mpsc::sync_channel(config.send_queue);
+        let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_BATCHES);
+        let shared = Arc::new(Shared {
+            seeds: config.peers.iter().cloned().collect(),
+            socket,
+            url,
+            config,
+            known: Mutex::new(BTreeSet::new()),
+            connected: Mutex::new(HashSet::new()),
+            out: Mutex::new(Some(out_tx)),
+            closed: AtomicBool::new(false),
+        });
+        for seed in shared.config.peers.clone() {
+            shared.dial(&seed);
+        }
+        let writer = Arc::clone(&shared);
+        let reader = Arc::clone(&shared);
+        let threads = vec![
+            std::thread::Builder::new()
+                .name("demitter-nng-writer".into())
+                .spawn(move || writer.write_loop(&out_rx))
+                .map_err(NngError::Thread)?,
+            std::thread::Builder::new()
+                .name("demitter-nng-reader".into())
+                .spawn(move || reader.read_loop(&inbox_tx))
+                .map_err(NngError::Thread)?,
+        ];
+        tracing::info!(url = %shared.url, "nng bus node listening");
+        Ok(Self {
+            shared,
+            inbox: tokio::sync::Mutex::new(Inbox {
+                batches: inbox_rx,
+                pending: VecDeque::new(),
+            }),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// The URL this node listens on (with the port the system picked): what other nodes
+    /// dial.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// The other nodes' listen URLs this node has heard of.
+    pub fn known_nodes(&self) -> Vec<String> {
+        self.shared.known.lock().iter().cloned().collect()
+    }
+
+    /// Closes the socket at once, sending nothing more, as a crash would.
+    pub fn abort(&self) {
+        if !self.shared.closed.swap(true, Ordering::AcqRel) {
+            self.shared.out.lock().take();
+            self.shared.socket.close();
+        }
+    }
+}
+
+/// `tcp://HOST:ANY` with its port replaced by `port`.
+fn with_port(url: &str, port: u16) -> String {
+    match url.rsplit_once(':') {
+        Some((host, _)) => format!("{host}:{port}"),
+        None => format!("{url}:{port}"),
+    }
+}
+
+impl Shared {
+    fn dial(&self, url: &str) {
+        if url == self.url || !self.connected.lock().insert(url.to_owned()) {
+            return;
+        }
+        tracing::debug!(from = %self.url, to = %url, "dialing");
+        if let Err(e) = self.socket.dial_async(url) {
+            tracing::warn!(%url, "cannot dial: {e}");
+        }
+    }
+
+    /// Takes in an announcement; `accepted` says whether it came on a connection the
+    /// sender dialed (so this node must not dial it back).
+    fn learn(&self, announce: Announce, accepted: bool) {
+        if accepted {
+            self.connected.lock().insert(announce.url.clone());
+        }
+        let fresh: Vec<String> = {
+            let mut known = self.known.lock();
+            std::iter::once(announce.url)
+                .chain(announce.known)
+                .filter(|u| *u != self.url && u.starts_with("tcp://"))
+                .filter(|u| known.len() < wire::MAX_ANNOUNCED && known.insert(u.clone()))
+                .collect()
+        };
+        // One connection per pair: the node with the lower URL dials. (Seeds are dialed
+        // regardless by whoever names them; a seed that would dial back does not, having
+        // heard the announcement on the connection the other dialed.)
+        for url in fresh {
+            if self.url < url || self.seeds.contains(&url) {
+                self.dial(&url);
+            }
+        }
+    }
+
+    fn announce(&self) {
+        let announce = Announce {
+            url: self.url.clone(),
+            known: self.known.lock().iter().cloned().collect(),
+        };
+        let message = wire::announce_message(&announce);
+        if let Err((_, e)) = self.socket.send(&message[..]) {
+            tracing::debug!("announcement not sent: {e}");
+        }
+    }
+
+    /// Sends queued frame records in batches, and announces this node now and then, until
+    /// the queue's sender is gone and the queue is empty.
+    fn write_loop(&self, records: &std_mpsc::Receiver<Bytes>) {
+        let every = self.config.announce_every;
+        let mut last_announce: Option<Instant> = None;
+        let mut batch = BytesMut::with_capacity(BATCH_BYTES + 1024);
+        loop {
+            if last_announce.is_none_or(|at| at.elapsed() >= every) {
+                self.announce();
+                last_announce = Some(Instant::now());
+            }
+            let first = match records.recv_timeout(every) {
+                Ok(record) => record,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            batch.clear();
+            wire::start_frames(&mut batch);
+            batch.extend_from_slice(&first);
+            while batch.len() < BATCH_BYTES {
+                match records.try_recv() {
+                    Ok(record) => batch.extend_from_slice(&record),
+                    Err(_) => break,
+                }
+            }
+            if let Err((_, e)) = self.socket.send(&batch[..]) {
+                if e == nng::Error::Closed {
+                    break;
+                }
+                tracing::debug!("batch not sent: {e}");
+            }
+        }
+    }
+
+    /// Receives messages until the socket closes, handing frames and reports to the inbox.
+    fn read_loop(&self, inbox: &mpsc::Sender<Vec<Incoming>>) {
+        let max_frame = self.config.max_frame_bytes;
+        let mut cache = DecodeCache::default();
+        let bad = |message: String| {
+            Incoming::Report(ErrorReport::new(ErrorKind::Deserialization, 1, message))
+        };
+        loop {
+            let mut message = match self.socket.recv() {
+                Ok(message) => message,
+                Err(nng::Error::Closed) => break,
+                Err(e) => {
+                    tracing::debug!("receive failed: {e}");
+                    continue;
+                }
+            };
+            let accepted = message.pipe().is_some_and(|p| p.listener().is_some());
+            let bytes = Bytes::copy_from_slice(message.as_slice());
+            let mut batch = Vec::new();
+            match wire::parse(bytes) {
+                Ok(Message::Frames(records)) => {
+                    for record in records {
+                        let decoded = record.and_then(|body| {
+                            Frame::decode_cached(body, max_frame, &mut cache)
+                                .map_err(|e| e.to_string())
+                        });
+                        batch.push(match decoded {
+                            Ok(frame) => Incoming::Frame { from: None, frame },
+                            Err(e) => bad(format!("dropped a frame from the nng bus: {e}")),
+                        });
+                    }
+                }
+                Ok(Message::Announce(announce)) => self.learn(announce, accepted),
+                Err(e) => batch.push(bad(format!("dropped a message from the nng bus: {e}"))),
+            }
+            if !batch.is_empty() && inbox.blocking_send(batch).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+impl Transport for NngTransport {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::broadcast(self.shared.config.max_frame_bytes)
+    }
+
+    fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
+        // A broadcast bus: every node receives every frame and the core filters.
+        let _ = to;
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let len = frame.encoded_len();
+        if len > self.shared.config.max_frame_bytes {
+            return Err(Error::FrameTooLarge {
+                size: len,
+                limit: self.shared.config.max_frame_bytes,
+            });
+        }
+        let mut record = BytesMut::with_capacity(4 + len);
+        wire::put_frame(&mut record, &frame, len);
+        let out = self.shared.out.lock();
+        let Some(out) = out.as_ref() else {
+            return Err(Error::Closed);
+        };
+        out.try_send(record.freeze()).map_err(|e| match e {
+            std_mpsc::TrySendError::Full(_) => Error::Transport(format!(
+                "the send queue ({} frames) is full; the frame was dropped",
+                self.shared.config.send_queue
+            )),
+            std_mpsc::TrySendError::Disconnected(_) => Error::Closed,
+        })
+    }
+
+    fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
+        Box::pin(async move {
+            let mut inbox = self.inbox.lock().await;
+            loop {
+                if let Some(item) = inbox.pending.pop_front() {
+                    return Some(item);
+                }
+                let batch = inbox.batches.recv().await?;
+                inbox.pending.extend(batch);
+            }
+        })
+    }
+
+    fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut inbox = self.inbox.lock().await;
+            if inbox.pending.is_empty() {
+                match inbox.batches.recv().await {
+                    Some(batch) => inbox.pending.extend(batch),
+                    None => return false,
+                }
+            }
+            while inbox.pending.len() < max {
+                match inbox.batches.try_recv() {
+                    Ok(batch) => inbox.pending.extend(batch),
+                    Err(_) => break,
+                }
+            }
+            let take = inbox.pending.len().min(max);
+            into.extend(inbox.pending.drain(..take));
+            true
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if !self.shared.closed.swap(true, Ordering::AcqRel) {
+                // The writer sends what is queued (the goodbye among it) and stops.
+                self.shared.out.lock().take();
+                let writer = self.threads.lock().drain(..1).next();
+                if let Some(writer) = writer {
+                    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+                }
+                tokio::time::sleep(LINGER).await;
+                self.shared.socket.close();
+            }
+            let threads: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+            for thread in threads {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+        })
+    }
+}
+
+impl Drop for NngTransport {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.out.lock().take();
+        self.shared.socket.close();
+    }
+}
