@@ -12,7 +12,9 @@ use crate::error::CliError;
 #[allow(clippy::doc_markdown)]
 pub(crate) struct BusArgs {
     /// Where the bus is: zmq://HOST:PORT?xpub=PORT (a forwarder),
-    /// quic://IP:PORTS?hood=DIR&peer=NAME&seed=HOST:PORT (a mesh node) or mem://NAME.
+    /// quic://IP:PORTS?hood=DIR&peer=NAME&seed=HOST:PORT (a mesh node),
+    /// nng+tcp://IP:PORT?peer=HOST:PORT (a bus node; build with --features nng) or
+    /// mem://NAME.
     #[arg(
         long,
         env = "DEMITTER_URL",

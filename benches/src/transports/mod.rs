@@ -2,6 +2,8 @@
 //! baseline: the raw transport moving the same frames without the emitter layer.
 
 pub mod memory;
+#[cfg(feature = "nng")]
+pub mod nng;
 pub mod quic;
 pub mod zmq;
 
@@ -9,7 +11,13 @@ use crate::scenario::{Outcome, Scenario};
 use crate::{BenchError, Progress};
 
 /// The transports compiled in, by the name `--transport` takes.
-pub const AVAILABLE: &[&str] = &["mem", "zmq", "quic"];
+pub const AVAILABLE: &[&str] = &[
+    "mem",
+    "zmq",
+    "quic",
+    #[cfg(feature = "nng")]
+    "nng",
+];
 
 /// Runs `scenario` on `transport`: the emitter layer, then the baseline.
 pub async fn run(
@@ -29,6 +37,11 @@ pub async fn run(
         "quic" => Ok([
             quic::emitters(scenario, progress).await?,
             quic::baseline(scenario, progress).await?,
+        ]),
+        #[cfg(feature = "nng")]
+        "nng" => Ok([
+            nng::emitters(scenario, progress).await?,
+            nng::baseline(scenario, progress).await?,
         ]),
         other => Err(BenchError::UnknownTransport {
             name: other.to_owned(),
