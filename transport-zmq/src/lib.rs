@@ -9,6 +9,9 @@ pub mod forwarder;
 pub mod wire;
 mod zmtp;
 
+#[cfg(test)]
+mod hostile_input;
+
 pub use client::{ZmqConfig, ZmqTransport};
 pub use error::ZmqError;
 pub use forwarder::{Forwarder, ForwarderConfig, ForwarderStats};
