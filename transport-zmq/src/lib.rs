@@ -12,6 +12,10 @@ mod zmtp;
 #[cfg(test)]
 mod hostile_input;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use client::{ZmqConfig, ZmqTransport};
 pub use error::ZmqError;
 pub use forwarder::{Forwarder, ForwarderConfig, ForwarderStats};
