@@ -116,7 +116,8 @@ pub struct QuicConfig {
     /// the whole mesh. Default on.
     pub gossip: bool,
     /// When set, only these peer names may connect (both directions); others are refused
-    /// after the handshake.
+    /// after the handshake. [`QuicTransport::set_allowed_peers`](crate::QuicTransport::set_allowed_peers)
+    /// changes it at run time, disconnecting the peers it leaves out.
     pub allowed_peers: Option<BTreeSet<String>>,
     /// More ways to find peers, besides the seeds and gossip.
     pub discovery: Vec<Arc<dyn Discovery>>,

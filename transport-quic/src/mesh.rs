@@ -70,6 +70,8 @@ pub(crate) struct Mesh {
     pub(crate) me: NodeId,
     pub(crate) incarnation: u64,
     pub(crate) config: QuicConfig,
+    /// Who may connect (`None`: every peer of the hood); changes at run time.
+    allowed: RwLock<Option<std::collections::BTreeSet<String>>>,
     pub(crate) endpoint: quinn::Endpoint,
     pub(crate) local_addr: SocketAddr,
     pub(crate) client_config: quinn::ClientConfig,
@@ -133,6 +135,7 @@ impl Mesh {
             client_config,
             links: RwLock::new(HashMap::new()),
             inbox,
+            allowed: RwLock::new(config.allowed_peers.clone()),
             cancel: CancellationToken::new(),
             stopped: AtomicBool::new(false),
             tasks: TaskTracker::new(),
@@ -353,9 +356,7 @@ impl Mesh {
             conn.close(close_code::SELF, b"that is me");
             return Err(DialError::SelfConnection);
         }
-        if let Some(allowed) = &self.config.allowed_peers
-            && !allowed.contains(peer.as_str())
-        {
+        if !self.is_allowed(&peer) {
             conn.close(close_code::REFUSED, b"not among the allowed peers");
             return Err(self.refuse_name(remote, &peer).await);
         }
@@ -410,6 +411,36 @@ impl Mesh {
             leftover,
         ));
         Ok(peer)
+    }
+
+    fn is_allowed(&self, peer: &NodeId) -> bool {
+        self.allowed
+            .read()
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(peer.as_str()))
+    }
+
+    /// Replaces the allow list, and disconnects the peers it no longer names.
+    pub(crate) async fn set_allowed(&self, allowed: Option<std::collections::BTreeSet<String>>) {
+        *self.allowed.write() = allowed;
+        let revoked: Vec<Arc<Link>> = self
+            .links
+            .read()
+            .values()
+            .filter(|link| !self.is_allowed(&link.peer))
+            .cloned()
+            .collect();
+        for link in revoked {
+            let reason = format!("peer `{}` is no longer among the allowed peers", link.peer);
+            tracing::warn!("{reason}; disconnecting it");
+            link.conn
+                .close(close_code::REFUSED, b"no longer among the allowed peers");
+            self.report(
+                ErrorReport::new(ErrorKind::Refused, 1, format!("{reason}; disconnected"))
+                    .with_peer(link.peer.as_str()),
+            )
+            .await;
+        }
     }
 
     async fn refuse_name(&self, remote: SocketAddr, peer: &NodeId) -> DialError {

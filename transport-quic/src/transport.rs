@@ -94,6 +94,19 @@ impl QuicTransport {
         let _ = count.wait_for(|connected| *connected >= n).await;
     }
 
+    /// Changes who may connect at run time: only the peers named (`None`: every peer of
+    /// the hood). Connected peers the new list leaves out are disconnected at once, each
+    /// with a `refused` report, and refused when they try again: this is how a peer's
+    /// certificate is revoked.
+    pub async fn set_allowed_peers<I, S>(&self, names: Option<I>)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let allowed = names.map(|names| names.into_iter().map(Into::into).collect());
+        self.mesh.set_allowed(allowed).await;
+    }
+
     /// Drops every connection at once and sends nothing more, as a crash would (peers see
     /// the connections close instead of waiting for an idle timeout). Then
     /// [`close`](Transport::close) returns at once.

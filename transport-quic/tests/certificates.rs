@@ -175,3 +175,124 @@ async fn a_node_refuses_a_seed_from_another_hood() {
     node.emitter.close().await;
     stranger.close().await;
 }
+
+/// A node of `hood` named `name`, seeded with `seed`, its transport kept for the test.
+fn node(
+    hood: &Hood,
+    name: &str,
+    seed: Option<std::net::SocketAddr>,
+    allowed: Option<&[&str]>,
+) -> (Emitter, std::sync::Arc<QuicTransport>) {
+    let mut config = fast_config(hood.issue(name).expect("issues"));
+    config.seeds.extend(seed.map(|s| s.to_string()));
+    if let Some(names) = allowed {
+        config = config.allow_only(names.iter().copied());
+    }
+    let transport = std::sync::Arc::new(QuicTransport::bind(config).expect("binds"));
+    let shared: std::sync::Arc<dyn demitter_core::Transport> = transport.clone();
+    let emitter = Emitter::from_shared(shared, support::fast_config_emitter()).expect("emitter");
+    (emitter, transport)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_removed_from_the_allowed_names_is_disconnected_and_stays_out() {
+    let hood = Hood::create("lab").expect("hood");
+    let (server, server_transport) = node(&hood, "server", None, Some(&["alice", "bob"]));
+    let mut ups = server
+        .events::<demitter_core::PeerChange>(demitter_core::PEER_UP)
+        .expect("valid");
+    let addr = server_transport.local_addr();
+    let (alice, _a) = node(&hood, "alice", Some(addr), None);
+    let (bob, _b) = node(&hood, "bob", Some(addr), None);
+    for _ in 0..2 {
+        tokio::time::timeout(MESH_TIMEOUT, ups.recv())
+            .await
+            .expect("alice and bob join")
+            .expect("open")
+            .expect("decodes");
+    }
+    let mut downs = server
+        .events::<demitter_core::PeerChange>(demitter_core::PEER_DOWN)
+        .expect("valid");
+    let mut errors = server.errors();
+
+    server_transport.set_allowed_peers(Some(["alice"])).await;
+    let down = tokio::time::timeout(WAIT, downs.recv())
+        .await
+        .expect("bob goes down")
+        .expect("open")
+        .expect("decodes");
+    assert_eq!(down.data.peer, "bob");
+    let revoked = next_refusal(&mut errors).await;
+    assert!(
+        revoked
+            .message
+            .contains("`bob` is no longer among the allowed peers"),
+        "{revoked}"
+    );
+    // Bob keeps redialing its seed, and is refused each time.
+    let again = next_refusal(&mut errors).await;
+    assert!(
+        again
+            .message
+            .contains("`bob` is not among the allowed peers"),
+        "{again}"
+    );
+    assert_eq!(
+        server_transport
+            .connected_peers()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+    for emitter in [alice, bob, server] {
+        emitter.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_client_cannot_inject_an_event() {
+    use demitter_core::{EventFrame, Frame, NodeId};
+    let hood = Hood::create("lab").expect("hood");
+    let (server, server_transport) = node(&hood, "server", None, None);
+    let addr = server_transport.local_addr();
+    let (alice, _a) = node(&hood, "alice", Some(addr), None);
+    let mut events = server.events::<String>("inject.+").expect("valid");
+    let mut errors = server.errors();
+    tokio::time::timeout(WAIT, alice.wait_for_listeners("inject.fence", 1))
+        .await
+        .expect("the server's listener is seen")
+        .expect("open");
+
+    // Claims to be alice, without a certificate.
+    let forged = Frame::Event(EventFrame {
+        name: "inject.evil".into(),
+        source: NodeId::new("alice").expect("valid"),
+        epoch: 1,
+        seq: 1,
+        payload: demitter_core::encode_payload("forged").expect("encodes"),
+    });
+    if let Ok(mut raw) = RawPeer::connect_anonymous(addr).await {
+        let _ = raw.send_raw(&demitter_quic::wire::PREAMBLE).await;
+        let _ = raw
+            .send_raw(&demitter_quic::wire::frame_record(&forged))
+            .await;
+    }
+    let refusal = next_refusal(&mut errors).await;
+    assert!(refusal.message.contains("certificate"), "{refusal}");
+
+    alice.emit("inject.fence", "real").await.expect("emits");
+    let first = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("the fence arrives")
+        .expect("open")
+        .expect("decodes");
+    assert_eq!(
+        (&*first.name, first.data.as_str()),
+        ("inject.fence", "real")
+    );
+    for emitter in [alice, server] {
+        emitter.close().await;
+    }
+}
