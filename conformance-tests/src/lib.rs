@@ -18,6 +18,7 @@
 pub mod cases;
 mod cluster;
 mod memory;
+pub mod soak;
 pub mod support;
 
 pub use cluster::{Cluster, ClusterCapabilities, ClusterFactory};

@@ -1,0 +1,211 @@
+//! The accounting soak: several publishers emit as fast as they can to subscribers with
+//! mixed patterns, and in the end, for every subscriber, the events it received plus the
+//! losses it was told of (gaps and lag) equal the events sent that its pattern matches, to
+//! the event. Each transport runs a short soak in CI and a long one on demand.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use demitter_core::{Emitter, ListenOptions, Pattern};
+use tokio::sync::Notify;
+
+use crate::cluster::{Cluster, ClusterFactory};
+use crate::support::cluster;
+
+/// The publishing nodes.
+const PUBLISHERS: usize = 2;
+/// One subscribing node per pattern.
+const PATTERNS: [&str; 4] = ["soak.#", "soak.a.+", "soak.+.x", "soak.b.y"];
+/// What the publishers emit, in turn.
+const NAMES: [&str; 4] = ["soak.a.x", "soak.a.y", "soak.b.x", "soak.b.y"];
+/// How long the losses may take to be reported after the last event.
+const SETTLE: Duration = Duration::from_secs(30);
+/// Each subscriber's queue: small enough that a busy subscriber lags now and then.
+const QUEUE: usize = 4096;
+
+/// What a soak measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoakFigures {
+    /// Events emitted, over all publishers.
+    pub sent: u64,
+    /// Deliveries expected, over all subscribers (each event counts once per subscriber
+    /// whose pattern matches it).
+    pub expected: u64,
+    /// Deliveries that arrived.
+    pub received: u64,
+    /// Deliveries the subscribers were told they lost (gaps and lag).
+    pub reported: u64,
+    /// How long the publishers published.
+    pub published_for: Duration,
+    /// How long after the last event the accounts took to balance.
+    pub settled_in: Duration,
+}
+
+/// One subscriber's account.
+struct Account {
+    emitter: Emitter,
+    pattern: Pattern,
+    received: Arc<AtomicU64>,
+}
+
+impl Account {
+    fn reported(&self) -> u64 {
+        let counts = self.emitter.error_counts();
+        counts.gap + counts.lagged
+    }
+}
+
+/// Runs the soak for `duration` and checks every subscriber's account; panics with the
+/// figures if one does not balance within 30 s of the last event.
+pub async fn accounting_soak<F: ClusterFactory>(factory: &F, duration: Duration) -> SoakFigures {
+    let c = cluster(factory, PUBLISHERS + PATTERNS.len()).await;
+    let changed = Arc::new(Notify::new());
+    let (accounts, tasks) = subscribe(&c, &changed);
+    for name in NAMES {
+        let listening = accounts.iter().filter(|a| a.pattern.matches(name)).count();
+        for p in 0..PUBLISHERS {
+            crate::support::wait_for_listeners(c.node(p), &[name], listening).await;
+        }
+    }
+
+    let (sent, published_for) = publish(&c, duration).await;
+    let ended = Instant::now();
+
+    let expected: Vec<u64> = accounts
+        .iter()
+        .map(|a| {
+            NAMES
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| a.pattern.matches(name))
+                .map(|(n, _)| {
+                    sent.iter()
+                        .map(|s| s[n].load(Ordering::Relaxed))
+                        .sum::<u64>()
+                })
+                .sum()
+        })
+        .collect();
+    let balanced = |accounts: &[Account]| {
+        accounts
+            .iter()
+            .zip(&expected)
+            .all(|(a, want)| a.received.load(Ordering::Relaxed) + a.reported() >= *want)
+    };
+    let settled = tokio::time::timeout(SETTLE, async {
+        loop {
+            let notified = changed.notified();
+            if balanced(&accounts) {
+                break;
+            }
+            notified.await;
+        }
+    })
+    .await;
+    let settled_in = ended.elapsed();
+    let mut figures = SoakFigures {
+        sent: sent
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum(),
+        expected: expected.iter().sum(),
+        received: 0,
+        reported: 0,
+        published_for,
+        settled_in,
+    };
+    for (account, want) in accounts.iter().zip(&expected) {
+        let (received, reported) = (account.received.load(Ordering::Relaxed), account.reported());
+        figures.received += received;
+        figures.reported += reported;
+        assert_eq!(
+            received + reported,
+            *want,
+            "subscriber on `{}`: received {received} + reported lost {reported} != sent {want} \
+             (settled: {})",
+            account.pattern,
+            settled.is_ok()
+        );
+    }
+    c.shutdown().await;
+    for task in tasks {
+        let _ = task.await;
+    }
+    figures
+}
+
+/// Makes one subscriber per pattern, each counting what it receives and pinging `changed`
+/// on every delivery and report.
+fn subscribe<C: Cluster>(
+    c: &C,
+    changed: &Arc<Notify>,
+) -> (Vec<Account>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut accounts = Vec::new();
+    let mut tasks = Vec::new();
+    for (i, pattern) in PATTERNS.iter().enumerate() {
+        let emitter = c.node(PUBLISHERS + i).clone();
+        let mut events = emitter
+            .events_with::<u64>(pattern, ListenOptions::default().capacity(QUEUE))
+            .expect("a valid pattern");
+        let mut errors = emitter.errors();
+        let received = Arc::new(AtomicU64::new(0));
+        let (count, ping) = (Arc::clone(&received), Arc::clone(changed));
+        tasks.push(tokio::spawn(async move {
+            while let Some(item) = events.recv().await {
+                if item.is_ok() {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                ping.notify_one();
+            }
+        }));
+        let ping = Arc::clone(changed);
+        tasks.push(tokio::spawn(async move {
+            while errors.recv().await.is_some() {
+                ping.notify_one();
+            }
+        }));
+        accounts.push(Account {
+            emitter,
+            pattern: Pattern::new(pattern).expect("a valid pattern"),
+            received,
+        });
+    }
+    (accounts, tasks)
+}
+
+/// Publishes from every publisher for `duration`; returns what each sent of each name.
+async fn publish<C: Cluster>(c: &C, duration: Duration) -> (Vec<Arc<[AtomicU64; 4]>>, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let sent: Vec<Arc<[AtomicU64; 4]>> = (0..PUBLISHERS)
+        .map(|_| Arc::new([const { AtomicU64::new(0) }; 4]))
+        .collect();
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let (emitter, counts, stop) =
+                (c.node(p).clone(), Arc::clone(&sent[p]), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let which = (i % 4) as usize;
+                    if emitter.emit(NAMES[which], &i).await.is_ok() {
+                        counts[which].fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 1;
+                    // Let the receivers on these two cores have their turn.
+                    if i.is_multiple_of(64) {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for publisher in publishers {
+        publisher.await.expect("a publisher task");
+    }
+    (sent, started.elapsed())
+}
