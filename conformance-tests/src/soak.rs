@@ -209,3 +209,70 @@ async fn publish<C: Cluster>(c: &C, duration: Duration) -> (Vec<Arc<[AtomicU64; 
     }
     (sent, started.elapsed())
 }
+
+/// The process's resident memory, in bytes (Linux; `None` elsewhere).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// What [`memory_stays_bounded`] measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryFigures {
+    /// Bytes of payload sent to the subscriber that never reads.
+    pub sent_bytes: u64,
+    /// Resident memory growth over the run.
+    pub grew_by: u64,
+    /// Events the subscriber was told it missed when it read again.
+    pub reported: u64,
+}
+
+/// Sends `events` events of `size` bytes to a subscriber that never reads, and checks that
+/// the process's resident memory grows by less than `bound` bytes: the listener's queue
+/// (and every transport queue) is bounded, so the rest is dropped and reported as lag.
+pub async fn memory_stays_bounded<F: ClusterFactory>(
+    factory: &F,
+    events: u64,
+    size: usize,
+    bound: u64,
+) -> Option<MemoryFigures> {
+    let before = resident_bytes()?;
+    let c = cluster(factory, 2).await;
+    let mut stalled = c
+        .node(1)
+        .events_with::<serde_bytes::ByteBuf>("memory.+", ListenOptions::default().capacity(64))
+        .expect("a valid pattern");
+    crate::support::wait_for_listeners(c.node(0), &["memory.data"], 1).await;
+    let blob = serde_bytes::ByteBuf::from(vec![0x5a_u8; size]);
+    for i in 0..events {
+        c.node(0).emit("memory.data", &blob).await.expect("emits");
+        if i.is_multiple_of(64) {
+            tokio::task::yield_now().await;
+        }
+    }
+    // The last events reach the subscriber: a fence it does read.
+    let mut fence = c.node(1).events::<()>("fence").expect("a valid pattern");
+    crate::support::wait_for_listeners(c.node(0), &["fence"], 1).await;
+    c.node(0).emit("fence", &()).await.expect("emits");
+    crate::support::next_event(&mut fence, "the fence").await;
+    let after = resident_bytes()?;
+    // Reading at last, the subscriber is told first how much it missed.
+    let reported = match crate::support::within("the stalled stream", stalled.recv()).await {
+        Some(Err(demitter_core::Error::Lagged { missed })) => missed,
+        other => panic!("expected the lag to be reported first, got {other:?}"),
+    };
+    let figures = MemoryFigures {
+        sent_bytes: events * size as u64,
+        grew_by: after.saturating_sub(before),
+        reported,
+    };
+    c.shutdown().await;
+    assert!(
+        figures.grew_by < bound,
+        "resident memory grew by {} MiB (bound {} MiB): {figures:?}",
+        figures.grew_by >> 20,
+        bound >> 20
+    );
+    Some(figures)
+}

@@ -17,8 +17,9 @@ pub struct NngConfig {
     pub peers: Vec<String>,
     /// The largest frame sent or accepted. Default 8 MiB.
     pub max_frame_bytes: usize,
-    /// Frames queued for the writer before `send` refuses them. Default 65,536.
-    pub send_queue: usize,
+    /// Bytes of frames queued for the writer before `send` refuses more (they are dropped
+    /// and reported; receivers see the gap). Default 16 MiB.
+    pub send_queue_bytes: usize,
     /// How often a node announces where it listens and whom it knows. Default 500 ms.
     pub announce_every: Duration,
     /// The first redial delay after a connection fails or drops. Default 50 ms.
@@ -34,7 +35,7 @@ impl NngConfig {
             listen: listen.into(),
             peers: Vec::new(),
             max_frame_bytes: 8 * 1024 * 1024,
-            send_queue: 65_536,
+            send_queue_bytes: 16 * 1024 * 1024,
             announce_every: Duration::from_millis(500),
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(1),
@@ -66,8 +67,10 @@ impl NngConfig {
         if self.max_frame_bytes < 1024 || self.max_frame_bytes > (u32::MAX as usize) / 2 {
             return bad("max_frame_bytes must be between 1 KiB and 2 GiB");
         }
-        if self.send_queue == 0 || self.announce_every.is_zero() {
-            return bad("send_queue and announce_every must be non-zero");
+        if self.send_queue_bytes < self.max_frame_bytes || self.announce_every.is_zero() {
+            return bad(
+                "send_queue_bytes must hold a frame of max_frame_bytes, and announce_every be non-zero",
+            );
         }
         if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
             return bad("reconnect_min must be non-zero and at most reconnect_max");

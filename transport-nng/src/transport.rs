@@ -71,7 +71,9 @@ struct Shared {
     known: Mutex<BTreeSet<String>>,
     /// URLs this node dials, or that dial it: never dialed (again).
     connected: Mutex<HashSet<String>>,
-    out: Mutex<Option<std_mpsc::SyncSender<Bytes>>>,
+    out: Mutex<Option<std_mpsc::Sender<Bytes>>>,
+    /// Bytes of records in `out` not yet taken by the writer.
+    queued: std::sync::atomic::AtomicUsize,
     closed: AtomicBool,
 }
 
@@ -98,7 +100,9 @@ impl NngTransport {
             .get_opt::<BoundPort>()
             .map_err(NngError::nng("reading the listen port"))?;
         let url = with_port(&config.listen, port);
-        let (out_tx, out_rx) = std_mpsc::sync_channel(config.send_queue);
+        // Bounded in bytes by `queued`; the channel itself only needs room for many small
+        // frames.
+        let (out_tx, out_rx) = std_mpsc::channel();
         let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_BATCHES);
         let shared = Arc::new(Shared {
             seeds: config.peers.iter().cloned().collect(),
@@ -108,6 +112,7 @@ impl NngTransport {
             known: Mutex::new(BTreeSet::new()),
             connected: Mutex::new(HashSet::new()),
             out: Mutex::new(Some(out_tx)),
+            queued: std::sync::atomic::AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
         for seed in shared.config.peers.clone() {
@@ -222,7 +227,10 @@ impl Shared {
                 last_announce = Some(Instant::now());
             }
             let first = match records.recv_timeout(every) {
-                Ok(record) => record,
+                Ok(record) => {
+                    self.queued.fetch_sub(record.len(), Ordering::AcqRel);
+                    record
+                }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
             };
@@ -231,7 +239,10 @@ impl Shared {
             batch.extend_from_slice(&first);
             while batch.len() < BATCH_BYTES {
                 match records.try_recv() {
-                    Ok(record) => batch.extend_from_slice(&record),
+                    Ok(record) => {
+                        self.queued.fetch_sub(record.len(), Ordering::AcqRel);
+                        batch.extend_from_slice(&record);
+                    }
                     Err(_) => break,
                 }
             }
@@ -306,17 +317,19 @@ impl Transport for NngTransport {
         }
         let mut record = BytesMut::with_capacity(4 + len);
         wire::put_frame(&mut record, &frame, len);
+        let size = record.len();
+        let limit = self.shared.config.send_queue_bytes;
+        if self.shared.queued.fetch_add(size, Ordering::AcqRel) + size > limit {
+            self.shared.queued.fetch_sub(size, Ordering::AcqRel);
+            return Err(Error::Transport(format!(
+                "the send queue ({limit} bytes) is full; the frame was dropped"
+            )));
+        }
         let out = self.shared.out.lock();
         let Some(out) = out.as_ref() else {
             return Err(Error::Closed);
         };
-        out.try_send(record.freeze()).map_err(|e| match e {
-            std_mpsc::TrySendError::Full(_) => Error::Transport(format!(
-                "the send queue ({} frames) is full; the frame was dropped",
-                self.shared.config.send_queue
-            )),
-            std_mpsc::TrySendError::Disconnected(_) => Error::Closed,
-        })
+        out.send(record.freeze()).map_err(|_| Error::Closed)
     }
 
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
