@@ -26,6 +26,7 @@
 mod emitter;
 mod error;
 mod frame;
+mod inbox;
 mod index;
 mod lag_queue;
 mod memory;
@@ -47,6 +48,7 @@ pub use frame::{
     ControlFrame, DEFAULT_MAX_FRAME_BYTES, DecodeCache, EventFrame, FRAME_VERSION, Frame,
     FrameDecoder,
 };
+pub use inbox::BatchInbox;
 pub use index::PatternIndex;
 pub use memory::{MemoryConfig, MemoryHub, MemoryTransport};
 pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate_user_name};

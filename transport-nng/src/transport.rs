@@ -1,6 +1,6 @@
 //! [`NngTransport`]: one node of a full mesh of nng bus0 sockets.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport, Frame, Incoming,
-    Transport,
+    BatchInbox, Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport, Frame,
+    Incoming, Transport,
 };
 use futures_util::future::BoxFuture;
 use nng::options::transport::tcp::BoundPort;
@@ -51,14 +51,8 @@ const LINGER: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct NngTransport {
     shared: Arc<Shared>,
-    inbox: tokio::sync::Mutex<Inbox>,
+    inbox: BatchInbox,
     threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-#[derive(Debug)]
-struct Inbox {
-    batches: mpsc::Receiver<Vec<Incoming>>,
-    pending: VecDeque<Incoming>,
 }
 
 #[derive(Debug)]
@@ -133,10 +127,7 @@ impl NngTransport {
         tracing::info!(url = %shared.url, "nng bus node listening");
         Ok(Self {
             shared,
-            inbox: tokio::sync::Mutex::new(Inbox {
-                batches: inbox_rx,
-                pending: VecDeque::new(),
-            }),
+            inbox: BatchInbox::new(inbox_rx),
             threads: Mutex::new(threads),
         })
     }
@@ -333,37 +324,11 @@ impl Transport for NngTransport {
     }
 
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
-        Box::pin(async move {
-            let mut inbox = self.inbox.lock().await;
-            loop {
-                if let Some(item) = inbox.pending.pop_front() {
-                    return Some(item);
-                }
-                let batch = inbox.batches.recv().await?;
-                inbox.pending.extend(batch);
-            }
-        })
+        Box::pin(self.inbox.recv())
     }
 
     fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
-        Box::pin(async move {
-            let mut inbox = self.inbox.lock().await;
-            if inbox.pending.is_empty() {
-                match inbox.batches.recv().await {
-                    Some(batch) => inbox.pending.extend(batch),
-                    None => return false,
-                }
-            }
-            while inbox.pending.len() < max {
-                match inbox.batches.try_recv() {
-                    Ok(batch) => inbox.pending.extend(batch),
-                    Err(_) => break,
-                }
-            }
-            let take = inbox.pending.len().min(max);
-            into.extend(inbox.pending.drain(..take));
-            true
-        })
+        Box::pin(self.inbox.recv_many(into, max))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

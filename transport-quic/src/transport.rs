@@ -1,12 +1,12 @@
 //! [`QuicTransport`]: the mesh as a demitter [`Transport`].
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use demitter_core::{Capabilities, Destination, Error, Frame, Incoming, NodeId, Transport};
+use demitter_core::{
+    BatchInbox, Capabilities, Destination, Error, Frame, Incoming, NodeId, Transport,
+};
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
 
 use crate::config::QuicConfig;
 use crate::error::QuicError;
@@ -36,13 +36,7 @@ use crate::wire;
 #[derive(Debug)]
 pub struct QuicTransport {
     mesh: Arc<Mesh>,
-    inbox: tokio::sync::Mutex<Inbox>,
-}
-
-#[derive(Debug)]
-struct Inbox {
-    batches: mpsc::Receiver<Vec<Incoming>>,
-    pending: VecDeque<Incoming>,
+    inbox: BatchInbox,
 }
 
 impl QuicTransport {
@@ -63,10 +57,7 @@ impl QuicTransport {
         let (mesh, batches) = Mesh::start(config, socket)?;
         Ok(Self {
             mesh,
-            inbox: tokio::sync::Mutex::new(Inbox {
-                batches,
-                pending: VecDeque::new(),
-            }),
+            inbox: BatchInbox::new(batches),
         })
     }
 
@@ -174,51 +165,27 @@ impl Transport for QuicTransport {
 
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
         Box::pin(async move {
-            let mut inbox = self.inbox.lock().await;
-            loop {
-                if self.mesh.is_stopped() {
-                    return None;
-                }
-                if let Some(item) = inbox.pending.pop_front() {
-                    return Some(item);
-                }
-                let batch = tokio::select! {
-                    biased;
-                    () = self.mesh.cancel.cancelled() => return None,
-                    batch = inbox.batches.recv() => batch?,
-                };
-                inbox.pending.extend(batch);
+            if self.mesh.is_stopped() {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                () = self.mesh.cancel.cancelled() => None,
+                item = self.inbox.recv() => item,
             }
         })
     }
 
     fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            let mut inbox = self.inbox.lock().await;
             if self.mesh.is_stopped() {
                 return false;
             }
-            if inbox.pending.is_empty() {
-                let batch = tokio::select! {
-                    biased;
-                    () = self.mesh.cancel.cancelled() => return false,
-                    batch = inbox.batches.recv() => match batch {
-                        Some(batch) => batch,
-                        None => return false,
-                    },
-                };
-                inbox.pending.extend(batch);
+            tokio::select! {
+                biased;
+                () = self.mesh.cancel.cancelled() => false,
+                open = self.inbox.recv_many(into, max) => open,
             }
-            // Then whatever else is already there, without waiting.
-            while inbox.pending.len() < max {
-                match inbox.batches.try_recv() {
-                    Ok(batch) => inbox.pending.extend(batch),
-                    Err(_) => break,
-                }
-            }
-            let take = inbox.pending.len().min(max);
-            into.extend(inbox.pending.drain(..take));
-            true
         })
     }
 
