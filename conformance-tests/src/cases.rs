@@ -44,7 +44,7 @@ pub async fn emit_reaches_every_other_node<F: ClusterFactory>(factory: &F) {
             "the first arrived exactly once"
         );
     }
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 2. The emitting node's own listeners run exactly once (no echo back through the
@@ -84,7 +84,7 @@ pub async fn own_listeners_run_exactly_once<F: ClusterFactory>(factory: &F) {
         local_calls.try_recv().is_err(),
         "a local listener ran twice"
     );
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 #[derive(Debug)]
@@ -173,7 +173,7 @@ pub async fn pattern_routing_follows_the_vectors<F: ClusterFactory>(factory: &F)
             );
         }
     }
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 4. Unsubscribing stops delivery; so does `clear_listeners`.
@@ -225,7 +225,7 @@ pub async fn unsubscribe_stops_delivery<F: ClusterFactory>(factory: &F) {
     )
     .await;
     assert!(calls.try_recv().is_err(), "a cleared listener was called");
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 5. Bus-wide counts follow a remote node's listeners (0, 1, 2, 3, 2, 1, 0), spies are
@@ -268,7 +268,7 @@ pub async fn counts_follow_remote_listeners<F: ClusterFactory>(factory: &F) {
     expect_count(&mut counts, 1, "two removed").await;
     drop(b);
     expect_count(&mut counts, 0, "the dropped stream removed").await;
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 6. `once` and `events` across nodes.
@@ -289,7 +289,7 @@ pub async fn once_and_events_across_nodes<F: ClusterFactory>(factory: &F) {
     for word in ["alpha", "beta", "gamma"] {
         assert_eq!(next_event(&mut stream, word).await.data, word);
     }
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 7. Order per (source, name) over 10,000 events from each of two sources at once, with
@@ -330,7 +330,7 @@ pub async fn order_per_source_and_name<F: ClusterFactory>(factory: &F) {
     assert!(next.values().all(|n| *n == N));
     let errors = c.node(1).error_counts();
     assert_eq!((errors.gap, errors.lagged), (0, 0), "nothing reported lost");
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,7 +388,7 @@ pub async fn payloads_survive_the_trip<F: ClusterFactory>(factory: &F) {
         Some(Some(u64::MAX - 1)),
         "u64 above 2^53 kept exactly: {dynamic}"
     );
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 9. A node that leaves or is killed: its listeners leave the counts and `$peer.down`
@@ -451,7 +451,7 @@ pub async fn departed_nodes_leave_the_counts<F: ClusterFactory>(factory: &F) {
             "a cluster that declares no restart must refuse it"
         );
     }
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 10. A slow listener gets `Lagged(n)` and stays subscribed; the other listeners get every
@@ -515,7 +515,7 @@ pub async fn slow_listener_lags_alone<F: ClusterFactory>(factory: &F) {
     assert!(lagged > 0, "the slow listener lagged");
     assert_eq!(done + lagged, N);
     assert_eq!(c.node(1).error_counts().lagged, lagged);
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 11. Undecodable and oversize frames, and an undecodable payload: reported on the error
@@ -551,7 +551,7 @@ pub async fn hostile_input_is_reported_and_survived<F: ClusterFactory>(factory: 
     c.node(0).emit("conf.after", &5u32).await.expect("emits");
     assert_eq!(next_event(&mut after, "the next good event").await.data, 5);
     assert_eq!(c.node(1).error_counts().deserialization, 3);
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 12. Invalid names and patterns are clear errors at the call.
@@ -593,7 +593,7 @@ pub async fn invalid_names_and_patterns_are_errors<F: ClusterFactory>(factory: &
         e.emit("conf.big", &too_big).await,
         Err(Error::FrameTooLarge { .. })
     ));
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 13. `close` ends every task; pending `once` futures resolve with a closed error; the
@@ -636,7 +636,7 @@ pub async fn close_ends_everything<F: ClusterFactory>(factory: &F) {
     within("a second close", node.close()).await;
     let down = next_event(&mut downs, "$peer.down for the closed node").await;
     assert_eq!(down.data.peer, node.id().as_str());
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }
 
 /// 14. The hub or broker restarts while events flow: traffic resumes by itself and the
@@ -650,7 +650,7 @@ pub async fn hub_restart_resumes_traffic<F: ClusterFactory>(factory: &F) {
                 .is_err(),
             "a cluster that declares no hub must refuse to restart one"
         );
-        c.shutdown().await;
+        within("the cluster to shut down", c.shutdown()).await;
         return;
     }
     let mut stream = c.node(1).events::<u64>("conf.hub").expect("valid");
@@ -683,5 +683,5 @@ pub async fn hub_restart_resumes_traffic<F: ClusterFactory>(factory: &F) {
     let resumed = next_event(&mut stream, "traffic after the hub restart").await;
     prober.abort();
     assert!(resumed.data >= 1);
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
 }

@@ -11,7 +11,7 @@ use demitter_core::{Emitter, ListenOptions, Pattern};
 use tokio::sync::Notify;
 
 use crate::cluster::{Cluster, ClusterFactory};
-use crate::support::cluster;
+use crate::support::{cluster, within};
 
 /// The publishing nodes.
 const PUBLISHERS: usize = 2;
@@ -129,7 +129,7 @@ pub async fn accounting_soak<F: ClusterFactory>(factory: &F, duration: Duration)
             settled.is_ok()
         );
     }
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
     for task in tasks {
         let _ = task.await;
     }
@@ -261,7 +261,7 @@ pub async fn memory_stays_bounded<F: ClusterFactory>(
         reported: counts.gap + counts.lagged,
     };
     drop(stalled);
-    c.shutdown().await;
+    within("the cluster to shut down", c.shutdown()).await;
     assert!(
         figures.grew_by < bound,
         "resident memory grew by {} MiB (bound {} MiB): {figures:?}",

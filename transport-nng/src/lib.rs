@@ -10,6 +10,7 @@
 
 mod config;
 mod error;
+mod handover;
 mod transport;
 pub mod wire;
 

@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -14,13 +13,16 @@ use demitter_core::{
 };
 use futures_util::future::BoxFuture;
 use nng::options::transport::tcp::BoundPort;
-use nng::options::{Options as _, ReconnectMaxTime, ReconnectMinTime, RecvMaxSize};
+use nng::options::{
+    Options as _, ReconnectMaxTime, ReconnectMinTime, RecvMaxSize, RecvTimeout, SendTimeout,
+};
 use nng::{Protocol, Socket};
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::NngConfig;
 use crate::error::NngError;
+use crate::handover;
 use crate::wire::{self, Announce, Message};
 
 /// Frames are written in messages of about this many bytes.
@@ -30,6 +32,13 @@ const INBOX_BATCHES: usize = 256;
 /// How long `close` leaves nng to put the last messages (the goodbye) on the wire: nng has
 /// no flush, and closing a socket discards what it still queues.
 const LINGER: Duration = Duration::from_millis(100);
+/// The longest the reader waits in one receive before looking whether the node closed:
+/// NNG 1.4 does not always wake a receive that is waiting when the socket closes.
+const READ_POLL: Duration = Duration::from_millis(100);
+/// The longest a send may wait for nng to take a message.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest `close` waits for each of the node's threads to finish before leaving it.
+const THREAD_EXIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A node of a brokerless bus: every node listens and dials every other (bus0 does not
 /// relay, so the bus is a full mesh), learning the others from their announcements.
@@ -52,7 +61,44 @@ const LINGER: Duration = Duration::from_millis(100);
 pub struct NngTransport {
     shared: Arc<Shared>,
     inbox: BatchInbox,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Each thread's end, signalled when the thread drops its sender.
+    threads: Mutex<Vec<Worker>>,
+}
+
+/// One of the node's threads, as `close` waits for it.
+#[derive(Debug)]
+struct Worker {
+    name: &'static str,
+    done: oneshot::Receiver<()>,
+}
+
+impl Worker {
+    /// Runs `work` on a thread of its own.
+    fn spawn(name: &'static str, work: impl FnOnce() + Send + 'static) -> Result<Self, NngError> {
+        let (finished, done) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                work();
+                drop(finished);
+            })
+            .map_err(NngError::Thread)?;
+        Ok(Self { name, done })
+    }
+
+    /// Waits for the thread to finish, at most [`THREAD_EXIT_TIMEOUT`]; a thread that does
+    /// not is logged and left to end by itself.
+    async fn finish(self) {
+        if tokio::time::timeout(THREAD_EXIT_TIMEOUT, self.done)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                thread = self.name,
+                "an nng thread did not stop within {THREAD_EXIT_TIMEOUT:?}; leaving it"
+            );
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -88,6 +134,12 @@ impl NngTransport {
         socket
             .set_opt::<ReconnectMaxTime>(Some(config.reconnect_max))
             .map_err(NngError::nng("setting the redial delay"))?;
+        socket
+            .set_opt::<RecvTimeout>(Some(READ_POLL))
+            .map_err(NngError::nng("setting the receive timeout"))?;
+        socket
+            .set_opt::<SendTimeout>(Some(SEND_TIMEOUT))
+            .map_err(NngError::nng("setting the send timeout"))?;
         let listener = nng::Listener::new(&socket, &config.listen)
             .map_err(NngError::nng(format!("listening on {}", config.listen)))?;
         let port = listener
@@ -114,15 +166,10 @@ impl NngTransport {
         }
         let writer = Arc::clone(&shared);
         let reader = Arc::clone(&shared);
+        // The writer first: `close` waits for it before closing the socket.
         let threads = vec![
-            std::thread::Builder::new()
-                .name("demitter-nng-writer".into())
-                .spawn(move || writer.write_loop(&out_rx))
-                .map_err(NngError::Thread)?,
-            std::thread::Builder::new()
-                .name("demitter-nng-reader".into())
-                .spawn(move || reader.read_loop(&inbox_tx))
-                .map_err(NngError::Thread)?,
+            Worker::spawn("demitter-nng-writer", move || writer.write_loop(&out_rx))?,
+            Worker::spawn("demitter-nng-reader", move || reader.read_loop(&inbox_tx))?,
         ];
         tracing::info!(url = %shared.url, "nng bus node listening");
         Ok(Self {
@@ -254,9 +301,13 @@ impl Shared {
             Incoming::Report(ErrorReport::new(ErrorKind::Deserialization, 1, message))
         };
         loop {
+            if self.closed.load(Ordering::Acquire) {
+                break;
+            }
             let mut message = match self.socket.recv() {
                 Ok(message) => message,
                 Err(nng::Error::Closed) => break,
+                Err(nng::Error::TimedOut) => continue,
                 Err(e) => {
                     tracing::debug!("receive failed: {e}");
                     continue;
@@ -281,7 +332,9 @@ impl Shared {
                 Ok(Message::Announce(announce)) => self.learn(announce, accepted),
                 Err(e) => batch.push(bad(format!("dropped a message from the nng bus: {e}"))),
             }
-            if !batch.is_empty() && inbox.blocking_send(batch).is_err() {
+            if !batch.is_empty()
+                && !handover::send_unless_closed(inbox, batch, &self.closed, READ_POLL)
+            {
                 break;
             }
         }
@@ -338,14 +391,14 @@ impl Transport for NngTransport {
                 self.shared.out.lock().take();
                 let writer = self.threads.lock().drain(..1).next();
                 if let Some(writer) = writer {
-                    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+                    writer.finish().await;
                 }
                 tokio::time::sleep(LINGER).await;
                 self.shared.socket.close();
             }
-            let threads: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+            let threads: Vec<Worker> = self.threads.lock().drain(..).collect();
             for thread in threads {
-                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+                thread.finish().await;
             }
         })
     }
