@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod budget;
 mod emitter;
 mod error;
 mod frame;
@@ -38,6 +39,7 @@ pub mod protocol;
 mod report;
 mod transport;
 
+pub use budget::ByteBudget;
 pub use emitter::{
     CountStream, Delivery, Emitter, EmitterConfig, ErrorStream, Event, EventStream, LISTENER_ADDED,
     LISTENER_REMOVED, ListenOptions, Listener, ListenerChange, Once, PEER_DOWN, PEER_UP,

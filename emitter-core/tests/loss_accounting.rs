@@ -2,20 +2,22 @@
 //! reveals: a transport that drops chosen frames stands in for a lossy network.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use demitter_core::{
     Capabilities, Destination, Emitter, EmitterConfig, ErrorKind, Frame, Incoming, MemoryHub,
-    MemoryTransport, Transport,
+    MemoryTransport, Transport, protocol::Control,
 };
 use futures_util::future::BoxFuture;
 
 /// A memory transport that silently drops the event frames whose sequence numbers it is
-/// given, as a lossy network would.
+/// given, and the first `drop_marks` sequence announcements, as a lossy network would.
 #[derive(Debug)]
 struct Lossy {
     inner: MemoryTransport,
     drop_seqs: HashSet<u64>,
+    drop_marks: AtomicUsize,
 }
 
 impl Transport for Lossy {
@@ -25,6 +27,15 @@ impl Transport for Lossy {
     fn send(&self, frame: Frame, to: Destination) -> Result<(), demitter_core::Error> {
         if let Frame::Event(e) = &frame
             && self.drop_seqs.contains(&e.seq)
+        {
+            return Ok(());
+        }
+        if let Frame::Control(c) = &frame
+            && let Ok(Control::Sequences { .. }) = Control::decode(&c.body)
+            && self
+                .drop_marks
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
         {
             return Ok(());
         }
@@ -59,11 +70,22 @@ async fn lost_events_are_reported_with(
     sender_config: EmitterConfig,
     tail: Tail,
 ) {
+    lost_events_and_marks_are_reported(drop_seqs, 0, sent, sender_config, tail).await;
+}
+
+async fn lost_events_and_marks_are_reported(
+    drop_seqs: &[u64],
+    drop_marks: usize,
+    sent: u64,
+    sender_config: EmitterConfig,
+    tail: Tail,
+) {
     let hub = MemoryHub::new();
     let sender = Emitter::with_config(
         Lossy {
             inner: hub.join(),
             drop_seqs: drop_seqs.iter().copied().collect(),
+            drop_marks: AtomicUsize::new(drop_marks),
         },
         sender_config,
     )
@@ -118,6 +140,15 @@ async fn a_loss_in_the_middle_is_reported_by_the_next_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_tail_is_reported_by_the_senders_sequence_marks() {
     lost_events_are_reported(&[9, 10], 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_tail_is_reported_even_when_its_first_marks_are_lost_too() {
+    // The marks are repeated while the name stays still (1, 2, 4, ... ticks apart), so the
+    // fourth announcement after the burst still tells the tail.
+    let config = EmitterConfig::default()
+        .with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
+    lost_events_and_marks_are_reported(&[9, 10], 3, 10, config, Tail::Marks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

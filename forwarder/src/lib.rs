@@ -36,6 +36,9 @@ pub struct ForwarderArgs {
     /// Messages queued per subscriber before its messages are dropped (and counted).
     #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: usize,
+    /// Bytes queued per subscriber before its messages are dropped (and counted).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub subscriber_queue_bytes: usize,
     /// Seconds between statistics lines (0: none).
     #[arg(long, default_value_t = 10)]
     pub stats_every: u64,
@@ -92,6 +95,7 @@ pub async fn run(args: ForwarderArgs) -> Result<(), ForwarderError> {
         xsub: address("XSUB", &args.xsub_address, args.xsub_port)?,
         xpub: address("XPUB", &args.xpub_address, args.xpub_port)?,
         subscriber_queue: args.subscriber_queue,
+        subscriber_queue_bytes: args.subscriber_queue_bytes,
         stats_interval: (args.stats_every > 0).then(|| Duration::from_secs(args.stats_every)),
         ..ForwarderConfig::default()
     };

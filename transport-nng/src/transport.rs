@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    BatchInbox, Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport, Frame,
-    Incoming, Transport,
+    BatchInbox, ByteBudget, Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport,
+    Frame, Incoming, Transport,
 };
 use futures_util::future::BoxFuture;
 use nng::options::transport::tcp::BoundPort;
@@ -112,8 +112,8 @@ struct Shared {
     /// URLs this node dials, or that dial it: never dialed (again).
     connected: Mutex<HashSet<String>>,
     out: Mutex<Option<std_mpsc::Sender<Bytes>>>,
-    /// Bytes of records in `out` not yet taken by the writer.
-    queued: std::sync::atomic::AtomicUsize,
+    /// Bytes of records in `out` or in the writer's batch, not yet handed to nng.
+    queued: ByteBudget,
     closed: AtomicBool,
 }
 
@@ -150,6 +150,7 @@ impl NngTransport {
         // frames.
         let (out_tx, out_rx) = std_mpsc::channel();
         let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_BATCHES);
+        let queued = ByteBudget::new(config.send_queue_bytes);
         let shared = Arc::new(Shared {
             seeds: config.peers.iter().cloned().collect(),
             socket,
@@ -158,7 +159,7 @@ impl NngTransport {
             known: Mutex::new(BTreeSet::new()),
             connected: Mutex::new(HashSet::new()),
             out: Mutex::new(Some(out_tx)),
-            queued: std::sync::atomic::AtomicUsize::new(0),
+            queued,
             closed: AtomicBool::new(false),
         });
         for seed in shared.config.peers.clone() {
@@ -265,26 +266,24 @@ impl Shared {
                 last_announce = Some(Instant::now());
             }
             let first = match records.recv_timeout(every) {
-                Ok(record) => {
-                    self.queued.fetch_sub(record.len(), Ordering::AcqRel);
-                    record
-                }
+                Ok(record) => record,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
             };
             batch.clear();
             wire::start_frames(&mut batch);
+            let header = batch.len();
             batch.extend_from_slice(&first);
             while batch.len() < BATCH_BYTES {
                 match records.try_recv() {
-                    Ok(record) => {
-                        self.queued.fetch_sub(record.len(), Ordering::AcqRel);
-                        batch.extend_from_slice(&record);
-                    }
+                    Ok(record) => batch.extend_from_slice(&record),
                     Err(_) => break,
                 }
             }
-            if let Err((_, e)) = self.socket.send(&batch[..]) {
+            let sent = self.socket.send(&batch[..]);
+            // nng has the message (or refused it): these bytes leave the budget.
+            self.queued.give_back(batch.len() - header);
+            if let Err((_, e)) = sent {
                 if e == nng::Error::Closed {
                     break;
                 }
@@ -362,18 +361,21 @@ impl Transport for NngTransport {
         let mut record = BytesMut::with_capacity(4 + len);
         wire::put_frame(&mut record, &frame, len);
         let size = record.len();
-        let limit = self.shared.config.send_queue_bytes;
-        if self.shared.queued.fetch_add(size, Ordering::AcqRel) + size > limit {
-            self.shared.queued.fetch_sub(size, Ordering::AcqRel);
+        if !self.shared.queued.take(size) {
             return Err(Error::Transport(format!(
-                "the send queue ({limit} bytes) is full; the frame was dropped"
+                "the send queue ({} bytes) is full; the frame was dropped",
+                self.shared.queued.limit()
             )));
         }
         let out = self.shared.out.lock();
-        let Some(out) = out.as_ref() else {
-            return Err(Error::Closed);
+        let sent = match out.as_ref() {
+            Some(out) => out.send(record.freeze()).map_err(|_| Error::Closed),
+            None => Err(Error::Closed),
         };
-        out.send(record.freeze()).map_err(|_| Error::Closed)
+        if sent.is_err() {
+            self.shared.queued.give_back(size);
+        }
+        sent
     }
 
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error, ErrorKind, ErrorReport,
-    Frame, Incoming, Pattern, Transport,
+    ByteBudget, Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error, ErrorKind,
+    ErrorReport, Frame, Incoming, Pattern, Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -39,6 +39,9 @@ pub struct ZmqConfig {
     pub xpub: String,
     /// Events queued for sending before further ones are refused.
     pub send_queue: usize,
+    /// Bytes queued for sending (and being written) before further events are refused:
+    /// with `send_queue`, what an unreachable or slow forwarder can pin in memory.
+    pub send_queue_bytes: usize,
     /// Received messages queued for the emitter before the connection is read more slowly.
     pub receive_queue: usize,
     /// The largest event accepted; larger ones are refused and reported.
@@ -65,6 +68,7 @@ impl ZmqConfig {
             xsub: xsub.into(),
             xpub: xpub.into(),
             send_queue: 65_536,
+            send_queue_bytes: 16 * 1024 * 1024,
             receive_queue: 65_536,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             reconnect_min: Duration::from_millis(50),
@@ -118,6 +122,8 @@ impl SubscriptionGate {
 #[derive(Debug)]
 pub struct ZmqTransport {
     outgoing: mpsc::Sender<Bytes>,
+    /// Bytes in `outgoing` and in the publisher's batch being written.
+    queued: Arc<ByteBudget>,
     interest: Mutex<HashMap<Bytes, usize>>,
     subscriptions: mpsc::UnboundedSender<(bool, Bytes)>,
     gate: Arc<SubscriptionGate>,
@@ -133,6 +139,7 @@ impl ZmqTransport {
     /// runtime.
     pub fn connect(config: ZmqConfig) -> Self {
         let (outgoing, queue) = mpsc::channel(config.send_queue.max(1));
+        let queued = Arc::new(ByteBudget::new(config.send_queue_bytes));
         let (subscriptions, subscription_rx) = mpsc::unbounded_channel();
         let (incoming_tx, incoming) = mpsc::channel(config.receive_queue.max(1));
         let cancel = CancellationToken::new();
@@ -141,7 +148,10 @@ impl ZmqTransport {
         let gate = Arc::new(SubscriptionGate::default());
         tasks.spawn(publish(
             config.clone(),
-            queue,
+            Outgoing {
+                queue,
+                queued: Arc::clone(&queued),
+            },
             incoming_tx.clone(),
             Arc::clone(&stalled),
             Arc::clone(&gate),
@@ -159,6 +169,7 @@ impl ZmqTransport {
         tasks.close();
         Self {
             outgoing,
+            queued,
             interest: Mutex::new(HashMap::new()),
             subscriptions,
             gate,
@@ -203,12 +214,24 @@ impl Transport for ZmqTransport {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        match self.outgoing.try_send(wire::encode(&frame)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Error::Transport(
+        let message = wire::encode(&frame);
+        let size = message.len();
+        let full = || {
+            Error::Transport(
                 "the send queue is full: the forwarder is unreachable or slower than the emitter"
                     .into(),
-            )),
+            )
+        };
+        if !self.queued.take(size) {
+            return Err(full());
+        }
+        let queued = self.outgoing.try_send(message);
+        if queued.is_err() {
+            self.queued.give_back(size);
+        }
+        match queued {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(full()),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
         }
     }
@@ -306,6 +329,13 @@ fn outage(side: &str, addr: &str, why: &str) -> Incoming {
     ))
 }
 
+/// The publisher's side of the send queue.
+struct Outgoing {
+    queue: mpsc::Receiver<Bytes>,
+    /// Given back as each batch is written.
+    queued: Arc<ByteBudget>,
+}
+
 /// Keeps a PUB connection up and writes queued events to it.
 ///
 /// Unlike a libzmq PUB it does not filter by the forwarder's subscriptions: an emitter
@@ -314,7 +344,7 @@ fn outage(side: &str, addr: &str, why: &str) -> Incoming {
 /// not reached it yet. The forwarder filters for every subscriber anyway.
 async fn publish(
     config: ZmqConfig,
-    mut queue: mpsc::Receiver<Bytes>,
+    mut outgoing: Outgoing,
     reports: mpsc::Sender<Incoming>,
     stalled: Arc<Notify>,
     gate: Arc<SubscriptionGate>,
@@ -339,7 +369,7 @@ async fn publish(
                     Err(e) => break e.to_string(),
                 },
                 () = stalled.notified() => break "it stopped answering".to_owned(),
-                n = queue.recv_many(&mut batch, 256) => {
+                n = outgoing.queue.recv_many(&mut batch, 256) => {
                     if n == 0 {
                         return;
                     }
@@ -356,14 +386,17 @@ async fn publish(
                             }
                         }
                     }
-                    if let Err(e) = writer.write_all(&buf).await {
+                    let written = writer.write_all(&buf).await;
+                    // Written or lost with the connection: either way no longer held.
+                    outgoing.queued.give_back(buf.len());
+                    if let Err(e) = written {
                         break e.to_string();
                     }
                 }
                 () = cancel.cancelled() => {
                     // Flush what is already queued (the goodbye among it), then stop.
                     buf.clear();
-                    while let Ok(bytes) = queue.try_recv() {
+                    while let Ok(bytes) = outgoing.queue.try_recv() {
                         buf.extend_from_slice(&bytes);
                     }
                     let _ = writer.write_all(&buf).await;
@@ -544,5 +577,41 @@ fn to_incoming(
             1,
             format!("dropped a message from the forwarder: {e}"),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use demitter_core::{EventFrame, NodeId};
+
+    use super::*;
+
+    fn event(size: usize) -> Frame {
+        Frame::Event(EventFrame {
+            name: "queue.test".into(),
+            source: NodeId::new("sender").expect("valid"),
+            epoch: 1,
+            seq: 1,
+            payload: Bytes::from(vec![0x5a; size]),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_send_queue_is_bounded_in_bytes_while_the_forwarder_is_away() {
+        // Nothing listens on port 9 of loopback: the publisher never connects, so nothing
+        // leaves the queue. Its message bound (65,536) would take all 100 events.
+        let mut config = ZmqConfig::new("127.0.0.1:9", "127.0.0.1:9");
+        config.send_queue_bytes = 1 << 20;
+        let transport = ZmqTransport::connect(config);
+        let accepted = (0..100)
+            .filter(|_| transport.send(event(64 * 1024), Destination::All).is_ok())
+            .count();
+        assert_eq!(accepted, 15, "as many 64 KiB events as fit in 1 MiB");
+        assert!(transport.queued.used() <= 1 << 20);
+        match transport.send(event(64 * 1024), Destination::All) {
+            Err(Error::Transport(why)) => assert!(why.contains("send queue is full"), "{why}"),
+            other => panic!("expected a full queue, got {other:?}"),
+        }
+        transport.close().await;
     }
 }

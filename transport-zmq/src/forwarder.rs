@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use demitter_core::ByteBudget;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -35,6 +36,9 @@ pub struct ForwarderConfig {
     pub xpub: SocketAddr,
     /// Messages queued per subscriber before further ones to it are dropped and counted.
     pub subscriber_queue: usize,
+    /// Bytes queued per subscriber (and being written to it) before further messages to it
+    /// are dropped and counted: with `subscriber_queue`, what a slow subscriber can pin.
+    pub subscriber_queue_bytes: usize,
     /// The largest frame accepted from a peer; a peer sending more is disconnected.
     pub max_frame_bytes: usize,
     /// How often statistics are logged (at info level); `None` for never.
@@ -47,6 +51,7 @@ impl Default for ForwarderConfig {
             xsub: SocketAddr::from(([127, 0, 0, 1], 5555)),
             xpub: SocketAddr::from(([127, 0, 0, 1], 5556)),
             subscriber_queue: 65_536,
+            subscriber_queue_bytes: 16 * 1024 * 1024,
             max_frame_bytes: demitter_core::DEFAULT_MAX_FRAME_BYTES + 64 * 1024,
             stats_interval: Some(Duration::from_secs(10)),
         }
@@ -145,6 +150,7 @@ enum Event {
         id: u64,
         peer: SocketAddr,
         queue: mpsc::Sender<Bytes>,
+        queued: Arc<ByteBudget>,
     },
     SubscriberLeft {
         id: u64,
@@ -353,6 +359,7 @@ async fn accept_subscribers(
         let (events, cancel) = (events.clone(), cancel.clone());
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let (max, queue_len) = (config.max_frame_bytes, config.subscriber_queue);
+        let queue_bytes = config.subscriber_queue_bytes;
         tasks.spawn(async move {
             let (reader, writer, peer_type) =
                 match conn::handshake(stream, SocketType::XPub, max).await {
@@ -361,17 +368,19 @@ async fn accept_subscribers(
                 };
             tracing::debug!(%peer, %peer_type, "subscriber connected");
             let (queue_tx, queue_rx) = mpsc::channel(queue_len.max(1));
+            let queued = Arc::new(ByteBudget::new(queue_bytes));
             if events
                 .send(Event::SubscriberJoined {
                     id,
                     peer,
                     queue: queue_tx,
+                    queued: Arc::clone(&queued),
                 })
                 .is_err()
             {
                 return;
             }
-            let writing = tokio::spawn(write_messages(writer, queue_rx));
+            let writing = tokio::spawn(write_messages(writer, queue_rx, queued));
             read_subscriptions(reader, id, peer, &events, &cancel).await;
             writing.abort();
             let _ = events.send(Event::SubscriberLeft { id });
@@ -412,15 +421,22 @@ async fn read_subscriptions(
     }
 }
 
-/// One subscriber's writer: takes whatever is queued and writes it in one go.
-async fn write_messages(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<Bytes>) {
+/// One subscriber's writer: takes whatever is queued and writes it in one go, giving the
+/// bytes back to the subscriber's budget once written.
+async fn write_messages(
+    mut writer: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Bytes>,
+    queued: Arc<ByteBudget>,
+) {
     let mut batch = Vec::with_capacity(256);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     while queue.recv_many(&mut batch, 256).await > 0 {
         for bytes in batch.drain(..) {
             buf.extend_from_slice(&bytes);
         }
-        if writer.write_all(&buf).await.is_err() {
+        let written = writer.write_all(&buf).await;
+        queued.give_back(buf.len());
+        if written.is_err() {
             return;
         }
         buf.clear();
@@ -430,9 +446,26 @@ async fn write_messages(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<By
 struct Subscriber {
     peer: SocketAddr,
     queue: mpsc::Sender<Bytes>,
+    /// Bytes in `queue` and being written.
+    queued: Arc<ByteBudget>,
     /// Prefixes, with repeats: a topic subscribed twice needs two cancels.
     subscriptions: Vec<Bytes>,
     dropped: u64,
+}
+
+impl Subscriber {
+    /// Queues `bytes` for this subscriber if both its queue and its byte budget have room.
+    fn try_queue(&self, bytes: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
+        let size = bytes.len();
+        if !self.queued.take(size) {
+            return Err(mpsc::error::TrySendError::Full(bytes));
+        }
+        let queued = self.queue.try_send(bytes);
+        if queued.is_err() {
+            self.queued.give_back(size);
+        }
+        queued
+    }
 }
 
 /// The forwarding loop's state; only it touches this.
@@ -499,12 +532,18 @@ impl Loop {
             Event::PublisherLeft { id } => {
                 self.publishers.remove(&id);
             }
-            Event::SubscriberJoined { id, peer, queue } => {
+            Event::SubscriberJoined {
+                id,
+                peer,
+                queue,
+                queued,
+            } => {
                 self.subscribers.insert(
                     id,
                     Subscriber {
                         peer,
                         queue,
+                        queued,
                         subscriptions: Vec::new(),
                         dropped: 0,
                     },
@@ -526,7 +565,9 @@ impl Loop {
                     if subscribe {
                         let mut reply = BytesMut::new();
                         zmtp::put_message(&mut reply, &[&topic, b"", b""]);
-                        let _ = sub.queue.try_send(reply.freeze());
+                        // Not queued if its queue is full: the subscriber then announces
+                        // after its own timeout instead.
+                        let _ = sub.try_queue(reply.freeze());
                     }
                     return;
                 }
@@ -611,7 +652,7 @@ impl Loop {
             if !sub.subscriptions.iter().any(|s| topic.starts_with(s)) {
                 continue;
             }
-            match sub.queue.try_send(message.bytes.clone()) {
+            match sub.try_queue(message.bytes.clone()) {
                 Ok(()) => {
                     self.counters.messages_out.fetch_add(1, Ordering::Relaxed);
                 }

@@ -5,9 +5,6 @@ mod support;
 use demitter_conformance::soak::memory_stays_bounded;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a finding, not yet fixed: the client's send queue and the forwarder's subscriber \
-            queues are bounded in messages (65,536), not bytes; this grew the process by \
-            about 220 MiB (see docs/reliability.md)"]
 async fn memory_stays_bounded_with_a_subscriber_that_never_reads() {
     match memory_stays_bounded(&support::ZmqClusterFactory, 4_000, 64 * 1024, 100 << 20).await {
         Some(figures) => println!("{figures:?}"),

@@ -33,9 +33,10 @@ pub struct EmitterConfig {
     pub max_tracked_sequences: usize,
     /// How long `close` waits for listener tasks to finish before abandoning them.
     pub close_timeout: Duration,
-    /// How often the last sequence number of each event name emitted since the previous
-    /// announcement is sent to the bus, so that receivers notice events lost at the end of
-    /// a burst (a gap in the middle shows at the next event). Also sent once at close.
+    /// How often the last sequence number of each event name emitted lately is sent to the
+    /// bus, so that receivers notice events lost at the end of a burst (a gap in the middle
+    /// shows at the next event): every tick for names that moved, then repeated 1, 2, 4, 8
+    /// and 16 ticks later while they stay still. Also sent once at close.
     pub sequence_mark_interval: Duration,
 }
 

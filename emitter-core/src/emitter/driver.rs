@@ -189,8 +189,9 @@ impl Inner {
         }
     }
 
-    /// Tells the bus the last sequence number of every name emitted since the last tick,
-    /// so receivers notice events lost at the tail of a burst.
+    /// Tells the bus the last sequence number of every name due for it (emitted since the
+    /// last tick, or emitted a while ago and being repeated), so receivers notice events
+    /// lost at the tail of a burst; marks the transport refused are tried again next tick.
     pub(crate) fn announce_sequences(&self) {
         // Under the counter's lock: every number announced has its frame queued before
         // the announcement (see `emit_payload`).
@@ -201,7 +202,11 @@ impl Inner {
                 epoch: self.epoch,
                 last,
             };
-            self.send_control(&message, Destination::All);
+            if !self.send_control(&message, Destination::All)
+                && let Control::Sequences { last, .. } = &message
+            {
+                counter.unsent(last);
+            }
         }
     }
 
@@ -237,7 +242,9 @@ impl Inner {
         let mut counts_changed = false;
         for action in actions {
             match action {
-                Action::Send { to, message } => self.send_control(&message, to),
+                Action::Send { to, message } => {
+                    self.send_control(&message, to);
+                }
                 Action::PeerUp(peer) => {
                     tracing::info!(%peer, "peer up");
                     self.dispatch_system(

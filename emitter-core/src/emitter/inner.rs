@@ -417,19 +417,24 @@ impl Inner {
         self.errors.publish(report);
     }
 
-    pub(crate) fn send_control(&self, message: &Control, to: Destination) {
+    pub(crate) fn send_control(&self, message: &Control, to: Destination) -> bool {
         // After the goodbye, nothing more: a late heartbeat would announce us again. (The
         // last sequence marks go out during close, just before the goodbye.)
         if self.is_closed() && !matches!(message, Control::Bye { .. } | Control::Sequences { .. }) {
-            return;
+            return false;
         }
         let frame = Frame::Control(ControlFrame {
             source: self.id.clone(),
             body: message.encode(),
         });
-        if let Err(e) = self.transport.send(frame, to) {
-            // The protocol repairs lost control messages (heartbeat versions, resync).
-            tracing::debug!("control message not sent: {e}");
+        match self.transport.send(frame, to) {
+            Ok(()) => true,
+            Err(e) => {
+                // The protocol repairs lost control messages (heartbeat versions, resync,
+                // repeated sequence marks).
+                tracing::debug!("control message not sent: {e}");
+                false
+            }
         }
     }
 

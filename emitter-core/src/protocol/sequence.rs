@@ -8,26 +8,43 @@ use std::sync::Arc;
 use crate::node_id::NodeId;
 use crate::protocol::SequenceMark;
 
-/// Hands out the next sequence number per event name, from 1, and remembers which names
-/// moved since the last [`take_marks`](Self::take_marks).
+/// Hands out the next sequence number per event name, from 1, and says which last numbers
+/// to announce at each tick ([`take_marks`](Self::take_marks)).
+///
+/// A name's last number is announced at the first tick after it moved and then again,
+/// while it stays still, 1, 2, 4, 8 and 16 ticks later: an announcement can be lost on the
+/// way (a full send queue, a full forwarder queue), and the one after a burst is the only
+/// way receivers learn of events lost at its tail. Receivers settle each mark once, so the
+/// repeats cost a few small messages and report nothing twice.
 #[derive(Debug, Default)]
 pub struct SequenceCounter {
-    /// Name -> the shared name handed out with each number, the last number, and whether
-    /// it moved since the last marks were taken.
+    /// Name -> the shared name handed out with each number, the last number, and when it
+    /// is next announced.
     next: HashMap<Arc<str>, Counter>,
-    moved: Vec<Arc<str>>,
+    /// Names with an announcement still to come.
+    listed: Vec<Arc<str>>,
+    /// Ticks so far: calls of `take_marks`.
+    tick: u64,
 }
 
 #[derive(Debug)]
 struct Counter {
     name: Arc<str>,
     last: u64,
-    moved: bool,
+    /// The tick at which `last` is next announced.
+    due: u64,
+    /// Ticks between this announcement and the next one.
+    gap: u64,
+    listed: bool,
 }
 
 /// The most marks one [`Control::Sequences`](crate::protocol::Control::Sequences) carries;
 /// the rest wait for the next.
 pub const MAX_MARKS_PER_MESSAGE: usize = 1024;
+
+/// The widest gap between two announcements of a name that stays still; after it, the name
+/// is announced no more until it moves.
+const LAST_MARK_GAP: u64 = 16;
 
 impl SequenceCounter {
     /// The shared name and its next sequence number.
@@ -39,34 +56,70 @@ impl SequenceCounter {
                 let counter = Counter {
                     name: Arc::clone(&key),
                     last: 0,
-                    moved: false,
+                    due: 0,
+                    gap: 1,
+                    listed: false,
                 };
                 self.next.entry(key).or_insert(counter)
             }
         };
         counter.last += 1;
-        if !counter.moved {
-            counter.moved = true;
-            self.moved.push(Arc::clone(&counter.name));
+        counter.due = self.tick;
+        counter.gap = 1;
+        if !counter.listed {
+            counter.listed = true;
+            self.listed.push(Arc::clone(&counter.name));
         }
         (Arc::clone(&counter.name), counter.last)
     }
 
-    /// The last number of each name that moved since the previous call (at most
-    /// [`MAX_MARKS_PER_MESSAGE`]; the rest come next time).
+    /// One tick: the last number of each name due for an announcement (at most
+    /// [`MAX_MARKS_PER_MESSAGE`]; the rest come at the next tick).
     pub fn take_marks(&mut self) -> Vec<SequenceMark> {
-        let take = self.moved.len().min(MAX_MARKS_PER_MESSAGE);
-        self.moved
-            .drain(..take)
-            .filter_map(|name| {
-                let counter = self.next.get_mut(&name)?;
-                counter.moved = false;
-                Some(SequenceMark {
-                    name: name.to_string(),
-                    seq: counter.last,
-                })
-            })
-            .collect()
+        self.tick += 1;
+        let tick = self.tick;
+        let mut marks = Vec::new();
+        // Names announced now go to the back, so a capped tick never starves the others.
+        let mut waiting = Vec::with_capacity(self.listed.len());
+        let mut announced = Vec::new();
+        for name in std::mem::take(&mut self.listed) {
+            let Some(counter) = self.next.get_mut(&name) else {
+                continue;
+            };
+            if counter.due > tick || marks.len() >= MAX_MARKS_PER_MESSAGE {
+                waiting.push(name);
+                continue;
+            }
+            marks.push(SequenceMark {
+                name: name.to_string(),
+                seq: counter.last,
+            });
+            if counter.gap > LAST_MARK_GAP {
+                counter.listed = false;
+                continue;
+            }
+            counter.due = tick + counter.gap;
+            counter.gap *= 2;
+            announced.push(name);
+        }
+        waiting.append(&mut announced);
+        self.listed = waiting;
+        marks
+    }
+
+    /// Marks taken but not sent (the transport refused them): announced again at the next
+    /// tick.
+    pub fn unsent(&mut self, marks: &[SequenceMark]) {
+        for mark in marks {
+            let Some(counter) = self.next.get_mut(mark.name.as_str()) else {
+                continue;
+            };
+            counter.due = self.tick + 1;
+            if !counter.listed {
+                counter.listed = true;
+                self.listed.push(Arc::clone(&counter.name));
+            }
+        }
     }
 }
 
@@ -236,35 +289,57 @@ mod tests {
         assert_eq!(c.next("b").1, 1);
     }
 
+    fn mark(name: &str, seq: u64) -> SequenceMark {
+        SequenceMark {
+            name: name.into(),
+            seq,
+        }
+    }
+
     #[test]
-    fn marks_report_only_moved_names_once() {
+    fn marks_follow_moves_then_repeat_with_growing_gaps() {
         let mut c = SequenceCounter::default();
         c.next("a");
         c.next("a");
         c.next("b");
-        let marks = c.take_marks();
-        assert_eq!(
-            marks,
-            vec![
-                SequenceMark {
-                    name: "a".into(),
-                    seq: 2
-                },
-                SequenceMark {
-                    name: "b".into(),
-                    seq: 1
-                }
-            ]
-        );
-        assert!(c.take_marks().is_empty(), "nothing moved since");
+        assert_eq!(c.take_marks(), vec![mark("a", 2), mark("b", 1)]);
+        // Still: repeated 1, 2, 4, 8 and 16 ticks later, then never again.
+        let announced: Vec<usize> = (1..=40).filter(|_| !c.take_marks().is_empty()).collect();
+        assert_eq!(announced, vec![1, 3, 7, 15, 31]);
+        // A move announces at once and restarts the repeats, for that name only.
         c.next("b");
-        assert_eq!(
-            c.take_marks(),
-            vec![SequenceMark {
-                name: "b".into(),
-                seq: 2
-            }]
-        );
+        assert_eq!(c.take_marks(), vec![mark("b", 2)]);
+        assert_eq!(c.take_marks(), vec![mark("b", 2)]);
+        assert!(c.take_marks().is_empty());
+    }
+
+    #[test]
+    fn a_name_that_keeps_moving_is_announced_every_tick() {
+        let mut c = SequenceCounter::default();
+        for seq in 1..=10 {
+            c.next("a");
+            assert_eq!(c.take_marks(), vec![mark("a", seq)]);
+        }
+    }
+
+    #[test]
+    fn unsent_marks_come_again_at_the_next_tick() {
+        let mut c = SequenceCounter::default();
+        c.next("a");
+        let marks = c.take_marks();
+        c.unsent(&marks);
+        assert_eq!(c.take_marks(), vec![mark("a", 1)]);
+    }
+
+    #[test]
+    fn marks_are_capped_per_message_and_the_rest_follow() {
+        let mut c = SequenceCounter::default();
+        for i in 0..MAX_MARKS_PER_MESSAGE + 5 {
+            c.next(&format!("n{i}"));
+        }
+        assert_eq!(c.take_marks().len(), MAX_MARKS_PER_MESSAGE);
+        let second = c.take_marks();
+        assert!(second.contains(&mark(&format!("n{}", MAX_MARKS_PER_MESSAGE + 4), 1)));
     }
 
     #[test]

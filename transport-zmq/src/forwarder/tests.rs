@@ -256,3 +256,40 @@ async fn incompatible_and_broken_peers_are_refused_and_others_go_on() {
     assert_eq!(next_topic(&mut sub).await, "s:ok");
     f.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_pins_no_more_than_its_byte_budget() {
+    // 64 MiB in 4,000 messages to a subscriber that never reads: its queue has room for all
+    // 4,000 messages, but its byte budget (1 MiB) and the kernel's socket buffers hold far
+    // less, so the forwarder must drop messages rather than hold them.
+    const N: u64 = 4_000;
+    let f = Forwarder::bind(ForwarderConfig {
+        subscriber_queue: 65_536,
+        subscriber_queue_bytes: 1 << 20,
+        ..ForwarderConfig::loopback_free_ports()
+    })
+    .await
+    .expect("binds");
+    let (_up, mut publisher) = peer(f.xsub_addr(), SocketType::Pub).await;
+    let (_stalled_reader, mut stalled) = peer(f.xpub_addr(), SocketType::Sub).await;
+    subscribe(&mut stalled, true, b"s:").await;
+    // Hears only the end marker: once it has, the forwarder has handled every message
+    // before it (one publisher's messages are handled in order).
+    let (mut marker, mut marker_w) = peer(f.xpub_addr(), SocketType::Sub).await;
+    subscribe(&mut marker_w, true, b"end").await;
+    assert!(within("the subscriptions", f.wait_until(|s| s.topics == 2)).await);
+    let body = vec![0x5a; 16 * 1024];
+    for i in 0..N {
+        publish(&mut publisher, &format!("s:m.{i}"), &body).await;
+    }
+    publish(&mut publisher, "end", b"").await;
+    assert_eq!(next_topic(&mut marker).await, Bytes::from_static(b"end"));
+    let stats = f.stats();
+    assert!(
+        stats.dropped > 0,
+        "the byte budget dropped messages: {stats:?}"
+    );
+    assert_eq!(stats.messages_in, N + 1, "{stats:?}");
+    assert_eq!(stats.messages_out + stats.dropped, N + 1, "{stats:?}");
+    f.close().await;
+}
