@@ -17,6 +17,7 @@
 
 pub mod cases;
 mod cluster;
+pub mod faults;
 mod memory;
 pub mod soak;
 pub mod support;
@@ -54,5 +55,26 @@ macro_rules! conformance_suite {
                 $crate::cases::$case(&$factory).await;
             }
         )*
+    };
+}
+
+/// Expands to the fault cases of [`faults`] as `#[tokio::test]`s on clusters from
+/// `$factory`, each printing its figures (run with `--nocapture` to see them).
+#[macro_export]
+macro_rules! fault_suite {
+    ($factory:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_crashed_subscriber_recovers_under_load() {
+            let figures = $crate::faults::a_crashed_subscriber_recovers_under_load(&$factory).await;
+            println!("{figures:?}");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_restarted_hub_recovers_under_load() {
+            match $crate::faults::a_restarted_hub_recovers_under_load(&$factory).await {
+                Some(figures) => println!("{figures:?}"),
+                None => println!("no hub (declared): the restart was refused, as it must be"),
+            }
+        }
     };
 }

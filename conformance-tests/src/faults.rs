@@ -1,0 +1,354 @@
+//! Faults under steady load: a node crashes and comes back, the hub restarts, while a
+//! publisher emits a steady 1,000 events/s. After each, traffic resumes by itself within
+//! [`RECOVERY_BOUND`], listener counts converge, and every subscriber's account balances:
+//! events received plus losses reported equal events sent, to the event.
+//!
+//! A crash is [`Cluster::kill`]: the node stops at once and says no goodbye, so the others
+//! learn of it only from silence, as they would after `kill -9`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use demitter_core::{Emitter, EventStream, ListenOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::cluster::{Cluster, ClusterFactory};
+use crate::support::{cluster, wait_for_count, within};
+
+/// The longest traffic may take to resume after a node or the hub is back, with the
+/// suite's timers ([`test_config`](crate::test_config) and each transport's test settings).
+pub const RECOVERY_BOUND: Duration = Duration::from_secs(2);
+/// The event the load is made of.
+const NAME: &str = "fault.load";
+/// Time between two events of the load.
+const PACE: Duration = Duration::from_millis(1);
+/// Events a subscriber must see before a fault and after recovery: the load is flowing.
+const STEADY: u64 = 200;
+/// Each subscriber's queue: large enough that no subscriber lags at this pace.
+const QUEUE: usize = 1 << 16;
+
+/// What a fault case measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultFigures {
+    /// The fault.
+    pub fault: &'static str,
+    /// Events emitted by the publisher.
+    pub sent: u64,
+    /// Events the surviving subscriber received.
+    pub received: u64,
+    /// Losses the surviving subscriber was told of (gaps and lag): the outage's loss.
+    pub reported: u64,
+    /// From the node or hub being back to the first event arriving after the fault.
+    pub resumed_in: Duration,
+    /// From the node being back to the publisher counting its listener again (crash case).
+    pub counted_again_in: Option<Duration>,
+}
+
+/// A publisher emitting [`NAME`] with payloads 1, 2, 3, ... every [`PACE`].
+struct Load {
+    sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Load {
+    fn start(publisher: Emitter) -> Self {
+        let (sent, stop) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (counter, stopping) = (Arc::clone(&sent), Arc::clone(&stop));
+        let task = tokio::spawn(async move {
+            // Pacing, not synchronisation: the cases wait on what arrives.
+            let mut every = tokio::time::interval(PACE);
+            while !stopping.load(Ordering::Acquire) {
+                every.tick().await;
+                let n = counter.load(Ordering::Acquire) + 1;
+                if publisher.emit(NAME, &n).await.is_err() {
+                    return;
+                }
+                counter.store(n, Ordering::Release);
+            }
+        });
+        Self { sent, stop, task }
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Acquire)
+    }
+
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Release);
+        within("the load to stop", self.task)
+            .await
+            .expect("the load task");
+        self.sent.load(Ordering::Acquire)
+    }
+}
+
+/// One subscriber's running account: events received, and the first and last payload.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    received: u64,
+    first: u64,
+    last: u64,
+}
+
+struct Tally {
+    emitter: Emitter,
+    seen: watch::Receiver<Seen>,
+    task: JoinHandle<()>,
+}
+
+impl Tally {
+    fn start(emitter: &Emitter) -> Self {
+        let stream: EventStream<u64> = emitter
+            .events_with(NAME, ListenOptions::default().capacity(QUEUE))
+            .expect("a valid pattern");
+        let (tx, seen) = watch::channel(Seen::default());
+        let task = tokio::spawn(count(stream, tx));
+        Self {
+            emitter: emitter.clone(),
+            seen,
+            task,
+        }
+    }
+
+    fn now(&self) -> Seen {
+        *self.seen.borrow()
+    }
+
+    fn reported(&self) -> u64 {
+        let counts = self.emitter.error_counts();
+        counts.gap + counts.lagged
+    }
+
+    /// Waits until the subscriber's account satisfies `ready`.
+    async fn until(&mut self, what: &str, ready: impl Fn(Seen) -> bool) -> Seen {
+        let seen = within(what, self.seen.wait_for(|s| ready(*s)))
+            .await
+            .unwrap_or_else(|_| panic!("the subscriber's stream ended while waiting for {what}"));
+        *seen
+    }
+
+    /// Waits until received + reported equals the events sent from `first` to `last`:
+    /// losses are reported when a later event or a sequence mark reveals them.
+    async fn settle(&mut self, what: &str, expected: impl Fn(Seen) -> u64) -> Seen {
+        let mut errors = self.emitter.errors();
+        within(what, async {
+            loop {
+                let seen = self.now();
+                if seen.received + self.reported() >= expected(seen) {
+                    return seen;
+                }
+                tokio::select! {
+                    changed = self.seen.changed() => {
+                        assert!(changed.is_ok(), "the subscriber's stream ended");
+                    }
+                    report = errors.recv() => {
+                        assert!(report.is_some(), "the subscriber's error stream ended");
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn count(mut stream: EventStream<u64>, seen: watch::Sender<Seen>) {
+    while let Some(event) = stream.recv().await {
+        let Ok(event) = event else { continue };
+        seen.send_modify(|s| {
+            if s.received == 0 {
+                s.first = event.data;
+            }
+            s.received += 1;
+            s.last = event.data;
+        });
+    }
+}
+
+/// A subscriber node crashes under load and restarts: the publisher goes on, its listener
+/// count drops and recovers, the restarted node receives again within [`RECOVERY_BOUND`]
+/// and misses nothing unreported from then on, and the other subscriber's account balances
+/// exactly. A cluster that declares no restart is checked to refuse it, after the crash.
+pub async fn a_crashed_subscriber_recovers_under_load<F: ClusterFactory>(
+    factory: &F,
+) -> FaultFigures {
+    let mut c = cluster(factory, 3).await;
+    let mut survivor = Tally::start(c.node(1));
+    let victim = Tally::start(c.node(2));
+    wait_for_count(c.node(0), NAME, 2).await;
+    let load = Load::start(c.node(0).clone());
+    survivor
+        .until("the load to reach the survivor", |s| s.received >= STEADY)
+        .await;
+    drop(victim);
+    within("node 2 to crash", c.kill(2)).await;
+    // The publisher notices by silence alone.
+    wait_for_count(c.node(0), NAME, 1).await;
+    let (resumed_in, counted_again_in, victim_account) = if c.capabilities().restart {
+        let back = Instant::now();
+        within("node 2 to restart", c.restart(2))
+            .await
+            .expect("restarts");
+        let mut reborn = Tally::start(c.node(2));
+        let first = reborn
+            .until("the first event at the restarted node", |s| s.received > 0)
+            .await;
+        let resumed_in = back.elapsed();
+        wait_for_count(c.node(0), NAME, 2).await;
+        let counted_again_in = back.elapsed();
+        reborn
+            .until("the load to go on at the restarted node", |s| {
+                s.received >= first.received + STEADY
+            })
+            .await;
+        (resumed_in, Some(counted_again_in), Some(reborn))
+    } else {
+        assert!(
+            within("restart to refuse", c.restart(2)).await.is_err(),
+            "a cluster that declares no restart must refuse it"
+        );
+        (Duration::ZERO, None, None)
+    };
+    let sent = load.stop().await;
+    let seen = survivor
+        .settle("the survivor's account to balance", |_| sent)
+        .await;
+    let reported = survivor.reported();
+    assert_eq!(
+        seen.received + reported,
+        sent,
+        "the survivor: received {} + reported {reported} != sent {sent}",
+        seen.received
+    );
+    if let Some(mut reborn) = victim_account {
+        // From its first event on, the restarted node accounts for every one.
+        let seen = reborn
+            .settle("the restarted node's account to balance", |s| {
+                sent - s.first + 1
+            })
+            .await;
+        let reported = reborn.reported();
+        assert_eq!(
+            seen.received + reported,
+            sent - seen.first + 1,
+            "the restarted node: received {} + reported {reported} != sent since its first \
+             event ({} to {sent})",
+            seen.received,
+            seen.first
+        );
+    }
+    let figures = FaultFigures {
+        fault: "a subscriber crashes and restarts",
+        sent,
+        received: seen.received,
+        reported,
+        resumed_in,
+        counted_again_in,
+    };
+    assert!(
+        resumed_in <= RECOVERY_BOUND,
+        "traffic resumed after {resumed_in:?}, over the {RECOVERY_BOUND:?} bound: {figures:?}"
+    );
+    within("the cluster to shut down", c.shutdown()).await;
+    figures
+}
+
+/// The hub restarts under load: traffic resumes within [`RECOVERY_BOUND`] of the hub being
+/// back, and the subscriber's account balances exactly, the outage's loss reported. A
+/// cluster that declares no hub is checked to refuse the restart, and gives no figures.
+pub async fn a_restarted_hub_recovers_under_load<F: ClusterFactory>(
+    factory: &F,
+) -> Option<FaultFigures> {
+    let mut c = cluster(factory, 2).await;
+    if !c.capabilities().hub_restart {
+        assert!(
+            within("restart_hub to refuse", c.restart_hub())
+                .await
+                .is_err(),
+            "a cluster that declares no hub must refuse to restart one"
+        );
+        within("the cluster to shut down", c.shutdown()).await;
+        return None;
+    }
+    let (publisher, subscriber) = (c.node(0).clone(), c.node(1).clone());
+    let figures = balances_across_an_outage("the hub restarts", &publisher, &subscriber, async {
+        c.restart_hub().await.expect("the hub restarts");
+    })
+    .await;
+    within("the cluster to shut down", c.shutdown()).await;
+    Some(figures)
+}
+
+/// The general form of a fault case, for faults a [`Cluster`] hook cannot make (a forwarder
+/// process killed with SIGKILL, a host cut off): `publisher` emits a steady load to
+/// `subscriber`, which must already listen on nothing else; once the load flows, `outage`
+/// runs, and it returns when whatever it broke is back. Then traffic must resume within
+/// [`RECOVERY_BOUND`] and the subscriber's account must balance exactly.
+pub async fn balances_across_an_outage(
+    fault: &'static str,
+    publisher: &Emitter,
+    subscriber: &Emitter,
+    outage: impl Future<Output = ()>,
+) -> FaultFigures {
+    let mut tally = Tally::start(subscriber);
+    within(
+        "the publisher to count the subscriber",
+        publisher.wait_for_listeners(NAME, 1),
+    )
+    .await
+    .expect("the publisher is open");
+    let load = Load::start(publisher.clone());
+    tally
+        .until("the load to reach the subscriber", |s| s.received >= STEADY)
+        .await;
+    within("the outage to end", outage).await;
+    let back = Instant::now();
+    let sent_before = load.sent();
+    let after = tally
+        .until("an event emitted after the outage", |s| {
+            s.last > sent_before
+        })
+        .await;
+    let resumed_in = back.elapsed();
+    tally
+        .until("the load to go on", |s| {
+            s.received >= after.received + STEADY
+        })
+        .await;
+    let sent = load.stop().await;
+    let seen = tally
+        .settle("the subscriber's account to balance", |_| sent)
+        .await;
+    let reported = tally.reported();
+    assert_eq!(
+        seen.received + reported,
+        sent,
+        "{fault}: received {} + reported {reported} != sent {sent}",
+        seen.received
+    );
+    let figures = FaultFigures {
+        fault,
+        sent,
+        received: seen.received,
+        reported,
+        resumed_in,
+        counted_again_in: None,
+    };
+    assert!(
+        resumed_in <= RECOVERY_BOUND,
+        "traffic resumed after {resumed_in:?}, over the {RECOVERY_BOUND:?} bound: {figures:?}"
+    );
+    figures
+}
