@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use demitter_core::{Emitter, EventStream, ListenOptions};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -27,6 +28,10 @@ const NAME: &str = "fault.load";
 const PACE: Duration = Duration::from_millis(1);
 /// Events a subscriber must see before a fault and after recovery: the load is flowing.
 const STEADY: u64 = 200;
+/// What starts each line of an account written by [`report_account`].
+const ACCOUNT_LINE: &str = "demitter-account: ";
+/// How long losses may take to be reported after the last event.
+const SETTLE: Duration = Duration::from_secs(10);
 /// Each subscriber's queue: large enough that no subscriber lags at this pace.
 const QUEUE: usize = 1 << 16;
 
@@ -89,91 +94,181 @@ impl Load {
     }
 }
 
-/// One subscriber's running account: events received, and the first and last payload.
-#[derive(Debug, Clone, Copy, Default)]
-struct Seen {
-    received: u64,
-    first: u64,
-    last: u64,
+/// A subscriber's account of the load so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Events received.
+    pub received: u64,
+    /// The payload of the first event received (the load numbers events 1, 2, 3, ...).
+    pub first: u64,
+    /// The payload of the last event received.
+    pub last: u64,
+    /// Losses reported to the subscriber (gaps and lag).
+    pub reported: u64,
 }
 
-struct Tally {
-    emitter: Emitter,
+/// A subscriber's running account of the load: kept in this process from an emitter
+/// ([`local`](Self::local)), or read from another process that runs [`report_account`]
+/// ([`from_lines`](Self::from_lines)).
+#[derive(Debug)]
+pub struct Account {
     seen: watch::Receiver<Seen>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
-impl Tally {
-    fn start(emitter: &Emitter) -> Self {
+impl Account {
+    /// Listens to the load on `emitter` and keeps its account.
+    pub fn local(emitter: &Emitter) -> Self {
         let stream: EventStream<u64> = emitter
             .events_with(NAME, ListenOptions::default().capacity(QUEUE))
             .expect("a valid pattern");
+        let mut errors = emitter.errors();
         let (tx, seen) = watch::channel(Seen::default());
-        let task = tokio::spawn(count(stream, tx));
+        let tx = Arc::new(tx);
+        let counting = Arc::clone(&tx);
+        let watcher = emitter.clone();
+        let tasks = vec![
+            tokio::spawn(async move {
+                let mut stream = stream;
+                while let Some(event) = stream.recv().await {
+                    if let Ok(event) = event {
+                        counting.send_modify(|s| s.add(event.data));
+                    }
+                }
+            }),
+            tokio::spawn(async move {
+                // Counts are updated before a report is published: read them on each one.
+                while errors.recv().await.is_some() {
+                    let counts = watcher.error_counts();
+                    tx.send_modify(|s| s.reported = counts.gap + counts.lagged);
+                }
+            }),
+        ];
+        Self { seen, tasks }
+    }
+
+    /// Keeps the account written by [`report_account`] in another process, as lines
+    /// (`event N`, `lost TOTAL`, each after a marker) on `lines`; other lines are passed over.
+    pub fn from_lines(lines: impl AsyncBufRead + Unpin + Send + 'static) -> Self {
+        let (tx, seen) = watch::channel(Seen::default());
+        // Reads to the end, even after the account is dropped, so the other process never
+        // writes into a closed pipe; it ends when that process does.
+        tokio::spawn(async move {
+            let mut lines = lines.lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                // The other process's test harness may print on the same line first.
+                let Some(at) = line.find(ACCOUNT_LINE) else {
+                    continue;
+                };
+                match line[at + ACCOUNT_LINE.len()..].split_once(' ') {
+                    Some(("event", n)) => {
+                        let n = n
+                            .parse()
+                            .unwrap_or_else(|e| panic!("a bad account line ({e}): {line}"));
+                        tx.send_modify(|s| s.add(n));
+                    }
+                    Some(("lost", total)) => {
+                        let total = total
+                            .parse()
+                            .unwrap_or_else(|e| panic!("a bad account line ({e}): {line}"));
+                        tx.send_modify(|s| s.reported = total);
+                    }
+                    _ => panic!("a bad account line: {line}"),
+                }
+            }
+        });
         Self {
-            emitter: emitter.clone(),
             seen,
-            task,
+            tasks: Vec::new(),
         }
     }
 
-    fn now(&self) -> Seen {
+    /// The account now.
+    pub fn now(&self) -> Seen {
         *self.seen.borrow()
     }
 
-    fn reported(&self) -> u64 {
-        let counts = self.emitter.error_counts();
-        counts.gap + counts.lagged
-    }
-
-    /// Waits until the subscriber's account satisfies `ready`.
-    async fn until(&mut self, what: &str, ready: impl Fn(Seen) -> bool) -> Seen {
+    /// Waits until the account satisfies `ready`.
+    pub async fn until(&mut self, what: &str, ready: impl Fn(Seen) -> bool) -> Seen {
         let seen = within(what, self.seen.wait_for(|s| ready(*s)))
             .await
-            .unwrap_or_else(|_| panic!("the subscriber's stream ended while waiting for {what}"));
+            .unwrap_or_else(|_| panic!("the subscriber's account ended while waiting for {what}"));
         *seen
     }
 
-    /// Waits until received + reported equals the events sent from `first` to `last`:
-    /// losses are reported when a later event or a sequence mark reveals them.
-    async fn settle(&mut self, what: &str, expected: impl Fn(Seen) -> u64) -> Seen {
-        let mut errors = self.emitter.errors();
-        within(what, async {
-            loop {
+    /// Waits until received + reported reaches what `expected` says was sent: losses are
+    /// reported when a later event or a sequence mark reveals them.
+    pub async fn settle(&mut self, what: &str, expected: impl Fn(Seen) -> u64) -> Seen {
+        let settled = tokio::time::timeout(
+            SETTLE,
+            self.seen
+                .wait_for(|s| s.received + s.reported >= expected(*s)),
+        )
+        .await;
+        match settled.map(|r| r.map(|seen| *seen)) {
+            Ok(Ok(seen)) => seen,
+            Ok(Err(_)) => panic!("the subscriber's account ended while waiting for {what}"),
+            Err(_) => {
                 let seen = self.now();
-                if seen.received + self.reported() >= expected(seen) {
-                    return seen;
-                }
-                tokio::select! {
-                    changed = self.seen.changed() => {
-                        assert!(changed.is_ok(), "the subscriber's stream ended");
-                    }
-                    report = errors.recv() => {
-                        assert!(report.is_some(), "the subscriber's error stream ended");
-                    }
-                }
+                panic!(
+                    "{what}: not balanced within {SETTLE:?}: {seen:?}, expected {}",
+                    expected(seen)
+                )
             }
-        })
-        .await
+        }
     }
 }
 
-impl Drop for Tally {
+impl Seen {
+    fn add(&mut self, n: u64) {
+        if self.received == 0 {
+            self.first = n;
+        }
+        self.received += 1;
+        self.last = n;
+    }
+}
+
+impl Drop for Account {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
-async fn count(mut stream: EventStream<u64>, seen: watch::Sender<Seen>) {
-    while let Some(event) = stream.recv().await {
-        let Ok(event) = event else { continue };
-        seen.send_modify(|s| {
-            if s.received == 0 {
-                s.first = event.data;
+/// What a subscriber in another process runs for [`Account::from_lines`]: listens to the
+/// load on `emitter` and writes its account to stdout, a line per event (`event N`) and per
+/// change in reported losses (`lost TOTAL`), each after a marker, until stdin closes.
+pub async fn report_account(emitter: &Emitter) {
+    let mut stream: EventStream<u64> = emitter
+        .events_with(NAME, ListenOptions::default().capacity(QUEUE))
+        .expect("a valid pattern");
+    let mut errors = emitter.errors();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut out = tokio::io::stdout();
+    loop {
+        let line = tokio::select! {
+            event = stream.recv() => match event {
+                Some(Ok(event)) => format!("{ACCOUNT_LINE}event {}\n", event.data),
+                Some(Err(_)) => continue,
+                None => return,
+            },
+            report = errors.recv() => {
+                if report.is_none() {
+                    return;
+                }
+                let counts = emitter.error_counts();
+                format!("{ACCOUNT_LINE}lost {}\n", counts.gap + counts.lagged)
             }
-            s.received += 1;
-            s.last = event.data;
-        });
+            line = stdin.next_line() => match line {
+                Ok(Some(_)) => continue,
+                _ => return,
+            },
+        };
+        if out.write_all(line.as_bytes()).await.is_err() || out.flush().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -185,8 +280,8 @@ pub async fn a_crashed_subscriber_recovers_under_load<F: ClusterFactory>(
     factory: &F,
 ) -> FaultFigures {
     let mut c = cluster(factory, 3).await;
-    let mut survivor = Tally::start(c.node(1));
-    let victim = Tally::start(c.node(2));
+    let mut survivor = Account::local(c.node(1));
+    let victim = Account::local(c.node(2));
     wait_for_count(c.node(0), NAME, 2).await;
     let load = Load::start(c.node(0).clone());
     survivor
@@ -201,7 +296,7 @@ pub async fn a_crashed_subscriber_recovers_under_load<F: ClusterFactory>(
         within("node 2 to restart", c.restart(2))
             .await
             .expect("restarts");
-        let mut reborn = Tally::start(c.node(2));
+        let mut reborn = Account::local(c.node(2));
         let first = reborn
             .until("the first event at the restarted node", |s| s.received > 0)
             .await;
@@ -225,7 +320,7 @@ pub async fn a_crashed_subscriber_recovers_under_load<F: ClusterFactory>(
     let seen = survivor
         .settle("the survivor's account to balance", |_| sent)
         .await;
-    let reported = survivor.reported();
+    let reported = seen.reported;
     assert_eq!(
         seen.received + reported,
         sent,
@@ -239,7 +334,7 @@ pub async fn a_crashed_subscriber_recovers_under_load<F: ClusterFactory>(
                 sent - s.first + 1
             })
             .await;
-        let reported = reborn.reported();
+        let reported = seen.reported;
         assert_eq!(
             seen.received + reported,
             sent - seen.first + 1,
@@ -283,7 +378,8 @@ pub async fn a_restarted_hub_recovers_under_load<F: ClusterFactory>(
         return None;
     }
     let (publisher, subscriber) = (c.node(0).clone(), c.node(1).clone());
-    let figures = balances_across_an_outage("the hub restarts", &publisher, &subscriber, async {
+    let account = Account::local(&subscriber);
+    let figures = balances_across_an_outage("the hub restarts", &publisher, account, async {
         c.restart_hub().await.expect("the hub restarts");
     })
     .await;
@@ -292,17 +388,16 @@ pub async fn a_restarted_hub_recovers_under_load<F: ClusterFactory>(
 }
 
 /// The general form of a fault case, for faults a [`Cluster`] hook cannot make (a forwarder
-/// process killed with SIGKILL, a host cut off): `publisher` emits a steady load to
-/// `subscriber`, which must already listen on nothing else; once the load flows, `outage`
+/// process killed with SIGKILL, a host cut off): `publisher` emits a steady load that the
+/// subscriber keeping `tally` (its only listener) receives; once the load flows, `outage`
 /// runs, and it returns when whatever it broke is back. Then traffic must resume within
 /// [`RECOVERY_BOUND`] and the subscriber's account must balance exactly.
 pub async fn balances_across_an_outage(
     fault: &'static str,
     publisher: &Emitter,
-    subscriber: &Emitter,
+    mut tally: Account,
     outage: impl Future<Output = ()>,
 ) -> FaultFigures {
-    let mut tally = Tally::start(subscriber);
     within(
         "the publisher to count the subscriber",
         publisher.wait_for_listeners(NAME, 1),
@@ -331,7 +426,7 @@ pub async fn balances_across_an_outage(
     let seen = tally
         .settle("the subscriber's account to balance", |_| sent)
         .await;
-    let reported = tally.reported();
+    let reported = seen.reported;
     assert_eq!(
         seen.received + reported,
         sent,

@@ -19,6 +19,8 @@ pub mod cases;
 mod cluster;
 pub mod faults;
 mod memory;
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod soak;
 pub mod support;
 

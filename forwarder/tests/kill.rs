@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use demitter_conformance::faults::balances_across_an_outage;
+use demitter_conformance::faults::{Account, balances_across_an_outage};
 use demitter_conformance::support::within;
 use demitter_conformance::test_config;
 use demitter_core::Emitter;
@@ -79,7 +79,7 @@ async fn a_forwarder_killed_under_load_recovers_and_reports_its_loss() {
     let figures = balances_across_an_outage(
         "the forwarder process is killed (SIGKILL) and restarted",
         &publisher,
-        &subscriber,
+        Account::local(&subscriber),
         async {
             running.0.kill().expect("SIGKILL");
             running.0.wait().expect("reaped");

@@ -9,107 +9,14 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
+use std::net::SocketAddr;
 
+use demitter_conformance::faults::{Account, balances_across_an_outage};
+use demitter_conformance::netns::Hosts;
 use demitter_conformance::support::{next_event, wait_for_count, within};
 use demitter_core::{PEER_DOWN, PEER_UP, PeerChange};
 use demitter_quic::{Hood, QuicTransport};
 use support::{MESH_TIMEOUT, Node, fast_config, fast_config_emitter};
-
-/// Network namespaces and links made for one test run; removed on drop.
-struct Hosts {
-    prefix: String,
-    made: Vec<String>,
-}
-
-impl Hosts {
-    fn ns(&self, host: &str) -> String {
-        format!("{}-{host}", self.prefix)
-    }
-
-    fn ip(args: &[&str]) -> Result<(), String> {
-        let out = Command::new("ip")
-            .args(args)
-            .output()
-            .map_err(|e| format!("cannot run `ip`: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "`ip {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-
-    /// A bridge in namespace `sw` and, per host, a namespace with a veth link to it, at
-    /// 10.77.0.(i+1)/24.
-    fn make(hosts: &[&str]) -> Result<Self, String> {
-        let mut made = Self {
-            prefix: format!("dmt{}", std::process::id()),
-            made: Vec::new(),
-        };
-        let sw = made.ns("sw");
-        Self::ip(&["netns", "add", &sw])?;
-        made.made.push(sw.clone());
-        Self::ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
-        Self::ip(&["-n", &sw, "link", "set", "br0", "up"])?;
-        for (i, host) in hosts.iter().enumerate() {
-            let ns = made.ns(host);
-            Self::ip(&["netns", "add", &ns])?;
-            made.made.push(ns.clone());
-            let (inside, outside) = (format!("h{host}"), format!("s{host}"));
-            Self::ip(&[
-                "-n", &sw, "link", "add", &outside, "type", "veth", "peer", "name", &inside,
-                "netns", &ns,
-            ])?;
-            Self::ip(&["-n", &sw, "link", "set", &outside, "master", "br0"])?;
-            Self::ip(&["-n", &sw, "link", "set", &outside, "up"])?;
-            let addr = format!("10.77.0.{}/24", i + 1);
-            Self::ip(&["-n", &ns, "addr", "add", &addr, "dev", &inside])?;
-            Self::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
-            Self::ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(made)
-    }
-
-    /// Takes `host`'s link to the bridge down (`up = false`) or up again.
-    fn set_link(&self, host: &str, up: bool) {
-        let state = if up { "up" } else { "down" };
-        Self::ip(&[
-            "-n",
-            &self.ns("sw"),
-            "link",
-            "set",
-            &format!("s{host}"),
-            state,
-        ])
-        .expect("the link changes state");
-    }
-
-    /// A UDP socket bound inside `host`'s namespace.
-    fn socket(&self, host: &str, addr: SocketAddr) -> UdpSocket {
-        let path = format!("/run/netns/{}", self.ns(host));
-        // setns moves only the calling thread: bind on a thread of its own.
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).expect("the namespace exists");
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("enters it");
-            UdpSocket::bind(addr).expect("binds inside the namespace")
-        })
-        .join()
-        .expect("the binding thread")
-    }
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        for ns in self.made.iter().rev() {
-            let _ = Self::ip(&["netns", "del", ns]);
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
@@ -123,13 +30,13 @@ async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
         }
     };
     let hood = Hood::create("netns").expect("hood");
-    let addr = |i: u8| SocketAddr::from(([10, 77, 0, i], 4816));
-    let start = |host: &str, i: u8, seed: Option<SocketAddr>| {
+    let addr = |host: &str| SocketAddr::from((hosts.host_ip(host), 4816));
+    let start = |host: &str, seed: Option<SocketAddr>| {
         let identity = hood.issue(&format!("node-{host}")).expect("issues");
         let mut config = fast_config(identity.clone());
         config.seeds = seed.iter().map(ToString::to_string).collect();
         let transport =
-            QuicTransport::with_socket(config, hosts.socket(host, addr(i))).expect("starts");
+            QuicTransport::with_socket(config, hosts.udp_socket(host, addr(host))).expect("starts");
         let transport = std::sync::Arc::new(transport);
         let shared: std::sync::Arc<dyn demitter_core::Transport> = transport.clone();
         Node {
@@ -140,9 +47,9 @@ async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
         }
     };
     // b and c know only a: gossip introduces them to each other across the bridge.
-    let a = start("a", 1, None);
-    let b = start("b", 2, Some(addr(1)));
-    let c = start("c", 3, Some(addr(1)));
+    let a = start("a", None);
+    let b = start("b", Some(addr("a")));
+    let c = start("c", Some(addr("a")));
     for node in [&a, &b, &c] {
         tokio::time::timeout(MESH_TIMEOUT, node.transport.wait_for_peers(2))
             .await
@@ -204,5 +111,54 @@ async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
     for node in [&a, &b, &c] {
         node.emitter.close().await;
     }
+    drop(hosts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_cut_off_under_load_recovers_and_reports_its_loss() {
+    let hosts = match Hosts::make(&["pub", "sub"]) {
+        Ok(hosts) => hosts,
+        Err(why) => {
+            println!(
+                "SKIPPED: cannot make network namespaces here (needs root and iproute2): {why}"
+            );
+            return;
+        }
+    };
+    let hood = Hood::create("netns-load").expect("hood");
+    let addr = |host: &str| SocketAddr::from((hosts.host_ip(host), 4816));
+    let start = |host: &str, seed: Option<SocketAddr>| {
+        let mut config = fast_config(hood.issue(&format!("node-{host}")).expect("issues"));
+        config.seeds = seed.iter().map(ToString::to_string).collect();
+        let transport =
+            QuicTransport::with_socket(config, hosts.udp_socket(host, addr(host))).expect("starts");
+        let transport = std::sync::Arc::new(transport);
+        let shared: std::sync::Arc<dyn demitter_core::Transport> = transport.clone();
+        let emitter =
+            demitter_core::Emitter::from_shared(shared, fast_config_emitter()).expect("emitter");
+        (emitter, transport)
+    };
+    let (publisher, publishing) = start("pub", None);
+    let (subscriber, subscribing) = start("sub", Some(addr("pub")));
+    for transport in [&publishing, &subscribing] {
+        tokio::time::timeout(MESH_TIMEOUT, transport.wait_for_peers(1))
+            .await
+            .unwrap_or_else(|_| panic!("{} did not join the mesh", transport.name()));
+    }
+    let figures = balances_across_an_outage(
+        "the subscriber's host is cut off for 1 s",
+        &publisher,
+        Account::local(&subscriber),
+        async {
+            hosts.set_link("sub", false);
+            // How long the host stays cut off: the outage's length, not a wait.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            hosts.set_link("sub", true);
+        },
+    )
+    .await;
+    println!("{figures:?}");
+    within("the subscriber to close", subscriber.close()).await;
+    within("the publisher to close", publisher.close()).await;
     drop(hosts);
 }

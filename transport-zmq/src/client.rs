@@ -50,6 +50,10 @@ pub struct ZmqConfig {
     pub reconnect_min: Duration,
     /// The longest pause before reconnecting.
     pub reconnect_max: Duration,
+    /// The longest one connection attempt may take (TCP connect, then the ZMTP handshake)
+    /// before it is given up and tried again: a forwarder cut off by the network answers
+    /// nothing, and the system's own connect timeout is minutes.
+    pub connect_timeout: Duration,
     /// How long to wait for the forwarder to confirm subscriptions before announcing
     /// listeners anyway (this project's forwarder confirms at once; others, such as a libzmq
     /// proxy, never do).
@@ -73,6 +77,7 @@ impl ZmqConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
             silence_timeout: Duration::from_secs(5),
             sync_timeout: Duration::from_millis(200),
         }
@@ -285,8 +290,18 @@ async fn connect_with_backoff(
     let mut attempt = 0u32;
     loop {
         let result = async {
-            let stream = TcpStream::connect(addr).await?;
-            conn::handshake(stream, ours, config.max_frame_bytes + 64 * 1024).await
+            let attempt = async {
+                let stream = TcpStream::connect(addr).await?;
+                conn::handshake(stream, ours, config.max_frame_bytes + 64 * 1024).await
+            };
+            tokio::time::timeout(config.connect_timeout, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ZmqError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no connection within {:?}", config.connect_timeout),
+                    )))
+                })
         };
         let outcome = tokio::select! {
             () = cancel.cancelled() => return None,

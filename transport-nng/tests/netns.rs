@@ -1,0 +1,85 @@
+//! A subscriber's host cut off from the bus for a second under steady load, then brought
+//! back: traffic resumes by itself within the stated bound, and the subscriber's account
+//! balances exactly, every event lost in the cut reported.
+//!
+//! The publishing node runs in this process, joined to a bridge; the subscribing node runs
+//! in a network namespace of its own, as a child process (this same test, run again with
+//! `SUBSCRIBER_OF` set). Needs root and `ip` (iproute2); where namespaces cannot be made,
+//! the test says so in its output and checks nothing else.
+
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use std::time::Duration;
+
+use demitter_conformance::faults::{Account, balances_across_an_outage, report_account};
+use demitter_conformance::netns::Hosts;
+use demitter_conformance::support::within;
+use demitter_conformance::test_config;
+
+/// Set in the child: its own address, and the publishing node's URL.
+const SUBSCRIBER_OF: &str = "DEMITTER_TEST_SUBSCRIBER_OF";
+/// How long the host stays cut off: the outage's length, not a wait for anything.
+const CUT: Duration = Duration::from_secs(1);
+const TEST: &str = "a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss() {
+    if let Ok(setting) = std::env::var(SUBSCRIBER_OF) {
+        let (ip, publisher) = setting.split_once(',').expect("ip,url");
+        let node = support::start_node(
+            &format!("tcp://{ip}:0"),
+            &[publisher.to_owned()],
+            "subscriber",
+            test_config(),
+        )
+        .expect("the subscriber starts");
+        report_account(&node.emitter).await;
+        return within("the subscriber to close", node.emitter.close()).await;
+    }
+    let hosts = match Hosts::make(&["sub"]).and_then(Hosts::attach_root) {
+        Ok(hosts) => hosts,
+        Err(why) => {
+            println!(
+                "SKIPPED: cannot make network namespaces here (needs root and iproute2): {why}"
+            );
+            return;
+        }
+    };
+    let publisher = support::start_node(
+        &format!("tcp://{}:0", hosts.root_ip()),
+        &[],
+        "publisher",
+        test_config(),
+    )
+    .expect("the publisher starts");
+    let mut child = hosts.run_this_test(
+        "sub",
+        TEST,
+        &[(
+            SUBSCRIBER_OF,
+            format!("{},{}", hosts.host_ip("sub"), publisher.url),
+        )],
+    );
+    let lines = tokio::io::BufReader::new(child.stdout.take().expect("piped"));
+    let figures = balances_across_an_outage(
+        "the subscriber's host is cut off for 1 s",
+        &publisher.emitter,
+        Account::from_lines(lines),
+        async {
+            hosts.set_link("sub", false);
+            tokio::time::sleep(CUT).await;
+            hosts.set_link("sub", true);
+        },
+    )
+    .await;
+    println!("{figures:?}");
+    // Closing its stdin ends the child.
+    drop(child.stdin.take());
+    within("the child to exit", child.wait())
+        .await
+        .expect("the child exits");
+    within("the publisher to close", publisher.emitter.close()).await;
+    drop(hosts);
+}

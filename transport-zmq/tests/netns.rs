@@ -1,0 +1,94 @@
+//! A subscriber's host cut off from the forwarder for a second under steady load, then
+//! brought back: the subscriber notices the silence, reconnects by itself, traffic resumes
+//! within the stated bound, and its account balances exactly, every event lost in the cut
+//! reported.
+//!
+//! The forwarder and the publisher run in this process, joined to a bridge; the subscriber
+//! runs in a network namespace of its own, as a child process (this same test, run again
+//! with `SUBSCRIBER_OF` set). Needs root and `ip` (iproute2); where namespaces cannot be
+//! made, the test says so in its output and checks nothing else.
+
+#![cfg(target_os = "linux")]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use demitter_conformance::faults::{Account, balances_across_an_outage, report_account};
+use demitter_conformance::netns::Hosts;
+use demitter_conformance::support::within;
+use demitter_conformance::test_config;
+use demitter_core::Emitter;
+use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+
+/// Set in the child: the forwarder's `xsub,xpub` addresses.
+const SUBSCRIBER_OF: &str = "DEMITTER_TEST_SUBSCRIBER_OF";
+/// How long the host stays cut off: the outage's length, not a wait for anything.
+const CUT: Duration = Duration::from_secs(1);
+
+fn emitter(xsub: &str, xpub: &str) -> Emitter {
+    let mut config = ZmqConfig::new(xsub, xpub);
+    config.reconnect_min = Duration::from_millis(20);
+    config.reconnect_max = Duration::from_millis(200);
+    config.connect_timeout = Duration::from_millis(300);
+    config.silence_timeout = Duration::from_millis(400);
+    Emitter::with_config(ZmqTransport::connect(config), test_config()).expect("emitter")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss() {
+    if let Ok(forwarder) = std::env::var(SUBSCRIBER_OF) {
+        let (xsub, xpub) = forwarder.split_once(',').expect("xsub,xpub");
+        let subscriber = emitter(xsub, xpub);
+        report_account(&subscriber).await;
+        return within("the subscriber to close", subscriber.close()).await;
+    }
+    let hosts = match Hosts::make(&["sub"]).and_then(Hosts::attach_root) {
+        Ok(hosts) => hosts,
+        Err(why) => {
+            println!(
+                "SKIPPED: cannot make network namespaces here (needs root and iproute2): {why}"
+            );
+            return;
+        }
+    };
+    let here = SocketAddr::from((hosts.root_ip(), 0));
+    let forwarder = Forwarder::bind(ForwarderConfig {
+        xsub: here,
+        xpub: here,
+        stats_interval: None,
+        ..ForwarderConfig::default()
+    })
+    .await
+    .expect("the forwarder binds");
+    let (xsub, xpub) = (
+        forwarder.xsub_addr().to_string(),
+        forwarder.xpub_addr().to_string(),
+    );
+    let publisher = emitter(&xsub, &xpub);
+    let mut child = hosts.run_this_test(
+        "sub",
+        "a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss",
+        &[(SUBSCRIBER_OF, format!("{xsub},{xpub}"))],
+    );
+    let lines = tokio::io::BufReader::new(child.stdout.take().expect("piped"));
+    let figures = balances_across_an_outage(
+        "the subscriber's host is cut off for 1 s",
+        &publisher,
+        Account::from_lines(lines),
+        async {
+            hosts.set_link("sub", false);
+            tokio::time::sleep(CUT).await;
+            hosts.set_link("sub", true);
+        },
+    )
+    .await;
+    println!("{figures:?}");
+    // Closing its stdin ends the child.
+    drop(child.stdin.take());
+    within("the child to exit", child.wait())
+        .await
+        .expect("the child exits");
+    within("the publisher to close", publisher.close()).await;
+    within("the forwarder to close", forwarder.close()).await;
+    drop(hosts);
+}
