@@ -447,3 +447,87 @@ pub async fn balances_across_an_outage(
     );
     figures
 }
+
+/// A subscriber process killed with SIGKILL under load and started again: `start` starts
+/// it (a child that runs [`report_account`]); `survivor` is another subscriber's account.
+/// The publisher's count drops by silence alone and comes back, the new process receives
+/// within [`RECOVERY_BOUND`] and accounts for every event from its first on, and the
+/// survivor's account balances exactly.
+pub async fn a_killed_subscriber_process_recovers(
+    fault: &'static str,
+    publisher: &Emitter,
+    mut survivor: Account,
+    mut start: impl FnMut() -> tokio::process::Child,
+) -> FaultFigures {
+    let accounted = |child: &mut tokio::process::Child| {
+        let stdout = child.stdout.take().expect("the child's stdout is piped");
+        Account::from_lines(tokio::io::BufReader::new(stdout))
+    };
+    let mut victim = start();
+    let mut doomed = accounted(&mut victim);
+    wait_for_count(publisher, NAME, 2).await;
+    let load = Load::start(publisher.clone());
+    survivor
+        .until("the load to reach the survivor", |s| s.received >= STEADY)
+        .await;
+    doomed
+        .until("the load to reach the child", |s| s.received >= STEADY)
+        .await;
+    within("the child to be killed", victim.kill())
+        .await
+        .expect("SIGKILL");
+    drop(doomed);
+    // The publisher notices by silence alone.
+    wait_for_count(publisher, NAME, 1).await;
+    let back = Instant::now();
+    let mut reborn = start();
+    let mut account = accounted(&mut reborn);
+    let first = account
+        .until("the first event at the new process", |s| s.received > 0)
+        .await;
+    let resumed_in = back.elapsed();
+    wait_for_count(publisher, NAME, 2).await;
+    let counted_again_in = back.elapsed();
+    account
+        .until("the load to go on at the new process", |s| {
+            s.received >= first.received + STEADY
+        })
+        .await;
+    let sent = load.stop().await;
+    let seen = survivor
+        .settle("the survivor's account to balance", |_| sent)
+        .await;
+    assert_eq!(
+        seen.received + seen.reported,
+        sent,
+        "the survivor: {seen:?}, sent {sent}"
+    );
+    let again = account
+        .settle("the new process's account to balance", |s| {
+            sent - s.first + 1
+        })
+        .await;
+    assert_eq!(
+        again.received + again.reported,
+        sent - again.first + 1,
+        "the new process: {again:?}, sent {sent}"
+    );
+    // Closing its stdin ends the child.
+    drop(reborn.stdin.take());
+    within("the new process to exit", reborn.wait())
+        .await
+        .expect("it exits");
+    let figures = FaultFigures {
+        fault,
+        sent,
+        received: seen.received,
+        reported: seen.reported,
+        resumed_in,
+        counted_again_in: Some(counted_again_in),
+    };
+    assert!(
+        resumed_in <= RECOVERY_BOUND,
+        "traffic resumed after {resumed_in:?}, over the {RECOVERY_BOUND:?} bound: {figures:?}"
+    );
+    figures
+}

@@ -16,6 +16,7 @@
 //! (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
 pub mod cases;
+pub mod child;
 mod cluster;
 pub mod faults;
 mod memory;

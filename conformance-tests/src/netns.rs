@@ -8,7 +8,7 @@
 //! ([`Hosts::attach_root`]), so nodes in it reach the hosts.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Network namespaces and links made for one test run; removed on drop.
@@ -158,33 +158,16 @@ impl Hosts {
         .expect("the binding thread")
     }
 
-    /// Runs the test `test` of the current test binary again, alone, inside `host`'s
-    /// namespace, with `env` set (which is how the test knows it is the child), stdin and
-    /// stdout piped. The child is killed when dropped.
-    ///
-    /// # Panics
-    ///
-    /// If the child cannot be started.
+    /// Runs the test `test` of the current test binary again inside `host`'s namespace,
+    /// as [`child::run_this_test`](crate::child::run_this_test) does.
     pub fn run_this_test(
         &self,
         host: &str,
         test: &str,
         env: &[(&str, String)],
     ) -> tokio::process::Child {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let mut command = tokio::process::Command::new("ip");
-        command
-            .args(["netns", "exec", &self.namespace(host)])
-            .arg(exe)
-            .args(["--exact", test, "--nocapture", "--test-threads", "1"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        command.spawn().expect("the child starts")
+        let ns = self.namespace(host);
+        crate::child::run_this_test(&["ip", "netns", "exec", &ns], test, env)
     }
 }
 
