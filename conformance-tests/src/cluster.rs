@@ -15,6 +15,11 @@ pub struct ClusterCapabilities {
     pub restart: bool,
     /// The transport has a hub or broker, and [`Cluster::restart_hub`] restarts it.
     pub hub_restart: bool,
+    /// The transport may drop part of a burst sent flat out (reporting it as gaps) even
+    /// when every queue of the emitter has room: nng's bus drops what does not fit in its
+    /// 16-message queue per peer when the receiving side is not scheduled for a while.
+    /// Cases that send bursts then check order and exact accounting instead of "no loss".
+    pub burst_loss: bool,
 }
 
 impl ClusterCapabilities {
@@ -23,7 +28,16 @@ impl ClusterCapabilities {
         Self {
             restart,
             hub_restart,
+            burst_loss: false,
         }
+    }
+
+    /// Declares that bursts may lose events inside the transport (see
+    /// [`burst_loss`](Self::burst_loss)).
+    #[must_use]
+    pub fn with_burst_loss(mut self) -> Self {
+        self.burst_loss = true;
+        self
     }
 }
 

@@ -29,6 +29,8 @@ use crate::wire::{self, Announce, Message};
 const BATCH_BYTES: usize = 64 * 1024;
 /// Batches of received items waiting for the emitter.
 const INBOX_BATCHES: usize = 256;
+/// The least time between two messages that are not full: see `write_loop`.
+const MESSAGE_GAP: Duration = Duration::from_micros(50);
 /// How long `close` leaves nng to put the last messages (the goodbye) on the wire: nng has
 /// no flush, and closing a socket discards what it still queues.
 const LINGER: Duration = Duration::from_millis(100);
@@ -260,6 +262,7 @@ impl Shared {
         let every = self.config.announce_every;
         let mut last_announce: Option<Instant> = None;
         let mut batch = BytesMut::with_capacity(BATCH_BYTES + 1024);
+        let mut last_send = Instant::now();
         loop {
             if last_announce.is_none_or(|at| at.elapsed() >= every) {
                 self.announce();
@@ -274,12 +277,25 @@ impl Shared {
             wire::start_frames(&mut batch);
             let header = batch.len();
             batch.extend_from_slice(&first);
+            // Messages back to back are spaced at least MESSAGE_GAP apart unless full: NNG
+            // queues only 16 messages per peer and drops the rest, so under sustained load
+            // fewer, fuller messages lose nothing where many small ones would overflow.
+            // The first message after a pause goes at once.
+            let until = last_send + MESSAGE_GAP;
             while batch.len() < BATCH_BYTES {
-                match records.try_recv() {
+                let next = match records.try_recv() {
+                    Ok(record) => Ok(record),
+                    Err(_) => match until.checked_duration_since(Instant::now()) {
+                        Some(wait) if !wait.is_zero() => records.recv_timeout(wait),
+                        _ => break,
+                    },
+                };
+                match next {
                     Ok(record) => batch.extend_from_slice(&record),
                     Err(_) => break,
                 }
             }
+            last_send = Instant::now();
             let sent = self.socket.send(&batch[..]);
             // nng has the message (or refused it): these bytes leave the budget.
             self.queued.give_back(batch.len() - header);

@@ -128,7 +128,7 @@ impl Cluster for NngCluster {
     }
 
     fn capabilities(&self) -> ClusterCapabilities {
-        ClusterCapabilities::new(true, false)
+        ClusterCapabilities::new(true, false).with_burst_loss()
     }
 
     async fn kill(&mut self, i: usize) {
