@@ -15,6 +15,7 @@
 //! The macro expands to one `#[tokio::test]` per case, so the calling crate needs `tokio`
 //! (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
+pub mod allocation;
 pub mod cases;
 pub mod child;
 mod cluster;
