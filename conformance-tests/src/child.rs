@@ -36,3 +36,17 @@ pub fn run_this_test(
     }
     command.spawn().expect("the child starts")
 }
+
+/// Ends a child started by [`run_this_test`] that serves until its stdin closes (as
+/// [`report_account`](crate::faults::report_account) does): closes its stdin and waits for
+/// it to exit.
+///
+/// # Panics
+///
+/// If it has not exited within [`STEP_TIMEOUT`](crate::STEP_TIMEOUT).
+pub async fn finish(mut child: tokio::process::Child) {
+    drop(child.stdin.take());
+    crate::support::within("the child to exit", child.wait())
+        .await
+        .expect("the child exits");
+}

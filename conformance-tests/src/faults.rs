@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{Cluster, ClusterFactory};
-use crate::support::{cluster, wait_for_count, within};
+use crate::support::{check_no_hub, cluster, wait_for_count, within};
 
 /// The longest traffic may take to resume after a node or the hub is back, with the
 /// suite's timers ([`test_config`](crate::test_config) and each transport's test settings).
@@ -368,13 +368,7 @@ pub async fn a_restarted_hub_recovers_under_load<F: ClusterFactory>(
 ) -> Option<FaultFigures> {
     let mut c = cluster(factory, 2).await;
     if !c.capabilities().hub_restart {
-        assert!(
-            within("restart_hub to refuse", c.restart_hub())
-                .await
-                .is_err(),
-            "a cluster that declares no hub must refuse to restart one"
-        );
-        within("the cluster to shut down", c.shutdown()).await;
+        check_no_hub(c).await;
         return None;
     }
     let (publisher, subscriber) = (c.node(0).clone(), c.node(1).clone());
@@ -512,11 +506,7 @@ pub async fn a_killed_subscriber_process_recovers(
         sent - again.first + 1,
         "the new process: {again:?}, sent {sent}"
     );
-    // Closing its stdin ends the child.
-    drop(reborn.stdin.take());
-    within("the new process to exit", reborn.wait())
-        .await
-        .expect("it exits");
+    crate::child::finish(reborn).await;
     let figures = FaultFigures {
         fault,
         sent,

@@ -141,6 +141,14 @@ impl Hosts {
         .expect("the link changes state");
     }
 
+    /// Cuts `host` off for `outage`, then brings it back: the outage's length is what is
+    /// under test, so this waits for it.
+    pub async fn cut_off(&self, host: &str, outage: std::time::Duration) {
+        self.set_link(host, false);
+        tokio::time::sleep(outage).await;
+        self.set_link(host, true);
+    }
+
     /// A UDP socket bound inside `host`'s namespace.
     ///
     /// # Panics

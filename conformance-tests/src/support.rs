@@ -9,7 +9,7 @@ use demitter_core::{
 };
 use futures_util::FutureExt;
 
-use crate::cluster::ClusterFactory;
+use crate::cluster::{Cluster, ClusterFactory};
 
 /// The longest any single step may take before the case fails.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -97,4 +97,16 @@ pub async fn expect_count(counts: &mut demitter_core::CountStream, want: usize, 
         .await
         .expect("count stream open");
     assert_eq!(got, want, "{what}");
+}
+
+/// For a cluster that declares no hub: checks that [`Cluster::restart_hub`] refuses, then
+/// shuts the cluster down.
+pub async fn check_no_hub<C: Cluster>(mut c: C) {
+    assert!(
+        within("restart_hub to refuse", c.restart_hub())
+            .await
+            .is_err(),
+        "a cluster that declares no hub must refuse to restart one"
+    );
+    within("the cluster to shut down", c.shutdown()).await;
 }

@@ -1,55 +1,19 @@
 //! The `demitter-forwarder` binary: starts, forwards, says where it listens, refuses bad
 //! settings clearly, and stops cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+mod support;
+
+use support::{Running, forwarder, start_on};
 use zeromq::{PubSocket, Socket, SocketRecv, SocketSend, SubSocket, ZmqMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn forwarder(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_demitter-forwarder"));
-    command
-        .args(args)
-        .env_remove("XSUB_PORT")
-        .env_remove("XPUB_PORT")
-        .env_remove("XSUB_ADDRESS")
-        .env_remove("XPUB_ADDRESS")
-        .env("LOG_LEVEL", "warn");
-    command
-}
-
-/// Kills the child if a test fails before it has stopped it.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary on free ports and reads back where it listens.
+/// Starts the binary on free ports.
 fn start() -> (Running, String, String) {
-    let mut child = forwarder(&["--xsub-port", "0", "--xpub-port", "0", "--stats-every", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("a first line");
-    let endpoints: Vec<String> = line
-        .split_whitespace()
-        .filter(|w| w.starts_with("tcp://"))
-        .map(|w| w.trim_end_matches(',').to_owned())
-        .collect();
-    assert_eq!(endpoints.len(), 2, "says where it listens: {line}");
-    (Running(child), endpoints[0].clone(), endpoints[1].clone())
+    start_on("0", "0")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,6 @@
 //! within the stated bound, and the subscriber's account balances exactly, every event lost
 //! in the outage reported.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use demitter_conformance::faults::{Account, balances_across_an_outage};
@@ -13,50 +11,18 @@ use demitter_conformance::test_config;
 use demitter_core::Emitter;
 use demitter_zmq::{ZmqConfig, ZmqTransport};
 
+mod support;
+
+use support::{Running, start_on};
+
 /// How long the forwarder stays dead: the outage's length, not a wait for anything.
 const OUTAGE: Duration = Duration::from_millis(500);
 
-/// A forwarder process, killed (SIGKILL) on drop if still running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary on `xsub` and `xpub` ports (0: free ones) and reads back where it
-/// listens, as `host:port` pairs.
+/// Starts the binary on these ports and reads back where it listens, as `host:port`.
 fn start(xsub: &str, xpub: &str) -> (Running, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_demitter-forwarder"))
-        .args([
-            "--xsub-port",
-            xsub,
-            "--xpub-port",
-            xpub,
-            "--stats-every",
-            "0",
-        ])
-        .env_remove("XSUB_ADDRESS")
-        .env_remove("XPUB_ADDRESS")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("a first line");
-    let endpoints: Vec<String> = line
-        .split_whitespace()
-        .filter_map(|w| w.strip_prefix("tcp://"))
-        .map(|w| w.trim_end_matches(',').to_owned())
-        .collect();
-    assert_eq!(endpoints.len(), 2, "says where it listens: {line}");
-    (Running(child), endpoints[0].clone(), endpoints[1].clone())
+    let (running, xsub, xpub) = start_on(xsub, xpub);
+    let bare = |url: &str| url.trim_start_matches("tcp://").to_owned();
+    (running, bare(&xsub), bare(&xpub))
 }
 
 fn port(addr: &str) -> &str {

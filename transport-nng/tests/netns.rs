@@ -20,7 +20,7 @@ use demitter_conformance::test_config;
 
 /// Set in the child: its own address, and the publishing node's URL.
 const SUBSCRIBER_OF: &str = "DEMITTER_TEST_SUBSCRIBER_OF";
-/// How long the host stays cut off: the outage's length, not a wait for anything.
+/// How long the host stays cut off.
 const CUT: Duration = Duration::from_secs(1);
 const TEST: &str = "a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss";
 
@@ -67,19 +67,11 @@ async fn a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss() {
         "the subscriber's host is cut off for 1 s",
         &publisher.emitter,
         Account::from_lines(lines),
-        async {
-            hosts.set_link("sub", false);
-            tokio::time::sleep(CUT).await;
-            hosts.set_link("sub", true);
-        },
+        hosts.cut_off("sub", CUT),
     )
     .await;
     println!("{figures:?}");
-    // Closing its stdin ends the child.
-    drop(child.stdin.take());
-    within("the child to exit", child.wait())
-        .await
-        .expect("the child exits");
+    demitter_conformance::child::finish(child).await;
     within("the publisher to close", publisher.emitter.close()).await;
     drop(hosts);
 }

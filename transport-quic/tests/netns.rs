@@ -149,12 +149,7 @@ async fn a_subscriber_cut_off_under_load_recovers_and_reports_its_loss() {
         "the subscriber's host is cut off for 1 s",
         &publisher,
         Account::local(&subscriber),
-        async {
-            hosts.set_link("sub", false);
-            // How long the host stays cut off: the outage's length, not a wait.
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            hosts.set_link("sub", true);
-        },
+        hosts.cut_off("sub", std::time::Duration::from_secs(1)),
     )
     .await;
     println!("{figures:?}");

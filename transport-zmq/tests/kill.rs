@@ -4,24 +4,20 @@
 //! `demitter_conformance::faults`). The killed subscriber is this same test run again as a
 //! child, with `SUBSCRIBER_OF` set.
 
-use std::time::Duration;
-
 use demitter_conformance::child::run_this_test;
 use demitter_conformance::faults::{Account, a_killed_subscriber_process_recovers, report_account};
 use demitter_conformance::support::within;
-use demitter_conformance::test_config;
 use demitter_core::Emitter;
-use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use demitter_zmq::{Forwarder, ForwarderConfig};
+
+mod support;
 
 /// Set in the child: the forwarder's `xsub,xpub` addresses.
 const SUBSCRIBER_OF: &str = "DEMITTER_TEST_SUBSCRIBER_OF";
 const TEST: &str = "a_subscriber_killed_under_load_recovers";
 
 fn emitter(xsub: &str, xpub: &str) -> Emitter {
-    let mut config = ZmqConfig::new(xsub, xpub);
-    config.reconnect_min = Duration::from_millis(20);
-    config.reconnect_max = Duration::from_millis(200);
-    Emitter::with_config(ZmqTransport::connect(config), test_config()).expect("emitter")
+    support::emitter_on(support::fast_config(xsub, xpub))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

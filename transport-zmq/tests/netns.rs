@@ -16,22 +16,21 @@ use std::time::Duration;
 use demitter_conformance::faults::{Account, balances_across_an_outage, report_account};
 use demitter_conformance::netns::Hosts;
 use demitter_conformance::support::within;
-use demitter_conformance::test_config;
 use demitter_core::Emitter;
-use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use demitter_zmq::{Forwarder, ForwarderConfig};
+
+mod support;
 
 /// Set in the child: the forwarder's `xsub,xpub` addresses.
 const SUBSCRIBER_OF: &str = "DEMITTER_TEST_SUBSCRIBER_OF";
-/// How long the host stays cut off: the outage's length, not a wait for anything.
+/// How long the host stays cut off.
 const CUT: Duration = Duration::from_secs(1);
 
 fn emitter(xsub: &str, xpub: &str) -> Emitter {
-    let mut config = ZmqConfig::new(xsub, xpub);
-    config.reconnect_min = Duration::from_millis(20);
-    config.reconnect_max = Duration::from_millis(200);
+    let mut config = support::fast_config(xsub, xpub);
     config.connect_timeout = Duration::from_millis(300);
     config.silence_timeout = Duration::from_millis(400);
-    Emitter::with_config(ZmqTransport::connect(config), test_config()).expect("emitter")
+    support::emitter_on(config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,19 +74,11 @@ async fn a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss() {
         "the subscriber's host is cut off for 1 s",
         &publisher,
         Account::from_lines(lines),
-        async {
-            hosts.set_link("sub", false);
-            tokio::time::sleep(CUT).await;
-            hosts.set_link("sub", true);
-        },
+        hosts.cut_off("sub", CUT),
     )
     .await;
     println!("{figures:?}");
-    // Closing its stdin ends the child.
-    drop(child.stdin.take());
-    within("the child to exit", child.wait())
-        .await
-        .expect("the child exits");
+    demitter_conformance::child::finish(child).await;
     within("the publisher to close", publisher.close()).await;
     within("the forwarder to close", forwarder.close()).await;
     drop(hosts);
