@@ -239,8 +239,14 @@ impl Drop for Account {
 
 /// What a subscriber in another process runs for [`Account::from_lines`]: listens to the
 /// load on `emitter` and writes its account to stdout, a line per event (`event N`) and per
-/// change in reported losses (`lost TOTAL`), each after a marker, until stdin closes.
+/// change in reported losses (`lost TOTAL`), each after a marker, until stdin closes; then
+/// closes `emitter`.
 pub async fn report_account(emitter: &Emitter) {
+    write_account(emitter).await;
+    within("the subscriber to close", emitter.close()).await;
+}
+
+async fn write_account(emitter: &Emitter) {
     let mut stream: EventStream<u64> = emitter
         .events_with(NAME, ListenOptions::default().capacity(QUEUE))
         .expect("a valid pattern");

@@ -83,6 +83,20 @@ impl Hosts {
         Ok(made)
     }
 
+    /// The result of making hosts, or `None` after printing `SKIPPED` and why (not root, no
+    /// `ip`): a test that needs them then checks nothing else, and says so in its output.
+    pub fn or_skip(made: Result<Self, String>) -> Option<Self> {
+        match made {
+            Ok(hosts) => Some(hosts),
+            Err(why) => {
+                println!(
+                    "SKIPPED: cannot make network namespaces here (needs root and iproute2): {why}"
+                );
+                None
+            }
+        }
+    }
+
     /// Joins this process's own namespace to the bridge, at [`root_ip`](Self::root_ip).
     pub fn attach_root(mut self) -> Result<Self, String> {
         let (here, there) = (format!("{}r", self.prefix), "sroot".to_owned());

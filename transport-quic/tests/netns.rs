@@ -20,14 +20,8 @@ use support::{MESH_TIMEOUT, Node, fast_config, fast_config_emitter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
-    let hosts = match Hosts::make(&["a", "b", "c"]) {
-        Ok(hosts) => hosts,
-        Err(why) => {
-            println!(
-                "SKIPPED: cannot make network namespaces here (needs root and iproute2): {why}"
-            );
-            return;
-        }
+    let Some(hosts) = Hosts::or_skip(Hosts::make(&["a", "b", "c"])) else {
+        return;
     };
     let hood = Hood::create("netns").expect("hood");
     let addr = |host: &str| SocketAddr::from((hosts.host_ip(host), 4816));
@@ -116,14 +110,8 @@ async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_cut_off_under_load_recovers_and_reports_its_loss() {
-    let hosts = match Hosts::make(&["pub", "sub"]) {
-        Ok(hosts) => hosts,
-        Err(why) => {
-            println!(
-                "SKIPPED: cannot make network namespaces here (needs root and iproute2): {why}"
-            );
-            return;
-        }
+    let Some(hosts) = Hosts::or_skip(Hosts::make(&["pub", "sub"])) else {
+        return;
     };
     let hood = Hood::create("netns-load").expect("hood");
     let addr = |host: &str| SocketAddr::from((hosts.host_ip(host), 4816));
