@@ -287,6 +287,7 @@ impl Emitter {
         Ok(EventStream::new(
             entry.id,
             pattern,
+            options.is_spy(),
             queue,
             Arc::downgrade(self.inner()),
         ))

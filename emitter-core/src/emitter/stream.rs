@@ -10,6 +10,7 @@ use futures_core::Stream;
 
 use crate::emitter::event::{Event, RawEvent};
 use crate::emitter::inner::Inner;
+use crate::emitter::registry::Sink;
 use crate::error::Error;
 use crate::lag_queue::{LagQueue, Popped};
 use crate::pattern::Pattern;
@@ -44,6 +45,10 @@ use crate::report::{ErrorKind, ErrorReport};
 pub struct EventStream<T> {
     id: u64,
     pattern: Pattern,
+    /// Counted nowhere (a spy); patterns added later are listened on the same way.
+    spy: bool,
+    /// The listeners of patterns added with [`also`](Self::also), sharing `queue`.
+    more: Vec<u64>,
     queue: Arc<LagQueue<RawEvent>>,
     inner: Weak<Inner>,
     _payload: PhantomData<fn() -> T>,
@@ -62,12 +67,15 @@ impl<T: FromPayload> EventStream<T> {
     pub(crate) fn new(
         id: u64,
         pattern: Pattern,
+        spy: bool,
         queue: Arc<LagQueue<RawEvent>>,
         inner: Weak<Inner>,
     ) -> Self {
         Self {
             id,
             pattern,
+            spy,
+            more: Vec::new(),
             queue,
             inner,
             _payload: PhantomData,
@@ -79,9 +87,38 @@ impl<T: FromPayload> EventStream<T> {
         std::future::poll_fn(|cx| self.poll_item(cx)).await
     }
 
-    /// The pattern listened on.
+    /// The pattern listened on (the first one, if [`also`](Self::also) added more).
     pub fn pattern(&self) -> &Pattern {
         &self.pattern
+    }
+
+    /// Also listens on `pattern`, into this stream's one queue: events matching any of
+    /// the stream's patterns arrive in the order this node received them, which separate
+    /// streams cannot promise (a tool that prints events beside `$peer.up` and `$error`
+    /// needs it). The new pattern is a listener of its own, counted like the first one
+    /// (not at all for a spy); an event matching two of the patterns arrives twice.
+    ///
+    /// ```
+    /// use demitter_core::{Emitter, MemoryHub, RawPayload};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), demitter_core::Error> {
+    /// let emitter = Emitter::new(MemoryHub::new().join())?;
+    /// let mut seen = emitter.events::<RawPayload>("user.+")?;
+    /// seen.also("order.+")?;
+    /// emitter.emit("order.paid", &1).await?;
+    /// emitter.emit("user.login", &2).await?;
+    /// let names = [seen.recv().await.expect("open")?.name, seen.recv().await.expect("open")?.name];
+    /// assert_eq!(names.map(|n| n.to_string()), ["order.paid", "user.login"]);
+    /// assert_eq!(emitter.listener_count("order.paid")?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn also(&mut self, pattern: &str) -> Result<(), Error> {
+        let pattern = Pattern::new(pattern)?;
+        let inner = self.inner.upgrade().ok_or(Error::Closed)?;
+        let queue = Arc::clone(&self.queue);
+        let entry = inner.add_listener(pattern, self.spy, false, || Sink::Stream(queue))?;
+        self.more.push(entry.id);
+        Ok(())
     }
 
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event<T>, Error>>> {
@@ -140,6 +177,9 @@ impl<T: FromPayload> Stream for EventStream<T> {
 impl<T> Drop for EventStream<T> {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.upgrade() {
+            for id in self.more.drain(..) {
+                inner.remove_listener(id);
+            }
             inner.remove_listener(self.id);
         }
     }
