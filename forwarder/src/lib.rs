@@ -135,5 +135,6 @@ pub fn init_logging(level: &str) {
             "demitter_zmq={level},demitter_forwarder={level}"
         )))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

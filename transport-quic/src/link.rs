@@ -95,7 +95,7 @@ pub(crate) async fn write_loop(mesh: Arc<Mesh>, link: Arc<Link>, mut send: quinn
     loop {
         let drained = link.queue.drain(WRITE_BATCH);
         if let Some(dropped) = drained.dropped_events {
-            tracing::warn!(peer = %link.peer, dropped, "peer caught up after events were dropped for it");
+            tracing::debug!(peer = %link.peer, dropped, "peer caught up after events were dropped for it");
             mesh.report(
                 ErrorReport::new(
                     ErrorKind::Network,

@@ -325,7 +325,7 @@ impl Mesh {
 
     /// Reports a refused peer, with a log line.
     pub(crate) async fn refused(&self, addr: SocketAddr, reason: String) {
-        tracing::warn!(%addr, "peer refused: {reason}");
+        tracing::debug!(%addr, "peer refused: {reason}");
         self.report(
             ErrorReport::new(
                 ErrorKind::Refused,
@@ -432,7 +432,7 @@ impl Mesh {
             .collect();
         for link in revoked {
             let reason = format!("peer `{}` is no longer among the allowed peers", link.peer);
-            tracing::warn!("{reason}; disconnecting it");
+            tracing::debug!("{reason}; disconnecting it");
             link.conn
                 .close(close_code::REFUSED, b"no longer among the allowed peers");
             self.report(
@@ -445,7 +445,7 @@ impl Mesh {
 
     async fn refuse_name(&self, remote: SocketAddr, peer: &NodeId) -> DialError {
         let reason = format!("peer `{peer}` is not among the allowed peers");
-        tracing::warn!(%remote, "{reason}");
+        tracing::debug!(%remote, "{reason}");
         self.report(
             ErrorReport::new(ErrorKind::Refused, 1, format!("{reason}; disconnected"))
                 .with_peer(peer.as_str()),

@@ -89,12 +89,15 @@ impl ZmqConfig {
 /// requested so far (or did not answer within `sync_timeout`). A listener is announced
 /// (published) after its subscription is requested, so no peer can hear of it, and emit to
 /// it, before the forwarder has the subscription.
+///
+/// It also knows whether the publisher is connected, for [`ZmqTransport::wait_connected`].
 #[derive(Debug, Default)]
 struct SubscriptionGate {
     requested: AtomicU64,
     /// Subscription changes the forwarder has confirmed.
     written: AtomicU64,
     connected: AtomicBool,
+    publisher_connected: AtomicBool,
     changed: Notify,
 }
 
@@ -104,21 +107,31 @@ impl SubscriptionGate {
             && self.written.load(Ordering::Acquire) >= self.requested.load(Ordering::Acquire)
     }
 
-    async fn open(&self) {
+    /// Waits until `ready` holds.
+    async fn until(&self, ready: impl Fn(&Self) -> bool) {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.is_open() {
+            if ready(self) {
                 return;
             }
             changed.await;
         }
     }
 
+    async fn open(&self) {
+        self.until(Self::is_open).await;
+    }
+
     fn update(&self, connected: bool, written: u64) {
         self.written.store(written, Ordering::Release);
         self.connected.store(connected, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    fn publisher(&self, connected: bool) {
+        self.publisher_connected.store(connected, Ordering::Release);
         self.changed.notify_waiters();
     }
 }
@@ -184,6 +197,29 @@ impl ZmqTransport {
             cancel,
             tasks,
         }
+    }
+
+    /// Resolves once both connections to the forwarder are up and the forwarder has every
+    /// subscription asked for so far: from then on, this node hears what is emitted on
+    /// the bus for its listeners. `connect` itself returns at once; wrap this in a timeout
+    /// (a forwarder that is not there never connects).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports()).await?;
+    /// let config = ZmqConfig::new(forwarder.xsub_addr().to_string(), forwarder.xpub_addr().to_string());
+    /// let transport = ZmqTransport::connect(config);
+    /// tokio::time::timeout(Duration::from_secs(5), transport.wait_connected()).await?;
+    /// # forwarder.close().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_connected(&self) {
+        self.gate
+            .until(|gate| gate.is_open() && gate.publisher_connected.load(Ordering::Acquire))
+            .await;
     }
 
     fn change_interest(&self, pattern: &Pattern, subscribe: bool) {
@@ -279,15 +315,20 @@ impl Transport for ZmqTransport {
 }
 
 /// Connects to `addr` as `ours`, pausing between attempts; `None` once cancelled.
+/// `lost_at` is when the previous connection was lost, if this is a reconnection: the
+/// line saying it is back then pairs with the one that said it was lost.
 async fn connect_with_backoff(
     config: &ZmqConfig,
     addr: &str,
     ours: SocketType,
     cancel: &CancellationToken,
     reports: &mpsc::Sender<Incoming>,
+    lost_at: Option<tokio::time::Instant>,
 ) -> Option<(Reader, OwnedWriteHalf)> {
     let mut pause = config.reconnect_min;
     let mut attempt = 0u32;
+    // The refusal last reported: the same one is not reported again at every attempt.
+    let mut refusal: Option<String> = None;
     loop {
         let result = async {
             let attempt = async {
@@ -309,7 +350,10 @@ async fn connect_with_backoff(
         };
         match outcome {
             Ok((reader, writer, _)) => {
-                if attempt > 0 {
+                if let Some(lost_at) = lost_at {
+                    let after = lost_at.elapsed();
+                    tracing::warn!(%addr, side = ours.name(), ?after, "reconnected to the forwarder");
+                } else if attempt > 0 {
                     tracing::info!(%addr, side = ours.name(), "connected to the forwarder");
                 }
                 return Some((reader, writer));
@@ -320,11 +364,13 @@ async fn connect_with_backoff(
                     tracing::info!(%addr, "forwarder not reachable yet ({e}); retrying");
                 }
                 if let ZmqError::IncompatiblePeer { .. } | ZmqError::Handshake(_) = e {
-                    let _ = reports.try_send(Incoming::Report(ErrorReport::new(
-                        ErrorKind::Refused,
-                        1,
-                        format!("the peer at {addr} is not a forwarder this emitter can use: {e}"),
-                    )));
+                    let message =
+                        format!("the peer at {addr} is not a forwarder this emitter can use: {e}");
+                    if refusal.as_ref() != Some(&message) {
+                        let report = ErrorReport::new(ErrorKind::Refused, 1, message.clone());
+                        let _ = reports.try_send(Incoming::Report(report));
+                        refusal = Some(message);
+                    }
                 }
             }
         }
@@ -334,6 +380,12 @@ async fn connect_with_backoff(
         }
         pause = (pause * 2).min(config.reconnect_max);
     }
+}
+
+/// Logs a lost connection (its report goes on the error channel) and notes when.
+fn lost(at: &mut Option<tokio::time::Instant>, addr: &str, why: &str) {
+    tracing::debug!(%addr, "lost the forwarder ({why}); reconnecting");
+    *at = Some(tokio::time::Instant::now());
 }
 
 fn outage(side: &str, addr: &str, why: &str) -> Incoming {
@@ -367,12 +419,21 @@ async fn publish(
 ) {
     let mut batch = Vec::with_capacity(256);
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut lost_at = None;
     loop {
-        let Some((mut reader, mut writer)) =
-            connect_with_backoff(&config, &config.xsub, SocketType::Pub, &cancel, &reports).await
+        let Some((mut reader, mut writer)) = connect_with_backoff(
+            &config,
+            &config.xsub,
+            SocketType::Pub,
+            &cancel,
+            &reports,
+            lost_at,
+        )
+        .await
         else {
             return;
         };
+        gate.publisher(true);
         let why = loop {
             tokio::select! {
                 biased;
@@ -419,7 +480,8 @@ async fn publish(
                 }
             }
         };
-        tracing::warn!(addr = %config.xsub, "lost the forwarder ({why}); reconnecting");
+        gate.publisher(false);
+        lost(&mut lost_at, &config.xsub, &why);
         let _ = reports.try_send(outage("XSUB", &config.xsub, &why));
     }
 }
@@ -440,9 +502,17 @@ async fn subscribe(
     let mut syncing: Option<(u64, tokio::time::Instant)>;
     let mut topics: Vec<Bytes> = vec![Bytes::from_static(wire::CONTROL_TOPIC)];
     let mut cache = DecodeCache::default();
+    let mut lost_at = None;
     loop {
-        let Some((mut reader, mut writer)) =
-            connect_with_backoff(&config, &config.xpub, SocketType::Sub, &cancel, &incoming).await
+        let Some((mut reader, mut writer)) = connect_with_backoff(
+            &config,
+            &config.xpub,
+            SocketType::Sub,
+            &cancel,
+            &incoming,
+            lost_at,
+        )
+        .await
         else {
             return;
         };
@@ -522,7 +592,7 @@ async fn subscribe(
             }
         };
         gate.update(false, consumed);
-        tracing::warn!(addr = %config.xpub, "lost the forwarder ({why}); reconnecting");
+        lost(&mut lost_at, &config.xpub, &why);
         if incoming
             .send(outage("XPUB", &config.xpub, &why))
             .await

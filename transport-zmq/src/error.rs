@@ -21,4 +21,38 @@ pub enum ZmqError {
     /// The connection failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A forwarder was given one port for both of its sides.
+    #[error("the XSUB and XPUB sides cannot share port {0}: give each side its own")]
+    SamePort(u16),
+    /// [`probe_forwarder`](crate::probe_forwarder): nothing accepts TCP connections there.
+    #[error("cannot reach the forwarder at {addr}: {source}")]
+    Unreachable {
+        /// The address tried.
+        addr: String,
+        /// Why the connection failed.
+        source: std::io::Error,
+    },
+    /// [`probe_forwarder`](crate::probe_forwarder): a ZeroMQ socket answers there, but of
+    /// the other side (or not a forwarder's at all).
+    #[error(
+        "{addr} is a ZeroMQ {found} socket, not the forwarder's {expected} side{}",
+        if found == "XPUB" || found == "XSUB" { " (are the two ports swapped?)" } else { "" }
+    )]
+    WrongSide {
+        /// The address tried.
+        addr: String,
+        /// The socket type expected there.
+        expected: &'static str,
+        /// The socket type that answered.
+        found: String,
+    },
+    /// [`probe_forwarder`](crate::probe_forwarder): something answers there, but it does
+    /// not speak ZMTP 3 with the NULL mechanism (an HTTP server, say).
+    #[error("{addr} does not answer as a ZeroMQ forwarder: {source}")]
+    NotAForwarder {
+        /// The address tried.
+        addr: String,
+        /// What went wrong in the handshake.
+        source: Box<ZmqError>,
+    },
 }

@@ -165,6 +165,12 @@ enum Event {
 impl Forwarder {
     /// Binds both sides and starts forwarding.
     pub async fn bind(config: ForwarderConfig) -> Result<Self, ZmqError> {
+        let (xsub, xpub) = (config.xsub, config.xpub);
+        let overlapping_ips =
+            xsub.ip() == xpub.ip() || xsub.ip().is_unspecified() || xpub.ip().is_unspecified();
+        if xsub.port() != 0 && xsub.port() == xpub.port() && overlapping_ips {
+            return Err(ZmqError::SamePort(config.xsub.port()));
+        }
         let xsub = TcpListener::bind(config.xsub)
             .await
             .map_err(|e| bind_error("XSUB", config.xsub, &e))?;
@@ -266,6 +272,23 @@ fn bind_error(side: &str, addr: SocketAddr, e: &std::io::Error) -> ZmqError {
     ))
 }
 
+/// Logs a connection that did not complete its handshake: a peer that only opened and
+/// closed TCP (a port check, a load balancer's probe) at debug, a peer that spoke
+/// something else at warn.
+fn refused(peer: SocketAddr, side: &str, e: &ZmqError) {
+    let left = matches!(e, ZmqError::Io(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+    ));
+    if left {
+        tracing::debug!(%peer, "a {side} left before its handshake: {e}");
+    } else {
+        tracing::warn!(%peer, "{side} refused: {e}");
+    }
+}
+
 /// The next connection, or `None` once cancelled. Failed accepts are logged and skipped.
 async fn accept(
     listener: &TcpListener,
@@ -300,7 +323,7 @@ async fn accept_publishers(
             let (mut reader, writer, peer_type) =
                 match conn::handshake(stream, SocketType::XSub, max).await {
                     Ok(parts) => parts,
-                    Err(e) => return tracing::warn!(%peer, "publisher refused: {e}"),
+                    Err(e) => return refused(peer, "publisher", &e),
                 };
             tracing::debug!(%peer, %peer_type, "publisher connected");
             let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -364,7 +387,7 @@ async fn accept_subscribers(
             let (reader, writer, peer_type) =
                 match conn::handshake(stream, SocketType::XPub, max).await {
                     Ok(parts) => parts,
-                    Err(e) => return tracing::warn!(%peer, "subscriber refused: {e}"),
+                    Err(e) => return refused(peer, "subscriber", &e),
                 };
             tracing::debug!(%peer, %peer_type, "subscriber connected");
             let (queue_tx, queue_rx) = mpsc::channel(queue_len.max(1));

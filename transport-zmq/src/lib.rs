@@ -6,6 +6,7 @@ pub mod client;
 mod conn;
 mod error;
 pub mod forwarder;
+mod probe;
 pub mod wire;
 mod zmtp;
 
@@ -19,3 +20,4 @@ pub mod fuzzing;
 pub use client::{ZmqConfig, ZmqTransport};
 pub use error::ZmqError;
 pub use forwarder::{Forwarder, ForwarderConfig, ForwarderStats};
+pub use probe::probe_forwarder;

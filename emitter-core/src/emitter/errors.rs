@@ -32,7 +32,8 @@ impl ErrorChannel {
         queue
     }
 
-    /// Logs, counts and fans out one report.
+    /// Logs, counts and fans out one report. This is the one log line of every report:
+    /// transports log at debug what they report here.
     pub(crate) fn publish(&self, report: ErrorReport) {
         if report.kind == ErrorKind::Lagged {
             tracing::debug!(%report, "listener lagged");
