@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod chart;
+pub mod cli;
 pub mod emitters;
 pub mod measure;
 pub mod report;

@@ -1,0 +1,122 @@
+//! The harness's command line, shared by the `demitter-bench` binary and `demitter bench`.
+//!
+//! ```text
+//! demitter-bench --transport mem --suite                 # the standard set
+//! demitter-bench --transport mem --publishers 1 --subscribers 4 --payload 4096 --rate 10000
+//! ```
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::scenario::{Outcome, Scenario};
+use crate::{BenchError, Progress, chart, report, transports};
+
+/// What to measure: the flags of `demitter-bench` and `demitter bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Transports to run (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', default_value = "mem")]
+    pub transport: Vec<String>,
+    /// Run the standard scenarios: 64 B and 4 KiB, 1→1 and 1→4, flat out and at 10,000/s.
+    #[arg(long)]
+    pub suite: bool,
+    /// Publishing nodes.
+    #[arg(long, default_value_t = 1)]
+    pub publishers: usize,
+    /// Subscribing nodes.
+    #[arg(long, default_value_t = 1)]
+    pub subscribers: usize,
+    /// Payload bytes per event.
+    #[arg(long, default_value_t = 64)]
+    pub payload: usize,
+    /// Seconds each run publishes.
+    #[arg(long, default_value = "3", value_parser = parse_seconds)]
+    pub duration: f64,
+    /// Events per second over all publishers; omit for flat out.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Also write the results as JSON to this file ("-" for standard output).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Draw the results as an SVG chart into this file.
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
+}
+
+fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
+    let duration = Duration::from_secs_f64(args.duration);
+    if !args.suite {
+        return vec![Scenario {
+            publishers: args.publishers.max(1),
+            subscribers: args.subscribers.max(1),
+            payload: args.payload,
+            duration,
+            rate: args.rate,
+        }];
+    }
+    let mut all = Vec::new();
+    for rate in [None, Some(10_000)] {
+        for payload in [64, 4096] {
+            for subscribers in [1, 4] {
+                all.push(Scenario {
+                    publishers: 1,
+                    subscribers,
+                    payload,
+                    duration,
+                    rate,
+                });
+            }
+        }
+    }
+    all
+}
+
+async fn measure_all(args: &BenchArgs) -> Result<Vec<Outcome>, BenchError> {
+    let progress = Progress::new(std::io::stderr().is_terminal());
+    let mut outcomes = Vec::new();
+    for transport in &args.transport {
+        for scenario in scenarios(args) {
+            progress.start(&format!("{transport} {scenario}"));
+            eprintln!("running {transport}: {scenario}");
+            outcomes.extend(transports::run(transport, &scenario, &progress).await?);
+        }
+    }
+    Ok(outcomes)
+}
+
+fn write_outputs(args: &BenchArgs, outcomes: &[Outcome]) -> Result<(), BenchError> {
+    println!("{}", report::markdown(outcomes));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(outcomes)
+            .map_err(|e| BenchError::Setup(format!("serializing results: {e}")))?;
+        if path.as_os_str() == "-" {
+            println!("{json}");
+        } else {
+            std::fs::write(path, json).map_err(|source| BenchError::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    if let Some(path) = &args.chart {
+        chart::draw(outcomes, path)?;
+        eprintln!("chart written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs what `args` asks for, then prints the Markdown table (and writes the JSON and the
+/// chart it asks for).
+pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
+    let outcomes = measure_all(args).await?;
+    write_outputs(args, &outcomes)
+}
+
+/// A run's seconds: finite, at least 0.1 and at most an hour.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if (0.1..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!("`{text}`: give between 0.1 and 3600 seconds")),
+    }
+}
