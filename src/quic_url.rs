@@ -82,7 +82,7 @@ pub(crate) fn quic_config(url: &str, rest: &str) -> Result<QuicConfig, Error> {
             ));
         }
     }
-    .map_err(|e| bad(e.to_string()))?;
+    .map_err(|e| bad(with_pki_hint(&e, hood, peer)))?;
     let mut config = QuicConfig::new(identity);
     config.bind_ip = bind_ip;
     config.ports = ports;
@@ -93,6 +93,27 @@ pub(crate) fn quic_config(url: &str, rest: &str) -> Result<QuicConfig, Error> {
         config = config.with_mdns();
     }
     Ok(config)
+}
+
+/// An identity that does not load, with the command that makes its missing files.
+fn with_pki_hint(e: &demitter_quic::QuicError, hood: Option<&str>, peer: Option<&str>) -> String {
+    let missing = matches!(e, demitter_quic::QuicError::File { source, .. }
+        if source.kind() == std::io::ErrorKind::NotFound);
+    match (missing, hood, peer) {
+        (true, Some(dir), Some(name)) => {
+            let hood_there = Path::new(dir)
+                .join(demitter_quic::pki::HOOD_CERT_FILE)
+                .is_file();
+            if hood_there {
+                format!("{e}; create the peer with `demitter pki peer {dir} {name}`")
+            } else {
+                format!(
+                    "{e}; create a hood with `demitter pki hood NAME --dir {dir}`, then `demitter pki peer {dir} {name}`"
+                )
+            }
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// `on` / `off` (or true/false, 1/0).

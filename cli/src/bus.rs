@@ -1,58 +1,61 @@
-//! Connecting to the bus a URL names, with a clear error when nothing answers there.
+//! The bus a command uses: its URL, how long to wait for it, and joining it (see
+//! [`crate::join`]).
 
 use std::time::Duration;
 
-use demitter::{Emitter, EmitterConfig};
+use demitter::EmitterConfig;
 
 use crate::error::CliError;
+use crate::join::Joined;
+
+/// The default bus: Demitter's forwarder on this machine.
+pub(crate) const DEFAULT_URL: &str = "zmq://127.0.0.1:5555?xpub=5556";
 
 /// The bus to use.
 #[derive(Debug, Clone, clap::Args)]
 // clap prints these comments as `--help`; backticks would show there literally.
 #[allow(clippy::doc_markdown)]
 pub(crate) struct BusArgs {
-    /// Where the bus is: zmq://HOST:PORT?xpub=PORT (a forwarder),
-    /// quic://IP:PORTS?hood=DIR&peer=NAME&seed=HOST:PORT (a mesh node),
-    /// nng+tcp://IP:PORT?peer=HOST:PORT (a bus node; build with --features nng) or
-    /// mem://NAME.
-    #[arg(
-        long,
-        env = "DEMITTER_URL",
-        default_value = "zmq://127.0.0.1:5555?xpub=5556"
-    )]
+    /// Where the bus is: zmq://HOST:PORT?xpub=PORT (a forwarder; xpub defaults to PORT+1),
+    /// quic://IP:PORTS?hood=DIR&peer=NAME&seed=HOST:PORT (a mesh node; see `demitter pki
+    /// --help`), nng+tcp://IP:PORT?peer=HOST:PORT (a bus node; build with --features nng)
+    /// or mem://NAME (this process only).
+    #[arg(short, long, env = "DEMITTER_URL", default_value = DEFAULT_URL)]
     pub(crate) url: String,
-    /// Seconds to wait for the bus (the forwarder to answer, listeners to be known).
-    #[arg(long, default_value_t = 5.0)]
-    pub(crate) timeout: f64,
+    /// Seconds to wait for the bus: the forwarder to answer, a seed or peer to connect,
+    /// listeners to be known.
+    #[arg(short, long, value_name = "SECONDS", default_value = "5", allow_negative_numbers = true, value_parser = crate::seconds::parse)]
+    pub(crate) timeout: Duration,
+    /// This node's name on the bus, the `source` of what it emits (default: a random
+    /// node-… id). A QUIC node's name is its certificate's (peer=NAME).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) id: Option<String>,
 }
 
 impl BusArgs {
-    pub(crate) fn timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.timeout.clamp(0.0, 3600.0))
-    }
-
-    /// Joins the bus, after checking that a forwarder answers for a `zmq://` URL (the
-    /// ZeroMQ transport itself would keep retrying quietly).
-    pub(crate) async fn connect(&self) -> Result<Emitter, CliError> {
-        if self.url.starts_with("zmq://") {
-            let (xsub, xpub) = demitter::zmq_endpoints(&self.url)?;
-            for addr in [xsub, xpub] {
-                reachable(&addr, self.timeout()).await?;
+    /// Joins the bus, or says in one line why it cannot; then prints each report of the
+    /// error channel on stderr, one line each (the log leaves them out, see
+    /// [`crate::logging`]).
+    pub(crate) async fn connect(&self) -> Result<Joined, CliError> {
+        let joined = self.connect_quietly().await?;
+        let mut reports = joined.emitter.errors();
+        tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                eprintln!("warning: {report}");
             }
-        }
-        Ok(demitter::connect_with(&self.url, EmitterConfig::default()).await?)
+        });
+        Ok(joined)
     }
-}
 
-async fn reachable(addr: &str, timeout: Duration) -> Result<(), CliError> {
-    let unreachable = |reason: String| CliError::Unreachable {
-        what: "the forwarder",
-        addr: addr.to_owned(),
-        reason,
-    };
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(unreachable(e.to_string())),
-        Err(_) => Err(unreachable(format!("no answer within {timeout:?}"))),
+    /// Joins the bus, for a command that shows the error channel itself.
+    pub(crate) async fn connect_quietly(&self) -> Result<Joined, CliError> {
+        let mut config = EmitterConfig::default();
+        if let Some(id) = &self.id {
+            if self.url.starts_with("quic://") {
+                return Err(CliError::IdOnQuic);
+            }
+            config = config.with_id(id);
+        }
+        crate::join::join(&self.url, config, self.timeout).await
     }
 }

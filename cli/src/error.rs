@@ -9,21 +9,48 @@ pub(crate) enum CliError {
     /// The bus said no: a bad URL, a closed emitter, an undecodable payload.
     #[error(transparent)]
     Bus(#[from] demitter::Error),
-    /// A forwarder or peer that does not answer.
-    #[error("cannot reach {what} at {addr}: {reason}")]
-    Unreachable {
-        /// What was expected there.
-        what: &'static str,
-        /// Where.
-        addr: String,
-        /// Why not.
-        reason: String,
+    /// No forwarder (or not one that can be used) at a `zmq://` URL.
+    #[error("{source}{hint}")]
+    NoForwarder {
+        /// What the probe found.
+        source: demitter::zmq::ZmqError,
+        /// What to try, if there is something to suggest.
+        hint: &'static str,
     },
+    /// Every seed or peer dialed refused this node.
+    #[error("could not join the bus: {cause}")]
+    Refused {
+        /// The refusal, as the transport reported it.
+        cause: String,
+    },
+    /// No seed or peer answered.
+    #[error(
+        "could not join the bus: no seed answered within {waited:?} ({seeds}); is a node running there?"
+    )]
+    NoSeed {
+        /// The seeds dialed.
+        seeds: String,
+        /// How long they were given.
+        waited: std::time::Duration,
+    },
+    /// `--id` with a QUIC URL.
+    #[error(
+        "--id does not apply to quic:// URLs: a QUIC node's name is its certificate's (peer=NAME)"
+    )]
+    IdOnQuic,
     /// Waited long enough.
     #[error("{0}")]
     Timeout(String),
     /// The JSON given to `emit`.
-    #[error("the payload is not JSON: {0}")]
+    #[error("the payload is not JSON: {source}{hint}")]
+    Payload {
+        /// The parser's reason.
+        source: serde_json::Error,
+        /// What to try, if there is something to suggest.
+        hint: &'static str,
+    },
+    /// Writing JSON.
+    #[error("could not write JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// Reading or writing a file or a stream.
     #[error("{what}: {source}")]
@@ -36,6 +63,20 @@ pub(crate) enum CliError {
     /// Certificates for the QUIC mesh.
     #[error(transparent)]
     Pki(#[from] demitter::quic::QuicError),
+    /// A hood is already in that directory.
+    #[error("a hood is already in {}: it is never overwritten (give another --dir, or use it)", .0.display())]
+    HoodExists(PathBuf),
+    /// A peer of that name is already in the hood's directory.
+    #[error("peer `{name}` is already in {}: it is never overwritten", dir.display())]
+    PeerExists {
+        /// The hood's directory.
+        dir: PathBuf,
+        /// The peer's name.
+        name: String,
+    },
+    /// The benchmark harness.
+    #[error(transparent)]
+    Bench(#[from] demitter_benches::BenchError),
     /// A directory that does not hold a hood.
     #[error("{} holds no hood (hood.crt and hood.key); create one with `demitter pki hood NAME`", .0.display())]
     NoHood(PathBuf),

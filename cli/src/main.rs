@@ -1,7 +1,9 @@
 //! `demitter`: distributed events from the command line.
 //!
 //! - `demitter demo`: a live auction between real processes on an embedded bus.
-//! - `demitter tap PATTERN`, `demitter emit NAME JSON`: watch and send events on a bus.
+//! - `demitter tap PATTERN`, `demitter emit NAME [JSON]`: watch and send events on a bus.
+//! - `demitter listeners NAME`, `demitter peers`: the bus-wide counts, and who is there.
+//! - `demitter bench`: the benchmark harness (as `demitter-bench`).
 //! - `demitter pki hood|peer`: certificates for the QUIC mesh.
 //! - `demitter forwarder`: the ZeroMQ forwarder, as `demitter-forwarder`.
 
@@ -9,7 +11,12 @@ mod bus;
 mod demo;
 mod emit;
 mod error;
+mod join;
+mod listeners;
+mod logging;
+mod peers;
 mod pki;
+mod seconds;
 mod tap;
 
 use std::process::ExitCode;
@@ -18,9 +25,24 @@ use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
 
+/// mimalloc, as `demitter-bench` allocates, so that `demitter bench` measures the same.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const AFTER_HELP: &str = "\
+Every command that uses a bus takes --url (or DEMITTER_URL); the default is Demitter's
+forwarder on this machine, zmq://127.0.0.1:5555?xpub=5556 (start one with `demitter forwarder`).
+Commands first join the bus and fail, with a non-zero exit and the cause, when they cannot.
+
+Logging: warnings and errors go to stderr; DEMITTER_LOG sets what is logged, in tracing's
+filter syntax: DEMITTER_LOG=info, DEMITTER_LOG=debug, DEMITTER_LOG=demitter_quic=debug.
+
+Exit status: 0 on success, 1 when the command failed (the reason is on stderr), 2 for a
+command line that does not parse.";
+
 /// Distributed events: an emitter API whose events reach every connected process.
 #[derive(Debug, Parser)]
-#[command(name = "demitter", version, about, long_about = None)]
+#[command(name = "demitter", version, about, long_about = None, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,8 +55,15 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Prints each event matching PATTERN as a JSON line (and the bus's own $ events).
     Tap(tap::TapArgs),
-    /// Emits one event whose payload is JSON, and says how many listeners it reached.
+    /// Emits an event whose payload is JSON, and says how many listeners it reached.
     Emit(emit::EmitArgs),
+    /// How many listeners the whole bus has for an event or a pattern.
+    Listeners(listeners::ListenersArgs),
+    /// The nodes on the bus.
+    Peers(peers::PeersArgs),
+    /// Benchmarks the transports against their raw baselines (the flags of
+    /// `demitter-bench`).
+    Bench(demitter_benches::cli::BenchArgs),
     /// Creates a hood (a certificate authority) and its peers' certificates for the QUIC
     /// mesh.
     #[command(subcommand)]
@@ -67,20 +96,34 @@ fn main() -> ExitCode {
                 .map_err(CliError::from)
         }
         Command::Pki(command) => {
-            init_logging();
+            logging::init("warn");
             pki::run(&command)
         }
         Command::Tap(args) => {
-            init_logging();
+            logging::init(logging::WITHOUT_REPORT_LINES);
             runtime.block_on(tap::run(args))
         }
         Command::Emit(args) => {
-            init_logging();
+            logging::init(logging::WITHOUT_REPORT_LINES);
             runtime.block_on(emit::run(args))
+        }
+        Command::Listeners(args) => {
+            logging::init(logging::WITHOUT_REPORT_LINES);
+            runtime.block_on(listeners::run(args))
+        }
+        Command::Peers(args) => {
+            logging::init(logging::WITHOUT_REPORT_LINES);
+            runtime.block_on(peers::run(args))
+        }
+        Command::Bench(args) => {
+            logging::init("warn");
+            runtime
+                .block_on(demitter_benches::cli::run(&args))
+                .map_err(CliError::from)
         }
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::DemoRole(args) => {
-            init_logging();
+            logging::init(logging::WITHOUT_REPORT_LINES);
             runtime.block_on(demo::roles::run(args))
         }
     };
@@ -91,14 +134,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs warnings and errors to stderr; `DEMITTER_LOG` (for example `info` or
-/// `demitter_quic=debug`) says otherwise.
-fn init_logging() {
-    let filter = std::env::var("DEMITTER_LOG").unwrap_or_else(|_| "warn".to_owned());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .init();
 }

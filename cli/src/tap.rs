@@ -1,13 +1,18 @@
-//! `demitter tap PATTERN`: every matching event as a JSON line on stdout.
+//! `demitter tap PATTERN`: every matching event as a JSON line on stdout, with the bus's
+//! own `$peer.up`, `$peer.down` and `$error` events in the order they happened.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use demitter::{Emitter, Event, EventStream, RawPayload};
+use demitter::{ERROR_EVENT, Event, PEER_DOWN, PEER_UP, Pattern, RawPayload};
 use serde_json::Value;
 
 use crate::bus::BusArgs;
 use crate::error::CliError;
+use crate::join::Joined;
+
+/// The system events `tap` shows beside the pattern's.
+const SYSTEM_EVENTS: [&str; 3] = [PEER_UP, PEER_DOWN, ERROR_EVENT];
 
 /// What `tap` listens on and for how long.
 #[derive(Debug, clap::Args)]
@@ -16,42 +21,51 @@ pub(crate) struct TapArgs {
     /// within a segment and `#` for any run at all (`user.+`, `#`).
     pattern: String,
     /// Stop after this many matching events.
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     count: Option<u64>,
     /// Leave out the bus's own events ($peer.up, $peer.down, $error).
     #[arg(long)]
     no_system: bool,
+    /// Add the time each event arrived here (`"time"`, RFC 3339, UTC).
+    #[arg(long)]
+    timestamps: bool,
     #[command(flatten)]
     bus: BusArgs,
 }
 
 pub(crate) async fn run(args: TapArgs) -> Result<(), CliError> {
-    let emitter = args.bus.connect().await?;
-    let result = tap(&emitter, &args).await;
-    emitter.close().await;
+    // Checked before joining, so a bad pattern is said first.
+    let pattern = Pattern::new(&args.pattern)?;
+    let joined = if args.no_system {
+        args.bus.connect().await?
+    } else {
+        args.bus.connect_quietly().await?
+    };
+    let result = tap(&joined, &args, &pattern).await;
+    joined.emitter.close().await;
     result
 }
 
-async fn tap(emitter: &Emitter, args: &TapArgs) -> Result<(), CliError> {
-    let mut events = emitter.events::<RawPayload>(&args.pattern)?;
-    let (mut peers, mut errors) = if args.no_system {
-        (None, None)
-    } else {
-        (
-            Some(emitter.events::<RawPayload>("$peer.+")?),
-            Some(emitter.events::<RawPayload>("$error")?),
-        )
-    };
+async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), CliError> {
+    // One stream, so events print in the order this node received them.
+    let mut events = joined.emitter.events::<RawPayload>(pattern.as_str())?;
+    if !args.no_system {
+        for name in SYSTEM_EVENTS {
+            if !pattern.matches(name) {
+                events.also(name)?;
+            }
+        }
+    }
+    // Listening means the bus delivers here: the forwarder has the subscription.
+    joined.subscribed().await?;
     eprintln!("listening on `{}` at {}", args.pattern, args.bus.url);
     let mut printed = 0u64;
     if args.count == Some(0) {
         return Ok(());
     }
     loop {
-        let (item, counts) = tokio::select! {
-            item = events.recv() => (item, true),
-            Some(item) = next(&mut peers) => (Some(item), false),
-            Some(item) = next(&mut errors) => (Some(item), false),
+        let item = tokio::select! {
+            item = events.recv() => item,
             stop = tokio::signal::ctrl_c() => {
                 stop.map_err(CliError::io("listening for Ctrl-C"))?;
                 return Ok(());
@@ -61,31 +75,26 @@ async fn tap(emitter: &Emitter, args: &TapArgs) -> Result<(), CliError> {
             return Err(CliError::Demo("the bus closed".into()));
         };
         match item {
-            Ok(event) => print_line(&event_json(&event)?)?,
+            Ok(event) => {
+                print_line(&event_json(&event, args.timestamps)?)?;
+                if pattern.matches(&event.name) {
+                    printed += 1;
+                    if args.count.is_some_and(|n| printed >= n) {
+                        return Ok(());
+                    }
+                }
+            }
             // Lag is reported on $error too; the stream goes on.
             Err(e) => eprintln!("warning: {e}"),
         }
-        if counts {
-            printed += 1;
-            if args.count.is_some_and(|n| printed >= n) {
-                return Ok(());
-            }
-        }
-    }
-}
-
-async fn next(
-    stream: &mut Option<EventStream<RawPayload>>,
-) -> Option<Result<Event<RawPayload>, demitter::Error>> {
-    match stream {
-        Some(stream) => stream.recv().await,
-        None => std::future::pending().await,
     }
 }
 
 /// One printed event.
 #[derive(Debug, serde::Serialize)]
 struct Line<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
     name: &'a str,
     source: &'a str,
     seq: u64,
@@ -96,8 +105,8 @@ struct Line<'a> {
 }
 
 /// `{"name", "source", "seq", "data"}`, the data decoded from MessagePack (or, if it is
-/// not JSON-shaped, its bytes in hex as `data_hex`).
-fn event_json(event: &Event<RawPayload>) -> Result<String, CliError> {
+/// not JSON-shaped, its bytes in hex as `data_hex`), with `"time"` first if asked for.
+fn event_json(event: &Event<RawPayload>, timestamps: bool) -> Result<String, CliError> {
     let data = event.data.decode::<Value>().ok();
     let data_hex = data.is_none().then(|| {
         event.data.bytes().iter().fold(String::new(), |mut hex, b| {
@@ -106,6 +115,7 @@ fn event_json(event: &Event<RawPayload>) -> Result<String, CliError> {
         })
     });
     let line = Line {
+        time: timestamps.then(now_rfc3339),
         name: &event.name,
         source: event.source.as_str(),
         seq: event.seq,
@@ -113,6 +123,13 @@ fn event_json(event: &Event<RawPayload>) -> Result<String, CliError> {
         data_hex,
     };
     Ok(serde_json::to_string(&line)?)
+}
+
+/// Now, as `2026-12-01T14:36:58.123456Z`.
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 fn print_line(line: &str) -> Result<(), CliError> {

@@ -1,121 +1,14 @@
-//! `demitter emit` into `demitter tap` through a real forwarder (`demitter forwarder`),
-//! clear failures for bad input, and `demitter pki`.
+//! `demitter emit` into `demitter tap` through a real forwarder (`demitter forwarder`):
+//! payloads, order, names, timestamps, repeated emits, clear failures for bad input.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-fn demitter() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_demitter"));
-    command
-        .env_remove("DEMITTER_URL")
-        .env_remove("XSUB_PORT")
-        .env_remove("XPUB_PORT")
-        .kill_on_drop(true);
-    command
-}
-
-async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Lines<R>, what: &str) -> String {
-    tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"))
-        .expect("readable")
-        .unwrap_or_else(|| panic!("{what}: the stream ended"))
-}
-
-/// A forwarder on free ports, and the URL that reaches it.
-async fn forwarder() -> (Child, String) {
-    let mut child = demitter()
-        .args([
-            "forwarder",
-            "--xsub-port",
-            "0",
-            "--xpub-port",
-            "0",
-            "--stats-every",
-            "0",
-        ])
-        .args(["--log-level", "warn"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the forwarder starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = next_line(&mut lines, "the forwarder's address line").await;
-    let port = |side: &str| -> String {
-        let at = line
-            .find(side)
-            .unwrap_or_else(|| panic!("{side} in {line}"))
-            + side.len();
-        line[at..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect()
-    };
-    let url = format!(
-        "zmq://127.0.0.1:{}?xpub={}",
-        port("publishers tcp://127.0.0.1:"),
-        port("subscribers tcp://127.0.0.1:")
-    );
-    (child, url)
-}
-
-/// A tap, once it says it listens.
-async fn tap(
-    url: &str,
-    args: &[&str],
-) -> (
-    Child,
-    Lines<BufReader<ChildStdout>>,
-    Lines<BufReader<ChildStderr>>,
-) {
-    let mut child = demitter()
-        .arg("tap")
-        .args(args)
-        .args(["--url", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tap starts");
-    let out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let said = next_line(&mut err, "tap's listening line").await;
-    assert!(said.starts_with("listening on"), "{said}");
-    (child, out, err)
-}
-
-async fn emit(url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let mut child = demitter()
-        .arg("emit")
-        .args(args)
-        .args(["--url", url])
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("emit starts");
-    if let Some(text) = stdin {
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(text.as_bytes()).await.expect("written");
-    }
-    tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .expect("emit ends")
-        .expect("emit runs")
-}
+use common::{WAIT, emit, forwarder, json, next_line, stderr, stdout, tap};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emitted_json_reaches_a_tap_through_a_forwarder() {
     let (_forwarder, url) = forwarder().await;
-    let (mut tap, mut out, _err) = tap(&url, &["greet.+", "--count", "2", "--no-system"]).await;
+    let (mut tap, mut out, _err) = tap(&url, &["greet.+", "--count", "3", "--no-system"]).await;
 
     let sent = emit(
         &url,
@@ -129,12 +22,8 @@ async fn emitted_json_reaches_a_tap_through_a_forwarder() {
     )
     .await;
     assert!(sent.status.success(), "{sent:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&sent.stdout).trim(),
-        "reached 1 listener"
-    );
-    let line: serde_json::Value =
-        serde_json::from_str(&next_line(&mut out, "the first event").await).expect("a JSON line");
+    assert_eq!(stdout(&sent).trim(), "reached 1 listener");
+    let line = json(&next_line(&mut out, "the first event").await);
     assert_eq!(line["name"], "greet.bob");
     assert_eq!(line["seq"], 1);
     assert_eq!(
@@ -145,20 +34,39 @@ async fn emitted_json_reaches_a_tap_through_a_forwarder() {
         line["source"].as_str().is_some_and(|s| !s.is_empty()),
         "{line}"
     );
+    assert!(line.get("time").is_none(), "no time unless asked: {line}");
 
-    // The payload from stdin.
+    // The payload from stdin, for `-`.
     let piped = emit(
         &url,
-        &["greet.carol", "--wait-for", "1"],
+        &["greet.carol", "-", "--wait-for", "1"],
         Some("\"from a pipe\""),
     )
     .await;
     assert!(piped.status.success(), "{piped:?}");
-    let line: serde_json::Value =
-        serde_json::from_str(&next_line(&mut out, "the second event").await).expect("a JSON line");
+    let line = json(&next_line(&mut out, "the second event").await);
     assert_eq!(
         (&line["name"], &line["data"]),
         (&"greet.carol".into(), &"from a pipe".into())
+    );
+
+    // No payload: null, and stdin is not read (it is left open here, as a terminal is).
+    let mut open_stdin = common::demitter()
+        .args(["emit", "greet.dave", "--wait-for", "1", "--url", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("emit starts");
+    let _held_open = open_stdin.stdin.take();
+    let status = tokio::time::timeout(WAIT, open_stdin.wait())
+        .await
+        .expect("emit does not wait for stdin")
+        .expect("emit ran");
+    assert!(status.success());
+    let line = json(&next_line(&mut out, "the third event").await);
+    assert_eq!(
+        (&line["name"], &line["data"]),
+        (&"greet.dave".into(), &serde_json::Value::Null)
     );
 
     let status = tokio::time::timeout(WAIT, tap.wait())
@@ -166,6 +74,93 @@ async fn emitted_json_reaches_a_tap_through_a_forwarder() {
         .expect("tap stops after --count events")
         .expect("tap ran");
     assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tap_prints_in_the_order_received_with_its_own_name_and_timestamps() {
+    let (_forwarder, url) = forwarder().await;
+    let (_tap, mut out, _err) = tap(&url, &["order.+", "--id", "watcher", "--timestamps"]).await;
+    for round in 1..=5 {
+        let sender = format!("sender-{round}");
+        let sent = emit(
+            &url,
+            &[
+                "order.paid",
+                &round.to_string(),
+                "-n",
+                "3",
+                "--wait-for",
+                "1",
+                "--id",
+                &sender,
+            ],
+            None,
+        )
+        .await;
+        assert!(sent.status.success(), "{sent:?}");
+        assert_eq!(
+            stdout(&sent).trim(),
+            "emitted 3 events: reached 3 listeners in all (1 to 1 each)"
+        );
+        // Everything of this sender's, and in the order it happened: it came, emitted
+        // three events, and left.
+        let mut seen = Vec::new();
+        while seen.len() < 5 {
+            let line = json(&next_line(&mut out, "the sender's events").await);
+            let time = line["time"].as_str().expect("a time").to_owned();
+            assert!(
+                time.len() > 20 && time.contains('T') && time.ends_with('Z'),
+                "{time}"
+            );
+            let about = line["data"]["peer"].as_str().unwrap_or_default().to_owned();
+            match line["name"].as_str().expect("a name") {
+                "$peer.up" | "$peer.down" if about != sender => {}
+                "$peer.up" | "$peer.down" => {
+                    assert_eq!(line["source"], "watcher", "the tap's --id: {line}");
+                    seen.push(line["name"].as_str().expect("a name").to_owned());
+                }
+                "order.paid" => {
+                    assert_eq!(line["source"], sender.as_str(), "emit's --id: {line}");
+                    seen.push(format!("order.paid {}", line["seq"]));
+                }
+                other => panic!("unexpected {other}: {line}"),
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "$peer.up",
+                "order.paid 1",
+                "order.paid 2",
+                "order.paid 3",
+                "$peer.down"
+            ],
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_paces_repeated_events_at_a_rate() {
+    let (_forwarder, url) = forwarder().await;
+    let (_tap, mut out, _err) = tap(&url, &["tick", "--no-system"]).await;
+    let started = std::time::Instant::now();
+    let sent = emit(
+        &url,
+        &["tick", "7", "-n", "5", "-r", "20", "--wait-for", "1"],
+        None,
+    )
+    .await;
+    assert!(sent.status.success(), "{sent:?}");
+    for seq in 1..=5 {
+        let line = json(&next_line(&mut out, "a tick").await);
+        assert_eq!(
+            (line["seq"].as_u64(), line["data"].as_u64()),
+            (Some(seq), Some(7))
+        );
+    }
+    // Five at 20/s: four gaps of 50 ms at least, whatever the machine's load.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,12 +173,12 @@ async fn bad_input_is_a_clear_error_and_a_failed_exit() {
             "zmq://127.0.0.1",
             "expected zmq://HOST:XSUB_PORT",
         ),
-        (
-            vec!["x", "1"],
-            "zmq://127.0.0.1:1?xpub=2",
-            "cannot reach the forwarder at 127.0.0.1:1",
-        ),
         (vec!["x", "{bad"], url.as_str(), "the payload is not JSON"),
+        (
+            vec!["x", "hello"],
+            url.as_str(),
+            "a JSON string needs its quotes",
+        ),
         (vec!["x.+", "1"], url.as_str(), "invalid"),
         (
             vec!["nobody.listens", "1", "--wait-for", "1", "--timeout", "0.5"],
@@ -192,71 +187,8 @@ async fn bad_input_is_a_clear_error_and_a_failed_exit() {
         ),
     ] {
         let output = emit(url, &args, None).await;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} {url}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?} {url}: {stderr}");
+        let said = stderr(&output);
+        assert!(!output.status.success(), "{args:?} {url}: {said}");
+        assert!(said.contains(needle), "{args:?} {url}: {said}");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pki_writes_a_hood_and_its_peers() {
-    let dir = std::env::temp_dir().join(format!("demitter-cli-pki-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let hood = dir.join("office");
-    let run = |args: Vec<String>| async move {
-        demitter()
-            .arg("pki")
-            .args(args)
-            .output()
-            .await
-            .expect("runs")
-    };
-    let hood_arg = hood.display().to_string();
-    let made = run(vec![
-        "hood".into(),
-        "office".into(),
-        "--dir".into(),
-        hood_arg.clone(),
-    ])
-    .await;
-    assert!(made.status.success(), "{made:?}");
-    let peer = run(vec!["peer".into(), hood_arg.clone(), "alice".into()]).await;
-    assert!(peer.status.success(), "{peer:?}");
-    for file in ["hood.crt", "hood.key", "alice.crt", "alice.key"] {
-        assert!(hood.join(file).is_file(), "{file} written");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        for key in ["hood.key", "alice.key"] {
-            let mode = std::fs::metadata(hood.join(key))
-                .expect("key")
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600, "{key} is private");
-        }
-    }
-    let again = run(vec!["peer".into(), hood_arg, "alice".into()]).await;
-    assert!(
-        !again.status.success(),
-        "an existing peer is never overwritten"
-    );
-    let nowhere = run(vec![
-        "peer".into(),
-        dir.join("none").display().to_string(),
-        "bob".into(),
-    ])
-    .await;
-    let stderr = String::from_utf8_lossy(&nowhere.stderr);
-    assert!(
-        !nowhere.status.success() && stderr.contains("holds no hood"),
-        "{stderr}"
-    );
-    let help = demitter()
-        .args(["pki", "--help"])
-        .output()
-        .await
-        .expect("runs");
-    assert!(String::from_utf8_lossy(&help.stdout).contains("How to set up a mesh"));
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }

@@ -51,10 +51,14 @@ pub(crate) async fn show(
     result
 }
 
+/// The auction's rule, short enough for an 80-column header.
+const RULE_LINE: &str =
+    "Rule: highest bid received while the lot is open wins; late bids are refused";
+
 /// One frame of the dashboard.
 pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, left: Duration) {
     let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(6),
         Constraint::Min(8),
         Constraint::Length(1),
     ])
@@ -62,35 +66,24 @@ pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, left: Dura
     let [bids_area, numbers_area] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(middle);
 
-    let lot = match &stats.lot {
-        Some(lot) => format!("Lot {}: {} (opened at {})", lot.number, lot.item, lot.start),
-        None => "Waiting for the first lot…".to_owned(),
-    };
-    let leader = match &stats.leader {
-        Some((who, amount)) => format!("Leader: {who} at {amount}"),
-        None => "Leader: no bid yet".to_owned(),
-    };
-    let sold = stats
-        .last_sold
-        .as_ref()
-        .map_or_else(String::new, |s| match &s.winner {
-            Some(w) => format!("Last sold: lot {} to {w} for {}", s.lot, s.amount),
-            None => format!("Last: lot {} unsold", s.lot),
-        });
     frame.render_widget(
-        Paragraph::new(vec![
-            Line::from(lot).add_modifier(Modifier::BOLD),
-            Line::from(leader),
-        ])
-        .block(Block::bordered().title(format!(" {title} ")))
-        .style(Style::new()),
+        Paragraph::new(header(stats))
+            .block(Block::bordered().title(format!(" {title} ")))
+            .style(Style::new()),
         top,
     );
 
     let bid_lines: Vec<Line<'_>> = stats
         .bids
         .iter()
-        .map(|b| Line::from(format!("{:<12} {:>6}", b.bidder, b.amount)))
+        .map(|shown| {
+            let text = format!("{:<12} {:>6}", shown.bid.bidder, shown.bid.amount);
+            if shown.late {
+                Line::from(format!("{text}  late, refused")).dim()
+            } else {
+                Line::from(text)
+            }
+        })
         .collect();
     frame.render_widget(
         Paragraph::new(bid_lines).block(Block::bordered().title(" Bids, newest first ")),
@@ -103,8 +96,8 @@ pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, left: Dura
         Line::from(format!("latency p99   {} µs", stats.latency_us(0.99))),
         Line::from(format!("lots sold     {}", stats.lots_sold)),
         Line::from(format!("bids          {}", stats.bids_total)),
+        Line::from(format!("late bids     {}", stats.late_bids)),
         Line::from(format!("peers         {}", stats.peers)),
-        Line::from(sold),
     ];
     frame.render_widget(
         Paragraph::new(numbers).block(Block::bordered().title(" Bus ")),
@@ -120,15 +113,47 @@ pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, left: Dura
     );
 }
 
+/// The header: the lot (open, or just sold), its leader, the last sale, the rule.
+fn header(stats: &Stats) -> Vec<Line<'static>> {
+    let sold = |s: &crate::demo::protocol::Sold| match &s.winner {
+        Some(w) => format!("sold to {w} for {}", s.amount),
+        None => "not sold".to_owned(),
+    };
+    let (lot, leader) = match (&stats.lot, stats.open, &stats.last_sold) {
+        (Some(lot), true, _) => (
+            format!("Lot {}: {} (opened at {})", lot.number, lot.item, lot.start),
+            match &stats.leader {
+                Some((who, amount)) => format!("Leader: {who} at {amount}"),
+                None => "Leader: no bid yet".to_owned(),
+            },
+        ),
+        (Some(lot), false, Some(last)) => (
+            format!("Lot {}: {}, {}", lot.number, lot.item, sold(last)),
+            "The next lot opens shortly…".to_owned(),
+        ),
+        _ => ("Waiting for the first lot…".to_owned(), String::new()),
+    };
+    let last = stats.last_sold.as_ref().map_or_else(String::new, |s| {
+        format!("Last sale: lot {} {} after {} bids", s.lot, sold(s), s.bids)
+    });
+    vec![
+        Line::from(lot).add_modifier(Modifier::BOLD),
+        Line::from(leader),
+        Line::from(last),
+        Line::from(RULE_LINE).dim(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::protocol::{Bid, Lot};
+    use crate::demo::protocol::{Bid, Lot, Sold};
+    use crate::demo::stats::ShownBid;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
-    fn screen(stats: &Stats) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(80, 20)).expect("test terminal");
+    fn screen(stats: &Stats, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
         terminal
             .draw(|frame| draw(frame, stats, "demitter demo", Duration::from_secs(12)))
             .expect("draws");
@@ -143,27 +168,84 @@ mod tests {
         text
     }
 
+    fn lot(number: u32) -> Lot {
+        Lot {
+            number,
+            item: "First-edition atlas".into(),
+            start: 100,
+            step: 10,
+        }
+    }
+
+    fn bid(bidder: &str, amount: u64) -> ShownBid {
+        ShownBid {
+            bid: Bid {
+                lot: 3,
+                bidder: bidder.into(),
+                amount,
+                sent_ns: 0,
+            },
+            late: false,
+        }
+    }
+
     #[test]
     fn the_dashboard_shows_the_lot_a_bid_and_the_rate() {
         let mut stats = Stats::new();
-        stats.lot = Some(Lot {
-            number: 3,
-            item: "Brass telescope".into(),
-            start: 100,
-            step: 10,
-        });
-        stats.bids.push_front(Bid {
-            lot: 3,
-            bidder: "bidder-2".into(),
-            amount: 180,
-            sent_ns: 0,
-        });
+        stats.lot = Some(lot(3));
+        stats.open = true;
+        stats.bids.push_front(bid("bidder-2", 180));
         stats.leader = Some(("bidder-2".into(), 180));
-        let text = screen(&stats);
-        assert!(text.contains("Lot 3: Brass telescope"), "{text}");
+        let text = screen(&stats, 80, 24);
+        assert!(text.contains("Lot 3: First-edition atlas"), "{text}");
         assert!(text.contains("bidder-2        180"), "{text}");
         assert!(text.contains("Leader: bidder-2 at 180"), "{text}");
         assert!(text.contains("events/s"), "{text}");
+        assert!(text.contains("late bids"), "{text}");
         assert!(text.contains("ends by itself in 12 s"), "{text}");
+        assert!(text.contains(RULE_LINE), "the rule is shown whole: {text}");
+    }
+
+    #[test]
+    fn at_80_by_24_the_last_sale_is_whole_and_a_sold_lot_is_not_shown_open() {
+        let mut stats = Stats::new();
+        stats.lot = Some(lot(4));
+        stats.open = false;
+        stats.last_sold = Some(Sold {
+            lot: 4,
+            item: "First-edition atlas".into(),
+            winner: Some("bidder-4".into()),
+            amount: 390,
+            bids: 17,
+        });
+        let text = screen(&stats, 80, 24);
+        assert!(
+            text.contains("Last sale: lot 4 sold to bidder-4 for 390 after 17 bids"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Lot 4: First-edition atlas, sold to bidder-4 for 390"),
+            "{text}"
+        );
+        assert!(!text.contains("Leader:"), "no leader between lots: {text}");
+        assert!(text.contains("The next lot opens shortly"), "{text}");
+    }
+
+    #[test]
+    fn a_tall_terminal_fills_its_bid_panel_and_late_bids_are_marked() {
+        let mut stats = Stats::new();
+        stats.lot = Some(lot(3));
+        stats.open = true;
+        for amount in 0..40 {
+            stats.bids.push_front(bid("bidder-1", 100 + amount * 10));
+        }
+        if let Some(first) = stats.bids.front_mut() {
+            first.late = true;
+        }
+        let text = screen(&stats, 100, 30);
+        let shown = text.matches("bidder-1").count();
+        // 30 rows: a 6-row header, a 1-row footer, the panel's 2 borders.
+        assert_eq!(shown, 30 - 6 - 1 - 2, "{text}");
+        assert!(text.contains("490  late, refused"), "{text}");
     }
 }

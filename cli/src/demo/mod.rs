@@ -20,7 +20,7 @@ use demitter::{Emitter, Event, RawPayload};
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt as _;
 
-use crate::demo::protocol::{EVERYTHING, Report, STOP};
+use crate::demo::protocol::{EVERYTHING, RULE, Report, STOP};
 use crate::demo::setup::{Bus, Transport};
 use crate::demo::stats::Stats;
 use crate::error::CliError;
@@ -37,8 +37,8 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 4)]
     bidders: usize,
     /// Seconds the auction runs (on a terminal, any key ends it sooner).
-    #[arg(long, default_value_t = 20.0)]
-    duration: f64,
+    #[arg(short, long, value_name = "SECONDS", default_value = "20", allow_negative_numbers = true, value_parser = crate::seconds::parse)]
+    duration: Duration,
     /// The bus: an embedded ZeroMQ forwarder, or a QUIC mesh with a hood made for the demo.
     #[arg(long, value_enum, default_value_t = Transport::Zmq)]
     transport: Transport,
@@ -56,6 +56,9 @@ struct Participant {
 pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     if args.bidders == 0 || args.bidders > 64 {
         return Err(CliError::Demo("--bidders must be between 1 and 64".into()));
+    }
+    if args.duration < Duration::from_millis(500) {
+        return Err(CliError::Demo("--duration must be at least 0.5 s".into()));
     }
     let names: Vec<String> = ["auctioneer".to_owned(), "spectator".to_owned()]
         .into_iter()
@@ -86,6 +89,7 @@ async fn watch(args: &DemoArgs, bus: &Bus, me: &Emitter, names: &[String]) -> Re
         std::future::ready(())
     })?;
     println!("demitter demo: a live auction over {}", bus.describe());
+    println!("rule: {RULE}");
     let mut participants = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {
         participants.push(spawn(
@@ -114,7 +118,7 @@ async fn watch(args: &DemoArgs, bus: &Bus, me: &Emitter, names: &[String]) -> Re
         args.bidders
     );
     let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(args.duration.clamp(0.5, 86_400.0));
+    let deadline = started + args.duration;
     let peers = Arc::clone(&stats);
     let me_for_peers = me.clone();
     let peer_count = tokio::spawn(async move {
@@ -263,6 +267,7 @@ fn summarize(
         "  child processes exited:      {} of {expected}",
         done.len()
     );
+    verdict(bids_sent, spectator.map(|s| s.bids_seen), lost)?;
     let missing: Vec<&str> = reports
         .iter()
         .filter(|(_, r)| r.is_none())
@@ -276,4 +281,35 @@ fn summarize(
         )));
     }
     Ok(())
+}
+
+/// Whether the demo showed what it promises: every bid sent was seen, nothing was lost.
+fn verdict(bids_sent: u64, seen_by_spectator: Option<u64>, lost: u64) -> Result<(), CliError> {
+    if let Some(seen) = seen_by_spectator
+        && seen != bids_sent
+    {
+        return Err(CliError::Demo(format!(
+            "the spectator saw {seen} of the {bids_sent} bids sent"
+        )));
+    }
+    if lost > 0 {
+        return Err(CliError::Demo(format!("{lost} events were lost")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    #[test]
+    fn the_demo_fails_when_a_bid_was_missed_or_an_event_lost() {
+        assert!(verdict(10, Some(10), 0).is_ok());
+        let missed = verdict(10, Some(9), 0).expect_err("a bid missed");
+        assert_eq!(
+            missed.to_string(),
+            "the demo failed: the spectator saw 9 of the 10 bids sent"
+        );
+        assert!(verdict(10, Some(10), 2).is_err(), "an event lost");
+    }
 }

@@ -10,6 +10,10 @@ pub(crate) const LOT_OPEN: &str = "auction.lot.open";
 pub(crate) const LOT_SOLD: &str = "auction.lot.sold";
 /// Both of the above: what bidders listen on, and what the auctioneer counts.
 pub(crate) const LOTS: &str = "auction.lot.+";
+/// A bid that reached the auctioneer after its lot closed, refused: the [`Bid`].
+pub(crate) const LATE: &str = "auction.late";
+/// The auction's rule, as the demo states it.
+pub(crate) const RULE: &str = "the highest bid that reaches the auctioneer while its lot is open wins (the first of equal bids); a bid that arrives after the close is refused";
 /// Every bidder's bids: [`Bid`] on `auction.bid.NAME`.
 pub(crate) const BIDS: &str = "auction.bid.+";
 /// Every event of the auction.

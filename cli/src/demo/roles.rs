@@ -10,8 +10,8 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::bus::BusArgs;
 use crate::demo::protocol::{
-    BID_PREFIX, BIDS, Bid, DONE_PREFIX, Done, EVERYTHING, ITEMS, LOT_OPEN, LOT_SOLD, LOTS, Lot,
-    Report, STOP, Sold, bid_event, done_event, wall_ns,
+    BID_PREFIX, BIDS, Bid, DONE_PREFIX, Done, EVERYTHING, ITEMS, LATE, LOT_OPEN, LOT_SOLD, LOTS,
+    Lot, Report, STOP, Sold, bid_event, done_event, wall_ns,
 };
 use crate::error::CliError;
 
@@ -51,7 +51,7 @@ pub(crate) struct RoleArgs {
 
 pub(crate) async fn run(args: RoleArgs) -> Result<(), CliError> {
     exit_with_parent();
-    let emitter = args.bus.connect().await?;
+    let emitter = args.bus.connect_quietly().await?.emitter;
     let result = match args.role {
         Role::Auctioneer => auctioneer(&emitter, &args).await,
         Role::Bidder => bidder(&emitter, &args).await,
@@ -88,7 +88,9 @@ fn exit_with_parent() {
     });
 }
 
-/// Opens lots one after another until told to stop; a lot goes to the highest bid.
+/// Opens lots one after another until told to stop; a lot goes to the highest bid that
+/// arrived while it was open ([`RULE`](crate::demo::protocol::RULE)); a bid for a lot that
+/// is not open is refused, in public ([`LATE`]).
 async fn auctioneer(emitter: &Emitter, args: &RoleArgs) -> Result<Report, CliError> {
     let mut stop = pin!(emitter.once::<()>(STOP)?);
     let mut bids = emitter.events::<Bid>(BIDS)?;
@@ -125,6 +127,7 @@ async fn auctioneer(emitter: &Emitter, args: &RoleArgs) -> Result<Report, CliErr
                     let Some(Ok(bid)) = bid else { continue };
                     report.bids_seen += 1;
                     if bid.lot != lot.number {
+                        emitter.emit(LATE, &bid.data).await?;
                         continue;
                     }
                     count += 1;
@@ -149,9 +152,18 @@ async fn auctioneer(emitter: &Emitter, args: &RoleArgs) -> Result<Report, CliErr
         if stopping {
             break 'lots;
         }
-        tokio::select! {
-            _ = &mut stop => break 'lots,
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        // A pause between lots, in which every bid is late.
+        let next_lot = Instant::now() + Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break 'lots,
+                () = sleep_until(next_lot) => break,
+                bid = bids.recv() => {
+                    let Some(Ok(bid)) = bid else { continue };
+                    report.bids_seen += 1;
+                    emitter.emit(LATE, &bid.data).await?;
+                }
+            }
         }
     }
     Ok(report)

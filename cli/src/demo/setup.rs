@@ -88,11 +88,12 @@ impl Bus {
     /// What the bus is, in a few words.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Self::Zmq(forwarder) => format!(
-                "an embedded ZeroMQ forwarder (tcp://{} and {})",
-                forwarder.xsub_addr(),
-                forwarder.xpub_addr()
-            ),
+            Self::Zmq(_) => {
+                let url = self.url_for(DASHBOARD);
+                format!(
+                    "an embedded ZeroMQ forwarder at {url}\n  (watch it from another terminal: demitter tap 'auction.#' --url '{url}')"
+                )
+            }
             Self::Quic { seed, .. } => format!(
                 "a QUIC mesh with mutual TLS (seed {})",
                 seed.map_or_else(|| "-".to_owned(), |s| s.to_string())

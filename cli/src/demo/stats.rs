@@ -8,17 +8,29 @@ use std::time::{Duration, Instant};
 use demitter::{Event, RawPayload};
 use hdrhistogram::Histogram;
 
-use crate::demo::protocol::{BID_PREFIX, Bid, LOT_OPEN, LOT_SOLD, Lot, Sold, wall_ns};
+use crate::demo::protocol::{BID_PREFIX, Bid, LATE, LOT_OPEN, LOT_SOLD, Lot, Sold, wall_ns};
 
-/// Bids kept for the dashboard.
-const RECENT_BIDS: usize = 8;
+/// Bids kept for the dashboard: more than a tall terminal shows.
+const RECENT_BIDS: usize = 100;
+
+/// A bid as the dashboard shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ShownBid {
+    pub(crate) bid: Bid,
+    /// The auctioneer refused it: it arrived after the lot closed.
+    pub(crate) late: bool,
+}
 
 /// The auction as seen from the demo's process.
 #[derive(Debug)]
 pub(crate) struct Stats {
     pub(crate) lot: Option<Lot>,
+    /// Whether `lot` is still open (between lots it is the one just sold).
+    pub(crate) open: bool,
     /// The current lot's bids, newest first.
-    pub(crate) bids: VecDeque<Bid>,
+    pub(crate) bids: VecDeque<ShownBid>,
+    /// Bids refused for arriving after their lot closed.
+    pub(crate) late_bids: u64,
     pub(crate) leader: Option<(String, u64)>,
     pub(crate) last_sold: Option<Sold>,
     pub(crate) lots_sold: u64,
@@ -38,7 +50,9 @@ impl Stats {
     pub(crate) fn new() -> Self {
         Self {
             lot: None,
+            open: false,
             bids: VecDeque::new(),
+            late_bids: 0,
             leader: None,
             last_sold: None,
             lots_sold: 0,
@@ -60,6 +74,7 @@ impl Stats {
             self.leader = None;
             let line = format!("lot {}: {} opens at {}", lot.number, lot.item, lot.start);
             self.lot = Some(lot);
+            self.open = true;
             return Some(line);
         }
         if &*event.name == LOT_SOLD {
@@ -75,7 +90,20 @@ impl Stats {
                 None => format!("lot {}: {} not sold", sold.lot, sold.item),
             };
             self.last_sold = Some(sold);
+            self.open = false;
+            self.leader = None;
             return Some(line);
+        }
+        if &*event.name == LATE {
+            let bid = event.data.decode::<Bid>().ok()?;
+            self.late_bids += 1;
+            if let Some(shown) = self.bids.iter_mut().find(|b| b.bid == bid) {
+                shown.late = true;
+            }
+            return Some(format!(
+                "  late: {}'s {} on lot {} arrived after the close and is refused",
+                bid.bidder, bid.amount, bid.lot
+            ));
         }
         if event.name.starts_with(BID_PREFIX) {
             let bid = event.data.decode::<Bid>().ok()?;
@@ -87,14 +115,15 @@ impl Stats {
                 bid.bidder, bid.amount, bid.lot
             );
             if self.lot.as_ref().is_some_and(|l| l.number == bid.lot) {
-                if self
-                    .leader
-                    .as_ref()
-                    .is_none_or(|(_, best)| bid.amount > *best)
+                if self.open
+                    && self
+                        .leader
+                        .as_ref()
+                        .is_none_or(|(_, best)| bid.amount > *best)
                 {
                     self.leader = Some((bid.bidder.clone(), bid.amount));
                 }
-                self.bids.push_front(bid);
+                self.bids.push_front(ShownBid { bid, late: false });
                 self.bids.truncate(RECENT_BIDS);
             }
             return Some(line);

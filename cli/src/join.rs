@@ -1,0 +1,198 @@
+//! Joining a bus before using it, so that a wrong URL fails at once with its cause
+//! instead of emitting into nothing:
+//!
+//! - `zmq://`: a ZMTP handshake with each side of the forwarder (which also tells swapped
+//!   ports and servers that are not forwarders), then until the transport's connections
+//!   are up;
+//! - `quic://` with seeds and `nng+tcp://` with peers: until a first peer is up, a peer
+//!   refuses this node (a certificate of another hood, say), or the timeout passes;
+//! - anything else (`mem://`, a QUIC node without seeds): at once, it is the first node.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use demitter::zmq::{ZmqConfig, ZmqTransport};
+use demitter::{Emitter, EmitterConfig, ErrorKind, PEER_UP, RawPayload};
+
+use crate::error::CliError;
+
+/// A bus joined: the emitter, and for `zmq://` its transport, to wait on.
+pub(crate) struct Joined {
+    pub(crate) emitter: Emitter,
+    zmq: Option<Arc<ZmqTransport>>,
+    timeout: Duration,
+}
+
+impl Joined {
+    /// Waits until the forwarder has every subscription asked for so far (on `zmq://`;
+    /// other transports need no wait): a command that listens calls this before it says
+    /// it listens.
+    pub(crate) async fn subscribed(&self) -> Result<(), CliError> {
+        let Some(zmq) = &self.zmq else {
+            return Ok(());
+        };
+        tokio::time::timeout(self.timeout, zmq.wait_connected())
+            .await
+            .map_err(|_| {
+                CliError::Timeout(format!(
+                    "the forwarder did not confirm this node's subscriptions within {:?}",
+                    self.timeout
+                ))
+            })
+    }
+}
+
+/// Joins `url` within `timeout`.
+pub(crate) async fn join(
+    url: &str,
+    config: EmitterConfig,
+    timeout: Duration,
+) -> Result<Joined, CliError> {
+    if url.starts_with("zmq://") {
+        let (xsub, xpub) = demitter::zmq_endpoints(url)?;
+        demitter::zmq::probe_forwarder(&xsub, &xpub, timeout)
+            .await
+            .map_err(|source| CliError::NoForwarder {
+                hint: forwarder_hint(&source),
+                source,
+            })?;
+        let transport = Arc::new(ZmqTransport::connect(ZmqConfig::new(xsub, xpub)));
+        let shared: Arc<dyn demitter::Transport> = transport.clone();
+        let joined = Joined {
+            emitter: Emitter::from_shared(shared, config)?,
+            zmq: Some(transport),
+            timeout,
+        };
+        if let Err(e) = joined.subscribed().await {
+            joined.emitter.close().await;
+            return Err(e);
+        }
+        return Ok(joined);
+    }
+    let joined = Joined {
+        emitter: demitter::connect_with(url, config).await?,
+        zmq: None,
+        timeout,
+    };
+    let seeds = seeds_of(url);
+    if seeds.is_empty() {
+        return Ok(joined);
+    }
+    match first_peer(&joined.emitter, &seeds, timeout).await {
+        Ok(()) => Ok(joined),
+        Err(e) => {
+            joined.emitter.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// What to suggest for a forwarder that is not there.
+fn forwarder_hint(error: &demitter::zmq::ZmqError) -> &'static str {
+    match error {
+        demitter::zmq::ZmqError::Unreachable { source, .. }
+            if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+        {
+            "; is a forwarder running there? `demitter forwarder` starts one (on 5555/5556 by default)"
+        }
+        _ => "",
+    }
+}
+
+/// The addresses a node dials first: `seed=` of a `quic://` URL, `peer=` of an
+/// `nng+tcp://` one.
+fn seeds_of(url: &str) -> Vec<String> {
+    let key = if url.starts_with("quic://") {
+        "seed"
+    } else if url.starts_with("nng+tcp://") {
+        "peer"
+    } else {
+        return Vec::new();
+    };
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, _)| *name == key)
+        .flat_map(|(_, value)| value.split(','))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits for a first peer; fails once every seed has refused this node, or at `timeout`.
+async fn first_peer(
+    emitter: &Emitter,
+    seeds: &[String],
+    timeout: Duration,
+) -> Result<(), CliError> {
+    let mut errors = emitter.errors();
+    let mut ups = emitter.events::<RawPayload>(PEER_UP)?;
+    if !emitter.peers().is_empty() {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut refusals = Vec::new();
+    let mut refused_by = HashSet::new();
+    if emitter.error_counts().refused > 0 {
+        // Before `errors` was listening: the count says so, not the reason.
+        refusals.push("a peer refused this node before it listened for the reason".to_owned());
+    }
+    loop {
+        tokio::select! {
+            _ = ups.recv() => return Ok(()),
+            report = errors.recv() => match report {
+                Some(report) if report.kind == ErrorKind::Refused => {
+                    refused_by.insert(report.peer.clone().unwrap_or_default());
+                    refusals.push(refusal_cause(&report.message));
+                    if refused_by.len() >= seeds.len() {
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => return Err(CliError::Bus(demitter::Error::Closed)),
+            },
+            () = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    if !emitter.peers().is_empty() {
+        return Ok(());
+    }
+    Err(match refusals.pop() {
+        Some(cause) => CliError::Refused { cause },
+        None => CliError::NoSeed {
+            seeds: seeds.join(", "),
+            waited: timeout,
+        },
+    })
+}
+
+/// A refusal's report, said as its cause.
+fn refusal_cause(message: &str) -> String {
+    if message.contains("UnknownIssuer") {
+        format!(
+            "{message} (its certificate is not signed by this node's hood: a peer of another hood?)"
+        )
+    } else if message.contains("UnknownCA") || message.contains("BadCertificate") {
+        format!("{message} (it does not accept this node's certificate: a peer of another hood?)")
+    } else {
+        message.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_are_read_from_each_scheme() {
+        assert_eq!(
+            seeds_of("quic://0.0.0.0:4816?hood=h&peer=bob&seed=a:1,b:2&seed=c:3"),
+            ["a:1", "b:2", "c:3"]
+        );
+        assert_eq!(seeds_of("nng+tcp://127.0.0.1:0?peer=x:9"), ["x:9"]);
+        assert!(seeds_of("quic://0.0.0.0:4816?hood=h&peer=alice").is_empty());
+        assert!(seeds_of("zmq://127.0.0.1:5555").is_empty());
+    }
+}

@@ -1,0 +1,166 @@
+//! The commands beside tap and emit: listeners, peers, bench, pki, forwarder; and every
+//! duration flag refusing what is not a sensible number of seconds.
+
+mod common;
+
+use common::{forwarder, line_with, run, stderr, stdout, tap, temp_dir};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_counts_the_whole_bus_and_watches_it_change() {
+    let (_forwarder, url) = forwarder().await;
+    let counted = run(&["listeners", "user.login", "--url", &url], None).await;
+    assert!(counted.status.success(), "{counted:?}");
+    assert_eq!(stdout(&counted).trim(), "0 listeners for `user.login`");
+
+    let (_first, _out, _err) = tap(&url, &["user.+", "--id", "first-tap"]).await;
+    let counted = run(&["listeners", "user.login", "-u", &url], None).await;
+    assert_eq!(stdout(&counted).trim(), "1 listener for `user.login`");
+
+    let mut watch = common::demitter()
+        .args(["listeners", "user.login", "--watch", "--url", &url])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        watch.stdout.take().expect("stdout"),
+    ));
+    line_with(&mut lines, "1 listener for").await;
+    let (mut second, _out2, _err2) = tap(&url, &["user.login"]).await;
+    line_with(&mut lines, "2 listeners for").await;
+    second.kill().await.expect("the second tap is killed");
+    // Killed, it never said goodbye: its listener leaves the count when it goes silent.
+    line_with(&mut lines, "1 listener for").await;
+
+    let peers = run(&["peers", "--url", &url, "--id", "counter"], None).await;
+    assert!(peers.status.success(), "{peers:?}");
+    let listed = stdout(&peers);
+    assert!(listed.lines().any(|l| l == "first-tap"), "{listed}");
+    assert!(
+        stderr(&peers).contains("besides this node (counter)"),
+        "{peers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_the_harness_with_its_flags() {
+    let output = run(
+        &[
+            "bench",
+            "--transport",
+            "mem",
+            "--duration",
+            "0.2",
+            "--payload",
+            "16",
+        ],
+        None,
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let table = stdout(&output);
+    assert!(table.contains("| mem"), "a Markdown table: {table}");
+    let refused = run(&["bench", "--duration", "inf"], None).await;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_flags_refuse_nan_negative_and_absurd_values() {
+    for (args, needle) in [
+        (vec!["demo", "--duration", "nan"], "not a number of seconds"),
+        (
+            vec!["emit", "x", "--timeout", "nan"],
+            "not a number of seconds",
+        ),
+        (
+            vec!["tap", "x", "--timeout", "NaN"],
+            "not a number of seconds",
+        ),
+        (vec!["tap", "x", "-t", "-1"], "cannot be negative"),
+        (vec!["listeners", "x", "-t", "1e12"], "more than a week"),
+        (
+            vec!["emit", "x", "-n", "2", "-r", "0"],
+            "a rate is more than 0",
+        ),
+        (vec!["demo", "--duration", "0.1"], "at least 0.5 s"),
+    ] {
+        let output = run(&args, None).await;
+        let said = stderr(&output);
+        assert!(!output.status.success(), "{args:?}: {said}");
+        assert!(said.contains(needle), "{args:?}: {said}");
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pki_writes_a_hood_and_its_peers_and_never_overwrites() {
+    let dir = temp_dir("pki");
+    let hood = dir.join("office");
+    let hood_arg = hood.display().to_string();
+    let made = run(&["pki", "hood", "office", "--dir", &hood_arg], None).await;
+    assert!(made.status.success(), "{made:?}");
+    let peer = run(&["pki", "peer", &hood_arg, "alice"], None).await;
+    assert!(peer.status.success(), "{peer:?}");
+    for file in ["hood.crt", "hood.key", "alice.crt", "alice.key"] {
+        assert!(hood.join(file).is_file(), "{file} written");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for key in ["hood.key", "alice.key"] {
+            let mode = std::fs::metadata(hood.join(key))
+                .expect("key")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{key} is private");
+        }
+    }
+    let again = run(&["pki", "peer", &hood_arg, "alice"], None).await;
+    assert!(
+        !again.status.success() && stderr(&again).contains("peer `alice` is already in"),
+        "{again:?}"
+    );
+    let hood_again = run(&["pki", "hood", "office", "--dir", &hood_arg], None).await;
+    assert!(
+        !hood_again.status.success() && stderr(&hood_again).contains("a hood is already in"),
+        "{hood_again:?}"
+    );
+    let nowhere = dir.join("none").display().to_string();
+    let none = run(&["pki", "peer", &nowhere, "bob"], None).await;
+    assert!(
+        !none.status.success() && stderr(&none).contains("holds no hood"),
+        "{none:?}"
+    );
+    let help = run(&["pki", "--help"], None).await;
+    let text = stdout(&help);
+    for needle in [
+        "On one machine",
+        "On two machines",
+        "a range (4816-4819)",
+        "0\n(any free port)",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forwarder_refuses_one_port_for_both_sides() {
+    let output = run(
+        &["forwarder", "--xsub-port", "7390", "--xpub-port", "7390"],
+        None,
+    )
+    .await;
+    let said = stderr(&output);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("cannot share port 7390"), "{said}");
+    assert!(!said.contains("another forwarder"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_documents_the_log_variable_and_exit_codes() {
+    let help = run(&["--help"], None).await;
+    let text = stdout(&help);
+    for needle in ["DEMITTER_LOG", "Exit status", "listeners", "peers", "bench"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
