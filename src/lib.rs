@@ -33,11 +33,6 @@ pub use demitter_nng as nng;
 #[cfg(feature = "quic")]
 mod quic_url;
 
-/// The README's code, compiled and run as a doctest so it stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
-
 /// Connects an emitter to the bus named by `url`, with default settings.
 ///
 /// | scheme | transport |
