@@ -88,44 +88,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    match &cli.command {
+        Command::Forwarder(args) => demitter_forwarder::init_logging(&args.log_level),
+        // The dashboard owns the terminal; its participants log nothing to it.
+        Command::Demo(_) => {}
+        Command::Pki(_) => logging::init("warn"),
+        _ => logging::init(logging::WITHOUT_REPORT_LINES),
+    }
     let result = match cli.command {
-        Command::Forwarder(args) => {
-            demitter_forwarder::init_logging(&args.log_level);
-            runtime
-                .block_on(demitter_forwarder::run(args))
-                .map_err(CliError::from)
-        }
-        Command::Pki(command) => {
-            logging::init("warn");
-            pki::run(&command)
-        }
-        Command::Tap(args) => {
-            logging::init(logging::WITHOUT_REPORT_LINES);
-            runtime.block_on(tap::run(args))
-        }
-        Command::Emit(args) => {
-            logging::init(logging::WITHOUT_REPORT_LINES);
-            runtime.block_on(emit::run(args))
-        }
-        Command::Listeners(args) => {
-            logging::init(logging::WITHOUT_REPORT_LINES);
-            runtime.block_on(listeners::run(args))
-        }
-        Command::Peers(args) => {
-            logging::init(logging::WITHOUT_REPORT_LINES);
-            runtime.block_on(peers::run(args))
-        }
-        Command::Bench(args) => {
-            logging::init("warn");
-            runtime
-                .block_on(demitter_benches::cli::run(&args))
-                .map_err(CliError::from)
-        }
+        Command::Forwarder(args) => runtime
+            .block_on(demitter_forwarder::run(args))
+            .map_err(CliError::from),
+        Command::Pki(command) => pki::run(&command),
+        Command::Tap(args) => runtime.block_on(tap::run(args)),
+        Command::Emit(args) => runtime.block_on(emit::run(args)),
+        Command::Listeners(args) => runtime.block_on(listeners::run(args)),
+        Command::Peers(args) => runtime.block_on(peers::run(args)),
+        Command::Bench(args) => runtime
+            .block_on(demitter_benches::cli::run(&args))
+            .map_err(CliError::from),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
-        Command::DemoRole(args) => {
-            logging::init(logging::WITHOUT_REPORT_LINES);
-            runtime.block_on(demo::roles::run(args))
-        }
+        Command::DemoRole(args) => runtime.block_on(demo::roles::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
