@@ -38,6 +38,7 @@ async fn demo(args: &[&str]) -> String {
         stdout.contains("opens at"),
         "log lines, not a dashboard: {stdout}"
     );
+    assert!(stdout.contains("rule: the highest bid"), "{stdout}");
 
     let sent: u64 = field(&stdout, "bids sent:")
         .split_whitespace()
@@ -61,6 +62,11 @@ async fn demo_runs_twice_in_a_row_and_every_bid_is_seen() {
     for _ in 0..2 {
         let summary = demo(&["--duration", "5"]).await;
         assert_eq!(field(&summary, "child processes exited:"), "6 of 6");
+        // The banner gives a URL that `demitter tap` takes as it is.
+        let banner = summary
+            .lines()
+            .find(|l| l.contains("demitter tap 'auction.#' --url 'zmq://127.0.0.1:"));
+        assert!(banner.is_some(), "{summary}");
         assert!(field(&summary, "bus:").starts_with("zmq"));
     }
 }

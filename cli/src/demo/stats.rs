@@ -160,3 +160,62 @@ impl Stats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::protocol::{EVERYTHING, bid_event};
+    use demitter::{Emitter, MemoryHub};
+
+    #[tokio::test]
+    async fn a_sold_lot_has_no_leader_and_a_late_bid_is_marked_refused() {
+        let emitter = Emitter::new(MemoryHub::new().join()).expect("an emitter");
+        let mut seen = emitter.events::<RawPayload>(EVERYTHING).expect("a stream");
+        let lot = Lot {
+            number: 7,
+            item: "Jade teapot".into(),
+            start: 100,
+            step: 10,
+        };
+        let bid = |bidder: &str, amount| Bid {
+            lot: 7,
+            bidder: bidder.into(),
+            amount,
+            sent_ns: wall_ns(),
+        };
+        let (early, late) = (bid("bidder-1", 180), bid("bidder-3", 190));
+        let sold = Sold {
+            lot: 7,
+            item: lot.item.clone(),
+            winner: Some("bidder-1".into()),
+            amount: 180,
+            bids: 1,
+        };
+        emitter.emit(LOT_OPEN, &lot).await.expect("emitted");
+        emitter
+            .emit(&bid_event("bidder-1"), &early)
+            .await
+            .expect("emitted");
+        emitter
+            .emit(&bid_event("bidder-3"), &late)
+            .await
+            .expect("emitted");
+        emitter.emit(LOT_SOLD, &sold).await.expect("emitted");
+        emitter.emit(LATE, &late).await.expect("emitted");
+        let mut stats = Stats::new();
+        let mut lines = Vec::new();
+        for _ in 0..5 {
+            let event = seen.recv().await.expect("open").expect("decodes");
+            lines.extend(stats.record(&event));
+        }
+        assert!(!stats.open && stats.leader.is_none(), "{stats:?}");
+        assert_eq!(stats.late_bids, 1);
+        let marks: Vec<(u64, bool)> = stats.bids.iter().map(|b| (b.bid.amount, b.late)).collect();
+        assert_eq!(marks, [(190, true), (180, false)]);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("  late: bidder-3's 190 on lot 7 arrived after the close and is refused")
+        );
+        emitter.close().await;
+    }
+}
