@@ -46,6 +46,7 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), BenchError> {
     for (layer, color, offset) in [
         (Layer::Emitter, BLUE, 0.15),
         (Layer::Baseline, RGBColor(150, 150, 150), 0.5),
+        (Layer::Peer, RGBColor(230, 140, 30), 0.15),
     ] {
         let bars = outcomes
             .iter()

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::scenario::{Outcome, Scenario};
-use crate::{BenchError, Progress, chart, report, transports};
+use crate::{BenchError, Progress, chart, peers, report, transports};
 
 /// What to measure: the flags of `demitter-bench` and `demitter bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,6 +18,10 @@ pub struct BenchArgs {
     /// Transports to run (repeat or comma-separate).
     #[arg(long, value_delimiter = ',', default_value = "mem")]
     pub transport: Vec<String>,
+    /// Also run each scenario on these peer systems (repeat or comma-separate): `zenoh`,
+    /// with the `zenoh` feature.
+    #[arg(long, value_delimiter = ',')]
+    pub peer: Vec<String>,
     /// Run the standard scenarios: 64 B and 4 KiB, 1→1 and 1→4, flat out and at 10,000/s.
     #[arg(long)]
     pub suite: bool,
@@ -80,6 +84,13 @@ async fn measure_all(args: &BenchArgs) -> Result<Vec<Outcome>, BenchError> {
             progress.start(&format!("{transport} {scenario}"));
             eprintln!("running {transport}: {scenario}");
             outcomes.extend(transports::run(transport, &scenario, &progress).await?);
+        }
+    }
+    for peer in &args.peer {
+        for scenario in scenarios(args) {
+            progress.start(&format!("{peer} {scenario}"));
+            eprintln!("running {peer} (peer): {scenario}");
+            outcomes.push(peers::run(peer, &scenario, &progress).await?);
         }
     }
     Ok(outcomes)

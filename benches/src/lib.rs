@@ -9,7 +9,9 @@ pub mod baseline;
 pub mod chart;
 pub mod cli;
 pub mod emitters;
+pub mod hot_path;
 pub mod measure;
+pub mod peers;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -35,6 +37,14 @@ pub enum BenchError {
     /// `--transport` named a transport this build does not have.
     #[error("unknown transport `{name}`; this build has: {available}")]
     UnknownTransport {
+        /// The name given.
+        name: String,
+        /// The names available.
+        available: String,
+    },
+    /// `--peer` named a peer system this build does not have.
+    #[error("unknown peer system `{name}`; this build has: {available}")]
+    UnknownPeer {
         /// The name given.
         name: String,
         /// The names available.

@@ -5,23 +5,31 @@ use std::fmt::Write as _;
 use crate::scenario::{Layer, Outcome};
 
 /// A Markdown table of `outcomes`, each emitter row with its ratio to the baseline row of
-/// the same scenario (measured in the same invocation).
+/// the same scenario (measured in the same invocation) and, when a peer system ran
+/// (`--peer`), to the peer's row of the same scenario.
 pub fn markdown(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| transport | scenario | layer | delivered/s | × baseline | lost | reported lost | p50 µs | p99 µs | p99.9 µs | CPU cores |\n\
-         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| transport | scenario | layer | delivered/s | × baseline | × peer | lost | reported lost | p50 µs | p99 µs | p99.9 µs | CPU cores |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
+    let ratio = |o: &Outcome, to: Option<&Outcome>| {
+        to.map_or_else(
+            || "–".to_owned(),
+            |b| {
+                format!(
+                    "{:.2}",
+                    o.delivered_per_sec / b.delivered_per_sec.max(f64::MIN_POSITIVE)
+                )
+            },
+        )
+    };
     for o in outcomes {
-        let ratio = match o.layer {
-            Layer::Baseline => "1.00".to_owned(),
-            Layer::Emitter => baseline_for(outcomes, o).map_or_else(
-                || "–".to_owned(),
-                |b| {
-                    format!(
-                        "{:.2}",
-                        o.delivered_per_sec / b.delivered_per_sec.max(f64::MIN_POSITIVE)
-                    )
-                },
+        let (to_baseline, to_peer) = match o.layer {
+            Layer::Baseline => ("1.00".to_owned(), "–".to_owned()),
+            Layer::Peer => ("–".to_owned(), "1.00".to_owned()),
+            Layer::Emitter => (
+                ratio(o, baseline_for(outcomes, o)),
+                ratio(o, peer_for(outcomes, o)),
             ),
         };
         let cpu = o
@@ -30,12 +38,13 @@ pub fn markdown(outcomes: &[Outcome]) -> String {
         let [p50, p99, p999] = o.latency_us;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |",
             o.transport,
             o.scenario,
             o.layer,
             thousands(o.delivered_per_sec),
-            ratio,
+            to_baseline,
+            to_peer,
             o.lost,
             o.reported_lost,
             p50,
@@ -56,6 +65,13 @@ pub fn baseline_for<'a>(outcomes: &'a [Outcome], o: &Outcome) -> Option<&'a Outc
     })
 }
 
+/// The first peer system's row measured for the same scenario.
+pub fn peer_for<'a>(outcomes: &'a [Outcome], o: &Outcome) -> Option<&'a Outcome> {
+    outcomes
+        .iter()
+        .find(|p| p.layer == Layer::Peer && p.scenario.to_string() == o.scenario.to_string())
+}
+
 fn thousands(x: f64) -> String {
     let n = x.round() as u64;
     let digits = n.to_string();
@@ -72,6 +88,50 @@ fn thousands(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::scenario::Scenario;
+
+    fn outcome(transport: &str, layer: Layer, delivered_per_sec: f64) -> Outcome {
+        Outcome {
+            transport: transport.into(),
+            layer,
+            scenario: Scenario {
+                publishers: 1,
+                subscribers: 1,
+                payload: 64,
+                duration: std::time::Duration::from_secs(1),
+                rate: None,
+            },
+            sent: 1,
+            expected: 1,
+            received: 1,
+            lost: 0,
+            reported_lost: 0,
+            elapsed_secs: 1.0,
+            delivered_per_sec,
+            latency_us: [1.0, 2.0, 3.0],
+            cpu_cores: None,
+        }
+    }
+
+    #[test]
+    fn emitter_rows_are_compared_with_their_baseline_and_the_peer() {
+        let table = markdown(&[
+            outcome("quic", Layer::Emitter, 600.0),
+            outcome("quic", Layer::Baseline, 1000.0),
+            outcome("zenoh", Layer::Peer, 800.0),
+        ]);
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert!(
+            rows[0].contains("| emitter | 600 | 0.60 | 0.75 |"),
+            "{table}"
+        );
+        assert!(
+            rows[1].contains("| baseline | 1,000 | 1.00 | – |"),
+            "{table}"
+        );
+        assert!(rows[2].contains("| peer | 800 | – | 1.00 |"), "{table}");
+    }
 
     #[test]
     fn thousands_groups_digits() {

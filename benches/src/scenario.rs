@@ -46,6 +46,8 @@ pub enum Layer {
     Emitter,
     /// The raw transport moving the same frames, no emitter layer: the baseline.
     Baseline,
+    /// Another project doing the same job (`--peer`), for comparison.
+    Peer,
 }
 
 impl fmt::Display for Layer {
@@ -53,6 +55,7 @@ impl fmt::Display for Layer {
         f.write_str(match self {
             Layer::Emitter => "emitter",
             Layer::Baseline => "baseline",
+            Layer::Peer => "peer",
         })
     }
 }

@@ -69,6 +69,20 @@ fn the_command_line_refuses_an_unknown_transport() {
 }
 
 #[test]
+fn the_command_line_refuses_a_peer_system_it_was_built_without() {
+    let output = Command::new(env!("CARGO_BIN_EXE_demitter-bench"))
+        .args(["--peer", "carrier-pigeon", "--duration", "0.1"])
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown peer system `carrier-pigeon`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn json_and_chart_are_written() {
     let dir = std::env::temp_dir().join(format!("demitter-bench-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -103,4 +117,21 @@ fn json_and_chart_are_written() {
         "an SVG with a legend"
     );
     std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[test]
+fn the_instruction_counter_runs_each_hot_path_and_refuses_others() {
+    for scenario in ["emit", "receive"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_demitter-instructions"))
+            .args([scenario, "2000"])
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{scenario}: {output:?}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_demitter-instructions"))
+        .args(["teleport", "10"])
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown scenario"));
 }
