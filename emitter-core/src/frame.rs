@@ -22,7 +22,7 @@ pub const FRAME_VERSION: u8 = 1;
 const KIND_EVENT: u8 = 1;
 const KIND_CONTROL: u8 = 2;
 /// Bytes of an event frame besides source, name and payload.
-const EVENT_OVERHEAD: usize = 1 + 1 + 1 + 8 + 8 + 1;
+pub(crate) const EVENT_OVERHEAD: usize = 1 + 1 + 1 + 8 + 8 + 1;
 
 /// The default limit on one frame: 8 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;

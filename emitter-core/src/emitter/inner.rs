@@ -18,7 +18,7 @@ use crate::emitter::event::{Delivery, LISTENER_ADDED, LISTENER_REMOVED, Listener
 use crate::emitter::registry::{ErasedHandler, ListenerEntry, Registry, Sink};
 use crate::emitter::remote::RemoteInterest;
 use crate::error::Error;
-use crate::frame::{ControlFrame, EventFrame, Frame};
+use crate::frame::{ControlFrame, EVENT_OVERHEAD, EventFrame, Frame};
 use crate::lag_queue::{LagQueue, Popped};
 use crate::name::is_system;
 use crate::node_id::NodeId;
@@ -27,9 +27,6 @@ use crate::payload::encode_payload;
 use crate::protocol::{Action, Control, Presence, SequenceCounter, SequenceTracker};
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Transport};
-
-/// Bytes of an event frame besides source, name and payload (see `frame.rs`).
-const EVENT_FRAME_OVERHEAD: usize = 20;
 
 /// Someone watching a listener count.
 pub(crate) struct Observer {
@@ -236,7 +233,7 @@ impl Inner {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let size = EVENT_FRAME_OVERHEAD + self.id.len() + name.len() + payload.len();
+        let size = EVENT_OVERHEAD + self.id.len() + name.len() + payload.len();
         if size > self.caps.max_frame_bytes {
             return Err(Error::FrameTooLarge {
                 size,
