@@ -137,18 +137,16 @@ async fn first_peer(
     let mut refused_by = HashSet::new();
     if emitter.error_counts().refused > 0 {
         // Before `errors` was listening: the count says so, not the reason.
-        refusals.push("a peer refused this node before it listened for the reason".to_owned());
+        refusals.push("a peer refused this node (DEMITTER_LOG=debug says why)".to_owned());
+        refused_by.insert(String::new());
     }
-    loop {
+    while refused_by.len() < seeds.len() {
         tokio::select! {
-            _ = ups.recv() => return Ok(()),
+            Some(_) = ups.recv() => return Ok(()),
             report = errors.recv() => match report {
                 Some(report) if report.kind == ErrorKind::Refused => {
                     refused_by.insert(report.peer.clone().unwrap_or_default());
                     refusals.push(refusal_cause(&report.message));
-                    if refused_by.len() >= seeds.len() {
-                        break;
-                    }
                 }
                 Some(_) => {}
                 None => return Err(CliError::Bus(demitter::Error::Closed)),
