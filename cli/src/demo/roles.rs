@@ -88,19 +88,32 @@ fn exit_with_parent() {
     });
 }
 
+/// Waits until this participant knows every participant's listeners. Each one listens on
+/// [`STOP`] last, after its other listeners, so a node that knows everyone's `STOP`
+/// listener knows all of their listeners and sends them what they listen for: a bid
+/// emitted before a bidder knew of the spectator would reach only the others, and the
+/// spectator could not tell (it never heard of that bid's number), so nobody starts
+/// before. On a mesh this also means every link is up.
+async fn everyone_known(emitter: &Emitter, args: &RoleArgs) -> Result<(), CliError> {
+    let participants = args.bidders + 2;
+    tokio::time::timeout(JOIN_TIMEOUT, emitter.wait_for_listeners(STOP, participants))
+        .await
+        .map_err(|_| {
+            CliError::Demo(format!(
+                "{} did not get to know all {participants} participants within {JOIN_TIMEOUT:?}",
+                args.name
+            ))
+        })??;
+    Ok(())
+}
+
 /// Opens lots one after another until told to stop; a lot goes to the highest bid that
 /// arrived while it was open ([`RULE`](crate::demo::protocol::RULE)); a bid for a lot that
 /// is not open is refused, in public ([`LATE`]).
 async fn auctioneer(emitter: &Emitter, args: &RoleArgs) -> Result<Report, CliError> {
-    let mut stop = pin!(emitter.once::<()>(STOP)?);
     let mut bids = emitter.events::<Bid>(BIDS)?;
-    // Every bidder listens on `auction.lot.+`, which this counts; spies are not counted.
-    tokio::time::timeout(
-        JOIN_TIMEOUT,
-        emitter.wait_for_listeners(LOT_OPEN, args.bidders),
-    )
-    .await
-    .map_err(|_| CliError::Demo("the bidders did not all join".into()))??;
+    let mut stop = pin!(emitter.once::<()>(STOP)?);
+    everyone_known(emitter, args).await?;
     let mut report = Report {
         role: "auctioneer".into(),
         name: args.name.clone(),
@@ -199,9 +212,10 @@ struct Bidding {
 /// Bids on every lot by its strategy until told to stop, then says how many bids it sent.
 async fn bidder(emitter: &Emitter, args: &RoleArgs) -> Result<Report, CliError> {
     let strategy = Strategy::of(args.index);
-    let mut stop = pin!(emitter.once::<()>(STOP)?);
     let mut bids = emitter.events::<Bid>(BIDS)?;
     let mut lots = emitter.events::<RawPayload>(LOTS)?;
+    let mut stop = pin!(emitter.once::<()>(STOP)?);
+    everyone_known(emitter, args).await?;
     let me = args.name.clone();
     let my_event = bid_event(&me);
     let mut sent = 0u64;
@@ -282,8 +296,9 @@ async fn bidder(emitter: &Emitter, args: &RoleArgs) -> Result<Report, CliError> 
 /// Watches everything (as a spy, counted nowhere) and counts the bids it saw from each
 /// bidder; after the stop, waits until every bidder's count is in.
 async fn spectator(emitter: &Emitter, args: &RoleArgs) -> Result<Report, CliError> {
-    let mut stop = pin!(emitter.once::<()>(STOP)?);
     let mut all = emitter.events_with::<RawPayload>(EVERYTHING, ListenOptions::default().spy())?;
+    let mut stop = pin!(emitter.once::<()>(STOP)?);
+    everyone_known(emitter, args).await?;
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut done: HashMap<String, u64> = HashMap::new();
     let mut stopped: Option<Instant> = None;
