@@ -457,8 +457,7 @@ async fn publish(
                         tokio::select! {
                             () = gate.open() => {}
                             () = cancel.cancelled() => {
-                                let _ = writer.write_all(&buf).await;
-                                return;
+                                return flush_and_close(writer, &mut reader, buf, &mut outgoing.queue).await;
                             }
                         }
                     }
@@ -470,19 +469,44 @@ async fn publish(
                     }
                 }
                 () = cancel.cancelled() => {
-                    // Flush what is already queued (the goodbye among it), then stop.
                     buf.clear();
-                    while let Ok(bytes) = outgoing.queue.try_recv() {
-                        buf.extend_from_slice(&bytes);
-                    }
-                    let _ = writer.write_all(&buf).await;
-                    return;
+                    return flush_and_close(writer, &mut reader, buf, &mut outgoing.queue).await;
                 }
             }
         };
         gate.publisher(false);
         lost(&mut lost_at, &config.xsub, &why);
         let _ = reports.try_send(outage("XSUB", &config.xsub, &why));
+    }
+}
+
+/// How long a closing publisher waits for the forwarder to close its side.
+const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+
+/// A closing publisher's last act: `buf` and whatever is still queued (the last events,
+/// the sequence marks, the goodbye) are written, even if the writes were being held for
+/// the forwarder to confirm subscriptions: a close there used to write only the batch
+/// being held and lose the rest (the demo lost a bidder's last event, and since it was the
+/// first of its name, nothing reported it). Then the connection closes in order: our end
+/// of stream after the data, and what the forwarder still sends is read until it closes
+/// too, since dropping a socket with unread input resets it instead.
+async fn flush_and_close(
+    mut writer: OwnedWriteHalf,
+    reader: &mut Reader,
+    mut buf: BytesMut,
+    queue: &mut mpsc::Receiver<Bytes>,
+) {
+    while let Ok(bytes) = queue.try_recv() {
+        buf.extend_from_slice(&bytes);
+    }
+    if writer.write_all(&buf).await.is_err() || writer.shutdown().await.is_err() {
+        return;
+    }
+    let drained = tokio::time::timeout(CLOSE_DRAIN, async {
+        while let Ok(Some(_)) = reader.next_frame().await {}
+    });
+    if drained.await.is_err() {
+        tracing::debug!("the forwarder did not close its side within {CLOSE_DRAIN:?}");
     }
 }
 
