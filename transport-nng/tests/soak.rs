@@ -14,7 +14,7 @@ async fn accounts_balance_after_3_seconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "60 s; run with: cargo test --test soak -- --ignored"]
+#[ignore = "60 s, too long for plain cargo test; .ci/run runs it: cargo test --test soak -- --ignored"]
 async fn accounts_balance_after_60_seconds() {
     let figures = accounting_soak(&support::NngClusterFactory, Duration::from_secs(60)).await;
     println!("{figures:?}");
