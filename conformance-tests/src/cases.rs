@@ -714,7 +714,59 @@ pub async fn close_ends_everything<F: ClusterFactory>(factory: &F) {
     within("the cluster to shut down", c.shutdown()).await;
 }
 
-/// 14. The hub or broker restarts while events flow: traffic resumes by itself and the
+/// 14. `close` drops nothing that already arrived: a handler still busy with one event when
+///     its emitter closes runs the events queued behind it before `close` returns.
+pub async fn close_runs_what_arrived<F: ClusterFactory>(factory: &F) {
+    const EVENTS: u32 = 3;
+    let c = cluster(factory, 2).await;
+    let node = c.node(1).clone();
+    let gate = Arc::new(Semaphore::new(0));
+    let handled = Arc::new(AtomicU64::new(0));
+    let _busy = node
+        .on("conf.drain", {
+            let gate = Arc::clone(&gate);
+            let handled = Arc::clone(&handled);
+            move |_: Event<u32>| {
+                let gate = Arc::clone(&gate);
+                let handled = Arc::clone(&handled);
+                async move {
+                    gate.acquire().await.expect("the gate stays open").forget();
+                    handled.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+        .expect("valid");
+    // Added after the handler on the same pattern, so each event is queued for the
+    // handler before the stream sees it.
+    let mut seen = node.events::<u32>("conf.drain").expect("valid");
+    wait_for_listeners(c.node(0), &["conf.drain"], 2).await;
+    for i in 0..EVENTS {
+        c.node(0).emit("conf.drain", &i).await.expect("emits");
+    }
+    for i in 0..EVENTS {
+        assert_eq!(next_event(&mut seen, "an event").await.data, i);
+    }
+    // The handler holds the first event, the others wait in its queue. The close's first
+    // poll closes the emitter; only then does the gate open.
+    let closing = node.close();
+    let mut closing = std::pin::pin!(closing);
+    assert!(
+        futures_util::poll!(closing.as_mut()).is_pending(),
+        "close waits for the busy handler"
+    );
+    assert!(node.is_closed());
+    gate.add_permits(EVENTS as usize);
+    within("close", closing).await;
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        u64::from(EVENTS),
+        "every event that reached the handler's queue was handled"
+    );
+    assert_eq!(node.tasks_running(), 0, "every task ended");
+    within("the cluster to shut down", c.shutdown()).await;
+}
+
+/// 15. The hub or broker restarts while events flow: traffic resumes by itself and the
 ///     loss is reported; a transport without a hub declares so and refuses the hook.
 pub async fn hub_restart_resumes_traffic<F: ClusterFactory>(factory: &F) {
     let mut c = cluster(factory, 2).await;

@@ -49,6 +49,7 @@ macro_rules! conformance_suite {
             hostile_input_is_reported_and_survived,
             invalid_names_and_patterns_are_errors,
             close_ends_everything,
+            close_runs_what_arrived,
             hub_restart_resumes_traffic,
         );
     };

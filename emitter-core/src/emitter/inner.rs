@@ -448,11 +448,10 @@ impl Inner {
         let bye = self.presence.lock().bye();
         self.send_control(&bye, Destination::All);
         self.cancel.cancel();
+        // What reached a listener's queue is still handled (and a stream still yields
+        // it): `emit` counted those listeners as reached.
         for entry in self.registry.read().all() {
-            match &entry.sink {
-                Sink::Handler { queue, .. } => queue.close_and_clear(),
-                Sink::Stream(queue) => queue.close(),
-            }
+            entry.sink.queue().close();
         }
         for o in self.observers.lock().drain(..) {
             o.queue.close();
@@ -464,7 +463,8 @@ impl Inner {
 }
 
 /// The task behind one handler listener: runs queued (remote and system) events one at a
-/// time, reports lag, ends when the listener is removed or the emitter closes.
+/// time, reports lag, ends when the listener is removed or, once the emitter closed, when
+/// its queue is drained.
 async fn run_listener(inner: Arc<Inner>, entry: Arc<ListenerEntry>) {
     let Sink::Handler { call, queue } = &entry.sink else {
         return;
@@ -483,12 +483,7 @@ async fn run_listener(inner: Arc<Inner>, entry: Arc<ListenerEntry>) {
                 )
                 .with_event(entry.pattern.as_str()),
             ),
-            Popped::Item(raw) => {
-                if inner.is_closed() {
-                    break;
-                }
-                inner.run_handler(call, &entry.pattern, &raw).await;
-            }
+            Popped::Item(raw) => inner.run_handler(call, &entry.pattern, &raw).await,
         }
     }
 }

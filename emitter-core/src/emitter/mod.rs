@@ -440,10 +440,14 @@ impl Emitter {
 
     // ---- closing ---------------------------------------------------------------------
 
-    /// Leaves the bus: peers are told, streams end, pending `once` futures resolve to
+    /// Leaves the bus: peers are told, pending `once` futures resolve to
     /// [`Error::Closed`], the transport closes, and every task this emitter started has
-    /// ended when this returns (or `close_timeout` passed; listener tasks still stuck in a
-    /// handler are then left to finish on their own).
+    /// ended when this returns (or `close_timeout` passed; listener tasks still busy are
+    /// then left to finish on their own).
+    ///
+    /// Nothing more arrives after the call, but nothing that already arrived is dropped:
+    /// handlers run every event already in their queues before their tasks end, and
+    /// streams yield what they hold, then end.
     pub async fn close(&self) {
         let inner = self.inner();
         let first = inner.shutdown_now();
