@@ -26,12 +26,14 @@
 mod budget;
 mod emitter;
 mod error;
+mod event;
 mod frame;
 mod inbox;
 mod index;
 mod lag_queue;
 mod memory;
 mod name;
+pub mod node;
 mod node_id;
 mod pattern;
 mod payload;
@@ -41,11 +43,13 @@ mod transport;
 
 pub use budget::ByteBudget;
 pub use emitter::{
-    CountStream, Delivery, Emitter, EmitterConfig, ErrorStream, Event, EventStream, LISTENER_ADDED,
-    LISTENER_REMOVED, ListenOptions, Listener, ListenerChange, Once, PEER_DOWN, PEER_UP,
-    PeerChange,
+    CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions, Listener, Once,
 };
 pub use error::{Error, Result};
+pub use event::{
+    Delivery, Event, LISTENER_ADDED, LISTENER_REMOVED, ListenerChange, PEER_DOWN, PEER_UP,
+    PeerChange, RawEvent,
+};
 pub use frame::{
     ControlFrame, DEFAULT_MAX_FRAME_BYTES, DecodeCache, EventFrame, FRAME_VERSION, Frame,
     FrameDecoder,

@@ -1,73 +1,61 @@
-//! The shared state behind an [`Emitter`](crate::Emitter) handle, and what every public
-//! method does underneath.
+//! The driver behind an [`Emitter`](crate::Emitter) handle: one [`Node`] under one lock,
+//! the listeners' queues and tasks, and the hand-over of what the node produced to the
+//! transport and the listeners.
+//!
+//! Every call locks the node once, feeds it, delivers what it dispatched (pushing onto
+//! bounded queues: nothing runs there) and lets it go before the transport sees a frame.
+//! Frames leave in the order the node produced them: whoever drains the node takes the
+//! outbox lock before letting the node go.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use futures_util::FutureExt;
-use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
+use parking_lot::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::emitter::config::EmitterConfig;
 use crate::emitter::errors::ErrorChannel;
-use crate::emitter::event::{Delivery, LISTENER_ADDED, LISTENER_REMOVED, ListenerChange, RawEvent};
-use crate::emitter::registry::{ErasedHandler, ListenerEntry, Registry, Sink};
-use crate::emitter::remote::RemoteInterest;
+use crate::emitter::sink::{ErasedHandler, Sink, Target};
 use crate::error::Error;
-use crate::frame::{ControlFrame, EVENT_OVERHEAD, EventFrame, Frame};
+use crate::event::{Delivery, RawEvent};
 use crate::lag_queue::{LagQueue, Popped};
-use crate::name::is_system;
+use crate::node::{CountSubject, Dispatch, FrameKind, ListenerFlags, ListenerInfo, Node, Transmit};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
-use crate::payload::encode_payload;
-use crate::protocol::{Action, Control, Presence, SequenceCounter, SequenceTracker};
-use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
-use crate::transport::{Capabilities, Destination, Transport};
+use crate::report::{ErrorKind, ErrorReport};
+use crate::transport::{Incoming, Transport};
 
-/// Someone watching a listener count.
-pub(crate) struct Observer {
-    pub(crate) subject: CountSubject,
-    pub(crate) last: usize,
-    pub(crate) queue: Arc<LagQueue<usize>>,
+/// What the node lock guards: the node and the queues of the counts it reports.
+pub(crate) struct State {
+    pub(crate) node: Node<Arc<Sink>>,
+    counts: HashMap<u64, Arc<LagQueue<usize>>>,
 }
 
-/// What a listener count counts.
-#[derive(Clone)]
-pub(crate) enum CountSubject {
-    /// Listeners whose pattern matches this event name.
-    Name(String),
-    /// Listeners registered on exactly this wildcard pattern.
-    Pattern(Pattern),
-}
-
-impl CountSubject {
-    pub(crate) fn parse(text: &str) -> Result<Self, Error> {
-        let pattern = Pattern::new(text)?;
-        Ok(if pattern.is_exact() {
-            CountSubject::Name(text.to_owned())
-        } else {
-            CountSubject::Pattern(pattern)
-        })
+impl State {
+    pub(crate) fn new(node: Node<Arc<Sink>>) -> Self {
+        Self {
+            node,
+            counts: HashMap::default(),
+        }
     }
 }
 
 pub(crate) struct Inner {
     pub(crate) id: NodeId,
-    pub(crate) epoch: u64,
     pub(crate) config: EmitterConfig,
     pub(crate) transport: Arc<dyn Transport>,
-    pub(crate) caps: Capabilities,
-    pub(crate) registry: RwLock<Registry>,
-    pub(crate) remote: RwLock<RemoteInterest>,
-    pub(crate) presence: Mutex<Presence>,
-    pub(crate) seq_out: Mutex<SequenceCounter>,
-    pub(crate) seq_in: Mutex<SequenceTracker>,
+    pub(crate) state: Mutex<State>,
+    /// Taken before the node is let go, so frames reach the transport in the node's order;
+    /// the buffer is reused by every hand-over.
+    pub(crate) outbox: Mutex<VecDeque<Transmit>>,
     pub(crate) errors: ErrorChannel,
-    pub(crate) observers: Mutex<Vec<Observer>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
     pub(crate) runtime: tokio::runtime::Handle,
@@ -79,144 +67,167 @@ impl Inner {
         self.closed.load(Ordering::Acquire)
     }
 
+    // ---- the hand-over ---------------------------------------------------------------
+
+    /// Delivers what the node dispatched: events onto listener queues, counts onto
+    /// observers' queues, reports onto the error channel. Never waits.
+    fn deliver(&self, state: &mut State) {
+        while let Some(dispatch) = state.node.poll_dispatch() {
+            match dispatch {
+                Dispatch::Event { event, mut to } => {
+                    // The last listener gets the event itself, the others copies: with one
+                    // listener, nothing is cloned.
+                    let last = to.pop();
+                    for sink in &to {
+                        sink.queue().push(event.clone());
+                    }
+                    if let Some(sink) = last {
+                        sink.queue().push(event);
+                    }
+                }
+                Dispatch::Count { observer, count } => match state.counts.get(&observer) {
+                    Some(queue) if !queue.is_closed() => {
+                        queue.push(count);
+                    }
+                    _ => {
+                        state.counts.remove(&observer);
+                        state.node.unobserve(observer);
+                    }
+                },
+                Dispatch::Report(report) => self.errors.publish(report),
+            }
+        }
+    }
+
+    /// Delivers, then hands the node's transmits to the transport, in order, after letting
+    /// the node go. Returns whether an event met a closed transport.
+    fn flush(&self, mut state: MutexGuard<'_, State>) -> bool {
+        self.deliver(&mut state);
+        let mut outbox = self.outbox.lock();
+        state.node.drain_transmits(&mut outbox);
+        drop(state);
+        if outbox.is_empty() {
+            return false;
+        }
+        let mut event_closed = false;
+        let mut failed = Vec::new();
+        for transmit in outbox.drain(..) {
+            match transmit {
+                Transmit::Subscribe(pattern) => self.transport.subscribe(&pattern),
+                Transmit::Unsubscribe(pattern) => self.transport.unsubscribe(&pattern),
+                Transmit::Frame { frame, to, kind } => match self.transport.send(frame, to) {
+                    Ok(()) => {}
+                    Err(Error::Closed) if kind == FrameKind::Event => event_closed = true,
+                    Err(e) => failed.push((kind, e)),
+                },
+            }
+        }
+        drop(outbox);
+        if !failed.is_empty() {
+            let mut state = self.state.lock();
+            for (kind, e) in failed {
+                state.node.handle_send_failure(kind, &e);
+            }
+            self.deliver(&mut state);
+        }
+        event_closed
+    }
+
+    /// Hands over whatever the node has for the transport and the listeners.
+    pub(crate) fn flush_now(&self) {
+        self.flush(self.state.lock());
+    }
+
     // ---- listeners -------------------------------------------------------------------
 
     pub(crate) fn add_listener(
         self: &Arc<Self>,
-        pattern: Pattern,
-        spy: bool,
-        any: bool,
-        make_sink: impl FnOnce() -> Sink,
-    ) -> Result<Arc<ListenerEntry>, Error> {
-        if self.is_closed() {
-            return Err(Error::Closed);
-        }
-        let entry = {
-            let mut registry = self.registry.write();
-            let entry = Arc::new(ListenerEntry {
-                id: registry.next_id(),
-                pattern,
-                spy,
-                any,
-                sink: make_sink(),
-            });
-            let change = registry.add(Arc::clone(&entry));
-            // Subscribe before announcing: a peer that hears of this listener must find the
-            // subscription already on its way.
-            if registry.count_listeners_on(&entry.pattern) == 1 {
-                self.transport.subscribe(&entry.pattern);
-            }
-            self.announce(&change.pattern, change.count);
-            entry
-        };
-        if let Sink::Handler { .. } = entry.sink {
-            let inner = Arc::clone(self);
-            let task_entry = Arc::clone(&entry);
+        flags: ListenerFlags,
+        sink: Sink,
+    ) -> Result<u64, Error> {
+        let sink = Arc::new(sink);
+        let mut state = self.state.lock();
+        let id = state
+            .node
+            .add_listener(sink.pattern.clone(), flags, Arc::clone(&sink))?;
+        self.flush(state);
+        if let Target::Handler { .. } = sink.target {
             self.tasks
-                .spawn_on(run_listener(inner, task_entry), &self.runtime);
+                .spawn_on(run_listener(Arc::clone(self), sink), &self.runtime);
         }
-        self.notify_counts();
-        if !is_system(entry.pattern.as_str()) {
-            self.dispatch_system(
-                LISTENER_ADDED,
-                &ListenerChange {
-                    pattern: entry.pattern.to_string(),
-                    spy,
-                },
-            );
-        }
-        Ok(entry)
+        Ok(id)
     }
 
     pub(crate) fn remove_listener(&self, id: u64) -> bool {
-        let removed = {
-            let mut registry = self.registry.write();
-            let Some((entry, change)) = registry.remove(id) else {
-                return false;
-            };
-            self.announce(&change.pattern, change.count);
-            if change.count.is_none() {
-                self.transport.unsubscribe(&change.pattern);
-                // Events missed while nobody listened are not losses: forget their sequence.
-                self.seq_in
-                    .lock()
-                    .retain_names(|name| registry.has_match(name));
-            }
-            entry
+        let mut state = self.state.lock();
+        let Some(removed) = state.node.remove_listener(id) else {
+            return false;
         };
-        match &removed.sink {
-            Sink::Handler { queue, .. } => queue.close_and_clear(),
-            Sink::Stream(queue) => queue.close(),
+        match &removed.sink.target {
+            Target::Handler { queue, .. } => queue.close_and_clear(),
+            Target::Stream(queue) => queue.close(),
         }
-        self.notify_counts();
-        if !is_system(removed.pattern.as_str()) {
-            self.dispatch_system(
-                LISTENER_REMOVED,
-                &ListenerChange {
-                    pattern: removed.pattern.to_string(),
-                    spy: removed.spy,
-                },
-            );
-        }
+        self.flush(state);
         true
     }
 
-    /// Tells the bus this node's count for `pattern`. Called with the registry locked, so
-    /// announcements leave in the order the registry changed.
-    fn announce(&self, pattern: &Pattern, count: Option<u32>) {
-        let delta = self.presence.lock().set_local(pattern.as_str(), count);
-        if let Some(Action::Send { to, message }) = delta {
-            self.send_control(&message, to);
-        }
-    }
-
-    pub(crate) fn remove_where(&self, select: impl FnMut(&ListenerEntry) -> bool) -> usize {
-        let ids = self.registry.read().ids_where(select);
+    pub(crate) fn remove_where(
+        &self,
+        select: impl FnMut(&ListenerInfo<Arc<Sink>>) -> bool,
+    ) -> usize {
+        let ids = self.state.lock().node.listeners_where(select);
         ids.into_iter()
             .filter(|id| self.remove_listener(*id))
             .count()
     }
 
-    // ---- counts ----------------------------------------------------------------------
+    // ---- counts and peers ------------------------------------------------------------
 
     pub(crate) fn count(&self, subject: &CountSubject) -> usize {
-        match subject {
-            CountSubject::Name(name) => {
-                self.registry.read().count_matching(name) + self.remote.read().count_matching(name)
-            }
-            CountSubject::Pattern(p) => {
-                self.registry.read().count_exact(p) + self.remote.read().count_exact(p)
-            }
-        }
+        self.state.lock().node.listener_count(subject)
     }
 
     pub(crate) fn observe(&self, subject: CountSubject) -> Arc<LagQueue<usize>> {
         let queue = Arc::new(LagQueue::new(64));
-        let mut observers = self.observers.lock();
-        let last = self.count(&subject);
-        queue.push(last);
-        if self.is_closed() {
+        let mut state = self.state.lock();
+        if state.node.is_closed() {
+            queue.push(state.node.listener_count(&subject));
             queue.close();
         } else {
-            observers.push(Observer {
-                subject,
-                last,
-                queue: Arc::clone(&queue),
-            });
+            let (observer, now) = state.node.observe(subject);
+            queue.push(now);
+            state.counts.insert(observer, Arc::clone(&queue));
         }
         queue
     }
 
-    pub(crate) fn notify_counts(&self) {
-        let mut observers = self.observers.lock();
-        observers.retain(|o| !o.queue.is_closed());
-        for o in observers.iter_mut() {
-            let now = self.count(&o.subject);
-            if now != o.last {
-                o.last = now;
-                o.queue.push(now);
-            }
+    pub(crate) fn peers(&self) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = self.state.lock().node.peers().cloned().collect();
+        peers.sort();
+        peers
+    }
+
+    // ---- what the transport received, and time ----------------------------------------
+
+    /// Feeds the node a batch; returns when its timers want it next.
+    pub(crate) fn handle_batch(&self, batch: &mut Vec<Incoming>) -> Instant {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        for incoming in batch.drain(..) {
+            state.node.handle_incoming(now, incoming);
         }
+        let next = state.node.poll_timeout();
+        self.flush(state);
+        next
+    }
+
+    /// Runs the node's timers; returns when they want it next.
+    pub(crate) fn handle_timeout(&self) -> Instant {
+        let mut state = self.state.lock();
+        state.node.handle_timeout(Instant::now());
+        let next = state.node.poll_timeout();
+        self.flush(state);
+        next
     }
 
     // ---- emitting --------------------------------------------------------------------
@@ -230,87 +241,29 @@ impl Inner {
         // Cooperative like any tokio resource: a loop that only emits still lets the
         // receive loops on its worker run (tokio's budget makes it yield now and then).
         tokio::task::coop::consume_budget().await;
-        if self.is_closed() {
+        let (emitted, event_closed) = {
+            let mut state = self.state.lock();
+            let emitted = state.node.emit(name, payload)?;
+            (emitted, self.flush(state))
+        };
+        if event_closed {
             return Err(Error::Closed);
         }
-        let size = EVENT_OVERHEAD + self.id.len() + name.len() + payload.len();
-        if size > self.caps.max_frame_bytes {
-            return Err(Error::FrameTooLarge {
-                size,
-                limit: self.caps.max_frame_bytes,
-            });
-        }
-        let route = self.remote.read().route(name);
-        let remote = route.count;
-        let destination = if self.caps.sender_filtering {
-            (!route.peers.is_empty()).then_some(Destination::Peers(route.peers))
-        } else {
-            Some(Destination::All)
+        let Some((raw, sinks)) = emitted.local else {
+            return Ok(emitted.delivery);
         };
-        // Numbering and queueing happen under one lock, so frames leave in sequence order
-        // and a sequence mark never announces a number whose frame is not queued yet.
-        // Most events have no listener in their own process: then the frame takes the
-        // payload itself, and nothing is dispatched here.
-        let has_local = self.registry.read().has_match(name);
-        let mut payload = payload;
-        let (name, seq, sent) = {
-            let mut counter = self.seq_out.lock();
-            let (name, seq) = counter.next(name);
-            let sent = destination.map(|to| {
-                let frame = Frame::Event(EventFrame {
-                    name: Arc::clone(&name),
-                    source: self.id.clone(),
-                    epoch: self.epoch,
-                    seq,
-                    payload: if has_local {
-                        payload.clone()
-                    } else {
-                        std::mem::take(&mut payload)
-                    },
-                });
-                self.transport.send(frame, to)
-            });
-            (name, seq, sent)
-        };
-        match sent {
-            None | Some(Ok(())) => {}
-            Some(Err(Error::Closed)) => return Err(Error::Closed),
-            Some(Err(e)) => self.report(
-                ErrorReport::new(
-                    ErrorKind::Network,
-                    1,
-                    format!("event not sent to every peer: {e}"),
-                )
-                .with_event(&*name),
-            ),
-        }
-        if !has_local {
-            return Ok(Delivery { local: 0, remote });
-        }
-        let raw = RawEvent {
-            name,
-            payload,
-            source: self.id.clone(),
-            seq,
-        };
-        let mut local = 0;
-        let mut handlers: Vec<(ErasedHandler, Pattern)> = Vec::new();
-        self.registry.read().for_each_match(&raw.name, |entry| {
-            if !entry.spy {
-                local += 1;
-            }
-            match &entry.sink {
-                Sink::Handler { call, .. } => {
-                    handlers.push((Arc::clone(call), entry.pattern.clone()));
-                }
-                Sink::Stream(queue) => {
+        let mut handlers: Vec<(&ErasedHandler, &Pattern)> = Vec::new();
+        for sink in &sinks {
+            match &sink.target {
+                Target::Handler { call, .. } => handlers.push((call, &sink.pattern)),
+                Target::Stream(queue) => {
                     queue.push(raw.clone());
                 }
             }
-        });
+        }
         match handlers.len() {
             0 => {}
-            1 => self.run_handler(&handlers[0].0, &handlers[0].1, &raw).await,
+            1 => self.run_handler(handlers[0].0, handlers[0].1, &raw).await,
             _ if serial => {
                 for (call, pattern) in &handlers {
                     self.run_handler(call, pattern, &raw).await;
@@ -325,7 +278,7 @@ impl Inner {
                 .await;
             }
         }
-        Ok(Delivery { local, remote })
+        Ok(emitted.delivery)
     }
 
     /// Runs one handler on one event; a decode failure or a panic is reported, never
@@ -378,61 +331,11 @@ impl Inner {
         );
     }
 
-    // ---- local dispatch --------------------------------------------------------------
-
-    /// Queues an event for every matching listener without waiting on any.
-    pub(crate) fn dispatch_queued(&self, raw: &RawEvent) {
-        self.registry.read().for_each_match(&raw.name, |entry| {
-            entry.sink.queue().push(raw.clone());
-        });
-    }
-
-    /// Delivers a local-only system event (`$peer.up`, `$error`, ...).
-    pub(crate) fn dispatch_system<T: Serialize>(&self, name: &'static str, data: &T) {
-        if !self.registry.read().has_match(name) {
-            return;
-        }
-        match encode_payload(data) {
-            Ok(payload) => self.dispatch_queued(&RawEvent {
-                name: name.into(),
-                payload,
-                source: self.id.clone(),
-                seq: 0,
-            }),
-            Err(e) => tracing::error!("could not encode system event {name}: {e}"),
-        }
-    }
-
     /// Puts a report on the error channel and delivers it as `$error`.
     pub(crate) fn report(&self, report: ErrorReport) {
-        // A lagging `$error` listener must not feed itself more reports.
-        let about_system_listener =
-            report.kind == ErrorKind::Lagged && report.event.as_deref().is_some_and(is_system);
-        if !about_system_listener {
-            self.dispatch_system(ERROR_EVENT, &report);
-        }
-        self.errors.publish(report);
-    }
-
-    pub(crate) fn send_control(&self, message: &Control, to: Destination) -> bool {
-        // After the goodbye, nothing more: a late heartbeat would announce us again. (The
-        // last sequence marks go out during close, just before the goodbye.)
-        if self.is_closed() && !matches!(message, Control::Bye { .. } | Control::Sequences { .. }) {
-            return false;
-        }
-        let frame = Frame::Control(ControlFrame {
-            source: self.id.clone(),
-            body: message.encode(),
-        });
-        match self.transport.send(frame, to) {
-            Ok(()) => true,
-            Err(e) => {
-                // The protocol repairs lost control messages (heartbeat versions, resync,
-                // repeated sequence marks).
-                tracing::debug!("control message not sent: {e}");
-                false
-            }
-        }
+        let mut state = self.state.lock();
+        state.node.report(report);
+        self.deliver(&mut state);
     }
 
     // ---- shutdown --------------------------------------------------------------------
@@ -443,20 +346,20 @@ impl Inner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return false;
         }
-        // The last numbers first, so receivers can tell what of the tail never arrived.
-        self.announce_sequences();
-        let bye = self.presence.lock().bye();
-        self.send_control(&bye, Destination::All);
-        self.cancel.cancel();
+        let mut state = self.state.lock();
+        state.node.close();
+        self.deliver(&mut state);
         // What reached a listener's queue is still handled (and a stream still yields
         // it): `emit` counted those listeners as reached.
-        for entry in self.registry.read().all() {
-            entry.sink.queue().close();
+        for sink in state.node.sinks() {
+            sink.queue().close();
         }
-        for o in self.observers.lock().drain(..) {
-            o.queue.close();
+        for (_, queue) in state.counts.drain() {
+            queue.close();
         }
         self.errors.close();
+        self.flush(state);
+        self.cancel.cancel();
         self.tasks.close();
         true
     }
@@ -465,8 +368,8 @@ impl Inner {
 /// The task behind one handler listener: runs queued (remote and system) events one at a
 /// time, reports lag, ends when the listener is removed or, once the emitter closed, when
 /// its queue is drained.
-async fn run_listener(inner: Arc<Inner>, entry: Arc<ListenerEntry>) {
-    let Sink::Handler { call, queue } = &entry.sink else {
+async fn run_listener(inner: Arc<Inner>, sink: Arc<Sink>) {
+    let Target::Handler { call, queue } = &sink.target else {
         return;
     };
     while let Some(popped) = queue.pop().await {
@@ -477,13 +380,13 @@ async fn run_listener(inner: Arc<Inner>, entry: Arc<ListenerEntry>) {
                     missed,
                     format!(
                         "listener on `{}` fell behind its queue of {} and missed {missed} events",
-                        entry.pattern,
+                        sink.pattern,
                         queue.capacity()
                     ),
                 )
-                .with_event(entry.pattern.as_str()),
+                .with_event(sink.pattern.as_str()),
             ),
-            Popped::Item(raw) => inner.run_handler(call, &entry.pattern, &raw).await,
+            Popped::Item(raw) => inner.run_handler(call, &sink.pattern, &raw).await,
         }
     }
 }

@@ -3,11 +3,9 @@
 mod config;
 mod driver;
 mod errors;
-mod event;
 mod inner;
 mod listener;
-mod registry;
-mod remote;
+mod sink;
 mod stream;
 
 use std::future::Future;
@@ -17,31 +15,28 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::EmitterConfig;
-pub use event::{
-    Delivery, Event, LISTENER_ADDED, LISTENER_REMOVED, ListenerChange, PEER_DOWN, PEER_UP,
-    PeerChange,
-};
 pub use listener::{ListenOptions, Listener};
 pub use stream::{CountStream, ErrorStream, EventStream, Once};
 
 use crate::error::Error;
+use crate::event::{Delivery, Event};
 use crate::lag_queue::LagQueue;
 use crate::name::validate_user_name;
+use crate::node::{CountSubject, ListenerFlags, Node, NodeConfig};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::{FromPayload, encode_payload};
-use crate::protocol::{Presence, SequenceCounter, SequenceTracker};
 use crate::report::ErrorCounts;
 use crate::transport::Transport;
 use errors::ErrorChannel;
-use inner::{CountSubject, Inner};
-use registry::{ErasedHandler, Registry, Sink};
+use inner::{Inner, State};
+use sink::{ErasedHandler, Sink, Target};
 
 /// The pattern `on_any` listens on: every event except `$` system events.
 const ANY: &str = "#";
@@ -128,31 +123,31 @@ impl Emitter {
             (Some(id), None) => NodeId::new(id)?,
             (None, None) => NodeId::random(),
         };
-        let epoch = fastrand::u64(1..);
-        let caps = transport.capabilities();
+        let node = Node::new(
+            NodeConfig {
+                id: id.clone(),
+                epoch: fastrand::u64(1..),
+                capabilities: transport.capabilities(),
+                presence: config.presence.clone(),
+                max_tracked_sequences: config.max_tracked_sequences,
+                sequence_mark_interval: config.sequence_mark_interval,
+            },
+            Instant::now(),
+        );
         let inner = Arc::new(Inner {
-            presence: Mutex::new(Presence::new(
-                id.clone(),
-                epoch,
-                config.presence.clone(),
-                Instant::now(),
-            )),
-            seq_in: Mutex::new(SequenceTracker::new(config.max_tracked_sequences)),
             id,
-            epoch,
             transport,
-            caps,
-            registry: RwLock::new(Registry::default()),
-            remote: RwLock::default(),
-            seq_out: Mutex::new(SequenceCounter::default()),
+            state: Mutex::new(State::new(node)),
+            outbox: Mutex::new(std::collections::VecDeque::new()),
             errors: ErrorChannel::default(),
-            observers: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime,
             closed: AtomicBool::new(false),
             config,
         });
+        // The hello the node made goes out first.
+        inner.flush_now();
         inner
             .tasks
             .spawn_on(driver::run(Arc::clone(&inner)), &inner.runtime);
@@ -237,17 +232,21 @@ impl Emitter {
     {
         let call: ErasedHandler = Arc::new(move |raw| Ok(handler(raw.decode::<T>()?).boxed()));
         let capacity = options.capacity_or(self.inner().config.listener_capacity);
-        let entry = self
-            .inner()
-            .add_listener(pattern.clone(), options.is_spy(), any, || Sink::Handler {
-                call,
-                queue: Arc::new(LagQueue::new(capacity)),
-            })?;
-        Ok(Listener::new(
-            entry.id,
-            pattern,
-            Arc::downgrade(self.inner()),
-        ))
+        let flags = ListenerFlags {
+            spy: options.is_spy(),
+            any,
+        };
+        let id = self.inner().add_listener(
+            flags,
+            Sink {
+                pattern: pattern.clone(),
+                target: Target::Handler {
+                    call,
+                    queue: Arc::new(LagQueue::new(capacity)),
+                },
+            },
+        )?;
+        Ok(Listener::new(id, pattern, Arc::downgrade(self.inner())))
     }
 
     /// The events matching `pattern` as a [`Stream`](futures_core::Stream) (see
@@ -279,13 +278,19 @@ impl Emitter {
         let queue = Arc::new(LagQueue::new(
             options.capacity_or(self.inner().config.listener_capacity),
         ));
-        let entry = self
-            .inner()
-            .add_listener(pattern.clone(), options.is_spy(), any, || {
-                Sink::Stream(Arc::clone(&queue))
-            })?;
+        let flags = ListenerFlags {
+            spy: options.is_spy(),
+            any,
+        };
+        let id = self.inner().add_listener(
+            flags,
+            Sink {
+                pattern: pattern.clone(),
+                target: Target::Stream(Arc::clone(&queue)),
+            },
+        )?;
         Ok(EventStream::new(
-            entry.id,
+            id,
             pattern,
             options.is_spy(),
             queue,
@@ -321,7 +326,7 @@ impl Emitter {
     /// Removes every listener added with [`on_any`](Self::on_any) or
     /// [`any_event`](Self::any_event). Returns how many.
     pub fn off_any(&self) -> usize {
-        self.inner().remove_where(|l| l.any)
+        self.inner().remove_where(|l| l.flags.any)
     }
 
     /// Removes every listener (`None`), or those registered on exactly this pattern.
@@ -380,9 +385,7 @@ impl Emitter {
 
     /// The peers currently known on the bus.
     pub fn peers(&self) -> Vec<NodeId> {
-        let mut peers: Vec<NodeId> = self.inner().presence.lock().peers().cloned().collect();
-        peers.sort();
-        peers
+        self.inner().peers()
     }
 
     // ---- emitting --------------------------------------------------------------------

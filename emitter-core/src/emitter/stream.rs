@@ -8,11 +8,12 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::emitter::event::{Event, RawEvent};
 use crate::emitter::inner::Inner;
-use crate::emitter::registry::Sink;
+use crate::emitter::sink::{Sink, Target};
 use crate::error::Error;
+use crate::event::{Event, RawEvent};
 use crate::lag_queue::{LagQueue, Popped};
+use crate::node::ListenerFlags;
 use crate::pattern::Pattern;
 use crate::payload::FromPayload;
 use crate::report::{ErrorKind, ErrorReport};
@@ -116,8 +117,18 @@ impl<T: FromPayload> EventStream<T> {
         let pattern = Pattern::new(pattern)?;
         let inner = self.inner.upgrade().ok_or(Error::Closed)?;
         let queue = Arc::clone(&self.queue);
-        let entry = inner.add_listener(pattern, self.spy, false, || Sink::Stream(queue))?;
-        self.more.push(entry.id);
+        let flags = ListenerFlags {
+            spy: self.spy,
+            any: false,
+        };
+        let id = inner.add_listener(
+            flags,
+            Sink {
+                pattern,
+                target: Target::Stream(queue),
+            },
+        )?;
+        self.more.push(id);
         Ok(())
     }
 

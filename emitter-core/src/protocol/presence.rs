@@ -305,7 +305,7 @@ impl Presence {
         let silent: Vec<NodeId> = self
             .peers
             .iter()
-            .filter(|(_, p)| now.saturating_duration_since(p.last_seen) > timeout)
+            .filter(|(_, p)| now.saturating_duration_since(p.last_seen) >= timeout)
             .map(|(id, _)| id.clone())
             .collect();
         for id in silent {

@@ -32,13 +32,19 @@ impl<T> Deref for Event<T> {
     }
 }
 
-/// An event before its payload is decoded for a particular listener.
-#[derive(Debug, Clone)]
-pub(crate) struct RawEvent {
-    pub(crate) name: Arc<str>,
-    pub(crate) payload: Bytes,
-    pub(crate) source: NodeId,
-    pub(crate) seq: u64,
+/// An event before its payload is decoded for a particular listener: what a
+/// [`Node`](crate::node::Node) dispatches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RawEvent {
+    /// The event name.
+    pub name: Arc<str>,
+    /// The payload, MessagePack.
+    pub payload: Bytes,
+    /// The emitter that emitted it.
+    pub source: NodeId,
+    /// Its sequence number per (source, name); 0 for system events.
+    pub seq: u64,
 }
 
 impl RawEvent {

@@ -1,10 +1,8 @@
 //! What the other nodes listen on, as the presence protocol reports it.
 
-use foldhash::HashMap;
-
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use foldhash::HashMap;
 
 use crate::index::PatternIndex;
 use crate::node_id::NodeId;
@@ -35,13 +33,13 @@ pub(crate) struct RemoteInterest {
     index: PatternIndex<Slot>,
     /// Routes worked out since the interest last changed, by event name: emitting the same
     /// names again and again costs one lookup, not a match and an allocation.
-    routes: Mutex<HashMap<Box<str>, Route>>,
+    routes: HashMap<Box<str>, Route>,
 }
 
 impl RemoteInterest {
     /// Where an event named `name` goes.
-    pub(crate) fn route(&self, name: &str) -> Route {
-        if let Some(route) = self.routes.lock().get(name) {
+    pub(crate) fn route(&mut self, name: &str) -> Route {
+        if let Some(route) = self.routes.get(name) {
             return route.clone();
         }
         let mut count = 0;
@@ -58,16 +56,15 @@ impl RemoteInterest {
             count,
             peers: peers.into(),
         };
-        let mut routes = self.routes.lock();
-        if routes.len() >= MAX_ROUTES {
-            routes.clear();
+        if self.routes.len() >= MAX_ROUTES {
+            self.routes.clear();
         }
-        routes.insert(name.into(), route.clone());
+        self.routes.insert(name.into(), route.clone());
         route
     }
 
     pub(crate) fn apply(&mut self, peer: &NodeId, pattern: &Pattern, count: Option<u32>) {
-        self.routes.get_mut().clear();
+        self.routes.clear();
         match count {
             Some(c) => {
                 let slot = self.index.get_or_insert_with(pattern, Slot::default);

@@ -1,0 +1,683 @@
+//! The whole protocol of one emitter as a deterministic state machine, in the manner of
+//! quinn-proto's `Connection`: `handle_*` and the API calls feed it, `poll_*` drain it, time
+//! is passed in, and it never touches a socket, a lock, a task or a clock.
+//!
+//! A [`Node`] owns the listener table (patterns, ids, flags and an opaque sink per listener
+//! of the driver's choosing), what the peers listen on, presence and counts, sequence
+//! numbers both ways, the count observers. The [`Emitter`](crate::Emitter) drives one;
+//! tests drive many on a virtual clock.
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use demitter_core::node::{Dispatch, ListenerFlags, Node, NodeConfig, Transmit};
+//! use demitter_core::{Capabilities, Incoming, NodeId, Pattern};
+//!
+//! let now = Instant::now();
+//! let config = |id: &str| NodeConfig::new(NodeId::new(id).unwrap(), Capabilities::broadcast(1 << 20));
+//! let mut alice: Node<&str> = Node::new(config("alice"), now);
+//! let mut bob: Node<&str> = Node::new(config("bob"), now);
+//! bob.add_listener(Pattern::new("user.+")?, ListenerFlags::default(), "bob's handler")?;
+//!
+//! // Wire them by hand: whatever one transmits, the other handles.
+//! let mut carry = |from: &mut Node<&str>, to: &mut Node<&str>| {
+//!     while let Some(t) = from.poll_transmit() {
+//!         if let Transmit::Frame { frame, .. } = t {
+//!             to.handle_incoming(now, Incoming::Frame { from: None, frame });
+//!         }
+//!     }
+//! };
+//! carry(&mut bob, &mut alice);
+//! carry(&mut alice, &mut bob);
+//! assert_eq!(alice.listener_count_of("user.login")?, 1);
+//!
+//! alice.emit("user.login", Bytes::from_static(b"\xa3ann"))?;
+//! carry(&mut alice, &mut bob);
+//! let delivered = std::iter::from_fn(|| bob.poll_dispatch()).find_map(|d| match d {
+//!     Dispatch::Event { event, to } => Some((event.name.to_string(), to.to_vec())),
+//!     _ => None,
+//! });
+//! assert_eq!(delivered, Some(("user.login".to_owned(), vec!["bob's handler"])));
+//! # Ok::<(), demitter_core::Error>(())
+//! ```
+
+mod listeners;
+mod observers;
+mod output;
+mod remote;
+mod sequencing;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+pub use listeners::{ListenerFlags, ListenerInfo};
+pub use observers::CountSubject;
+pub use output::{Dispatch, Emitted, FrameKind, Targets, Transmit};
+
+use crate::error::Error;
+use crate::event::{
+    Delivery, LISTENER_ADDED, LISTENER_REMOVED, ListenerChange, PEER_DOWN, PEER_UP, PeerChange,
+    RawEvent,
+};
+use crate::frame::{ControlFrame, EVENT_OVERHEAD, EventFrame, Frame};
+use crate::name::is_system;
+use crate::node_id::NodeId;
+use crate::pattern::Pattern;
+use crate::payload::encode_payload;
+use crate::protocol::{Action, Control, Presence, PresenceConfig, SeqCheck};
+use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
+use crate::transport::{Capabilities, Destination, Incoming};
+use listeners::{InterestChange, ListenerTable};
+use observers::Observers;
+use remote::RemoteInterest;
+use sequencing::Sequencing;
+
+/// What a node is and how it behaves.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// Its id: the `source` of what it emits.
+    pub id: NodeId,
+    /// Its incarnation: a node restarted with the same id takes a new one.
+    pub epoch: u64,
+    /// What its transport does itself.
+    pub capabilities: Capabilities,
+    /// Presence timing and limits.
+    pub presence: PresenceConfig,
+    /// The most (source, event name) pairs whose sequence numbers are tracked.
+    pub max_tracked_sequences: usize,
+    /// How often the last sequence numbers of names emitted lately are announced.
+    pub sequence_mark_interval: Duration,
+}
+
+impl NodeConfig {
+    /// A node `id` in a random incarnation, with default timing.
+    pub fn new(id: NodeId, capabilities: Capabilities) -> Self {
+        Self {
+            id,
+            epoch: fastrand::u64(1..),
+            capabilities,
+            presence: PresenceConfig::default(),
+            max_tracked_sequences: 100_000,
+            sequence_mark_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// One emitter's protocol state. `S` is the driver's handle for delivering to a listener
+/// (the [`Emitter`](crate::Emitter) uses its queues; a test can use anything cloneable).
+pub struct Node<S> {
+    id: NodeId,
+    epoch: u64,
+    caps: Capabilities,
+    listeners: ListenerTable<S>,
+    remote: RemoteInterest,
+    presence: Presence,
+    sequencing: Sequencing,
+    observers: Observers,
+    transmits: VecDeque<Transmit>,
+    dispatches: VecDeque<Dispatch<S>>,
+    closed: bool,
+}
+
+impl<S> std::fmt::Debug for Node<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("epoch", &self.epoch)
+            .field("listeners", &self.listeners.len())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Clone> Node<S> {
+    /// A node that joins the bus at `now`: its hello is the first transmit.
+    pub fn new(config: NodeConfig, now: Instant) -> Self {
+        let mut presence = Presence::new(config.id.clone(), config.epoch, config.presence, now);
+        let hello = presence.start(now);
+        let mut node = Self {
+            sequencing: Sequencing::new(
+                config.epoch,
+                config.max_tracked_sequences,
+                config.sequence_mark_interval,
+                now,
+            ),
+            id: config.id,
+            epoch: config.epoch,
+            caps: config.capabilities,
+            listeners: ListenerTable::default(),
+            remote: RemoteInterest::default(),
+            presence,
+            observers: Observers::default(),
+            transmits: VecDeque::new(),
+            dispatches: VecDeque::new(),
+            closed: false,
+        };
+        node.apply(hello);
+        node
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    /// Its incarnation.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    // ---- listeners ---------------------------------------------------------------------
+
+    /// Adds a listener on `pattern` delivering to `sink`; returns its id.
+    pub fn add_listener(
+        &mut self,
+        pattern: Pattern,
+        flags: ListenerFlags,
+        sink: S,
+    ) -> Result<u64, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let (id, change) = self.listeners.add(pattern, flags, sink);
+        // Subscribe before announcing: a peer that hears of this listener must find the
+        // subscription already on its way.
+        if change.first {
+            self.transmits
+                .push_back(Transmit::Subscribe(change.pattern.clone()));
+        }
+        self.announce(&change);
+        self.notify_counts();
+        if !is_system(change.pattern.as_str()) {
+            self.dispatch_system(
+                LISTENER_ADDED,
+                &ListenerChange {
+                    pattern: change.pattern.to_string(),
+                    spy: flags.spy,
+                },
+            );
+        }
+        Ok(id)
+    }
+
+    /// Removes a listener; returns what the node knew of it, if it was still there.
+    pub fn remove_listener(&mut self, id: u64) -> Option<ListenerInfo<S>> {
+        let (info, change) = self.listeners.remove(id)?;
+        self.announce(&change);
+        if change.count.is_none() {
+            self.transmits
+                .push_back(Transmit::Unsubscribe(change.pattern.clone()));
+            let listeners = &self.listeners;
+            self.sequencing
+                .forget_unheard(|name| listeners.has_match(name));
+        }
+        self.notify_counts();
+        if !is_system(change.pattern.as_str()) {
+            self.dispatch_system(
+                LISTENER_REMOVED,
+                &ListenerChange {
+                    pattern: change.pattern.to_string(),
+                    spy: info.flags.spy,
+                },
+            );
+        }
+        Some(info)
+    }
+
+    /// A listener, by id.
+    pub fn listener(&self, id: u64) -> Option<&ListenerInfo<S>> {
+        self.listeners.get(id)
+    }
+
+    /// The ids of the listeners for which `select` is true.
+    pub fn listeners_where(&self, mut select: impl FnMut(&ListenerInfo<S>) -> bool) -> Vec<u64> {
+        let mut ids = Vec::new();
+        self.listeners.for_each(|l| {
+            if select(l) {
+                ids.push(l.id);
+            }
+        });
+        ids
+    }
+
+    /// Every listener's sink (to close them all at the end).
+    pub fn sinks(&self) -> Vec<S> {
+        let mut sinks = Vec::with_capacity(self.listeners.len());
+        self.listeners.for_each(|l| sinks.push(l.sink.clone()));
+        sinks
+    }
+
+    fn announce(&mut self, change: &InterestChange) {
+        if let Some(Action::Send { to, message }) = self
+            .presence
+            .set_local(change.pattern.as_str(), change.count)
+        {
+            self.send_control(message, to);
+        }
+    }
+
+    // ---- counts ------------------------------------------------------------------------
+
+    /// How many non-spy listeners on the bus (here and on every known peer) `subject`
+    /// counts.
+    pub fn listener_count(&self, subject: &CountSubject) -> usize {
+        match subject {
+            CountSubject::Name(name) => {
+                self.listeners.count_matching(name) + self.remote.count_matching(name)
+            }
+            CountSubject::Pattern(p) => self.listeners.count_exact(p) + self.remote.count_exact(p),
+        }
+    }
+
+    /// [`listener_count`](Self::listener_count) of a name or pattern given as text.
+    pub fn listener_count_of(&self, name_or_pattern: &str) -> Result<usize, Error> {
+        Ok(self.listener_count(&CountSubject::parse(name_or_pattern)?))
+    }
+
+    /// Starts watching `subject`: returns the observer's id and the count now; every change
+    /// comes as a [`Dispatch::Count`].
+    pub fn observe(&mut self, subject: CountSubject) -> (u64, usize) {
+        let now = self.listener_count(&subject);
+        (self.observers.add(subject, now), now)
+    }
+
+    /// Stops watching.
+    pub fn unobserve(&mut self, observer: u64) {
+        self.observers.remove(observer);
+    }
+
+    fn notify_counts(&mut self) {
+        let Self {
+            observers,
+            listeners,
+            remote,
+            dispatches,
+            ..
+        } = self;
+        observers.update(
+            |subject| match subject {
+                CountSubject::Name(name) => {
+                    listeners.count_matching(name) + remote.count_matching(name)
+                }
+                CountSubject::Pattern(p) => listeners.count_exact(p) + remote.count_exact(p),
+            },
+            |observer, count| dispatches.push_back(Dispatch::Count { observer, count }),
+        );
+    }
+
+    /// The peers known to be up.
+    pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
+        self.presence.peers()
+    }
+
+    // ---- emitting ----------------------------------------------------------------------
+
+    /// Emits an event whose name the caller has checked and whose payload is MessagePack:
+    /// numbers it, queues its frame for the peers that listen (every peer, on a transport
+    /// that does not filter), and returns the local listeners to run. Takes no time: it
+    /// starts no timer.
+    pub fn emit(&mut self, name: &str, payload: Bytes) -> Result<Emitted<S>, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let size = EVENT_OVERHEAD + self.id.len() + name.len() + payload.len();
+        if size > self.caps.max_frame_bytes {
+            return Err(Error::FrameTooLarge {
+                size,
+                limit: self.caps.max_frame_bytes,
+            });
+        }
+        let route = self.remote.route(name);
+        let destination = if self.caps.sender_filtering {
+            (!route.peers.is_empty()).then_some(Destination::Peers(route.peers))
+        } else {
+            Some(Destination::All)
+        };
+        let mut local = 0;
+        let mut targets = Targets::new();
+        self.listeners.for_each_match(name, |l| {
+            if !l.flags.spy {
+                local += 1;
+            }
+            targets.push(l.sink.clone());
+        });
+        let (name, seq) = self.sequencing.number(name);
+        let mut payload = payload;
+        if let Some(to) = destination {
+            // Most events have no listener in their own process: then the frame takes the
+            // payload itself.
+            let frame_payload = if targets.is_empty() {
+                std::mem::take(&mut payload)
+            } else {
+                payload.clone()
+            };
+            self.transmits.push_back(Transmit::Frame {
+                frame: Frame::Event(EventFrame {
+                    name: Arc::clone(&name),
+                    source: self.id.clone(),
+                    epoch: self.epoch,
+                    seq,
+                    payload: frame_payload,
+                }),
+                to,
+                kind: FrameKind::Event,
+            });
+        }
+        let local_run = (!targets.is_empty()).then(|| {
+            (
+                RawEvent {
+                    name,
+                    payload,
+                    source: self.id.clone(),
+                    seq,
+                },
+                targets,
+            )
+        });
+        Ok(Emitted {
+            delivery: Delivery {
+                local,
+                remote: route.count,
+            },
+            local: local_run,
+        })
+    }
+
+    // ---- what arrives ------------------------------------------------------------------
+
+    /// Handles what the transport received.
+    pub fn handle_incoming(&mut self, now: Instant, incoming: Incoming) {
+        match incoming {
+            Incoming::Frame { from, frame } => self.handle_frame(now, from.as_ref(), frame),
+            Incoming::PeerUp(peer) => {
+                let actions = self.presence.peer_connected(&peer);
+                self.apply(actions);
+            }
+            Incoming::PeerDown(peer) => {
+                let actions = self.presence.peer_lost(&peer);
+                self.apply(actions);
+            }
+            Incoming::Report(report) => self.report(report),
+        }
+    }
+
+    fn handle_frame(&mut self, now: Instant, from: Option<&NodeId>, frame: Frame) {
+        let source = frame.source();
+        if self.caps.authenticated && from != Some(source) {
+            let peer = from.map_or("an unauthenticated peer", NodeId::as_str);
+            let report = ErrorReport::new(
+                ErrorKind::Refused,
+                1,
+                format!("frame claiming source `{source}` came from {peer}; dropped"),
+            )
+            .with_peer(peer);
+            return self.report(report);
+        }
+        if *source == self.id {
+            return;
+        }
+        match frame {
+            Frame::Event(event) => self.receive_event(now, event),
+            Frame::Control(control) => match Control::decode(&control.body) {
+                Ok(message) => self.receive_control(now, &control.source, message),
+                Err(e) => self.report(
+                    ErrorReport::new(ErrorKind::Deserialization, 1, e.to_string())
+                        .with_peer(control.source.as_str()),
+                ),
+            },
+        }
+    }
+
+    fn receive_control(&mut self, now: Instant, source: &NodeId, message: Control) {
+        if let Control::Sequences { epoch, last } = &message {
+            for report in self.sequencing.settle(source, *epoch, last) {
+                self.report(report);
+            }
+        }
+        let leaving = matches!(message, Control::Bye { .. });
+        let actions = self.presence.receive(source, message, now);
+        self.apply(actions);
+        if leaving {
+            self.sequencing.forget_source(source);
+        }
+    }
+
+    fn receive_event(&mut self, now: Instant, event: EventFrame) {
+        // Known peers are kept alive by their heartbeats; only a stranger needs work here.
+        if !self.presence.is_known(&event.source, event.epoch) {
+            let actions = self.presence.heard_from(&event.source, event.epoch, now);
+            self.apply(actions);
+        }
+        // The sequence is checked at the first matching listener, and only if there is one:
+        // events nobody here listens to are not tracked.
+        let mut to = Targets::new();
+        let mut verdict = None;
+        let Self {
+            listeners,
+            sequencing,
+            ..
+        } = self;
+        listeners.for_each_match(&event.name, |l| {
+            let check = *verdict.get_or_insert_with(|| {
+                sequencing.check(&event.source, event.epoch, &event.name, event.seq)
+            });
+            if check != SeqCheck::Stale {
+                to.push(l.sink.clone());
+            }
+        });
+        let gap = match verdict {
+            Some(SeqCheck::Gap(missed)) => Some(Sequencing::gap_report(
+                &event.source,
+                &event.name,
+                event.seq,
+                missed,
+            )),
+            _ => None,
+        };
+        if !to.is_empty() {
+            self.dispatches.push_back(Dispatch::Event {
+                event: RawEvent {
+                    name: event.name,
+                    payload: event.payload,
+                    source: event.source,
+                    seq: event.seq,
+                },
+                to,
+            });
+        }
+        if let Some(report) = gap {
+            self.report(report);
+        }
+    }
+
+    // ---- time --------------------------------------------------------------------------
+
+    /// When [`handle_timeout`](Self::handle_timeout) has work next (calling it earlier is
+    /// harmless).
+    pub fn poll_timeout(&self) -> Instant {
+        self.presence
+            .next_deadline()
+            .min(self.sequencing.next_deadline())
+    }
+
+    /// Heartbeats, silent peers expired, sequence marks announced: whatever is due at
+    /// `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        if let Some(marks) = self.sequencing.marks_due(now) {
+            self.send_control(marks, Destination::All);
+        }
+        let actions = self.presence.tick(now);
+        self.apply(actions);
+    }
+
+    // ---- the driver's feedback ---------------------------------------------------------
+
+    /// The transport refused a frame this node transmitted.
+    pub fn handle_send_failure(&mut self, kind: FrameKind, error: &Error) {
+        match kind {
+            FrameKind::Event => self.report(ErrorReport::new(
+                ErrorKind::Network,
+                1,
+                format!("event not sent to every peer: {error}"),
+            )),
+            // The protocol repairs lost control messages (heartbeat versions, resync).
+            FrameKind::Control => tracing::debug!("control message not sent: {error}"),
+            FrameKind::Marks(marks) => {
+                tracing::debug!("sequence marks not sent: {error}");
+                self.sequencing.unsent(&marks);
+            }
+        }
+    }
+
+    /// Puts a report on the error channel (as a [`Dispatch::Report`]) and delivers it as
+    /// the `$error` event.
+    pub fn report(&mut self, report: ErrorReport) {
+        // A lagging `$error` listener must not feed itself more reports.
+        let about_system_listener =
+            report.kind == ErrorKind::Lagged && report.event.as_deref().is_some_and(is_system);
+        if !about_system_listener {
+            self.dispatch_system(ERROR_EVENT, &report);
+        }
+        self.dispatches.push_back(Dispatch::Report(report));
+    }
+
+    // ---- closing -----------------------------------------------------------------------
+
+    /// Leaves the bus: the last sequence marks, then the goodbye. Returns false if it was
+    /// already closed. Nothing is transmitted after these.
+    pub fn close(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        // The last numbers first, so receivers can tell what of the tail never arrived.
+        if let Some(marks) = self.sequencing.marks_now() {
+            self.send_control(marks, Destination::All);
+        }
+        let bye = self.presence.bye();
+        self.send_control(bye, Destination::All);
+        self.closed = true;
+        self.observers.clear();
+        true
+    }
+
+    // ---- draining ----------------------------------------------------------------------
+
+    /// The next thing for the transport.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Moves everything for the transport to the back of `into`, in order. When `into` is
+    /// empty (a driver that sends all it takes), the two swap buffers: nothing is copied.
+    pub fn drain_transmits(&mut self, into: &mut VecDeque<Transmit>) {
+        if into.is_empty() {
+            std::mem::swap(&mut self.transmits, into);
+        } else {
+            into.extend(self.transmits.drain(..));
+        }
+    }
+
+    /// The next delivery to make.
+    pub fn poll_dispatch(&mut self) -> Option<Dispatch<S>> {
+        self.dispatches.pop_front()
+    }
+
+    // ---- inside ------------------------------------------------------------------------
+
+    /// Carries out what the presence protocol asked for.
+    fn apply(&mut self, actions: Vec<Action>) {
+        let mut counts_changed = false;
+        for action in actions {
+            match action {
+                Action::Send { to, message } => self.send_control(message, to),
+                Action::PeerUp(peer) => {
+                    tracing::info!(%peer, "peer up");
+                    self.dispatch_system(
+                        PEER_UP,
+                        &PeerChange {
+                            peer: peer.to_string(),
+                        },
+                    );
+                }
+                Action::PeerDown(peer) => {
+                    // Its sequence state is kept: if the same incarnation comes back (a cut
+                    // network), what it emitted meanwhile shows up as a reported gap.
+                    tracing::info!(%peer, "peer down");
+                    self.dispatch_system(
+                        PEER_DOWN,
+                        &PeerChange {
+                            peer: peer.to_string(),
+                        },
+                    );
+                }
+                Action::Interest {
+                    peer,
+                    pattern,
+                    count,
+                } => {
+                    self.remote.apply(&peer, &pattern, count);
+                    counts_changed = true;
+                }
+                Action::Report(report) => self.report(report),
+            }
+        }
+        if counts_changed {
+            self.notify_counts();
+        }
+    }
+
+    fn send_control(&mut self, message: Control, to: Destination) {
+        // After the goodbye, nothing more: a late heartbeat would announce us again.
+        if self.closed {
+            return;
+        }
+        let body = message.encode();
+        let kind = match message {
+            Control::Sequences { last, .. } => FrameKind::Marks(last),
+            _ => FrameKind::Control,
+        };
+        self.transmits.push_back(Transmit::Frame {
+            frame: Frame::Control(ControlFrame {
+                source: self.id.clone(),
+                body,
+            }),
+            to,
+            kind,
+        });
+    }
+
+    /// Delivers a local-only system event (`$peer.up`, `$error`, ...) to its listeners.
+    fn dispatch_system<T: Serialize>(&mut self, name: &'static str, data: &T) {
+        let mut to = Targets::new();
+        self.listeners
+            .for_each_match(name, |l| to.push(l.sink.clone()));
+        if to.is_empty() {
+            return;
+        }
+        match encode_payload(data) {
+            Ok(payload) => self.dispatches.push_back(Dispatch::Event {
+                event: RawEvent {
+                    name: name.into(),
+                    payload,
+                    source: self.id.clone(),
+                    seq: 0,
+                },
+                to,
+            }),
+            Err(e) => tracing::error!("could not encode system event {name}: {e}"),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Sequence numbers, both ways, in one place: numbering what this node emits and
+//! announcing the last numbers (marks) on a timer; checking what arrives, settling the
+//! marks peers announce, and forgetting what no longer matters.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::node_id::NodeId;
+use crate::protocol::{
+    Control, MAX_MARKS_PER_MESSAGE, SeqCheck, SequenceCounter, SequenceMark, SequenceTracker,
+};
+use crate::report::{ErrorKind, ErrorReport};
+
+pub(crate) struct Sequencing {
+    epoch: u64,
+    outgoing: SequenceCounter,
+    incoming: SequenceTracker,
+    interval: Duration,
+    next_marks: Instant,
+}
+
+impl Sequencing {
+    pub(crate) fn new(epoch: u64, max_tracked: usize, interval: Duration, now: Instant) -> Self {
+        let interval = interval.max(Duration::from_millis(1));
+        Self {
+            epoch,
+            outgoing: SequenceCounter::default(),
+            incoming: SequenceTracker::new(max_tracked),
+            interval,
+            next_marks: now + interval,
+        }
+    }
+
+    // ---- outgoing ----------------------------------------------------------------------
+
+    /// The shared name and the next number of an event this node emits.
+    pub(crate) fn number(&mut self, name: &str) -> (Arc<str>, u64) {
+        self.outgoing.next(name)
+    }
+
+    /// When the next marks are due.
+    pub(crate) fn next_deadline(&self) -> Instant {
+        self.next_marks
+    }
+
+    /// The marks due at `now`, if their time has come.
+    pub(crate) fn marks_due(&mut self, now: Instant) -> Option<Control> {
+        if now < self.next_marks {
+            return None;
+        }
+        self.next_marks = now + self.interval;
+        self.marks_now()
+    }
+
+    /// The marks due at this tick, whatever the time (at close).
+    pub(crate) fn marks_now(&mut self) -> Option<Control> {
+        let last = self.outgoing.take_marks();
+        (!last.is_empty()).then_some(Control::Sequences {
+            epoch: self.epoch,
+            last,
+        })
+    }
+
+    /// Marks that were taken but never left: announced again at the next tick.
+    pub(crate) fn unsent(&mut self, marks: &[SequenceMark]) {
+        self.outgoing.unsent(marks);
+    }
+
+    // ---- incoming ----------------------------------------------------------------------
+
+    /// Checks an arrived event's number.
+    pub(crate) fn check(&mut self, source: &NodeId, epoch: u64, name: &str, seq: u64) -> SeqCheck {
+        let verdict = self.incoming.observe(source, epoch, name, seq);
+        if verdict == SeqCheck::Stale {
+            tracing::debug!(%source, name, seq, "dropped a stale or duplicate event");
+        }
+        verdict
+    }
+
+    /// The report of `missed` events lost before `seq`.
+    pub(crate) fn gap_report(source: &NodeId, name: &str, seq: u64, missed: u64) -> ErrorReport {
+        ErrorReport::new(
+            ErrorKind::Gap,
+            missed,
+            format!("{missed} event(s) `{name}` from `{source}` were lost before seq {seq}"),
+        )
+        .with_peer(source.as_str())
+        .with_event(name)
+    }
+
+    /// The reports, as gaps, of events `source` says it emitted that never arrived.
+    pub(crate) fn settle(
+        &mut self,
+        source: &NodeId,
+        epoch: u64,
+        marks: &[SequenceMark],
+    ) -> Vec<ErrorReport> {
+        marks
+            .iter()
+            .take(MAX_MARKS_PER_MESSAGE)
+            .filter_map(|m| {
+                let missed = self.incoming.settle(source, epoch, &m.name, m.seq)?;
+                Some(
+                    ErrorReport::new(
+                        ErrorKind::Gap,
+                        missed,
+                        format!(
+                            "{missed} event(s) `{}` from `{source}` were lost (the last ones it sent)",
+                            m.name
+                        ),
+                    )
+                    .with_peer(source.as_str())
+                    .with_event(m.name.as_str()),
+                )
+            })
+            .collect()
+    }
+
+    /// `source` left for good: its numbers are of no more use.
+    pub(crate) fn forget_source(&mut self, source: &NodeId) {
+        self.incoming.forget_source(source);
+    }
+
+    /// Forgets the names no listener here matches any more: what is missed while nobody
+    /// listens is no loss.
+    pub(crate) fn forget_unheard(&mut self, heard: impl FnMut(&str) -> bool) {
+        self.incoming.retain_names(heard);
+    }
+}
