@@ -1,0 +1,192 @@
+//! The protocol on the virtual-clock bus: presence converging, a restart under the same id,
+//! a lost tail whose first marks are lost too, a healed partition, and a property test over
+//! random schedules of emits, losses and partitions.
+
+mod sim;
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use sim::Sim;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn presence_converges_on_every_node() {
+    let mut sim = Sim::new(3, 1);
+    sim.listen(1, "order.+", 10);
+    sim.listen(1, "order.+", 11);
+    sim.listen(2, "order.paid", 20);
+    sim.run_for(ms(50));
+    for i in 0..3 {
+        assert_eq!(
+            sim.node(i).listener_count_of("order.paid"),
+            Ok(3),
+            "node {i}"
+        );
+        assert_eq!(sim.node(i).listener_count_of("order.+"), Ok(2), "node {i}");
+        assert_eq!(sim.node(i).peers().count(), 2, "node {i}");
+    }
+}
+
+#[test]
+fn a_restarted_node_replaces_its_old_self() {
+    let mut sim = Sim::new(2, 2);
+    sim.listen(0, "$peer.+", 99);
+    sim.listen(1, "job", 1);
+    sim.run_for(ms(50));
+    assert_eq!(sim.node(0).listener_count_of("job"), Ok(1));
+    // It crashes (no goodbye) and comes back at once, listening on nothing.
+    sim.crash(1);
+    sim.restart(1);
+    sim.run_for(ms(50));
+    assert_eq!(
+        sim.node(0).listener_count_of("job"),
+        Ok(0),
+        "the old incarnation's listener is gone"
+    );
+    sim.listen(1, "job", 2);
+    sim.run_for(ms(50));
+    assert_eq!(sim.node(0).listener_count_of("job"), Ok(1));
+    let seen: Vec<String> = sim.nodes[0]
+        .received
+        .iter()
+        .map(|(_, e)| e.name.to_string())
+        .collect();
+    assert_eq!(seen, ["$peer.up", "$peer.down", "$peer.up"]);
+}
+
+#[test]
+fn a_lost_tail_is_reported_though_its_first_marks_are_lost_too() {
+    let mut sim = Sim::new(2, 3);
+    sim.listen(1, "tick", 1);
+    sim.run_for(ms(50));
+    sim.emit(0, "tick");
+    sim.run_for(ms(50));
+    // The link drops everything for 250 ms: four events and the marks of two ticks.
+    sim.loss = 1.0;
+    for _ in 0..4 {
+        sim.emit(0, "tick");
+    }
+    sim.run_for(ms(250));
+    assert!(sim.nodes[1].reports.is_empty(), "nothing revealed yet");
+    sim.loss = 0.0;
+    sim.run_for(ms(2_000));
+    let source = Sim::id(0);
+    assert_eq!(sim.nodes[1].received_from(&source, "tick"), 1);
+    assert_eq!(sim.nodes[1].reported_lost(&source, "tick"), 4);
+}
+
+#[test]
+fn a_healed_partition_reports_what_crossed_it_never() {
+    let mut sim = Sim::new(3, 4);
+    sim.listen(2, "price", 1);
+    sim.run_for(ms(50));
+    sim.emit(0, "price");
+    sim.run_for(ms(50));
+    sim.cut(0, 2);
+    for _ in 0..10 {
+        sim.emit(0, "price");
+        sim.run_for(ms(100));
+    }
+    // Longer than the peer timeout: each side declared the other down.
+    assert_eq!(sim.node(0).listener_count_of("price"), Ok(0));
+    sim.heal();
+    sim.emit(0, "price");
+    sim.run_for(ms(1_000));
+    let source = Sim::id(0);
+    assert_eq!(sim.nodes[2].received_from(&source, "price"), 2);
+    assert_eq!(sim.nodes[2].reported_lost(&source, "price"), 10);
+    assert_eq!(sim.node(0).listener_count_of("price"), Ok(1), "counts heal");
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Emit { node: usize, name: usize },
+    Loss(u8),
+    Cut(usize, usize),
+    Heal,
+    Run(u64),
+}
+
+const NODES: usize = 4;
+const NAMES: [&str; 4] = ["a.x", "a.y", "b", "c.d.e"];
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0..NODES, 0..NAMES.len()).prop_map(|(node, name)| Step::Emit { node, name }),
+        1 => (0u8..=100).prop_map(Step::Loss),
+        1 => (0..NODES, 0..NODES).prop_map(|(a, b)| Step::Cut(a, b)),
+        1 => Just(Step::Heal),
+        2 => (1u64..300).prop_map(Step::Run),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever the schedule, once the links heal every receiver has, for every sender and
+    /// name, received or been told it lost each event sent, and every node agrees on the
+    /// counts.
+    #[test]
+    fn every_event_is_received_or_reported(seed: u64, steps in prop::collection::vec(step(), 1..40)) {
+        let mut sim = Sim::new(NODES, seed);
+        for node in 0..NODES {
+            sim.listen(node, "a.+", 1);
+            sim.listen(node, "#", 2);
+        }
+        sim.run_for(ms(50));
+        // Every (sender, name) starts with an event that arrives: a receiver takes the
+        // first event it sees as the start.
+        let mut sent = [[0u64; NAMES.len()]; NODES];
+        for (node, counts) in sent.iter_mut().enumerate() {
+            for (name, count) in counts.iter_mut().enumerate() {
+                sim.emit(node, NAMES[name]);
+                *count += 1;
+            }
+        }
+        sim.run_for(ms(50));
+        // The faulty part stays shorter than the senders' mark repeats (about 3 s).
+        let mut faulty = 0;
+        for step in steps {
+            match step {
+                Step::Emit { node, name } => {
+                    sim.emit(node, NAMES[name]);
+                    sent[node][name] += 1;
+                }
+                Step::Loss(p) => sim.loss = f64::from(p) / 100.0,
+                Step::Cut(a, b) if a != b => sim.cut(a, b),
+                Step::Heal => sim.heal(),
+                Step::Run(t) if faulty + t <= 2_500 => {
+                    faulty += t;
+                    sim.run_for(ms(t));
+                }
+                Step::Cut(..) | Step::Run(_) => {}
+            }
+        }
+        sim.heal();
+        sim.loss = 0.0;
+        sim.run_for(ms(5_000));
+        for (r, receiver) in sim.nodes.iter().enumerate() {
+            for (s, counts) in sent.iter().enumerate().filter(|(s, _)| *s != r) {
+                let source = Sim::id(s);
+                for (name, &count) in counts.iter().enumerate() {
+                    let listeners = if NAMES[name].starts_with("a.") { 2 } else { 1 };
+                    let received = receiver.received_from(&source, NAMES[name]) as u64;
+                    let lost = receiver.reported_lost(&source, NAMES[name]);
+                    prop_assert_eq!(
+                        received + lost * listeners,
+                        count * listeners,
+                        "node {} from node {}, `{}`", r, s, NAMES[name]
+                    );
+                }
+            }
+        }
+        for i in 0..NODES {
+            prop_assert_eq!(sim.node(i).listener_count_of("a.x"), Ok(2 * NODES));
+            prop_assert_eq!(sim.node(i).listener_count_of("b"), Ok(NODES));
+        }
+    }
+}
