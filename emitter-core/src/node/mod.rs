@@ -117,6 +117,9 @@ pub struct Node<S> {
     listeners: ListenerTable<S>,
     remote: RemoteInterest,
     presence: Presence,
+    /// The last source an event came from, known up in that incarnation: a run of events
+    /// from one peer asks presence once. Forgotten at every `$peer.down`.
+    known_source: Option<(NodeId, u64)>,
     sequencing: Sequencing,
     observers: Observers,
     transmits: VecDeque<Transmit>,
@@ -153,6 +156,7 @@ impl<S: Clone> Node<S> {
             listeners: ListenerTable::default(),
             remote: RemoteInterest::default(),
             presence,
+            known_source: None,
             observers: Observers::default(),
             transmits: VecDeque::new(),
             dispatches: VecDeque::new(),
@@ -454,9 +458,18 @@ impl<S: Clone> Node<S> {
 
     fn receive_event(&mut self, now: Instant, event: EventFrame) {
         // Known peers are kept alive by their heartbeats; only a stranger needs work here.
-        if !self.presence.is_known(&event.source, event.epoch) {
-            let actions = self.presence.heard_from(&event.source, event.epoch, now);
-            self.apply(actions);
+        let known = self
+            .known_source
+            .as_ref()
+            .is_some_and(|(id, epoch)| *epoch == event.epoch && *id == event.source);
+        if !known {
+            if !self.presence.is_known(&event.source, event.epoch) {
+                let actions = self.presence.heard_from(&event.source, event.epoch, now);
+                self.apply(actions);
+            }
+            if self.presence.is_known(&event.source, event.epoch) {
+                self.known_source = Some((event.source.clone(), event.epoch));
+            }
         }
         // The sequence is checked at the first matching listener, and only if there is one:
         // events nobody here listens to are not tracked.
@@ -613,6 +626,7 @@ impl<S: Clone> Node<S> {
                     );
                 }
                 Action::PeerDown(peer) => {
+                    self.known_source = None;
                     // Its sequence state is kept: if the same incarnation comes back (a cut
                     // network), what it emitted meanwhile shows up as a reported gap.
                     tracing::info!(%peer, "peer down");

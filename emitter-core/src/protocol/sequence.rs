@@ -151,6 +151,18 @@ pub struct SequenceTracker {
     sources: HashMap<NodeId, Source>,
     entries: usize,
     max_entries: usize,
+    /// The pair checked last, kept out of the maps while it stays the one checked: events
+    /// come in runs from one source and name, and a run costs no hashing. Written back
+    /// before anything else reads the maps.
+    hot: Option<Hot>,
+}
+
+#[derive(Debug)]
+struct Hot {
+    source: NodeId,
+    epoch: u64,
+    name: Arc<str>,
+    last: u64,
 }
 
 impl SequenceTracker {
@@ -160,6 +172,34 @@ impl SequenceTracker {
             sources: HashMap::new(),
             entries: 0,
             max_entries: max_entries.max(1),
+            hot: None,
+        }
+    }
+
+    /// Writes the hot pair back into the maps.
+    fn cool(&mut self) {
+        let Some(hot) = self.hot.take() else {
+            return;
+        };
+        if let Some(src) = self.sources.get_mut(&hot.source)
+            && src.epoch == hot.epoch
+            && let Some(last) = src.last.get_mut(&*hot.name)
+        {
+            *last = hot.last;
+        }
+    }
+
+    /// Makes the pair just checked (present in the maps) the hot one.
+    fn heat(&mut self, source: &NodeId, epoch: u64, name: &str) {
+        if let Some(src) = self.sources.get(source)
+            && let Some((key, last)) = src.last.get_key_value(name)
+        {
+            self.hot = Some(Hot {
+                source: source.clone(),
+                epoch,
+                name: Arc::clone(key),
+                last: *last,
+            });
         }
     }
 
@@ -180,19 +220,37 @@ impl SequenceTracker {
         if seq == 0 {
             return SeqCheck::Fresh;
         }
+        if let Some(hot) = &mut self.hot
+            && hot.epoch == epoch
+            && hot.source == *source
+            && *hot.name == *name
+        {
+            return Self::verdict(&mut hot.last, seq);
+        }
+        self.cool();
+        let verdict = self.observe_cold(source, epoch, name, seq);
+        self.heat(source, epoch, name);
+        verdict
+    }
+
+    fn verdict(last: &mut u64, seq: u64) -> SeqCheck {
+        let verdict = if seq == *last + 1 {
+            SeqCheck::InOrder
+        } else if seq <= *last {
+            return SeqCheck::Stale;
+        } else {
+            SeqCheck::Gap(seq - *last - 1)
+        };
+        *last = seq;
+        verdict
+    }
+
+    fn observe_cold(&mut self, source: &NodeId, epoch: u64, name: &str, seq: u64) -> SeqCheck {
         if let Some(src) = self.sources.get_mut(source)
             && src.epoch == epoch
             && let Some(last) = src.last.get_mut(name)
         {
-            let verdict = if seq == *last + 1 {
-                SeqCheck::InOrder
-            } else if seq <= *last {
-                return SeqCheck::Stale;
-            } else {
-                SeqCheck::Gap(seq - *last - 1)
-            };
-            *last = seq;
-            return verdict;
+            return Self::verdict(last, seq);
         }
         self.insert(source, epoch, name, seq);
         SeqCheck::Fresh
@@ -201,6 +259,7 @@ impl SequenceTracker {
     /// Applies a sender's mark "the last `name` I emitted was `seq`": if this tracker follows
     /// that name from that incarnation and has seen less, the difference was lost.
     pub fn settle(&mut self, source: &NodeId, epoch: u64, name: &str, seq: u64) -> Option<u64> {
+        self.cool();
         let src = self.sources.get_mut(source)?;
         if src.epoch != epoch {
             return None;
@@ -216,6 +275,7 @@ impl SequenceTracker {
 
     /// Forgets everything about `source` (it left).
     pub fn forget_source(&mut self, source: &NodeId) {
+        self.cool();
         if let Some(src) = self.sources.remove(source) {
             self.entries -= src.last.len();
         }
@@ -224,6 +284,7 @@ impl SequenceTracker {
     /// Forgets every name for which `keep` is false (no local listener matches it any more:
     /// events missed while nobody listened are not losses).
     pub fn retain_names(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.cool();
         let mut entries = 0;
         self.sources.retain(|_, src| {
             src.last.retain(|name, _| keep(name));
@@ -383,5 +444,81 @@ mod tests {
         assert_eq!(t.len(), 1);
         t.forget_source(&id("p"));
         assert!(t.is_empty());
+    }
+
+    /// The tracker without its hot pair: the same verdicts, from the maps alone.
+    #[derive(Default)]
+    struct Model {
+        last: std::collections::HashMap<(String, String), (u64, u64)>,
+    }
+
+    impl Model {
+        fn observe(&mut self, source: &str, epoch: u64, name: &str, seq: u64) -> SeqCheck {
+            if seq == 0 {
+                return SeqCheck::Fresh;
+            }
+            let key = (source.to_owned(), name.to_owned());
+            match self.last.get_mut(&key) {
+                Some((e, last)) if *e == epoch => {
+                    if seq <= *last {
+                        return SeqCheck::Stale;
+                    }
+                    let verdict = if seq == *last + 1 {
+                        SeqCheck::InOrder
+                    } else {
+                        SeqCheck::Gap(seq - *last - 1)
+                    };
+                    *last = seq;
+                    verdict
+                }
+                _ => {
+                    // A new incarnation forgets everything of the old one.
+                    self.last
+                        .retain(|(s, _), (e, _)| s != source || *e == epoch);
+                    self.last.insert(key, (epoch, seq));
+                    SeqCheck::Fresh
+                }
+            }
+        }
+
+        fn settle(&mut self, source: &str, epoch: u64, name: &str, seq: u64) -> Option<u64> {
+            let (e, last) = self.last.get_mut(&(source.to_owned(), name.to_owned()))?;
+            if *e != epoch || seq <= *last {
+                return None;
+            }
+            let missed = seq - *last;
+            *last = seq;
+            Some(missed)
+        }
+    }
+
+    proptest::proptest! {
+        /// Runs of one pair skip the maps; interleaved pairs, settling and forgetting in
+        /// between never make a verdict differ from the plain maps'.
+        #[test]
+        fn the_hot_pair_changes_no_verdict(ops in proptest::collection::vec(
+            (0u8..4, 0usize..2, 1u64..3, 0usize..2, 0u64..12), 1..200)
+        ) {
+            let mut t = SequenceTracker::new(1_000);
+            let mut m = Model::default();
+            let sources = [id("p"), id("q")];
+            for (op, s, epoch, n, seq) in ops {
+                let (source, name) = (&sources[s], ["x", "y"][n]);
+                match op {
+                    0 | 1 => proptest::prop_assert_eq!(
+                        t.observe(source, epoch, name, seq),
+                        m.observe(source.as_str(), epoch, name, seq)
+                    ),
+                    2 => proptest::prop_assert_eq!(
+                        t.settle(source, epoch, name, seq),
+                        m.settle(source.as_str(), epoch, name, seq)
+                    ),
+                    _ => {
+                        t.forget_source(source);
+                        m.last.retain(|(src, _), _| src != source.as_str());
+                    }
+                }
+            }
+        }
     }
 }
