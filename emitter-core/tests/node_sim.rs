@@ -6,6 +6,7 @@ mod sim;
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use proptest::prelude::*;
 use sim::Sim;
 
@@ -100,6 +101,30 @@ fn a_healed_partition_reports_what_crossed_it_never() {
     assert_eq!(sim.nodes[2].received_from(&source, "price"), 2);
     assert_eq!(sim.nodes[2].reported_lost(&source, "price"), 10);
     assert_eq!(sim.node(0).listener_count_of("price"), Ok(1), "counts heal");
+}
+
+#[test]
+fn a_run_of_emits_follows_listeners_coming_and_going() {
+    let mut sim = Sim::new(2, 5);
+    let emit = |sim: &mut Sim| {
+        let emitted = sim
+            .node(0)
+            .emit("r", Bytes::from_static(&[0xc0]))
+            .expect("emits");
+        let local = emitted.local.map(|(_, to)| to.to_vec()).unwrap_or_default();
+        (emitted.delivery.remote, local)
+    };
+    assert_eq!(emit(&mut sim), (0, vec![]));
+    let remote = sim.listen(1, "r", 10);
+    sim.run_for(ms(10));
+    assert_eq!(emit(&mut sim), (1, vec![]), "a peer's new listener");
+    let local = sim.listen(0, "+", 1);
+    assert_eq!(emit(&mut sim), (1, vec![1]), "a new local listener");
+    sim.node(1).remove_listener(remote);
+    sim.run_for(ms(10));
+    assert_eq!(emit(&mut sim), (0, vec![1]), "the peer's listener gone");
+    sim.node(0).remove_listener(local);
+    assert_eq!(emit(&mut sim), (0, vec![]), "the local one gone");
 }
 
 #[derive(Debug, Clone)]

@@ -111,7 +111,7 @@ impl Inner {
         }
         let mut event_closed = false;
         let mut failed = Vec::new();
-        for transmit in outbox.drain(..) {
+        while let Some(transmit) = outbox.pop_front() {
             match transmit {
                 Transmit::Subscribe(pattern) => self.transport.subscribe(&pattern),
                 Transmit::Unsubscribe(pattern) => self.transport.unsubscribe(&pattern),

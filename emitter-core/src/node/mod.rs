@@ -73,7 +73,7 @@ use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
 use listeners::{InterestChange, ListenerTable};
 use observers::Observers;
-use remote::RemoteInterest;
+use remote::{RemoteInterest, Route};
 use sequencing::Sequencing;
 
 /// What a node is and how it behaves.
@@ -108,6 +108,26 @@ impl NodeConfig {
     }
 }
 
+/// Where events of one name go.
+struct EmitRoute<S> {
+    name: String,
+    remote: Route,
+    local: Targets<S>,
+    /// Non-spy listeners in `local`.
+    counted: usize,
+}
+
+impl<S> Default for EmitRoute<S> {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            remote: Route::nowhere(),
+            local: Targets::new(),
+            counted: 0,
+        }
+    }
+}
+
 /// One emitter's protocol state. `S` is the driver's handle for delivering to a listener
 /// (the [`Emitter`](crate::Emitter) uses its queues; a test can use anything cloneable).
 pub struct Node<S> {
@@ -121,6 +141,9 @@ pub struct Node<S> {
     /// from one peer asks presence once. Forgotten at every `$peer.down`.
     known_source: Option<(NodeId, u64)>,
     sequencing: Sequencing,
+    /// Where the name emitted last goes, kept until a listener here or on a peer comes or
+    /// goes: a run of emits of one name looks nothing up.
+    last_emitted: Option<EmitRoute<S>>,
     observers: Observers,
     transmits: VecDeque<Transmit>,
     dispatches: VecDeque<Dispatch<S>>,
@@ -157,6 +180,7 @@ impl<S: Clone> Node<S> {
             remote: RemoteInterest::default(),
             presence,
             known_source: None,
+            last_emitted: None,
             observers: Observers::default(),
             transmits: VecDeque::new(),
             dispatches: VecDeque::new(),
@@ -194,6 +218,7 @@ impl<S: Clone> Node<S> {
             return Err(Error::Closed);
         }
         let (id, change) = self.listeners.add(pattern, flags, sink);
+        self.forget_last_route();
         // Subscribe before announcing: a peer that hears of this listener must find the
         // subscription already on its way.
         if change.first {
@@ -217,6 +242,7 @@ impl<S: Clone> Node<S> {
     /// Removes a listener; returns what the node knew of it, if it was still there.
     pub fn remove_listener(&mut self, id: u64) -> Option<ListenerInfo<S>> {
         let (info, change) = self.listeners.remove(id)?;
+        self.forget_last_route();
         self.announce(&change);
         if change.count.is_none() {
             self.transmits
@@ -267,6 +293,15 @@ impl<S: Clone> Node<S> {
             .set_local(change.pattern.as_str(), change.count)
         {
             self.send_control(message, to);
+        }
+    }
+
+    /// A listener here or on a peer came or went: the next emit looks its route up again.
+    fn forget_last_route(&mut self) {
+        if let Some(route) = &mut self.last_emitted {
+            // No event has the empty name: this matches nothing, and keeps the buffers.
+            route.name.clear();
+            route.local.clear();
         }
     }
 
@@ -341,20 +376,38 @@ impl<S: Clone> Node<S> {
                 limit: self.caps.max_frame_bytes,
             });
         }
-        let route = self.remote.route(name);
+        if self
+            .last_emitted
+            .as_ref()
+            .is_none_or(|last| last.name != name)
+        {
+            // The last route's buffers are reused: switching names allocates nothing.
+            let mut route = self.last_emitted.take().unwrap_or_default();
+            route.name.clear();
+            route.name.push_str(name);
+            route.local.clear();
+            route.counted = 0;
+            self.listeners.for_each_match(name, |l| {
+                if !l.flags.spy {
+                    route.counted += 1;
+                }
+                route.local.push(l.sink.clone());
+            });
+            route.remote = self.remote.route(name);
+            self.last_emitted = Some(route);
+        }
+        let route = self.last_emitted.get_or_insert_with(EmitRoute::default);
         let destination = if self.caps.sender_filtering {
-            (!route.peers.is_empty()).then_some(Destination::Peers(route.peers))
+            (!route.remote.peers.is_empty())
+                .then(|| Destination::Peers(Arc::clone(&route.remote.peers)))
         } else {
             Some(Destination::All)
         };
-        let mut local = 0;
-        let mut targets = Targets::new();
-        self.listeners.for_each_match(name, |l| {
-            if !l.flags.spy {
-                local += 1;
-            }
-            targets.push(l.sink.clone());
-        });
+        let targets = route.local.clone();
+        let delivery = Delivery {
+            local: route.counted,
+            remote: route.remote.count,
+        };
         let (name, seq) = self.sequencing.number(name);
         let mut payload = payload;
         if let Some(to) = destination {
@@ -389,10 +442,7 @@ impl<S: Clone> Node<S> {
             )
         });
         Ok(Emitted {
-            delivery: Delivery {
-                local,
-                remote: route.count,
-            },
+            delivery,
             local: local_run,
         })
     }
@@ -643,6 +693,7 @@ impl<S: Clone> Node<S> {
                     count,
                 } => {
                     self.remote.apply(&peer, &pattern, count);
+                    self.forget_last_route();
                     counts_changed = true;
                 }
                 Action::Report(report) => self.report(report),

@@ -24,6 +24,16 @@ pub(crate) struct Route {
     pub(crate) peers: Arc<[NodeId]>,
 }
 
+impl Route {
+    /// No listener anywhere.
+    pub(crate) fn nowhere() -> Self {
+        Self {
+            count: 0,
+            peers: Arc::from(Vec::new()),
+        }
+    }
+}
+
 /// Routes remembered at most; beyond, the memory starts over.
 const MAX_ROUTES: usize = 4096;
 

@@ -18,13 +18,17 @@ use crate::protocol::SequenceMark;
 /// repeats cost a few small messages and report nothing twice.
 #[derive(Debug, Default)]
 pub struct SequenceCounter {
-    /// Name -> the shared name handed out with each number, the last number, and when it
-    /// is next announced.
-    next: HashMap<Arc<str>, Counter>,
+    /// Name -> its counter in `counters`.
+    index: HashMap<Arc<str>, usize>,
+    /// Per name: the shared name handed out with each number, the last number, and when
+    /// it is next announced. Names are never forgotten.
+    counters: Vec<Counter>,
     /// Names with an announcement still to come.
     listed: Vec<Arc<str>>,
     /// Ticks so far: calls of `take_marks`.
     tick: u64,
+    /// The counter of the name numbered last: a run of emits of one name costs no hashing.
+    hot: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -38,6 +42,18 @@ struct Counter {
     listed: bool,
 }
 
+impl Counter {
+    fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            last: 0,
+            due: 0,
+            gap: 1,
+            listed: false,
+        }
+    }
+}
+
 /// The most marks one [`Control::Sequences`](crate::protocol::Control::Sequences) carries;
 /// the rest wait for the next.
 pub const MAX_MARKS_PER_MESSAGE: usize = 1024;
@@ -49,20 +65,23 @@ const LAST_MARK_GAP: u64 = 16;
 impl SequenceCounter {
     /// The shared name and its next sequence number.
     pub fn next(&mut self, name: &str) -> (Arc<str>, u64) {
-        let counter = match self.next.get_mut(name) {
-            Some(counter) => counter,
-            None => {
-                let key: Arc<str> = name.into();
-                let counter = Counter {
-                    name: Arc::clone(&key),
-                    last: 0,
-                    due: 0,
-                    gap: 1,
-                    listed: false,
+        let at = match self.hot {
+            Some(at) if *self.counters[at].name == *name => at,
+            _ => {
+                let at = match self.index.get(name) {
+                    Some(&at) => at,
+                    None => {
+                        let key: Arc<str> = name.into();
+                        self.counters.push(Counter::new(Arc::clone(&key)));
+                        self.index.insert(key, self.counters.len() - 1);
+                        self.counters.len() - 1
+                    }
                 };
-                self.next.entry(key).or_insert(counter)
+                self.hot = Some(at);
+                at
             }
         };
+        let counter = &mut self.counters[at];
         counter.last += 1;
         counter.due = self.tick;
         counter.gap = 1;
@@ -71,6 +90,11 @@ impl SequenceCounter {
             self.listed.push(Arc::clone(&counter.name));
         }
         (Arc::clone(&counter.name), counter.last)
+    }
+
+    fn counter_mut(&mut self, name: &str) -> Option<&mut Counter> {
+        let at = *self.index.get(name)?;
+        self.counters.get_mut(at)
     }
 
     /// One tick: the last number of each name due for an announcement (at most
@@ -83,7 +107,7 @@ impl SequenceCounter {
         let mut waiting = Vec::with_capacity(self.listed.len());
         let mut announced = Vec::new();
         for name in std::mem::take(&mut self.listed) {
-            let Some(counter) = self.next.get_mut(&name) else {
+            let Some(counter) = self.counter_mut(&name) else {
                 continue;
             };
             if counter.due > tick || marks.len() >= MAX_MARKS_PER_MESSAGE {
@@ -110,11 +134,15 @@ impl SequenceCounter {
     /// Marks taken but not sent (the transport refused them): announced again at the next
     /// tick.
     pub fn unsent(&mut self, marks: &[SequenceMark]) {
+        let due = self.tick + 1;
         for mark in marks {
-            let Some(counter) = self.next.get_mut(mark.name.as_str()) else {
+            let Some(&at) = self.index.get(mark.name.as_str()) else {
                 continue;
             };
-            counter.due = self.tick + 1;
+            let Some(counter) = self.counters.get_mut(at) else {
+                continue;
+            };
+            counter.due = due;
             if !counter.listed {
                 counter.listed = true;
                 self.listed.push(Arc::clone(&counter.name));
