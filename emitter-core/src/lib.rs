@@ -54,7 +54,7 @@ pub use frame::{
     ControlFrame, DEFAULT_MAX_FRAME_BYTES, DecodeCache, EventFrame, FRAME_VERSION, Frame,
     FrameDecoder,
 };
-pub use inbox::BatchInbox;
+pub use inbox::{BatchInbox, InboxSender, Receive};
 pub use index::PatternIndex;
 pub use memory::{MemoryConfig, MemoryHub, MemoryTransport};
 pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate_user_name};

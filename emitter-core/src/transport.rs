@@ -153,6 +153,18 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         })
     }
 
+    /// From now on, hands what it receives to `receiver` on its own tasks instead of
+    /// queueing it for [`recv`](Transport::recv) (what already waits goes first, in order);
+    /// `recv` then only ends, when the transport closes. Returns whether it does: the
+    /// default does not, and the emitter's receive loop reads `recv_many` as before.
+    ///
+    /// Only for transports whose receiving tasks are not the ones that
+    /// [`send`](Transport::send) runs on: the receiver sends what the batch makes it send.
+    fn receive_directly(&self, receiver: std::sync::Weak<dyn crate::inbox::Receive>) -> bool {
+        let _ = receiver;
+        false
+    }
+
     /// Stops: flushes what it can, ends its tasks, makes `recv` return `None`.
     fn close(&self) -> BoxFuture<'_, ()>;
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use demitter_core::{ErrorKind, ErrorReport, Incoming, NodeId};
+use demitter_core::{BatchInbox, ErrorKind, ErrorReport, InboxSender, Incoming, NodeId};
 use parking_lot::{Mutex, RwLock};
 use quinn::VarInt;
 use tokio::sync::{Notify, mpsc};
@@ -77,7 +77,7 @@ pub(crate) struct Mesh {
     pub(crate) client_config: quinn::ClientConfig,
     pub(crate) links: RwLock<HashMap<NodeId, Arc<Link>>>,
     directory: Mutex<Directory>,
-    pub(crate) inbox: mpsc::Sender<Vec<Incoming>>,
+    pub(crate) inbox: InboxSender,
     pub(crate) cancel: CancellationToken,
     /// Set as `cancel` is cancelled: a lock-free check for every send.
     stopped: AtomicBool,
@@ -94,7 +94,7 @@ impl Mesh {
     pub(crate) fn start(
         config: QuicConfig,
         socket: Option<UdpSocket>,
-    ) -> Result<(Arc<Self>, mpsc::Receiver<Vec<Incoming>>), QuicError> {
+    ) -> Result<(Arc<Self>, BatchInbox), QuicError> {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| QuicError::NoRuntime)?;
         let me = NodeId::new(config.identity.name())
@@ -119,7 +119,7 @@ impl Mesh {
         let local_addr = endpoint
             .local_addr()
             .map_err(|e| QuicError::Config(format!("the endpoint has no address: {e}")))?;
-        let (inbox, received) = mpsc::channel(INBOX_BATCHES);
+        let (inbox, received) = BatchInbox::channel(INBOX_BATCHES);
         let backoff = Backoff {
             min: config.reconnect_min,
             max: config.reconnect_max,
@@ -220,7 +220,8 @@ impl Mesh {
         );
     }
 
-    /// Puts a batch on the inbox (waits while the emitter catches up).
+    /// Hands a batch to the emitter: straight in, once it asked for that, or onto the
+    /// inbox (waiting while the emitter catches up).
     pub(crate) async fn deliver(&self, batch: Vec<Incoming>) {
         if !batch.is_empty() {
             tokio::select! {

@@ -1,10 +1,10 @@
 //! [`QuicTransport`]: the mesh as a demitter [`Transport`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use demitter_core::{
-    BatchInbox, Capabilities, Destination, Error, Frame, Incoming, NodeId, Transport,
+    BatchInbox, Capabilities, Destination, Error, Frame, Incoming, NodeId, Receive, Transport,
 };
 use futures_util::future::BoxFuture;
 
@@ -54,11 +54,8 @@ impl QuicTransport {
     }
 
     fn start(config: QuicConfig, socket: Option<std::net::UdpSocket>) -> Result<Self, QuicError> {
-        let (mesh, batches) = Mesh::start(config, socket)?;
-        Ok(Self {
-            mesh,
-            inbox: BatchInbox::new(batches),
-        })
+        let (mesh, inbox) = Mesh::start(config, socket)?;
+        Ok(Self { mesh, inbox })
     }
 
     /// The address it listens on.
@@ -187,6 +184,12 @@ impl Transport for QuicTransport {
                 open = self.inbox.recv_many(into, max) => open,
             }
         })
+    }
+
+    /// Each connection's reader hands its batches to the emitter itself: one task fewer
+    /// between the network and the listeners.
+    fn receive_directly(&self, receiver: Weak<dyn Receive>) -> bool {
+        self.inbox.attach(receiver)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -1,6 +1,7 @@
 //! The receive loop: one task per emitter that takes what the transport received, a batch
 //! at a time, into the node, and wakes the node when its timers are due. It never waits on
-//! a listener.
+//! a listener. On a transport that hands batches over directly, it only keeps the timers
+//! and notices the transport's end.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,8 @@ use crate::report::{ErrorKind, ErrorReport};
 const DRAIN_BATCH: usize = 256;
 
 pub(crate) async fn run(inner: Arc<Inner>) {
-    let mut deadline = inner.state.lock().node.poll_timeout();
+    let mut deadline = inner.poll_timeout();
+    *inner.timer_deadline.lock() = deadline;
     let sleep = tokio::time::sleep_until(deadline.into());
     tokio::pin!(sleep);
     // Reused for every batch: taking what has arrived costs no allocation.
@@ -23,6 +25,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             biased;
             () = inner.cancel.cancelled() => break,
             () = &mut sleep => inner.handle_timeout(),
+            () = inner.timer_moved.notified() => inner.poll_timeout(),
             open = inner.transport.recv_many(&mut batch, DRAIN_BATCH) => {
                 if !open {
                     if !inner.cancel.is_cancelled() {
@@ -41,6 +44,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         // earlier deadline, or a fired one, needs the timer moved.
         if next < deadline || sleep.is_elapsed() {
             deadline = next;
+            *inner.timer_deadline.lock() = deadline;
             sleep.as_mut().reset(deadline.into());
         }
     }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use foldhash::HashMap;
 use futures_util::FutureExt;
 use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +26,7 @@ use crate::emitter::errors::ErrorChannel;
 use crate::emitter::sink::{ErasedHandler, Sink, Target};
 use crate::error::Error;
 use crate::event::{Delivery, RawEvent};
+use crate::inbox::Receive;
 use crate::lag_queue::{LagQueue, Popped};
 use crate::node::{CountSubject, Dispatch, FrameKind, ListenerFlags, ListenerInfo, Node, Transmit};
 use crate::node_id::NodeId;
@@ -56,6 +58,10 @@ pub(crate) struct Inner {
     /// the buffer is reused by every hand-over.
     pub(crate) outbox: Mutex<VecDeque<Transmit>>,
     pub(crate) errors: ErrorChannel,
+    /// When the receive loop's timer is set for, and how a batch received directly on a
+    /// transport's task tells it of an earlier deadline.
+    pub(crate) timer_deadline: Mutex<Instant>,
+    pub(crate) timer_moved: Notify,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
     pub(crate) runtime: tokio::runtime::Handle,
@@ -221,6 +227,11 @@ impl Inner {
         next
     }
 
+    /// When the node's timers want it next.
+    pub(crate) fn poll_timeout(&self) -> Instant {
+        self.state.lock().node.poll_timeout()
+    }
+
     /// Runs the node's timers; returns when they want it next.
     pub(crate) fn handle_timeout(&self) -> Instant {
         let mut state = self.state.lock();
@@ -362,6 +373,20 @@ impl Inner {
         self.cancel.cancel();
         self.tasks.close();
         true
+    }
+}
+
+/// Batches a transport hands over on its own tasks: handled there, no receive loop between.
+impl Receive for Inner {
+    fn receive(&self, batch: &mut Vec<Incoming>) {
+        if self.is_closed() {
+            batch.clear();
+            return;
+        }
+        let next = self.handle_batch(batch);
+        if next < *self.timer_deadline.lock() {
+            self.timer_moved.notify_one();
+        }
     }
 }
 

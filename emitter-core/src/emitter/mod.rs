@@ -9,8 +9,8 @@ mod sink;
 mod stream;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -26,6 +26,7 @@ pub use stream::{CountStream, ErrorStream, EventStream, Once};
 
 use crate::error::Error;
 use crate::event::{Delivery, Event};
+use crate::inbox::Receive;
 use crate::lag_queue::LagQueue;
 use crate::name::validate_user_name;
 use crate::node::{CountSubject, ListenerFlags, Node, NodeConfig};
@@ -140,6 +141,8 @@ impl Emitter {
             state: Mutex::new(State::new(node)),
             outbox: Mutex::new(std::collections::VecDeque::new()),
             errors: ErrorChannel::default(),
+            timer_deadline: Mutex::new(Instant::now()),
+            timer_moved: tokio::sync::Notify::new(),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime,
@@ -148,6 +151,9 @@ impl Emitter {
         });
         // The hello the node made goes out first.
         inner.flush_now();
+        let receiver: Weak<dyn Receive> = Arc::downgrade(&inner) as Weak<dyn Receive>;
+        let direct = inner.transport.receive_directly(receiver);
+        tracing::debug!(id = %inner.id, direct, "emitter started");
         inner
             .tasks
             .spawn_on(driver::run(Arc::clone(&inner)), &inner.runtime);
