@@ -668,6 +668,11 @@ impl<S: Clone> Node<S> {
                 Action::Send { to, message } => self.send_control(message, to),
                 Action::PeerUp(peer) => {
                     tracing::info!(%peer, "peer up");
+                    // A peer back from an outage learns at once what of ours it missed,
+                    // however long ago our repeated marks ended.
+                    for marks in self.sequencing.all_marks() {
+                        self.send_control(marks, Destination::Peer(peer.clone()));
+                    }
                     self.dispatch_system(
                         PEER_UP,
                         &PeerChange {

@@ -61,6 +61,18 @@ impl Sequencing {
         })
     }
 
+    /// Every name's last number, for a peer that came (back) up.
+    pub(crate) fn all_marks(&self) -> Vec<Control> {
+        self.outgoing
+            .all_marks()
+            .into_iter()
+            .map(|last| Control::Sequences {
+                epoch: self.epoch,
+                last,
+            })
+            .collect()
+    }
+
     /// Marks that were taken but never left: announced again at the next tick.
     pub(crate) fn unsent(&mut self, marks: &[SequenceMark]) {
         self.outgoing.unsent(marks);

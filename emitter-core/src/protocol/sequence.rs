@@ -131,6 +131,24 @@ impl SequenceCounter {
         marks
     }
 
+    /// The last number of every name ever numbered, at most [`MAX_MARKS_PER_MESSAGE`] to
+    /// a list: what a peer that comes back after an outage needs to tell what of it never
+    /// arrived, however long ago the repeats ended.
+    pub fn all_marks(&self) -> Vec<Vec<SequenceMark>> {
+        self.counters
+            .chunks(MAX_MARKS_PER_MESSAGE)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|c| SequenceMark {
+                        name: c.name.to_string(),
+                        seq: c.last,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Marks taken but not sent (the transport refused them): announced again at the next
     /// tick.
     pub fn unsent(&mut self, marks: &[SequenceMark]) {
