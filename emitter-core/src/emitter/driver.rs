@@ -37,7 +37,14 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                     }
                     break;
                 }
-                inner.handle_batch(&mut batch)
+                let next = inner.handle_batch(&mut batch);
+                // The listeners this batch woke run on this worker first (tokio's LIFO
+                // slot); yielding once lets them, and lets more arrive, before the loop
+                // waits again. Without it the worker parks after nearly every event and
+                // the sender pays a wake-up each time: the memory hub then delivered
+                // 0.77M/s where it delivers 1.06M/s with it (benches/README.md).
+                tokio::task::yield_now().await;
+                next
             }
         };
         // Waking early is harmless (the node finds nothing due and says when); only an
