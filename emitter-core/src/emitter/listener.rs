@@ -3,6 +3,7 @@
 use std::sync::Weak;
 
 use crate::emitter::inner::Inner;
+use crate::node::ListenerFlags;
 use crate::pattern::Pattern;
 
 /// How to register a listener.
@@ -37,6 +38,14 @@ impl ListenOptions {
     /// Whether these options make a spy.
     pub fn is_spy(&self) -> bool {
         self.spy
+    }
+
+    /// The node's flags for a listener with these options.
+    pub(crate) fn flags(&self, any: bool) -> ListenerFlags {
+        ListenerFlags {
+            spy: self.is_spy(),
+            any,
+        }
     }
 
     pub(crate) fn capacity_or(&self, default: usize) -> usize {

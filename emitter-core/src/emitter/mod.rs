@@ -29,7 +29,7 @@ use crate::event::{Delivery, Event};
 use crate::inbox::Receive;
 use crate::lag_queue::LagQueue;
 use crate::name::validate_user_name;
-use crate::node::{CountSubject, ListenerFlags, Node, NodeConfig};
+use crate::node::{CountSubject, Node, NodeConfig};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::{FromPayload, encode_payload};
@@ -238,12 +238,8 @@ impl Emitter {
     {
         let call: ErasedHandler = Arc::new(move |raw| Ok(handler(raw.decode::<T>()?).boxed()));
         let capacity = options.capacity_or(self.inner().config.listener_capacity);
-        let flags = ListenerFlags {
-            spy: options.is_spy(),
-            any,
-        };
         let id = self.inner().add_listener(
-            flags,
+            options.flags(any),
             Sink {
                 pattern: pattern.clone(),
                 target: Target::Handler {
@@ -284,12 +280,8 @@ impl Emitter {
         let queue = Arc::new(LagQueue::new(
             options.capacity_or(self.inner().config.listener_capacity),
         ));
-        let flags = ListenerFlags {
-            spy: options.is_spy(),
-            any,
-        };
         let id = self.inner().add_listener(
-            flags,
+            options.flags(any),
             Sink {
                 pattern: pattern.clone(),
                 target: Target::Stream(Arc::clone(&queue)),

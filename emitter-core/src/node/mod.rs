@@ -108,6 +108,19 @@ impl NodeConfig {
     }
 }
 
+/// The non-spy listeners here and on every known peer that `subject` counts (a free
+/// function, so the observers can be updated while the node is borrowed in parts).
+fn count_on_bus<S>(
+    listeners: &ListenerTable<S>,
+    remote: &RemoteInterest,
+    subject: &CountSubject,
+) -> usize {
+    match subject {
+        CountSubject::Name(name) => listeners.count_matching(name) + remote.count_matching(name),
+        CountSubject::Pattern(p) => listeners.count_exact(p) + remote.count_exact(p),
+    }
+}
+
 /// Where events of one name go.
 struct EmitRoute<S> {
     name: String,
@@ -310,12 +323,7 @@ impl<S: Clone> Node<S> {
     /// How many non-spy listeners on the bus (here and on every known peer) `subject`
     /// counts.
     pub fn listener_count(&self, subject: &CountSubject) -> usize {
-        match subject {
-            CountSubject::Name(name) => {
-                self.listeners.count_matching(name) + self.remote.count_matching(name)
-            }
-            CountSubject::Pattern(p) => self.listeners.count_exact(p) + self.remote.count_exact(p),
-        }
+        count_on_bus(&self.listeners, &self.remote, subject)
     }
 
     /// [`listener_count`](Self::listener_count) of a name or pattern given as text.
@@ -344,12 +352,7 @@ impl<S: Clone> Node<S> {
             ..
         } = self;
         observers.update(
-            |subject| match subject {
-                CountSubject::Name(name) => {
-                    listeners.count_matching(name) + remote.count_matching(name)
-                }
-                CountSubject::Pattern(p) => listeners.count_exact(p) + remote.count_exact(p),
-            },
+            |subject| count_on_bus(listeners, remote, subject),
             |observer, count| dispatches.push_back(Dispatch::Count { observer, count }),
         );
     }
