@@ -23,6 +23,8 @@ const KIND_EVENT: u8 = 1;
 const KIND_CONTROL: u8 = 2;
 /// Bytes of an event frame besides source, name and payload.
 pub(crate) const EVENT_OVERHEAD: usize = 1 + 1 + 1 + 8 + 8 + 1;
+/// The longest event header: the overhead with a source and a name of 255 bytes each.
+const MAX_HEADER_BYTES: usize = EVENT_OVERHEAD + 2 * 255;
 
 /// The default limit on one frame: 8 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
@@ -82,30 +84,43 @@ impl Frame {
 
     /// Appends the frame, without a length prefix (for message-oriented transports).
     pub fn encode(&self, out: &mut BytesMut) {
-        out.reserve(self.encoded_len());
-        out.put_u8(FRAME_VERSION);
-        match self {
-            Frame::Event(e) => {
-                out.put_u8(KIND_EVENT);
-                put_short_str(out, &e.source);
-                out.put_u64(e.epoch);
-                out.put_u64(e.seq);
-                put_short_str(out, &e.name);
-                out.put_slice(&e.payload);
-            }
-            Frame::Control(c) => {
-                out.put_u8(KIND_CONTROL);
-                put_short_str(out, &c.source);
-                out.put_slice(&c.body);
-            }
-        }
+        // Everything before the payload is written to the stack first, so the buffer is
+        // touched twice (header, payload) rather than once per field.
+        let mut header = [0u8; MAX_HEADER_BYTES];
+        let (header_len, body) = self.header(&mut header);
+        out.reserve(header_len + body.len());
+        out.extend_from_slice(&header[..header_len]);
+        out.extend_from_slice(body);
     }
 
     /// The frame as one buffer, without a length prefix.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(self.encoded_len());
-        self.encode(&mut out);
-        out.freeze()
+        let mut header = [0u8; MAX_HEADER_BYTES];
+        let (header_len, body) = self.header(&mut header);
+        let mut out = Vec::with_capacity(header_len + body.len());
+        out.extend_from_slice(&header[..header_len]);
+        out.extend_from_slice(body);
+        Bytes::from(out)
+    }
+
+    /// Writes everything before the payload (or control message) into `header`: its
+    /// length, and what follows it.
+    fn header<'a>(&'a self, header: &mut [u8; MAX_HEADER_BYTES]) -> (usize, &'a [u8]) {
+        header[0] = FRAME_VERSION;
+        match self {
+            Frame::Event(e) => {
+                header[1] = KIND_EVENT;
+                let mut at = put_short_str(header, 2, &e.source);
+                header[at..at + 8].copy_from_slice(&e.epoch.to_be_bytes());
+                header[at + 8..at + 16].copy_from_slice(&e.seq.to_be_bytes());
+                at = put_short_str(header, at + 16, &e.name);
+                (at, &e.payload)
+            }
+            Frame::Control(c) => {
+                header[1] = KIND_CONTROL;
+                (put_short_str(header, 2, &c.source), &c.body)
+            }
+        }
     }
 
     /// Appends the frame with a `u32` length prefix (for byte-stream transports).
@@ -154,7 +169,9 @@ impl Frame {
                 }
                 let epoch = bytes.get_u64();
                 let seq = bytes.get_u64();
-                let name = take_short_str(&mut bytes, "event name", |name| cache.event_name(name))?;
+                let name = take_short_str(&mut bytes, "event name", |name| {
+                    cache.event_name_bytes(name)
+                })?;
                 Ok(Frame::Event(EventFrame {
                     name,
                     source,
@@ -195,7 +212,14 @@ impl DecodeCache {
 
     /// The node id `id`, reused if it was seen recently; an error if it is not a valid id.
     pub fn source(&mut self, id: &str) -> Result<NodeId, Error> {
+        self.source_bytes(id.as_bytes())
+    }
+
+    /// [`source`](Self::source) from bytes not yet known to be UTF-8: a byte string seen
+    /// recently was valid then, so it is not checked again.
+    fn source_bytes(&mut self, id: &[u8]) -> Result<NodeId, Error> {
         self.sources.get_or_insert(id, |id| {
+            let id = utf8(id, "source")?;
             NodeId::new(id).map_err(|e| malformed(e.to_string()))
         })
     }
@@ -209,7 +233,13 @@ impl DecodeCache {
     /// The event name `name`, reused if it was seen recently; an error if it is not a valid
     /// event name or names a system event (those never travel).
     pub fn event_name(&mut self, name: &str) -> Result<Arc<str>, Error> {
+        self.event_name_bytes(name.as_bytes())
+    }
+
+    /// [`event_name`](Self::event_name) from bytes not yet known to be UTF-8.
+    fn event_name_bytes(&mut self, name: &[u8]) -> Result<Arc<str>, Error> {
         self.names.get_or_insert(name, |name| {
+            let name = utf8(name, "event name")?;
             validate_name(name)?;
             if is_system(name) {
                 return Err(malformed(format!(
@@ -219,6 +249,10 @@ impl DecodeCache {
             Ok(name.into())
         })
     }
+}
+
+fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| malformed(format!("{what} is not UTF-8")))
 }
 
 /// The last few strings of one kind, most recent first.
@@ -249,10 +283,10 @@ impl<T> Recent<T> {
 impl<T: Clone + std::ops::Deref<Target = str>> Recent<T> {
     fn get_or_insert(
         &mut self,
-        key: &str,
-        make: impl FnOnce(&str) -> Result<T, Error>,
+        key: &[u8],
+        make: impl FnOnce(&[u8]) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        if let Some(at) = self.items.iter().position(|item| &**item == key) {
+        if let Some(at) = self.items.iter().position(|item| item.as_bytes() == key) {
             // Most recent first: a stream from one sender hits on the first compare.
             self.items[..=at].rotate_right(1);
             return Ok(self.items[0].clone());
@@ -316,39 +350,39 @@ fn malformed(reason: String) -> Error {
     Error::MalformedFrame(reason)
 }
 
-fn put_short_str(out: &mut BytesMut, s: &str) {
+/// Writes `s` with its one-byte length at `at`; returns where the next field starts.
+fn put_short_str(header: &mut [u8; MAX_HEADER_BYTES], at: usize, s: &str) -> usize {
     // Names and ids are validated to at most 255 bytes before they reach a frame.
     let len = s.len().min(255);
-    out.put_u8(len as u8);
-    out.put_slice(&s.as_bytes()[..len]);
+    header[at] = len as u8;
+    header[at + 1..at + 1 + len].copy_from_slice(&s.as_bytes()[..len]);
+    at + 1 + len
 }
 
-/// Splits off a length-prefixed string and hands it to `build` still borrowed, so the only
-/// allocation is whatever `build` makes of it.
+/// Splits off a length-prefixed string and hands its bytes to `build` still borrowed, so
+/// the only allocation is whatever `build` makes of them.
 fn take_short_str<T>(
     bytes: &mut Bytes,
     what: &str,
-    build: impl FnOnce(&str) -> Result<T, Error>,
+    build: impl FnOnce(&[u8]) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    if bytes.is_empty() {
+    let Some((&len, rest)) = bytes.split_first() else {
         return Err(malformed(format!("truncated before the {what}")));
-    }
-    let len = bytes.get_u8() as usize;
-    if bytes.len() < len {
+    };
+    let len = usize::from(len);
+    let Some(text) = rest.get(..len) else {
         return Err(malformed(format!(
             "{what} of {len} bytes, but only {} left",
-            bytes.len()
+            rest.len()
         )));
-    }
-    let text = std::str::from_utf8(&bytes[..len])
-        .map_err(|_| malformed(format!("{what} is not UTF-8")))?;
+    };
     let built = build(text)?;
-    bytes.advance(len);
+    bytes.advance(1 + len);
     Ok(built)
 }
 
 fn take_node_id(bytes: &mut Bytes, cache: &mut DecodeCache) -> Result<NodeId, Error> {
-    take_short_str(bytes, "source", |id| cache.source(id))
+    take_short_str(bytes, "source", |id| cache.source_bytes(id))
 }
 
 #[cfg(test)]
@@ -406,6 +440,48 @@ mod tests {
             "system events never travel"
         );
         assert!(cache.event_name("a.+").is_err(), "not a name");
+    }
+
+    #[test]
+    fn the_bytes_are_the_documented_layout_either_way_they_are_written() {
+        let mut expected = vec![FRAME_VERSION, KIND_EVENT, 6];
+        expected.extend_from_slice(b"node-a");
+        expected.extend_from_slice(&7u64.to_be_bytes());
+        expected.extend_from_slice(&42u64.to_be_bytes());
+        expected.push(10);
+        expected.extend_from_slice(b"user.login");
+        expected.extend_from_slice(b"\x81\xa1a\x01");
+        assert_eq!(&event().to_bytes()[..], &expected[..]);
+        let mut appended = BytesMut::from(&b"before"[..]);
+        event().encode(&mut appended);
+        assert_eq!(&appended[6..], &expected[..]);
+    }
+
+    #[test]
+    fn a_warm_cache_still_refuses_what_it_has_not_seen() {
+        let mut cache = DecodeCache::default();
+        let good = event().to_bytes();
+        for _ in 0..3 {
+            Frame::decode_cached(good.clone(), 1024, &mut cache).expect("decodes");
+        }
+        // The same name with one byte turned into invalid UTF-8.
+        let mut bad = good.to_vec();
+        let at = bad.len() - 5;
+        bad[at] = 0xff;
+        assert!(matches!(
+            Frame::decode_cached(bad.into(), 1024, &mut cache),
+            Err(Error::MalformedFrame(reason)) if reason.contains("UTF-8")
+        ));
+    }
+
+    #[test]
+    fn an_overlong_name_built_by_hand_is_cut_not_a_panic() {
+        let Frame::Event(mut e) = event() else {
+            unreachable!()
+        };
+        e.name = "n".repeat(1000).into();
+        let bytes = Frame::Event(e).to_bytes();
+        assert_eq!(bytes[2 + 1 + 6 + 16], 255);
     }
 
     #[test]
