@@ -146,7 +146,10 @@ impl MemoryHub {
             hub: Arc::clone(&self.inner),
             member: id,
             own_inbox: tx,
-            rx: tokio::sync::Mutex::new(rx),
+            rx: tokio::sync::Mutex::new(Inbox {
+                rx,
+                taken: Vec::new(),
+            }),
             ready: Mutex::new(VecDeque::new()),
             cancel: CancellationToken::new(),
             closed: AtomicBool::new(false),
@@ -166,6 +169,14 @@ impl MemoryHub {
     }
 }
 
+/// A member's inbox, and the buffer a batch is taken into (kept, so that taking a batch
+/// allocates nothing).
+#[derive(Debug)]
+struct Inbox {
+    rx: mpsc::Receiver<Bytes>,
+    taken: Vec<Bytes>,
+}
+
 /// One emitter's connection to a [`MemoryHub`].
 #[derive(Debug)]
 pub struct MemoryTransport {
@@ -173,7 +184,7 @@ pub struct MemoryTransport {
     member: u64,
     own_inbox: mpsc::Sender<Bytes>,
     /// The inbox; locked only by the one receiving task, across its wait.
-    rx: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
+    rx: tokio::sync::Mutex<Inbox>,
     /// Frames taken from the inbox in a batch and not yet handed out.
     ready: Mutex<VecDeque<Bytes>>,
     /// Wakes a receive in progress on close.
@@ -201,11 +212,11 @@ impl MemoryTransport {
     }
 
     fn decode(&self, bytes: Bytes) -> Incoming {
-        let decoded = Frame::decode_cached(
-            bytes,
-            self.hub.config.max_frame_bytes,
-            &mut self.cache.lock(),
-        );
+        self.decode_with(bytes, &mut self.cache.lock())
+    }
+
+    fn decode_with(&self, bytes: Bytes, cache: &mut DecodeCache) -> Incoming {
+        let decoded = Frame::decode_cached(bytes, self.hub.config.max_frame_bytes, cache);
         match decoded {
             Ok(frame) => Incoming::Frame { from: None, frame },
             Err(e) => Incoming::Report(ErrorReport::new(
@@ -240,10 +251,17 @@ impl Transport for MemoryTransport {
         if members.len() <= 1 {
             return Ok(());
         }
-        let bytes = frame.to_bytes();
+        let mut bytes = frame.to_bytes();
         let mut full = 0u64;
-        for member in members.iter().filter(|m| m.id != self.member) {
-            if let Err(mpsc::error::TrySendError::Full(_)) = member.inbox.try_send(bytes.clone()) {
+        let mut others = members.iter().filter(|m| m.id != self.member).peekable();
+        while let Some(member) = others.next() {
+            // The last one takes the buffer itself: one receiver costs no shared count.
+            let copy = if others.peek().is_some() {
+                bytes.clone()
+            } else {
+                std::mem::take(&mut bytes)
+            };
+            if let Err(mpsc::error::TrySendError::Full(_)) = member.inbox.try_send(copy) {
                 full += 1;
             }
         }
@@ -266,15 +284,15 @@ impl Transport for MemoryTransport {
             if let Some(bytes) = self.ready.lock().pop_front() {
                 return Some(self.decode(bytes));
             }
-            let mut rx = self.rx.lock().await;
-            let mut batch = Vec::new();
+            let mut inbox = self.rx.lock().await;
+            let Inbox { rx, taken } = &mut *inbox;
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return None,
-                n = rx.recv_many(&mut batch, 256) => if n == 0 { return None },
+                n = rx.recv_many(taken, 256) => if n == 0 { return None },
             }
             let mut ready = self.ready.lock();
-            ready.extend(batch);
+            ready.extend(taken.drain(..));
             ready.pop_front().map(|bytes| self.decode(bytes))
         })
     }
@@ -296,14 +314,19 @@ impl Transport for MemoryTransport {
             if !into.is_empty() {
                 return true;
             }
-            let mut rx = self.rx.lock().await;
-            let mut batch = Vec::new();
+            let mut inbox = self.rx.lock().await;
+            let Inbox { rx, taken } = &mut *inbox;
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return false,
-                n = rx.recv_many(&mut batch, max) => if n == 0 { return false },
+                n = rx.recv_many(taken, max) => if n == 0 { return false },
             }
-            into.extend(batch.into_iter().map(|bytes| self.decode(bytes)));
+            let mut cache = self.cache.lock();
+            into.extend(
+                taken
+                    .drain(..)
+                    .map(|bytes| self.decode_with(bytes, &mut cache)),
+            );
             true
         })
     }
