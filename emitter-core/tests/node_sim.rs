@@ -148,6 +148,39 @@ fn a_run_of_emits_follows_listeners_coming_and_going() {
     assert_eq!(emit(&mut sim), (0, vec![]), "the local one gone");
 }
 
+#[test]
+fn a_run_of_received_events_follows_listeners_coming_and_going() {
+    let mut sim = Sim::new(2, 6);
+    let labels =
+        |sim: &Sim| -> Vec<u64> { sim.nodes[1].received.iter().map(|(l, _)| *l).collect() };
+    let first = sim.listen(1, "r", 1);
+    sim.run_for(ms(10));
+    sim.emit(0, "r");
+    sim.run_for(ms(10));
+    assert_eq!(labels(&sim), [1]);
+    let second = sim.listen(1, "+", 2);
+    sim.emit(0, "r");
+    sim.run_for(ms(10));
+    assert_eq!(
+        labels(&sim),
+        [1, 1, 2],
+        "a listener added during a run of one name"
+    );
+    sim.node(1).remove_listener(first);
+    sim.emit(0, "r");
+    sim.run_for(ms(10));
+    assert_eq!(labels(&sim), [1, 1, 2, 2], "the removed one gets no more");
+    sim.node(1).remove_listener(second);
+    sim.emit(0, "r");
+    sim.run_for(ms(10));
+    assert_eq!(labels(&sim).len(), 4, "nobody left");
+    assert!(
+        sim.nodes[1].reports.is_empty(),
+        "{:?}",
+        sim.nodes[1].reports
+    );
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Emit { node: usize, name: usize },

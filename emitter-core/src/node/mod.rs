@@ -157,6 +157,9 @@ pub struct Node<S> {
     /// Where the name emitted last goes, kept until a listener here or on a peer comes or
     /// goes: a run of emits of one name looks nothing up.
     last_emitted: Option<EmitRoute<S>>,
+    /// The local listeners of the event name received last (a run of one name from the
+    /// network looks nothing up), until any listener comes or goes.
+    last_received: Option<(Arc<str>, Targets<S>)>,
     observers: Observers,
     transmits: VecDeque<Transmit>,
     dispatches: VecDeque<Dispatch<S>>,
@@ -194,6 +197,7 @@ impl<S: Clone> Node<S> {
             presence,
             known_source: None,
             last_emitted: None,
+            last_received: None,
             observers: Observers::default(),
             transmits: VecDeque::new(),
             dispatches: VecDeque::new(),
@@ -311,6 +315,7 @@ impl<S: Clone> Node<S> {
 
     /// A listener here or on a peer came or went: the next emit looks its route up again.
     fn forget_last_route(&mut self) {
+        self.last_received = None;
         if let Some(route) = &mut self.last_emitted {
             // No event has the empty name: this matches nothing, and keeps the buffers.
             route.name.clear();
@@ -524,25 +529,32 @@ impl<S: Clone> Node<S> {
                 self.known_source = Some((event.source.clone(), event.epoch));
             }
         }
-        // The sequence is checked at the first matching listener, and only if there is one:
-        // events nobody here listens to are not tracked.
-        let mut to = Targets::new();
-        let mut verdict = None;
-        let Self {
-            listeners,
-            sequencing,
-            ..
-        } = self;
-        listeners.for_each_match(&event.name, |l| {
-            let check = *verdict.get_or_insert_with(|| {
-                sequencing.check(&event.source, event.epoch, &event.name, event.seq)
-            });
-            if check != SeqCheck::Stale {
-                to.push(l.sink.clone());
-            }
-        });
+        let hit = self
+            .last_received
+            .as_ref()
+            .is_some_and(|(name, _)| Arc::ptr_eq(name, &event.name) || **name == *event.name);
+        if !hit {
+            let mut targets = Targets::new();
+            self.listeners
+                .for_each_match(&event.name, |l| targets.push(l.sink.clone()));
+            self.last_received = Some((Arc::clone(&event.name), targets));
+        }
+        let targets = self.last_received.as_ref().map_or(&[][..], |(_, t)| &t[..]);
+        // The sequence is checked only if a listener here matches: events nobody here
+        // listens to are not tracked.
+        if targets.is_empty() {
+            return;
+        }
+        let verdict = self
+            .sequencing
+            .check(&event.source, event.epoch, &event.name, event.seq);
+        let to: Targets<S> = if verdict == SeqCheck::Stale {
+            Targets::new()
+        } else {
+            targets.iter().cloned().collect()
+        };
         let gap = match verdict {
-            Some(SeqCheck::Gap(missed)) => Some(Sequencing::gap_report(
+            SeqCheck::Gap(missed) => Some(Sequencing::gap_report(
                 &event.source,
                 &event.name,
                 event.seq,
