@@ -263,31 +263,28 @@ impl Inner {
         let Some((raw, sinks)) = emitted.local else {
             return Ok(emitted.delivery);
         };
-        let mut handlers: Vec<(&ErasedHandler, &Pattern)> = Vec::new();
+        let mut handlers = 0;
         for sink in &sinks {
             match &sink.target {
-                Target::Handler { call, .. } => handlers.push((call, &sink.pattern)),
+                Target::Handler { .. } => handlers += 1,
                 Target::Stream(queue) => {
                     queue.push(raw.clone());
                 }
             }
         }
-        match handlers.len() {
-            0 => {}
-            1 => self.run_handler(handlers[0].0, handlers[0].1, &raw).await,
-            _ if serial => {
-                for (call, pattern) in &handlers {
-                    self.run_handler(call, pattern, &raw).await;
-                }
+        let calls = sinks.iter().filter_map(|sink| match &sink.target {
+            Target::Handler { call, .. } => Some((call, &sink.pattern)),
+            Target::Stream(_) => None,
+        });
+        if handlers == 1 || serial {
+            for (call, pattern) in calls {
+                self.run_handler(call, pattern, &raw).await;
             }
-            _ => {
-                futures_util::future::join_all(
-                    handlers
-                        .iter()
-                        .map(|(call, pattern)| self.run_handler(call, pattern, &raw)),
-                )
-                .await;
-            }
+        } else if handlers > 1 {
+            futures_util::future::join_all(
+                calls.map(|(call, pattern)| self.run_handler(call, pattern, &raw)),
+            )
+            .await;
         }
         Ok(emitted.delivery)
     }
