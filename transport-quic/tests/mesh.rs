@@ -171,21 +171,25 @@ async fn a_stalled_peer_costs_only_its_own_queue_and_every_drop_is_counted() {
         }
         staller
     });
-    let dropped = within("the drops to be reported", async {
-        loop {
-            let report = publisher_errors.recv().await.expect("open");
-            if report.kind == ErrorKind::Network && report.message.contains("`staller`") {
-                return report.count;
+    // Drops are reported each time the staller's queue empties after some: usually once,
+    // when it catches up; but a writer kept off the CPU lets the queue fill and empty
+    // during the rounds too, and then the account comes in several reports.
+    let mut dropped = 0;
+    within("every event the staller missed to be reported", async {
+        while *count_rx.borrow_and_update() + dropped < N {
+            tokio::select! {
+                report = publisher_errors.recv() => {
+                    let report = report.expect("open");
+                    if report.kind == ErrorKind::Network && report.message.contains("`staller`") {
+                        dropped += report.count;
+                    }
+                }
+                changed = count_rx.changed() => changed.expect("reader running"),
             }
         }
     })
     .await;
     assert!(dropped > 0, "the staller's queue overflowed");
-    within("the staller to read what was queued", async {
-        count_rx.wait_for(|received| *received + dropped >= N).await
-    })
-    .await
-    .expect("reader running");
     assert_eq!(
         *count_rx.borrow() + dropped,
         N,
