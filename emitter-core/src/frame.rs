@@ -5,9 +5,11 @@
 //! frame   = version:u8 (= 1) kind:u8 body
 //! event   = kind 1: source_len:u8 source epoch:u64 seq:u64 name_len:u8 name payload
 //! control = kind 2: source_len:u8 source control-message
-//! stream  = (length:u32 frame)*        -- on byte streams, each frame is length-prefixed
 //! ```
 //! Integers are big-endian; `payload` and `control-message` run to the end of the frame.
+//! Transports carry frames whole and add their own framing around them (QUIC's records,
+//! nng's batches); [`Frame::encode_length_prefixed`] and [`FrameDecoder`] are a plain
+//! `u32` length before each frame, for tests and benchmarks on byte streams.
 
 use std::sync::Arc;
 
