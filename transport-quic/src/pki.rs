@@ -390,19 +390,6 @@ impl PeerIdentity {
     pub fn private_key(&self) -> PrivateKeyDer<'static> {
         self.key.clone_key()
     }
-
-    /// A `quinn` server configuration with this identity and the mesh's mutual TLS (a
-    /// client certificate of the hood is required), for QUIC endpoints outside the mesh:
-    /// tools, benchmarks.
-    pub fn quinn_server_config(&self) -> Result<quinn::ServerConfig, QuicError> {
-        crate::tls::server_config(self, std::sync::Arc::default())
-    }
-
-    /// A `quinn` client configuration with this identity and the mesh's mutual TLS (the
-    /// server must prove a certificate of the hood). Connect with any server name.
-    pub fn quinn_client_config(&self) -> Result<quinn::ClientConfig, QuicError> {
-        crate::tls::client_config(self, std::sync::Arc::default())
-    }
 }
 
 impl PeerFiles {

@@ -105,6 +105,22 @@ pub(crate) fn anonymous_client_config() -> Result<quinn::ClientConfig, QuicError
     Ok(quinn::ClientConfig::new(Arc::new(crypto)))
 }
 
+/// The mesh's TLS for QUIC endpoints outside the mesh (tools, benchmarks). Written here,
+/// not in `pki`, so that certificates know nothing of TLS configurations.
+impl PeerIdentity {
+    /// A `quinn` server configuration with this identity and the mesh's mutual TLS (a
+    /// client certificate of the hood is required).
+    pub fn quinn_server_config(&self) -> Result<quinn::ServerConfig, QuicError> {
+        server_config(self, Arc::default())
+    }
+
+    /// A `quinn` client configuration with this identity and the mesh's mutual TLS (the
+    /// server must prove a certificate of the hood). Connect with any server name.
+    pub fn quinn_client_config(&self) -> Result<quinn::ClientConfig, QuicError> {
+        client_config(self, Arc::default())
+    }
+}
+
 /// The name the peer's certificate proves, once the handshake is done.
 pub(crate) fn remote_name(conn: &quinn::Connection) -> Result<String, String> {
     let identity = conn
