@@ -42,5 +42,9 @@ fn the_event_frame_example_decodes_as_described() {
     let payload: std::collections::BTreeMap<String, u8> =
         decode_payload(&event.payload).expect("MessagePack");
     assert_eq!(payload, [("a".to_owned(), 1)].into());
-    assert_eq!(Frame::Event(event).to_bytes(), &bytes[..], "and encodes back");
+    assert_eq!(
+        Frame::Event(event).to_bytes(),
+        &bytes[..],
+        "and encodes back"
+    );
 }
