@@ -31,13 +31,17 @@
 //! ```
 
 mod config;
+mod connect;
 mod directory;
 pub mod discovery;
+mod endpoint;
 mod error;
+mod gossip;
 mod link;
 pub mod mdns;
 mod mesh;
 pub mod pki;
+mod pump;
 mod queue;
 pub mod raw;
 mod tls;

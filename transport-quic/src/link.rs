@@ -1,16 +1,78 @@
 //! One connection's life: the hello exchange, the writer that drains the peer's queue in
 //! batches, and the reader that turns records into what the emitter receives.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use demitter_core::{DecodeCache, ErrorKind, ErrorReport, Frame, Incoming};
+use demitter_core::{DecodeCache, ErrorKind, ErrorReport, Frame, Incoming, NodeId};
+use tokio_util::sync::CancellationToken;
 
-use crate::mesh::{DialError, Link, Mesh, classify, close_code};
+use crate::queue::PeerQueue;
 use crate::wire::{
     self, Hello, KIND_FRAME, KIND_HELLO, KIND_PEERS, PREAMBLE, Peers, RecordDecoder,
 };
+
+/// One live connection to a peer.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) id: u64,
+    pub(crate) peer: NodeId,
+    pub(crate) incarnation: u64,
+    pub(crate) dialed_by_me: bool,
+    /// Where the peer listens: the address it connected from, with its listen port.
+    pub(crate) addr: SocketAddr,
+    pub(crate) conn: quinn::Connection,
+    pub(crate) queue: PeerQueue,
+    /// Cancelled when the writer has sent everything and stopped.
+    pub(crate) flushed: CancellationToken,
+}
+
+/// Why a connection was closed, as its QUIC application error code.
+pub(crate) mod close_code {
+    use quinn::VarInt;
+    /// The peer is leaving.
+    pub(crate) const BYE: VarInt = VarInt::from_u32(0);
+    /// A second connection between the same pair; the other one stays.
+    pub(crate) const DUPLICATE: VarInt = VarInt::from_u32(1);
+    /// A newer incarnation of the peer connected.
+    pub(crate) const REPLACED: VarInt = VarInt::from_u32(2);
+    /// The peer's name is not allowed here.
+    pub(crate) const REFUSED: VarInt = VarInt::from_u32(3);
+    /// The peer broke the wire format.
+    pub(crate) const PROTOCOL: VarInt = VarInt::from_u32(4);
+    /// A node dialed itself.
+    pub(crate) const SELF: VarInt = VarInt::from_u32(5);
+    /// The node stopped without a goodbye (aborted).
+    pub(crate) const ABORT: VarInt = VarInt::from_u32(6);
+}
+
+/// What a link's reader and writer need from the node that owns the link (the mesh):
+/// they know nothing else of it.
+pub(crate) trait LinkHost: Send + Sync + 'static {
+    /// The largest frame accepted.
+    fn max_frame_bytes(&self) -> usize;
+    /// The byte bound of each peer's queue (for reports).
+    fn peer_queue_bytes(&self) -> usize;
+    /// Cancelled when the node stops.
+    fn stopping(&self) -> &CancellationToken;
+    /// Hands what a link received to the emitter.
+    fn deliver(&self, batch: Vec<Incoming>) -> impl Future<Output = ()> + Send;
+    /// Puts a report on the emitter's error channel.
+    fn report(&self, report: ErrorReport) -> impl Future<Output = ()> + Send {
+        self.deliver(vec![Incoming::Report(report)])
+    }
+    /// Remembers the peers a gossip record names; returns a complaint about bad entries.
+    fn learn_gossip(&self, from: &NodeId, peers: Peers) -> Option<String>;
+    /// The link's connection ended.
+    fn link_ended(
+        &self,
+        link: &Link,
+        reason: &quinn::ConnectionError,
+    ) -> impl Future<Output = ()> + Send;
+}
 
 /// Bytes gathered into one stream write.
 const WRITE_BATCH: usize = 64 * 1024;
@@ -22,19 +84,13 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Opens our stream with the hello, and reads the peer's. Returns the peer's hello, both
 /// streams and whatever arrived after the hello.
 pub(crate) async fn handshake(
-    mesh: &Mesh,
+    hello: &Hello,
     conn: &quinn::Connection,
 ) -> Result<(Hello, quinn::SendStream, quinn::RecvStream, BytesMut), DialError> {
     let lost = |e: &quinn::ConnectionError| classify(e);
     let mut send = conn.open_uni().await.map_err(|e| lost(&e))?;
     let mut first = PREAMBLE.to_vec();
-    first.extend_from_slice(&wire::message_record(
-        KIND_HELLO,
-        &Hello {
-            incarnation: mesh.incarnation,
-            listen_port: mesh.local_addr.port(),
-        },
-    ));
+    first.extend_from_slice(&wire::message_record(KIND_HELLO, hello));
     send.write_all(&first).await.map_err(|e| match e {
         quinn::WriteError::ConnectionLost(e) => lost(&e),
         other => DialError::Unreachable(other.to_string()),
@@ -91,18 +147,23 @@ pub(crate) async fn handshake(
 }
 
 /// Sends the peer's queue, many records per write, until the queue is closed and empty.
-pub(crate) async fn write_loop(mesh: Arc<Mesh>, link: Arc<Link>, mut send: quinn::SendStream) {
+pub(crate) async fn write_loop(
+    host: Arc<impl LinkHost>,
+    link: Arc<Link>,
+    mut send: quinn::SendStream,
+) {
     loop {
         let drained = link.queue.drain(WRITE_BATCH);
         if let Some(dropped) = drained.dropped_events {
             tracing::debug!(peer = %link.peer, dropped, "peer caught up after events were dropped for it");
-            mesh.report(
+            host.report(
                 ErrorReport::new(
                     ErrorKind::Network,
                     dropped,
                     format!(
                         "{dropped} event(s) for peer `{}` were dropped: it fell more than {} bytes behind (slow or stalled)",
-                        link.peer, mesh.config.peer_queue_bytes
+                        link.peer,
+                        host.peer_queue_bytes()
                     ),
                 )
                 .with_peer(link.peer.as_str()),
@@ -124,7 +185,7 @@ pub(crate) async fn write_loop(mesh: Arc<Mesh>, link: Arc<Link>, mut send: quinn
         }
         tokio::select! {
             () = link.queue.ready() => {}
-            () = mesh.cancel.cancelled() => break,
+            () = host.stopping().cancelled() => break,
         }
     }
     link.flushed.cancel();
@@ -132,12 +193,12 @@ pub(crate) async fn write_loop(mesh: Arc<Mesh>, link: Arc<Link>, mut send: quinn
 
 /// Reads the peer's records until its stream or the connection ends, then ends the link.
 pub(crate) async fn read_loop(
-    mesh: Arc<Mesh>,
+    host: Arc<impl LinkHost>,
     link: Arc<Link>,
     mut recv: quinn::RecvStream,
     mut buf: BytesMut,
 ) {
-    let max_frame = mesh.config.max_frame_bytes;
+    let max_frame = host.max_frame_bytes();
     let decoder = RecordDecoder::new(max_frame);
     // Frames from this peer name it as their source: decoded to the very id the link
     // holds, the core's "is the source the peer?" check is a pointer compare.
@@ -164,7 +225,7 @@ pub(crate) async fn read_loop(
                 }
                 Ok(Some((KIND_PEERS, body))) => match wire::decode_message::<Peers>(&body) {
                     Ok(peers) => {
-                        if let Some(complaint) = mesh.learn_gossip(&link.peer, peers) {
+                        if let Some(complaint) = host.learn_gossip(&link.peer, peers) {
                             batch.push(bad(complaint));
                         }
                     }
@@ -188,7 +249,7 @@ pub(crate) async fn read_loop(
                 }
             }
         }
-        mesh.deliver(batch).await;
+        host.deliver(batch).await;
         if broken {
             link.conn
                 .close(close_code::PROTOCOL, b"record over the size limit");
@@ -213,5 +274,36 @@ pub(crate) async fn read_loop(
         }
     }
     let reason = link.conn.closed().await;
-    mesh.link_ended(&link, &reason).await;
+    host.link_ended(&link, &reason).await;
+}
+
+/// Why a dial or an incoming connection did not become a link.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DialError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("the peer's name is not allowed")]
+    NotAllowed,
+    #[error("that address is this node")]
+    SelfConnection,
+}
+
+/// Sorts a failed connection: certificate and protocol problems are refusals, the rest is
+/// a peer that is not there (yet).
+pub(crate) fn classify(e: &quinn::ConnectionError) -> DialError {
+    use quinn::ConnectionError as E;
+    match e {
+        E::TransportError(_) | E::ConnectionClosed(_) | E::VersionMismatch => {
+            DialError::Refused(format!("the TLS handshake failed: {e}"))
+        }
+        E::ApplicationClosed(close) if close.error_code == close_code::REFUSED => {
+            DialError::Refused(format!(
+                "the peer refused us: {}",
+                String::from_utf8_lossy(&close.reason)
+            ))
+        }
+        _ => DialError::Unreachable(e.to_string()),
+    }
 }

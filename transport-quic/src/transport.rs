@@ -10,7 +10,8 @@ use futures_util::future::BoxFuture;
 
 use crate::config::QuicConfig;
 use crate::error::QuicError;
-use crate::mesh::{Link, Mesh};
+use crate::link::Link;
+use crate::mesh::Mesh;
 use crate::wire;
 
 /// A node of the QUIC peer mesh.

@@ -1,0 +1,201 @@
+//! Accepting and dialing: the loops that turn QUIC connections into links, and the checks
+//! a fresh connection passes (its certificate name, the allow list, the hello) before the
+//! mesh's table takes it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use demitter_core::{ErrorKind, ErrorReport, NodeId};
+use tokio_util::sync::CancellationToken;
+
+use crate::directory::Origin;
+use crate::link::{self, DialError, Link, classify, close_code};
+use crate::mesh::Mesh;
+use crate::queue::PeerQueue;
+use crate::tls;
+
+impl Mesh {
+    pub(crate) async fn accept_loop(self: Arc<Self>) {
+        loop {
+            let incoming = tokio::select! {
+                () = self.cancel.cancelled() => break,
+                incoming = self.endpoint.accept() => match incoming {
+                    Some(incoming) => incoming,
+                    None => break,
+                },
+            };
+            let mesh = Arc::clone(&self);
+            self.tasks.spawn(async move {
+                let remote = incoming.remote_address();
+                let handshake = tokio::time::timeout(mesh.config.handshake_timeout, incoming);
+                match handshake.await {
+                    Ok(Ok(conn)) => {
+                        if let Err(e) = mesh.establish(conn, false).await {
+                            tracing::debug!(%remote, "incoming connection not kept: {e}");
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        mesh.refused(remote, format!("the TLS handshake failed: {e}"))
+                            .await;
+                    }
+                    Err(_) => {
+                        mesh.refused(remote, "the handshake timed out".to_owned())
+                            .await;
+                    }
+                }
+            });
+        }
+    }
+
+    pub(crate) async fn dial_loop(self: Arc<Self>) {
+        loop {
+            let now = Instant::now();
+            let (due, next) = {
+                let links = self.links.read();
+                let connected = |name: &NodeId| links.contains_key(name);
+                let mut directory = self.directory.lock();
+                let due = directory.due(now, connected);
+                (due, directory.next_due(connected))
+            };
+            for addr in due {
+                let mesh = Arc::clone(&self);
+                self.tasks.spawn(async move { mesh.dial(addr).await });
+            }
+            let next = next.unwrap_or(now + Duration::from_secs(3600));
+            tokio::select! {
+                () = self.cancel.cancelled() => break,
+                () = self.dial_wake.notified() => {}
+                () = tokio::time::sleep_until(next.into()) => {}
+            }
+        }
+    }
+
+    async fn dial(self: Arc<Self>, addr: SocketAddr) {
+        let outcome =
+            match self
+                .endpoint
+                .connect_with(self.client_config.clone(), addr, tls::SERVER_NAME)
+            {
+                Err(e) => Err(DialError::Unreachable(e.to_string())),
+                Ok(connecting) => {
+                    match tokio::time::timeout(self.config.handshake_timeout, connecting).await {
+                        Err(_) => Err(DialError::Unreachable("the handshake timed out".into())),
+                        Ok(Err(e)) => Err(classify(&e)),
+                        Ok(Ok(conn)) => self.establish(conn, true).await,
+                    }
+                }
+            };
+        let now = Instant::now();
+        match outcome {
+            Ok(name) => self.directory.lock().dial_succeeded(addr, &name),
+            Err(DialError::SelfConnection) => self.directory.lock().dialed_self(addr),
+            Err(DialError::Refused(reason)) => {
+                self.directory.lock().dial_failed(addr, now);
+                self.refused(addr, reason).await;
+            }
+            Err(DialError::NotAllowed) => self.directory.lock().dial_failed(addr, now),
+            Err(DialError::Unreachable(reason)) => {
+                tracing::debug!(%addr, "dial failed: {reason}");
+                self.directory.lock().dial_failed(addr, now);
+            }
+        }
+        self.dial_wake.notify_one();
+    }
+
+    /// Reports a refused peer, with a log line.
+    pub(crate) async fn refused(&self, addr: SocketAddr, reason: String) {
+        tracing::debug!(%addr, "peer refused: {reason}");
+        self.report(
+            ErrorReport::new(
+                ErrorKind::Refused,
+                1,
+                format!("peer at {addr} refused: {reason}"),
+            )
+            .with_peer(addr.to_string()),
+        )
+        .await;
+    }
+
+    /// Checks a fresh connection's peer, exchanges hellos, and makes it the peer's link.
+    async fn establish(
+        self: &Arc<Self>,
+        conn: quinn::Connection,
+        dialed_by_me: bool,
+    ) -> Result<NodeId, DialError> {
+        let remote = conn.remote_address();
+        let name = match tls::remote_name(&conn) {
+            Ok(name) => name,
+            Err(reason) => {
+                conn.close(close_code::REFUSED, b"unusable certificate name");
+                return Err(DialError::Refused(reason));
+            }
+        };
+        let peer = NodeId::new(&name).map_err(|e| DialError::Refused(e.to_string()))?;
+        if peer == self.me {
+            conn.close(close_code::SELF, b"that is me");
+            return Err(DialError::SelfConnection);
+        }
+        if !self.is_allowed(&peer) {
+            conn.close(close_code::REFUSED, b"not among the allowed peers");
+            return Err(self.refuse_name(remote, &peer).await);
+        }
+        if dialed_by_me && self.links.read().contains_key(&peer) {
+            // It dialed us first and that link works: keep it rather than replace it, so
+            // that nothing already sent on it is cut off.
+            conn.close(close_code::DUPLICATE, b"already connected");
+            return Ok(peer);
+        }
+        let own_hello = self.hello();
+        let handshake = link::handshake(&own_hello, &conn);
+        let (hello, send, recv, leftover) =
+            match tokio::time::timeout(self.config.handshake_timeout, handshake).await {
+                Ok(Ok(parts)) => parts,
+                Ok(Err(e)) => {
+                    conn.close(close_code::PROTOCOL, b"handshake failed");
+                    return Err(e);
+                }
+                Err(_) => {
+                    conn.close(close_code::PROTOCOL, b"handshake timed out");
+                    return Err(DialError::Unreachable("the mesh hello timed out".into()));
+                }
+            };
+        let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
+        let link = Arc::new(Link {
+            id: self.next_link_id.fetch_add(1, Ordering::Relaxed),
+            peer: peer.clone(),
+            incarnation: hello.incarnation,
+            dialed_by_me,
+            addr,
+            conn: conn.clone(),
+            queue: PeerQueue::new(self.config.peer_queue_bytes),
+            flushed: CancellationToken::new(),
+        });
+        let Some(events) = self.register(&link) else {
+            conn.close(close_code::DUPLICATE, b"already connected");
+            return Ok(peer);
+        };
+        self.directory
+            .lock()
+            .learn(addr, Some(peer.clone()), Origin::Learned, Instant::now());
+        self.deliver(events).await;
+        self.gossip_about(&link);
+        self.tasks
+            .spawn(link::write_loop(Arc::clone(self), Arc::clone(&link), send));
+        self.tasks
+            .spawn(link::read_loop(Arc::clone(self), link, recv, leftover));
+        Ok(peer)
+    }
+
+    async fn refuse_name(&self, remote: SocketAddr, peer: &NodeId) -> DialError {
+        let reason = format!("peer `{peer}` is not among the allowed peers");
+        tracing::debug!(%remote, "{reason}");
+        self.report(
+            ErrorReport::new(ErrorKind::Refused, 1, format!("{reason}; disconnected"))
+                .with_peer(peer.as_str()),
+        )
+        .await;
+        DialError::NotAllowed
+    }
+}

@@ -1,0 +1,72 @@
+//! Gossip: a new peer hears of the peers this node is connected to, the others hear of
+//! it, and what a peer gossips is remembered for dialing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use demitter_core::NodeId;
+
+use crate::directory::Origin;
+use crate::link::Link;
+use crate::mesh::Mesh;
+use crate::wire::{self, KIND_PEERS, PeerAddress, Peers};
+
+impl Mesh {
+    /// Tells a new peer the peers we know, and the peers we know about it.
+    pub(crate) fn gossip_about(&self, link: &Arc<Link>) {
+        if !self.config.gossip {
+            return;
+        }
+        let links = self.links.read();
+        let others: Vec<PeerAddress> = links
+            .values()
+            .filter(|l| l.id != link.id)
+            .map(|l| PeerAddress {
+                name: l.peer.to_string(),
+                addr: l.addr.to_string(),
+            })
+            .collect();
+        if !others.is_empty() {
+            link.queue.push(
+                &wire::message_record(KIND_PEERS, &Peers { peers: others }),
+                false,
+            );
+        }
+        let news = wire::message_record(
+            KIND_PEERS,
+            &Peers {
+                peers: vec![PeerAddress {
+                    name: link.peer.to_string(),
+                    addr: link.addr.to_string(),
+                }],
+            },
+        );
+        for other in links.values().filter(|l| l.id != link.id) {
+            other.queue.push(&news, false);
+        }
+    }
+
+    /// Remembers the peers a gossip record names; returns a complaint about bad entries.
+    pub(crate) fn learn_gossip(&self, from: &NodeId, peers: Peers) -> Option<String> {
+        if !self.config.gossip {
+            return None;
+        }
+        let mut bad = 0usize;
+        let now = Instant::now();
+        let mut learned = false;
+        {
+            let mut directory = self.directory.lock();
+            for entry in peers.peers.into_iter().take(wire::MAX_GOSSIP_PEERS) {
+                let (Ok(name), Ok(addr)) = (NodeId::new(&entry.name), entry.addr.parse()) else {
+                    bad += 1;
+                    continue;
+                };
+                learned |= directory.learn(addr, Some(name), Origin::Learned, now);
+            }
+        }
+        if learned {
+            self.dial_wake.notify_one();
+        }
+        (bad > 0).then(|| format!("{bad} unusable address(es) in gossip from `{from}`"))
+    }
+}
