@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use std::sync::Arc;
+
 /// Everything that can go wrong in `demitter-core`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -66,6 +68,16 @@ pub enum Error {
     /// The transport failed.
     #[error("transport error: {0}")]
     Transport(String),
+    /// A transport failed with an error of its own, kept as the source (downcast it with
+    /// [`TransportSource::get_ref`] to the transport crate's error type).
+    #[error("{transport} transport: {source}")]
+    TransportFailed {
+        /// Which transport (`"QUIC"`, `"nng"`, ...).
+        transport: &'static str,
+        /// The transport's error.
+        #[source]
+        source: TransportSource,
+    },
     /// A URL that `connect` cannot use.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {
@@ -75,6 +87,59 @@ pub enum Error {
         reason: String,
     },
 }
+
+impl Error {
+    /// Wraps a transport crate's own error, keeping it as the source.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let io = std::io::Error::other("socket gone");
+    /// let e = demitter_core::Error::transport_failed("example", io);
+    /// assert_eq!(e.to_string(), "example transport: socket gone");
+    /// assert!(e.source().is_some());
+    /// ```
+    pub fn transport_failed(
+        transport: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::TransportFailed {
+            transport,
+            source: TransportSource(Arc::new(source)),
+        }
+    }
+}
+
+/// A transport's own error inside [`Error::TransportFailed`]: shared, so that the error
+/// stays `Clone`; two are equal when they are the same error.
+#[derive(Debug, Clone)]
+pub struct TransportSource(Arc<dyn std::error::Error + Send + Sync>);
+
+impl TransportSource {
+    /// The transport's error, for `downcast_ref`.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for TransportSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for TransportSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TransportSource {}
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

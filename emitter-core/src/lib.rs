@@ -45,7 +45,7 @@ pub use budget::ByteBudget;
 pub use emitter::{
     CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions, Listener, Once,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, TransportSource};
 pub use event::{
     Delivery, Event, LISTENER_ADDED, LISTENER_REMOVED, ListenerChange, PEER_DOWN, PEER_UP,
     PeerChange, RawEvent,
