@@ -127,9 +127,9 @@ impl Mesh {
         let remote = conn.remote_address();
         let name = match tls::remote_name(&conn) {
             Ok(name) => name,
-            Err(reason) => {
+            Err(e) => {
                 conn.close(close_code::REFUSED, b"unusable certificate name");
-                return Err(DialError::Refused(reason));
+                return Err(DialError::Refused(e.to_string()));
             }
         };
         let peer = NodeId::new(&name).map_err(|e| DialError::Refused(e.to_string()))?;

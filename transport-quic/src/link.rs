@@ -117,8 +117,8 @@ pub(crate) async fn handshake(
     loop {
         match decoder.next_record(&mut buf) {
             Ok(Some((KIND_HELLO, body))) => {
-                let hello = wire::decode_message::<Hello>(&body)
-                    .map_err(|e| DialError::Refused(format!("an undecodable hello: {e}")))?;
+                let hello = wire::decode_message::<Hello>("hello", &body)
+                    .map_err(|e| DialError::Refused(e.to_string()))?;
                 return Ok((hello, send, recv, buf));
             }
             Ok(Some((kind, _))) => {
@@ -223,17 +223,16 @@ pub(crate) async fn read_loop(
                         Err(e) => batch.push(bad(format!("from peer `{}`: {e}", link.peer))),
                     }
                 }
-                Ok(Some((KIND_PEERS, body))) => match wire::decode_message::<Peers>(&body) {
-                    Ok(peers) => {
-                        if let Some(complaint) = host.learn_gossip(&link.peer, peers) {
-                            batch.push(bad(complaint));
+                Ok(Some((KIND_PEERS, body))) => {
+                    match wire::decode_message::<Peers>("gossip", &body) {
+                        Ok(peers) => {
+                            if let Some(complaint) = host.learn_gossip(&link.peer, peers) {
+                                batch.push(bad(complaint));
+                            }
                         }
+                        Err(e) => batch.push(bad(format!("from peer `{}`: {e}", link.peer))),
                     }
-                    Err(e) => batch.push(bad(format!(
-                        "undecodable gossip from peer `{}`: {e}",
-                        link.peer
-                    ))),
-                },
+                }
                 Ok(Some((kind, _))) => batch.push(bad(format!(
                     "peer `{}` sent a record of unknown kind {kind}; skipped",
                     link.peer

@@ -298,7 +298,7 @@ impl PeerIdentity {
             .ok_or_else(|| pem_error("peer certificate", "no certificate in it".into()))?;
         let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
             .map_err(|e| pem_error("peer key", format!("no usable private key: {e}")))?;
-        let name = peer_name(leaf).map_err(|reason| pem_error("peer certificate", reason))?;
+        let name = peer_name(leaf).map_err(|e| pem_error("peer certificate", e.to_string()))?;
         Ok(Self {
             name,
             hood_cert,
@@ -415,10 +415,11 @@ pub fn create_peer(dir: &Path, name: &str) -> Result<PeerFiles, QuicError> {
 
 /// The peer name a certificate carries: its subject common name, which must be a valid
 /// peer name.
-pub(crate) fn peer_name(cert: &CertificateDer<'_>) -> Result<String, String> {
-    let name = subject_field(cert, DnField::CommonName)
-        .ok_or_else(|| "the certificate has no readable common name".to_owned())?;
-    validate_name(&name).map_err(|e| e.to_string())?;
+pub(crate) fn peer_name(cert: &CertificateDer<'_>) -> Result<String, QuicError> {
+    let name = subject_field(cert, DnField::CommonName).ok_or(QuicError::NoPeerName(
+        "the certificate has no readable common name",
+    ))?;
+    validate_name(&name)?;
     Ok(name)
 }
 

@@ -21,8 +21,8 @@ pub struct RawPeer {
     buf: bytes::BytesMut,
 }
 
-fn connect_error(e: impl std::fmt::Display) -> QuicError {
-    QuicError::Connect(e.to_string())
+fn connect_error(e: impl std::error::Error + Send + Sync + 'static) -> QuicError {
+    QuicError::Connect(Box::new(e))
 }
 
 impl RawPeer {

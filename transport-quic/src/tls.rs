@@ -28,15 +28,15 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn tls_error(e: impl std::fmt::Display) -> QuicError {
-    QuicError::Tls(e.to_string())
+fn tls_error(e: impl std::error::Error + Send + Sync + 'static) -> QuicError {
+    QuicError::Tls(Box::new(e))
 }
 
 fn roots(identity: &PeerIdentity) -> Result<Arc<RootCertStore>, QuicError> {
     let mut roots = RootCertStore::empty();
     roots
         .add(identity.hood_cert().clone())
-        .map_err(|e| QuicError::Tls(format!("the hood certificate is not usable: {e}")))?;
+        .map_err(QuicError::HoodCertificate)?;
     Ok(Arc::new(roots))
 }
 
@@ -122,16 +122,16 @@ impl PeerIdentity {
 }
 
 /// The name the peer's certificate proves, once the handshake is done.
-pub(crate) fn remote_name(conn: &quinn::Connection) -> Result<String, String> {
+pub(crate) fn remote_name(conn: &quinn::Connection) -> Result<String, QuicError> {
     let identity = conn
         .peer_identity()
-        .ok_or_else(|| "the peer presented no certificate".to_owned())?;
+        .ok_or(QuicError::NoPeerName("the peer presented no certificate"))?;
     let chain = identity
         .downcast::<Vec<CertificateDer<'static>>>()
-        .map_err(|_| "the peer's identity is not a certificate chain".to_owned())?;
+        .map_err(|_| QuicError::NoPeerName("the peer's identity is not a certificate chain"))?;
     let leaf = chain
         .first()
-        .ok_or_else(|| "the peer presented no certificate".to_owned())?;
+        .ok_or(QuicError::NoPeerName("the peer presented no certificate"))?;
     peer_name(leaf)
 }
 

@@ -20,6 +20,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use demitter_core::Frame;
 use serde::{Deserialize, Serialize};
 
+use crate::error::QuicError;
+
 /// What every stream starts with: `DMTRQ` and the format version, 1.
 pub const PREAMBLE: [u8; 6] = *b"DMTRQ\x01";
 
@@ -137,9 +139,12 @@ impl RecordDecoder {
     }
 }
 
-/// Decodes a mesh message body.
-pub fn decode_message<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    rmp_serde::from_slice(body).map_err(|e| e.to_string())
+/// Decodes a mesh message body; `what` names it in the error.
+pub fn decode_message<'a, T: Deserialize<'a>>(
+    what: &'static str,
+    body: &'a [u8],
+) -> Result<T, QuicError> {
+    rmp_serde::from_slice(body).map_err(|source| QuicError::UndecodableMessage { what, source })
 }
 
 #[cfg(test)]
@@ -160,7 +165,7 @@ mod tests {
         buf.extend_from_slice(&raw_record(9, b"abc")[..5]);
         let (kind, body) = decoder.next_record(&mut buf).expect("fits").expect("whole");
         assert_eq!(kind, KIND_HELLO);
-        let hello: Hello = decode_message(&body).expect("decodes");
+        let hello: Hello = decode_message("hello", &body).expect("decodes");
         assert_eq!(hello.listen_port, 4816);
         assert_eq!(decoder.next_record(&mut buf), Ok(None), "half a record");
         buf.extend_from_slice(b"abc");
@@ -181,6 +186,9 @@ mod tests {
             decoder.next_record(&mut empty).is_err(),
             "a record has a kind"
         );
-        assert!(decode_message::<Hello>(b"\xc1").is_err());
+        assert!(matches!(
+            decode_message::<Hello>("hello", b"\xc1"),
+            Err(QuicError::UndecodableMessage { what: "hello", .. })
+        ));
     }
 }

@@ -15,8 +15,8 @@ static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 fn quic_records_and_messages_decode_within_the_bound() {
     let limit = 8 * 1024 * 1024;
     decoders_stay_within(&ALLOCATOR, limit, |bytes| {
-        let _ = decode_message::<Hello>(bytes);
-        let _ = decode_message::<Peers>(bytes);
+        let _ = decode_message::<Hello>("hello", bytes);
+        let _ = decode_message::<Peers>("gossip", bytes);
         let decoder = RecordDecoder::new(limit);
         let mut buf = BytesMut::from(bytes);
         while let Ok(Some((_, body))) = decoder.next_record(&mut buf) {

@@ -41,8 +41,8 @@ proptest! {
         edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..6),
         keep in any::<usize>(),
     ) {
-        let _ = decode_message::<Hello>(&body);
-        let _ = decode_message::<Peers>(&body);
+        let _ = decode_message::<Hello>("hello", &body);
+        let _ = decode_message::<Peers>("gossip", &body);
         let peers = Peers {
             peers: vec![PeerAddress { name: "alice".into(), addr: "127.0.0.1:4816".into() }],
         };
@@ -58,8 +58,8 @@ proptest! {
                 }
             }
             bytes.truncate(keep % (bytes.len() + 1));
-            let _ = decode_message::<Hello>(&bytes);
-            let _ = decode_message::<Peers>(&bytes);
+            let _ = decode_message::<Hello>("hello", &bytes);
+            let _ = decode_message::<Peers>("gossip", &bytes);
         }
     }
 }
