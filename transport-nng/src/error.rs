@@ -18,6 +18,44 @@ pub enum NngError {
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    /// A received message shorter than its header.
+    #[error("{len} bytes is too short for a message")]
+    ShortMessage {
+        /// Its length.
+        len: usize,
+    },
+    /// A received message of another format version.
+    #[error(
+        "unsupported version {version} (this build reads version {})",
+        crate::wire::VERSION
+    )]
+    UnsupportedVersion {
+        /// The version it carries.
+        version: u8,
+    },
+    /// A received message of a kind this build does not know.
+    #[error("unknown message kind {kind}")]
+    UnknownKind {
+        /// The kind it carries.
+        kind: u8,
+    },
+    /// An announcement that does not decode.
+    #[error("undecodable announcement: {0}")]
+    UndecodableAnnouncement(#[source] rmp_serde::decode::Error),
+    /// Bytes after the last whole frame record of a message.
+    #[error("{left} stray bytes after the last frame")]
+    StrayBytes {
+        /// How many.
+        left: usize,
+    },
+    /// A frame record longer than what is left of its message.
+    #[error("a frame of {len} bytes, but only {left} left in the message")]
+    TruncatedFrame {
+        /// The length it declares.
+        len: usize,
+        /// The bytes left.
+        left: usize,
+    },
 }
 
 impl NngError {
@@ -29,6 +67,33 @@ impl NngError {
 
 impl From<NngError> for demitter_core::Error {
     fn from(e: NngError) -> Self {
-        Self::Transport(e.to_string())
+        Self::transport_failed("nng", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn the_core_error_keeps_the_nng_error_as_its_source() {
+        let core: demitter_core::Error = NngError::Config("no".into()).into();
+        assert_eq!(core.to_string(), "nng transport: invalid nng settings: no");
+        let demitter_core::Error::TransportFailed { source, .. } = &core else {
+            panic!("not wrapped: {core:?}");
+        };
+        assert!(matches!(
+            source.get_ref().downcast_ref::<NngError>(),
+            Some(NngError::Config(_))
+        ));
+        let undecodable = crate::wire::parse(bytes::Bytes::from_static(b"\x01\x01\xc1"))
+            .expect_err("not an announcement");
+        assert!(matches!(undecodable, NngError::UndecodableAnnouncement(_)));
+        assert!(
+            undecodable.source().is_some(),
+            "the MessagePack error is kept"
+        );
     }
 }

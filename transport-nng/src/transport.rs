@@ -334,12 +334,11 @@ impl Shared {
             match wire::parse(bytes) {
                 Ok(Message::Frames(records)) => {
                     for record in records {
-                        let decoded = record.and_then(|body| {
-                            Frame::decode_cached(body, max_frame, &mut cache)
-                                .map_err(|e| e.to_string())
-                        });
+                        let decoded =
+                            record.map(|body| Frame::decode_cached(body, max_frame, &mut cache));
                         batch.push(match decoded {
-                            Ok(frame) => Incoming::Frame { from: None, frame },
+                            Ok(Ok(frame)) => Incoming::Frame { from: None, frame },
+                            Ok(Err(e)) => bad(format!("dropped a frame from the nng bus: {e}")),
                             Err(e) => bad(format!("dropped a frame from the nng bus: {e}")),
                         });
                     }

@@ -10,6 +10,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use demitter_core::Frame;
 use serde::{Deserialize, Serialize};
 
+use crate::error::NngError;
+
 /// The format version every message starts with.
 pub const VERSION: u8 = 1;
 /// A batch of core frames.
@@ -68,15 +70,13 @@ pub enum Message {
 }
 
 /// Parses a received message's header (and an announcement's body).
-pub fn parse(mut bytes: Bytes) -> Result<Message, String> {
+pub fn parse(mut bytes: Bytes) -> Result<Message, NngError> {
     if bytes.len() < HEADER {
-        return Err(format!("{} bytes is too short for a message", bytes.len()));
+        return Err(NngError::ShortMessage { len: bytes.len() });
     }
     let version = bytes.get_u8();
     if version != VERSION {
-        return Err(format!(
-            "unsupported version {version} (this build reads version {VERSION})"
-        ));
+        return Err(NngError::UnsupportedVersion { version });
     }
     match bytes.get_u8() {
         KIND_FRAMES => Ok(Message::Frames(FrameRecords { rest: bytes })),
@@ -85,8 +85,8 @@ pub fn parse(mut bytes: Bytes) -> Result<Message, String> {
                 a.known.truncate(MAX_ANNOUNCED);
                 Message::Announce(a)
             })
-            .map_err(|e| format!("undecodable announcement: {e}")),
-        kind => Err(format!("unknown message kind {kind}")),
+            .map_err(NngError::UndecodableAnnouncement),
+        kind => Err(NngError::UnknownKind { kind }),
     }
 }
 
@@ -98,7 +98,7 @@ pub struct FrameRecords {
 
 impl Iterator for FrameRecords {
     /// A frame's bytes, or why the rest of the message is unreadable.
-    type Item = Result<Bytes, String>;
+    type Item = Result<Bytes, NngError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
@@ -107,15 +107,13 @@ impl Iterator for FrameRecords {
         if self.rest.len() < 4 {
             let left = self.rest.len();
             self.rest.clear();
-            return Some(Err(format!("{left} stray bytes after the last frame")));
+            return Some(Err(NngError::StrayBytes { left }));
         }
         let len = self.rest.get_u32() as usize;
         if len > self.rest.len() {
             let left = self.rest.len();
             self.rest.clear();
-            return Some(Err(format!(
-                "a frame of {len} bytes, but only {left} left in the message"
-            )));
+            return Some(Err(NngError::TruncatedFrame { len, left }));
         }
         Some(Ok(self.rest.split_to(len)))
     }
@@ -167,7 +165,10 @@ mod tests {
         else {
             panic!("frames header");
         };
-        assert!(records.next().is_some_and(|r| r.is_err()));
+        assert!(matches!(
+            records.next(),
+            Some(Err(NngError::TruncatedFrame { len: 9, left: 2 }))
+        ));
         assert!(records.next().is_none());
     }
 }
