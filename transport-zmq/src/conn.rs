@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::error::ZmqError;
-use crate::zmtp::{self, Frame, FrameDecoder, GREETING_LEN, SocketType};
+use crate::zmtp::{self, GREETING_LEN, SocketType, ZmtpFrame, ZmtpFrameDecoder};
 
 /// How long a peer has to complete the handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,14 +34,14 @@ pub(crate) async fn handshake(
         let mut reader = Reader {
             read,
             buf: BytesMut::with_capacity(64 * 1024),
-            decoder: FrameDecoder::new(max_frame),
+            decoder: ZmtpFrameDecoder::new(max_frame),
             parts: Vec::new(),
         };
         let peer_type = match reader.next_frame().await? {
-            Some(Frame::Command { name, data }) if name == "READY" => {
+            Some(ZmtpFrame::Command { name, data }) if name == "READY" => {
                 zmtp::ready_socket_type(data)?
             }
-            Some(Frame::Command { name, data }) if name == "ERROR" => {
+            Some(ZmtpFrame::Command { name, data }) if name == "ERROR" => {
                 return Err(ZmqError::Handshake(format!(
                     "peer refused: {}",
                     String::from_utf8_lossy(&data)
@@ -73,7 +73,7 @@ pub(crate) async fn handshake(
 pub(crate) struct Reader {
     read: OwnedReadHalf,
     buf: BytesMut,
-    decoder: FrameDecoder,
+    decoder: ZmtpFrameDecoder,
     /// The parts of the message being read.
     parts: Vec<Bytes>,
 }
@@ -98,7 +98,7 @@ impl Reader {
     }
 
     /// The next frame; `None` at a clean end of stream.
-    pub(crate) async fn next_frame(&mut self) -> Result<Option<Frame>, ZmqError> {
+    pub(crate) async fn next_frame(&mut self) -> Result<Option<ZmtpFrame>, ZmqError> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
                 return Ok(Some(frame));
@@ -110,7 +110,7 @@ impl Reader {
     }
 
     /// The next message (its parts), or a command on its own; `None` at end of stream.
-    pub(crate) async fn next_message(&mut self) -> Result<Option<Incoming>, ZmqError> {
+    pub(crate) async fn next_message(&mut self) -> Result<Option<Received>, ZmqError> {
         loop {
             match self.next_frame().await? {
                 None if self.parts.is_empty() => return Ok(None),
@@ -119,16 +119,16 @@ impl Reader {
                         "connection closed inside a message".into(),
                     ));
                 }
-                Some(Frame::Command { .. }) => {
+                Some(ZmtpFrame::Command { .. }) => {
                     if !self.parts.is_empty() {
                         return Err(ZmqError::Malformed("command inside a message".into()));
                     }
-                    return Ok(Some(Incoming::Command));
+                    return Ok(Some(Received::Command));
                 }
-                Some(Frame::Part { more, body }) => {
+                Some(ZmtpFrame::Part { more, body }) => {
                     self.parts.push(body);
                     if !more {
-                        return Ok(Some(Incoming::Message(std::mem::take(&mut self.parts))));
+                        return Ok(Some(Received::Message(std::mem::take(&mut self.parts))));
                     }
                     if self.parts.len() >= MAX_PARTS {
                         return Err(ZmqError::Malformed(format!(
@@ -160,7 +160,7 @@ impl Reader {
 
 /// What a reader yields.
 #[derive(Debug)]
-pub(crate) enum Incoming {
+pub(crate) enum Received {
     /// A message's parts.
     Message(Vec<Bytes>),
     /// A command frame (nothing this crate acts on after the handshake).

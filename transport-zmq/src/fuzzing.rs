@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use demitter_core::DecodeCache;
 
 use crate::wire;
-use crate::zmtp::{FrameDecoder, Split};
+use crate::zmtp::{Split, ZmtpFrameDecoder};
 
 /// The frame limit the targets use.
 const LIMIT: usize = 64 * 1024;
@@ -13,9 +13,9 @@ const LIMIT: usize = 64 * 1024;
 /// A ZMTP byte stream, split into frames and into whole messages.
 pub fn zmtp_stream(data: &[u8]) {
     let mut buf = BytesMut::from(data);
-    while let Ok(Some(_)) = FrameDecoder::new(LIMIT).decode(&mut buf) {}
+    while let Ok(Some(_)) = ZmtpFrameDecoder::new(LIMIT).decode(&mut buf) {}
     let mut buf = BytesMut::from(data);
-    while let Ok(split) = FrameDecoder::new(LIMIT).split_message(&mut buf, 8) {
+    while let Ok(split) = ZmtpFrameDecoder::new(LIMIT).split_message(&mut buf, 8) {
         if split == Split::Incomplete {
             break;
         }

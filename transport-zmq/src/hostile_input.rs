@@ -7,7 +7,7 @@ use demitter_core::DecodeCache;
 use proptest::prelude::*;
 
 use crate::wire;
-use crate::zmtp::{self, FrameDecoder, GREETING_LEN, Split};
+use crate::zmtp::{self, GREETING_LEN, Split, ZmtpFrameDecoder};
 
 const LIMIT: usize = 512;
 
@@ -18,14 +18,14 @@ proptest! {
     fn zmtp_streams_yield_frames_within_the_limit_or_stop(
         chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..128), 0..16),
     ) {
-        let decoder = FrameDecoder::new(LIMIT);
+        let decoder = ZmtpFrameDecoder::new(LIMIT);
         let mut buf = BytesMut::new();
         'feed: for chunk in chunks {
             buf.extend_from_slice(&chunk);
             loop {
                 match decoder.decode(&mut buf) {
-                    Ok(Some(zmtp::Frame::Part { body, .. })) => prop_assert!(body.len() <= LIMIT),
-                    Ok(Some(zmtp::Frame::Command { data, .. })) => prop_assert!(data.len() <= LIMIT),
+                    Ok(Some(zmtp::ZmtpFrame::Part { body, .. })) => prop_assert!(body.len() <= LIMIT),
+                    Ok(Some(zmtp::ZmtpFrame::Command { data, .. })) => prop_assert!(data.len() <= LIMIT),
                     Ok(None) => break,
                     Err(_) => break 'feed,
                 }
@@ -39,7 +39,7 @@ proptest! {
         max_parts in 1usize..5,
     ) {
         let mut buf = BytesMut::from(&bytes[..]);
-        let decoder = FrameDecoder::new(LIMIT);
+        let decoder = ZmtpFrameDecoder::new(LIMIT);
         while let Ok(split) = decoder.split_message(&mut buf, max_parts) {
             match split {
                 Split::Incomplete => break,

@@ -1,12 +1,12 @@
-//! ZeroMQ for demitter: the forwarder (an XSUB/XPUB proxy that isolates slow subscribers
-//! and counts per topic) as a library, speaking ZMTP 3.0 so that libzmq, zmq.rs and
-//! Demitter peers can use it.
+//! ZeroMQ for demitter: the client transport ([`ZmqTransport`]) and the forwarder (an
+//! XSUB/XPUB proxy that isolates slow subscribers and counts per topic) as a library,
+//! speaking ZMTP 3.0 so that libzmq, zmq.rs and Demitter peers can use them.
 
-pub mod client;
 mod conn;
 mod error;
 pub mod forwarder;
 mod probe;
+mod transport;
 pub mod wire;
 mod zmtp;
 
@@ -17,7 +17,7 @@ mod hostile_input;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use client::{ZmqConfig, ZmqTransport};
 pub use error::ZmqError;
 pub use forwarder::{Forwarder, ForwarderConfig, ForwarderStats};
 pub use probe::probe_forwarder;
+pub use transport::{ZmqConfig, ZmqTransport};

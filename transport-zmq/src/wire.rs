@@ -107,13 +107,13 @@ fn parse_origin(origin: &str) -> (&str, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zmtp::{Frame as ZmtpFrame, FrameDecoder};
+    use crate::zmtp::{ZmtpFrame, ZmtpFrameDecoder};
     use demitter_core::NodeId;
 
     fn parts_of(encoded: &Bytes) -> Vec<Bytes> {
         let mut buf = BytesMut::from(&encoded[..]);
         let mut parts = Vec::new();
-        while let Some(ZmtpFrame::Part { body, .. }) = FrameDecoder::new(1 << 20)
+        while let Some(ZmtpFrame::Part { body, .. }) = ZmtpFrameDecoder::new(1 << 20)
             .decode(&mut buf)
             .expect("decodes")
         {

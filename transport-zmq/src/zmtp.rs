@@ -104,7 +104,7 @@ pub(crate) fn ready(socket_type: SocketType) -> Bytes {
 
 /// A decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Frame {
+pub(crate) enum ZmtpFrame {
     /// One part of a message; `more` says another part follows.
     Part { more: bool, body: Bytes },
     /// A command: its name and the rest of its body.
@@ -134,17 +134,17 @@ pub(crate) fn ready_socket_type(mut data: Bytes) -> Result<String, ZmqError> {
 
 /// Splits frames off a byte stream, refusing frames over `max_frame`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FrameDecoder {
+pub(crate) struct ZmtpFrameDecoder {
     max_frame: usize,
 }
 
-impl FrameDecoder {
+impl ZmtpFrameDecoder {
     pub(crate) fn new(max_frame: usize) -> Self {
         Self { max_frame }
     }
 
     /// The next whole frame in `buf`, if there is one.
-    pub(crate) fn decode(self, buf: &mut BytesMut) -> Result<Option<Frame>, ZmqError> {
+    pub(crate) fn decode(self, buf: &mut BytesMut) -> Result<Option<ZmtpFrame>, ZmqError> {
         let Some(&flags) = buf.first() else {
             return Ok(None);
         };
@@ -186,9 +186,9 @@ impl FrameDecoder {
                 return Err(ZmqError::Malformed("truncated command name".into()));
             }
             let name = String::from_utf8_lossy(&body.split_to(name_len)).into_owned();
-            return Ok(Some(Frame::Command { name, data: body }));
+            return Ok(Some(ZmtpFrame::Command { name, data: body }));
         }
-        Ok(Some(Frame::Part {
+        Ok(Some(ZmtpFrame::Part {
             more: flags & FLAG_MORE != 0,
             body,
         }))
@@ -203,18 +203,18 @@ pub(crate) struct RawMessage {
     pub(crate) topic: Bytes,
 }
 
-/// What [`FrameDecoder::split_message`] found at the front of a buffer.
+/// What [`ZmtpFrameDecoder::split_message`] found at the front of a buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Split {
     /// Not all of it has arrived yet.
     Incomplete,
     /// A command frame, split off and returned.
-    Command(Frame),
+    Command(ZmtpFrame),
     /// A whole message, split off as it came.
     Message(RawMessage),
 }
 
-impl FrameDecoder {
+impl ZmtpFrameDecoder {
     /// Splits the next whole message (all its frames) off `buf` without copying, or the next
     /// command. Refuses frames over the limit and messages of more than `max_parts` parts.
     pub(crate) fn split_message(
@@ -320,15 +320,15 @@ pub(crate) fn subscription(subscribe: bool, topic: &[u8]) -> Bytes {
 }
 
 /// What a subscription frame or command says, if it is one.
-pub(crate) fn parse_subscription(frame: &Frame) -> Option<(bool, Bytes)> {
+pub(crate) fn parse_subscription(frame: &ZmtpFrame) -> Option<(bool, Bytes)> {
     match frame {
-        Frame::Part { more: false, body } if !body.is_empty() => match body[0] {
+        ZmtpFrame::Part { more: false, body } if !body.is_empty() => match body[0] {
             1 => Some((true, body.slice(1..))),
             0 => Some((false, body.slice(1..))),
             _ => None,
         },
-        Frame::Command { name, data } if name == "SUBSCRIBE" => Some((true, data.clone())),
-        Frame::Command { name, data } if name == "CANCEL" => Some((false, data.clone())),
+        ZmtpFrame::Command { name, data } if name == "SUBSCRIBE" => Some((true, data.clone())),
+        ZmtpFrame::Command { name, data } if name == "CANCEL" => Some((false, data.clone())),
         _ => None,
     }
 }
@@ -337,9 +337,9 @@ pub(crate) fn parse_subscription(frame: &Frame) -> Option<(bool, Bytes)> {
 mod tests {
     use super::*;
 
-    fn decode_all(bytes: &[u8]) -> Vec<Frame> {
+    fn decode_all(bytes: &[u8]) -> Vec<ZmtpFrame> {
         let mut buf = BytesMut::from(bytes);
-        let dec = FrameDecoder::new(1 << 20);
+        let dec = ZmtpFrameDecoder::new(1 << 20);
         let mut out = Vec::new();
         while let Some(f) = dec.decode(&mut buf).expect("well-formed") {
             out.push(f);
@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn ready_carries_the_socket_type() {
         let frames = decode_all(&ready(SocketType::XPub));
-        let [Frame::Command { name, data }] = frames.as_slice() else {
+        let [ZmtpFrame::Command { name, data }] = frames.as_slice() else {
             panic!("one command: {frames:?}");
         };
         assert_eq!(name, "READY");
@@ -379,8 +379,10 @@ mod tests {
         put_message(&mut out, &[b"s:topic", b"origin", &long]);
         let frames = decode_all(&out);
         assert_eq!(frames.len(), 3);
-        assert!(matches!(&frames[0], Frame::Part { more: true, body } if &body[..] == b"s:topic"));
-        assert!(matches!(&frames[2], Frame::Part { more: false, body } if body.len() == 300));
+        assert!(
+            matches!(&frames[0], ZmtpFrame::Part { more: true, body } if &body[..] == b"s:topic")
+        );
+        assert!(matches!(&frames[2], ZmtpFrame::Part { more: false, body } if body.len() == 300));
     }
 
     #[test]
@@ -389,7 +391,7 @@ mod tests {
         put_message(&mut out, &[b"s:topic", b"origin", &[9u8; 300]]);
         let one = out.clone().freeze();
         put_message(&mut out, &[b"s:next", b"o", b"p"]);
-        let dec = FrameDecoder::new(1 << 20);
+        let dec = ZmtpFrameDecoder::new(1 << 20);
         let mut partial = BytesMut::from(&out[..one.len() - 1]);
         assert_eq!(
             dec.split_message(&mut partial, 16).expect("ok"),
@@ -424,7 +426,7 @@ mod tests {
             parse_subscription(&frames[0]),
             Some((true, Bytes::from_static(b"s:user.")))
         );
-        let cancel = Frame::Command {
+        let cancel = ZmtpFrame::Command {
             name: "CANCEL".into(),
             data: Bytes::from_static(b"s:x"),
         };
@@ -436,7 +438,7 @@ mod tests {
 
     #[test]
     fn hostile_frames_are_errors_or_wait_for_more() {
-        let dec = FrameDecoder::new(16);
+        let dec = ZmtpFrameDecoder::new(16);
         let mut oversize = BytesMut::from(&[0x02, 0, 0, 0, 0, 0, 0, 1, 0][..]);
         assert!(dec.decode(&mut oversize).is_err());
         let mut reserved = BytesMut::from(&[0x80, 0][..]);

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use super::*;
-use crate::conn::{self, Incoming, Reader};
+use crate::conn::{self, Reader, Received};
 use crate::zmtp::{self, SocketType};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -62,7 +62,7 @@ async fn next_topic(reader: &mut Reader) -> Bytes {
         .await
         .expect("reads")
     {
-        Some(Incoming::Message(parts)) => parts[0].clone(),
+        Some(Received::Message(parts)) => parts[0].clone(),
         other => panic!("expected a message, got {other:?}"),
     }
 }

@@ -25,7 +25,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::conn::{self, Incoming as ZmtpIncoming, Reader};
+use crate::conn::{self, Reader, Received};
 use crate::error::ZmqError;
 use crate::wire;
 use crate::zmtp::{self, SocketType};
@@ -136,7 +136,13 @@ impl SubscriptionGate {
     }
 }
 
-/// A connection to a forwarder. See the [module docs](crate::client).
+/// A connection to a forwarder: a PUB to its XSUB side and a SUB to its XPUB side, each
+/// kept up by its own task.
+///
+/// `connect` returns at once; the tasks connect when the forwarder is there, and reconnect
+/// (with backoff, resending subscriptions) when it restarts. Outages are reported on the
+/// emitter's error channel; events that cannot be queued are refused and counted by the
+/// emitter, and receivers see the loss as sequence gaps.
 #[derive(Debug)]
 pub struct ZmqTransport {
     outgoing: mpsc::Sender<Bytes>,
@@ -589,7 +595,7 @@ async fn subscribe(
                         syncing = Some((consumed, tokio::time::Instant::now() + config.sync_timeout));
                     }
                     message = reader.next_message() => match message {
-                        Ok(Some(ZmtpIncoming::Message(parts))) => {
+                        Ok(Some(Received::Message(parts))) => {
                             received += 1;
                             if let Some(covers) = parts.first().and_then(|t| sync_reply(t)) {
                                 if syncing.is_some_and(|(wanted, _)| covers >= wanted) {
@@ -608,7 +614,7 @@ async fn subscribe(
                                 return;
                             }
                         }
-                        Ok(Some(ZmtpIncoming::Command)) => {}
+                        Ok(Some(Received::Command)) => {}
                         Ok(None) => break "it closed the connection".to_owned(),
                         Err(e) => break e.to_string(),
                     },
