@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use demitter_core::record::put_frame_record;
 use demitter_core::{EventFrame, Frame, NodeId, encode_payload};
 use std::hint::black_box;
 
@@ -26,7 +27,7 @@ fn codec(c: &mut Criterion) {
             let mut buf = BytesMut::with_capacity(8192);
             b.iter(|| {
                 buf.clear();
-                black_box(f).encode_length_prefixed(&mut buf);
+                put_frame_record(&mut buf, 0, black_box(f));
                 black_box(buf.len())
             });
         });

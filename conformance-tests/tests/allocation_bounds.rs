@@ -9,7 +9,8 @@ use bytes::{Bytes, BytesMut};
 use cap::Cap;
 use demitter_conformance::allocation::decoders_stay_within;
 use demitter_core::protocol::Control;
-use demitter_core::{DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, RawPayload, decode_payload};
+use demitter_core::record::RecordDecoder;
+use demitter_core::{DEFAULT_MAX_FRAME_BYTES, Frame, RawPayload, decode_payload};
 
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
@@ -23,9 +24,11 @@ fn core_decoders_allocate_within_the_bound() {
         let _ = Control::decode(bytes);
         let _ = decode_payload::<BTreeMap<String, Vec<String>>>(bytes);
         let _ = decode_payload::<serde_json::Value>(bytes);
-        let _ = RawPayload::new(shared).to_value();
-        let decoder = FrameDecoder::new(limit);
+        let _ = RawPayload::new(shared.clone()).to_value();
+        let decoder = RecordDecoder::new(limit);
         let mut buf = BytesMut::from(bytes);
-        while let Ok(Some(_)) = decoder.next_frame(&mut buf) {}
+        while let Ok(Some(_)) = decoder.next_record(&mut buf) {}
+        let mut message = shared;
+        while let Some(Ok(_)) = decoder.split_record(&mut message) {}
     });
 }

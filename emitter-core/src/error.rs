@@ -49,6 +49,21 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A record (the framing around frames on QUIC and nng) declares a body larger than
+    /// the limit: the stream it came on cannot go on.
+    #[error("a record of {size} bytes, over the limit of {limit} bytes")]
+    RecordTooLarge {
+        /// The body size it declares.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A record runs past the end of the message that carries it.
+    #[error("a record runs past the end of its message ({left} bytes left)")]
+    TruncatedRecord {
+        /// The bytes that were left.
+        left: usize,
+    },
     /// A frame from the network did not follow the wire format.
     #[error("malformed frame: {0}")]
     MalformedFrame(String),

@@ -7,13 +7,12 @@
 //! control = kind 2: source_len:u8 source control-message
 //! ```
 //! Integers are big-endian; `payload` and `control-message` run to the end of the frame.
-//! Transports carry frames whole and add their own framing around them (QUIC's records,
-//! nng's batches); [`Frame::encode_length_prefixed`] and [`FrameDecoder`] are a plain
-//! `u32` length before each frame, for tests and benchmarks on byte streams.
+//! Transports carry frames whole and put their own framing around them; QUIC and nng use
+//! [`record`](crate::record)s.
 
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::name::{is_system, validate_name};
@@ -123,14 +122,6 @@ impl Frame {
                 (put_short_str(header, 2, &c.source), &c.body)
             }
         }
-    }
-
-    /// Appends the frame with a `u32` length prefix (for byte-stream transports).
-    pub fn encode_length_prefixed(&self, out: &mut BytesMut) {
-        let len = self.encoded_len();
-        out.reserve(4 + len);
-        out.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
-        self.encode(out);
     }
 
     /// Decodes one frame (no length prefix) from untrusted bytes, refusing anything larger
@@ -311,43 +302,6 @@ impl<T: Clone + std::ops::Deref<Target = str>> Recent<T> {
     }
 }
 
-/// Splits length-prefixed frames off a byte stream.
-///
-/// A length over the limit is an error the stream cannot recover from (the next frame
-/// boundary is unknown): the connection should be dropped.
-#[derive(Debug, Clone, Copy)]
-pub struct FrameDecoder {
-    max_bytes: usize,
-}
-
-impl FrameDecoder {
-    /// A decoder refusing frames larger than `max_bytes`.
-    pub fn new(max_bytes: usize) -> Self {
-        Self { max_bytes }
-    }
-
-    /// The next frame's bytes, if `buf` holds all of them. Errors only on an oversize
-    /// length; decode the bytes with [`Frame::decode`].
-    pub fn next_frame(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
-        if buf.len() < 4 {
-            return Ok(None);
-        }
-        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if len > self.max_bytes {
-            return Err(Error::FrameTooLarge {
-                size: len,
-                limit: self.max_bytes,
-            });
-        }
-        if buf.len() < 4 + len {
-            buf.reserve(4 + len - buf.len());
-            return Ok(None);
-        }
-        buf.advance(4);
-        Ok(Some(buf.split_to(len).freeze()))
-    }
-}
-
 fn malformed(reason: String) -> Error {
     Error::MalformedFrame(reason)
 }
@@ -487,22 +441,6 @@ mod tests {
     }
 
     #[test]
-    fn stream_decoder_splits_and_waits_for_more() {
-        let mut buf = BytesMut::new();
-        event().encode_length_prefixed(&mut buf);
-        event().encode_length_prefixed(&mut buf);
-        let mut partial = buf.split_to(10);
-        let dec = FrameDecoder::new(1024);
-        assert_eq!(dec.next_frame(&mut partial).expect("ok"), None);
-        partial.unsplit(buf);
-        for _ in 0..2 {
-            let bytes = dec.next_frame(&mut partial).expect("ok").expect("a frame");
-            assert_eq!(Frame::decode(bytes, 1024).expect("decodes"), event());
-        }
-        assert!(partial.is_empty());
-    }
-
-    #[test]
     fn hostile_frames_are_errors_not_panics() {
         let good = event().to_bytes();
         // Every truncation of a valid frame is refused or decodes to a shorter payload.
@@ -527,7 +465,5 @@ mod tests {
             }
         });
         assert!(Frame::decode(system.to_bytes(), 1024).is_err());
-        let mut oversize = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
-        assert!(FrameDecoder::new(1024).next_frame(&mut oversize).is_err());
     }
 }

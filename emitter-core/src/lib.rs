@@ -38,6 +38,7 @@ mod node_id;
 mod pattern;
 mod payload;
 pub mod protocol;
+pub mod record;
 mod report;
 mod transport;
 
@@ -52,7 +53,6 @@ pub use event::{
 };
 pub use frame::{
     ControlFrame, DEFAULT_MAX_FRAME_BYTES, DecodeCache, EventFrame, FRAME_VERSION, Frame,
-    FrameDecoder,
 };
 pub use inbox::{BatchInbox, InboxSender, Receive};
 pub use index::PatternIndex;

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::protocol::{Control, InterestEntry, SequenceMark};
-use demitter_core::{
-    ControlFrame, Error, EventFrame, Frame, FrameDecoder, NodeId, RawPayload, decode_payload,
-};
+use demitter_core::record::RecordDecoder;
+use demitter_core::{ControlFrame, Error, EventFrame, Frame, NodeId, RawPayload, decode_payload};
 use proptest::prelude::*;
 
 const LIMIT: usize = 4096;
@@ -118,16 +117,16 @@ proptest! {
     }
 
     #[test]
-    fn a_frame_stream_never_yields_more_than_the_limit(
+    fn a_record_stream_never_yields_more_than_the_limit(
         chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..96), 0..24),
     ) {
-        let decoder = FrameDecoder::new(256);
+        let decoder = RecordDecoder::new(256);
         let mut buf = BytesMut::new();
         'feed: for chunk in chunks {
             buf.extend_from_slice(&chunk);
             loop {
-                match decoder.next_frame(&mut buf) {
-                    Ok(Some(frame)) => prop_assert!(frame.len() <= 256),
+                match decoder.next_record(&mut buf) {
+                    Ok(Some((_, body))) => prop_assert!(body.len() <= 256),
                     Ok(None) => break,
                     // An oversize length: the stream cannot go on (the transport drops it).
                     Err(_) => break 'feed,

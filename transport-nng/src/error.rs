@@ -42,20 +42,10 @@ pub enum NngError {
     /// An announcement that does not decode.
     #[error("undecodable announcement: {0}")]
     UndecodableAnnouncement(#[source] rmp_serde::decode::Error),
-    /// Bytes after the last whole frame record of a message.
-    #[error("{left} stray bytes after the last frame")]
-    StrayBytes {
-        /// How many.
-        left: usize,
-    },
-    /// A frame record longer than what is left of its message.
-    #[error("a frame of {len} bytes, but only {left} left in the message")]
-    TruncatedFrame {
-        /// The length it declares.
-        len: usize,
-        /// The bytes left.
-        left: usize,
-    },
+    /// A record of a received message that cannot be read (too large, or running past
+    /// the end); the rest of the message is dropped.
+    #[error("{0}")]
+    Record(#[source] demitter_core::Error),
 }
 
 impl NngError {
@@ -88,7 +78,12 @@ mod tests {
             source.get_ref().downcast_ref::<NngError>(),
             Some(NngError::Config(_))
         ));
-        let undecodable = crate::wire::parse(bytes::Bytes::from_static(b"\x01\x01\xc1"))
+        let mut message = bytes::BytesMut::from(&[crate::wire::VERSION][..]);
+        demitter_core::record::put_record(&mut message, crate::wire::KIND_ANNOUNCE, b"\xc1");
+        let undecodable = crate::wire::parse(message.freeze(), 64)
+            .expect("a message")
+            .next()
+            .expect("one record")
             .expect_err("not an announcement");
         assert!(matches!(undecodable, NngError::UndecodableAnnouncement(_)));
         assert!(

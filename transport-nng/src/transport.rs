@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::NngConfig;
 use crate::error::NngError;
 use crate::handover;
-use crate::wire::{self, Announce, Message};
+use crate::wire::{self, Announce, Item};
 
 /// Frames are written in messages of about this many bytes.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -274,7 +274,7 @@ impl Shared {
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
             };
             batch.clear();
-            wire::start_frames(&mut batch);
+            wire::start_message(&mut batch);
             let header = batch.len();
             batch.extend_from_slice(&first);
             // Messages back to back are spaced at least MESSAGE_GAP apart unless full: NNG
@@ -331,19 +331,28 @@ impl Shared {
             let accepted = message.pipe().is_some_and(|p| p.listener().is_some());
             let bytes = Bytes::copy_from_slice(message.as_slice());
             let mut batch = Vec::new();
-            match wire::parse(bytes) {
-                Ok(Message::Frames(records)) => {
-                    for record in records {
-                        let decoded =
-                            record.map(|body| Frame::decode_cached(body, max_frame, &mut cache));
-                        batch.push(match decoded {
-                            Ok(Ok(frame)) => Incoming::Frame { from: None, frame },
-                            Ok(Err(e)) => bad(format!("dropped a frame from the nng bus: {e}")),
-                            Err(e) => bad(format!("dropped a frame from the nng bus: {e}")),
-                        });
+            match wire::parse(bytes, max_frame) {
+                Ok(items) => {
+                    for item in items {
+                        let dropped = match item {
+                            Ok(Item::Frame(body)) => {
+                                match Frame::decode_cached(body, max_frame, &mut cache) {
+                                    Ok(frame) => {
+                                        batch.push(Incoming::Frame { from: None, frame });
+                                        continue;
+                                    }
+                                    Err(e) => format!("dropped a frame from the nng bus: {e}"),
+                                }
+                            }
+                            Ok(Item::Announce(announce)) => {
+                                self.learn(announce, accepted);
+                                continue;
+                            }
+                            Err(e) => format!("dropped a record from the nng bus: {e}"),
+                        };
+                        batch.push(bad(dropped));
                     }
                 }
-                Ok(Message::Announce(announce)) => self.learn(announce, accepted),
                 Err(e) => batch.push(bad(format!("dropped a message from the nng bus: {e}"))),
             }
             if !batch.is_empty()
@@ -373,8 +382,8 @@ impl Transport for NngTransport {
                 limit: self.shared.config.max_frame_bytes,
             });
         }
-        let mut record = BytesMut::with_capacity(4 + len);
-        wire::put_frame(&mut record, &frame, len);
+        let mut record = BytesMut::with_capacity(demitter_core::record::RECORD_HEADER + len);
+        wire::put_frame(&mut record, &frame);
         let size = record.len();
         if !self.shared.queued.take(size) {
             return Err(Error::Transport(format!(

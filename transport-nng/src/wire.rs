@@ -1,25 +1,26 @@
 //! The bus's message format, documented in `docs/wire-format.md`.
 //!
 //! ```text
-//! message = u8 version (1) | u8 kind | body
-//! FRAMES (0):   { u32 length (big-endian) | frame }*   core frames, batched
-//! ANNOUNCE (1): MessagePack map {url: str, known: [str]}
+//! message = u8 version (2) | record*         records: demitter_core::record
+//! record kind 0 FRAME:    one core frame (many per message, batched)
+//! record kind 1 ANNOUNCE: MessagePack map {url: str, known: [str]}
 //! ```
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use demitter_core::Frame;
+use demitter_core::record::{RecordDecoder, put_frame_record, put_record};
 use serde::{Deserialize, Serialize};
 
 use crate::error::NngError;
 
-/// The format version every message starts with.
-pub const VERSION: u8 = 1;
-/// A batch of core frames.
-pub const KIND_FRAMES: u8 = 0;
-/// Where a node listens, and the nodes it knows.
+/// The format version every message starts with (1 had one kind per message).
+pub const VERSION: u8 = 2;
+/// A record holding one core frame.
+pub const KIND_FRAME: u8 = 0;
+/// A record holding an announcement: where a node listens, and the nodes it knows.
 pub const KIND_ANNOUNCE: u8 = 1;
-/// Bytes before a message's body.
-pub const HEADER: usize = 2;
+/// Bytes before a message's records.
+pub const HEADER: usize = 1;
 /// The most URLs an announcement may carry; more are ignored.
 pub const MAX_ANNOUNCED: usize = 1024;
 
@@ -32,90 +33,83 @@ pub struct Announce {
     pub known: Vec<String>,
 }
 
-/// Starts a FRAMES message in `out`.
-pub fn start_frames(out: &mut BytesMut) {
-    out.put_u8(VERSION);
-    out.put_u8(KIND_FRAMES);
+/// Starts a message in `out`.
+pub fn start_message(out: &mut BytesMut) {
+    out.extend_from_slice(&[VERSION]);
 }
 
-/// Appends one frame (whose `encoded_len` is `len`) to a FRAMES message.
-pub fn put_frame(out: &mut BytesMut, frame: &Frame, len: usize) {
-    out.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
-    frame.encode(out);
+/// Appends one frame record to a message.
+pub fn put_frame(out: &mut BytesMut, frame: &Frame) {
+    put_frame_record(out, KIND_FRAME, frame);
 }
 
 /// Appends raw bytes as one frame record (for tests that send garbage).
 pub fn put_raw_frame(out: &mut BytesMut, bytes: &[u8]) {
-    out.put_u32(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
-    out.put_slice(bytes);
+    put_record(out, KIND_FRAME, bytes);
 }
 
-/// An ANNOUNCE message.
-pub fn announce_message(announce: &Announce) -> Vec<u8> {
-    let mut out = vec![VERSION, KIND_ANNOUNCE];
+/// A message holding one announcement.
+pub fn announce_message(announce: &Announce) -> BytesMut {
+    let mut out = BytesMut::new();
+    start_message(&mut out);
     // Strings and lists of strings always encode.
-    if rmp_serde::encode::write_named(&mut out, announce).is_err() {
-        out.truncate(HEADER);
-    }
+    let body = rmp_serde::to_vec_named(announce).unwrap_or_default();
+    put_record(&mut out, KIND_ANNOUNCE, &body);
     out
 }
 
-/// What a received message is.
-#[derive(Debug)]
-pub enum Message {
-    /// Frame records: split them with [`FrameRecords`].
-    Frames(FrameRecords),
+/// What one record of a received message holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A core frame's bytes (decode them with [`Frame::decode`]).
+    Frame(Bytes),
     /// An announcement.
     Announce(Announce),
 }
 
-/// Parses a received message's header (and an announcement's body).
-pub fn parse(mut bytes: Bytes) -> Result<Message, NngError> {
-    if bytes.len() < HEADER {
-        return Err(NngError::ShortMessage { len: bytes.len() });
-    }
-    let version = bytes.get_u8();
+/// Checks a received message's version; its records follow from the returned iterator,
+/// none with a body over `max_body` bytes.
+pub fn parse(mut bytes: Bytes, max_body: usize) -> Result<Items, NngError> {
+    let Some(&version) = bytes.first() else {
+        return Err(NngError::ShortMessage { len: 0 });
+    };
     if version != VERSION {
         return Err(NngError::UnsupportedVersion { version });
     }
-    match bytes.get_u8() {
-        KIND_FRAMES => Ok(Message::Frames(FrameRecords { rest: bytes })),
-        KIND_ANNOUNCE => rmp_serde::from_slice::<Announce>(&bytes)
-            .map(|mut a| {
-                a.known.truncate(MAX_ANNOUNCED);
-                Message::Announce(a)
-            })
-            .map_err(NngError::UndecodableAnnouncement),
-        kind => Err(NngError::UnknownKind { kind }),
-    }
+    bytes.advance(HEADER);
+    Ok(Items {
+        rest: bytes,
+        decoder: RecordDecoder::new(max_body),
+    })
 }
 
-/// The frame records of a FRAMES message, one by one.
+/// The records of a received message, one by one. A record that is unreadable ends the
+/// message; one of an unknown kind or an undecodable announcement is an error on its own,
+/// and the records after it still come.
 #[derive(Debug)]
-pub struct FrameRecords {
+pub struct Items {
     rest: Bytes,
+    decoder: RecordDecoder,
 }
 
-impl Iterator for FrameRecords {
-    /// A frame's bytes, or why the rest of the message is unreadable.
-    type Item = Result<Bytes, NngError>;
+impl Iterator for Items {
+    type Item = Result<Item, NngError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        if self.rest.len() < 4 {
-            let left = self.rest.len();
-            self.rest.clear();
-            return Some(Err(NngError::StrayBytes { left }));
-        }
-        let len = self.rest.get_u32() as usize;
-        if len > self.rest.len() {
-            let left = self.rest.len();
-            self.rest.clear();
-            return Some(Err(NngError::TruncatedFrame { len, left }));
-        }
-        Some(Ok(self.rest.split_to(len)))
+        let record = match self.decoder.split_record(&mut self.rest)? {
+            Ok(record) => record,
+            Err(e) => return Some(Err(NngError::Record(e))),
+        };
+        Some(match record {
+            (KIND_FRAME, body) => Ok(Item::Frame(body)),
+            (KIND_ANNOUNCE, body) => rmp_serde::from_slice::<Announce>(&body)
+                .map(|mut a| {
+                    a.known.truncate(MAX_ANNOUNCED);
+                    Item::Announce(a)
+                })
+                .map_err(NngError::UndecodableAnnouncement),
+            (kind, _) => Err(NngError::UnknownKind { kind }),
+        })
     }
 }
 
@@ -134,14 +128,15 @@ mod tests {
             payload: Bytes::from_static(b"\xc0"),
         });
         let mut out = BytesMut::new();
-        start_frames(&mut out);
-        put_frame(&mut out, &frame, frame.encoded_len());
-        put_frame(&mut out, &frame, frame.encoded_len());
-        let Ok(Message::Frames(records)) = parse(out.freeze()) else {
-            panic!("frames");
-        };
-        let frames: Vec<Frame> = records
-            .map(|r| Frame::decode(r.expect("record"), 1 << 20).expect("frame"))
+        start_message(&mut out);
+        put_frame(&mut out, &frame);
+        put_frame(&mut out, &frame);
+        let frames: Vec<Frame> = parse(out.freeze(), 1 << 20)
+            .expect("a message")
+            .map(|item| match item.expect("an item") {
+                Item::Frame(bytes) => Frame::decode(bytes, 1 << 20).expect("frame"),
+                Item::Announce(a) => panic!("not an announcement: {a:?}"),
+            })
             .collect();
         assert_eq!(frames, vec![frame.clone(), frame]);
 
@@ -149,26 +144,35 @@ mod tests {
             url: "tcp://127.0.0.1:1".into(),
             known: vec!["tcp://127.0.0.1:2".into()],
         };
-        let Ok(Message::Announce(back)) = parse(Bytes::from(announce_message(&announce))) else {
-            panic!("announce");
-        };
-        assert_eq!(back, announce);
+        let items: Vec<Item> = parse(announce_message(&announce).freeze(), 1 << 20)
+            .expect("a message")
+            .map(|item| item.expect("an item"))
+            .collect();
+        assert_eq!(items, vec![Item::Announce(announce)]);
     }
 
     #[test]
     fn broken_messages_are_errors_not_panics() {
-        for bad in [&b""[..], b"\x01", b"\x02\x00", b"\x01\x07", b"\x01\x01\xff"] {
-            assert!(parse(Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
+        for bad in [&b""[..], b"\x01", b"\x03"] {
+            assert!(parse(Bytes::copy_from_slice(bad), 64).is_err(), "{bad:?}");
         }
-        let Ok(Message::Frames(mut records)) =
-            parse(Bytes::from_static(b"\x01\x00\x00\x00\x00\x09ab"))
-        else {
-            panic!("frames header");
-        };
+        let mut out = BytesMut::new();
+        start_message(&mut out);
+        put_record(&mut out, 9, b"?");
+        put_raw_frame(&mut out, b"ab");
+        let mut cut = out.freeze();
+        cut.truncate(cut.len() - 1);
+        let mut items = parse(cut, 64).expect("a message");
         assert!(matches!(
-            records.next(),
-            Some(Err(NngError::TruncatedFrame { len: 9, left: 2 }))
+            items.next(),
+            Some(Err(NngError::UnknownKind { kind: 9 }))
         ));
-        assert!(records.next().is_none());
+        assert!(matches!(
+            items.next(),
+            Some(Err(NngError::Record(
+                demitter_core::Error::TruncatedRecord { .. }
+            )))
+        ));
+        assert!(items.next().is_none(), "the rest of the message is dropped");
     }
 }

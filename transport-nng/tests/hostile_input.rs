@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{EventFrame, Frame, NodeId};
-use demitter_nng::wire::{self, Announce, MAX_ANNOUNCED, Message};
+use demitter_nng::wire::{self, Announce, Item, MAX_ANNOUNCED};
 use proptest::prelude::*;
 
 fn valid_messages() -> Vec<Vec<u8>> {
@@ -15,14 +15,14 @@ fn valid_messages() -> Vec<Vec<u8>> {
         payload: Bytes::from_static(b"\x91\x01"),
     });
     let mut frames = BytesMut::new();
-    wire::start_frames(&mut frames);
-    wire::put_frame(&mut frames, &frame, frame.encoded_len());
-    wire::put_frame(&mut frames, &frame, frame.encoded_len());
+    wire::start_message(&mut frames);
+    wire::put_frame(&mut frames, &frame);
+    wire::put_frame(&mut frames, &frame);
     let announce = wire::announce_message(&Announce {
         url: "tcp://127.0.0.1:1".into(),
         known: vec!["tcp://127.0.0.1:2".into()],
     });
-    vec![frames.to_vec(), announce]
+    vec![frames.to_vec(), announce.to_vec()]
 }
 
 proptest! {
@@ -44,17 +44,21 @@ proptest! {
         }
         bytes.truncate(keep % (bytes.len() + 1));
         let total = bytes.len();
-        match wire::parse(Bytes::from(bytes)) {
-            Ok(Message::Frames(records)) => {
-                let mut seen = 0;
-                for body in records.flatten() {
-                    seen += 4 + body.len();
-                    prop_assert!(seen <= total);
-                    let _ = Frame::decode(body, 1 << 20);
+        if let Ok(items) = wire::parse(Bytes::from(bytes), 1 << 20) {
+            let mut seen = 1;
+            for item in items {
+                match item {
+                    Ok(Item::Frame(body)) => {
+                        seen += 5 + body.len();
+                        prop_assert!(seen <= total);
+                        let _ = Frame::decode(body, 1 << 20);
+                    }
+                    Ok(Item::Announce(announce)) => {
+                        prop_assert!(announce.known.len() <= MAX_ANNOUNCED);
+                    }
+                    Err(_) => {}
                 }
             }
-            Ok(Message::Announce(announce)) => prop_assert!(announce.known.len() <= MAX_ANNOUNCED),
-            Err(_) => {}
         }
     }
 }

@@ -126,11 +126,8 @@ pub(crate) async fn handshake(
                     "the first record is of kind {kind}, not a hello"
                 )));
             }
-            Err(o) => {
-                return Err(DialError::Refused(format!(
-                    "a hello of {} bytes (the limit is {})",
-                    o.size, o.limit
-                )));
+            Err(e) => {
+                return Err(DialError::Refused(format!("an unreadable hello: {e}")));
             }
             Ok(None) => match recv.read_chunk(MAX_HELLO, true).await {
                 Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
@@ -238,11 +235,8 @@ pub(crate) async fn read_loop(
                     link.peer
                 ))),
                 Ok(None) => break,
-                Err(o) => {
-                    batch.push(bad(format!(
-                        "peer `{}` announced a record of {} bytes, over the limit of {} bytes; disconnected",
-                        link.peer, o.size, o.limit
-                    )));
+                Err(e) => {
+                    batch.push(bad(format!("peer `{}` sent {e}; disconnected", link.peer)));
                     broken = true;
                     break;
                 }

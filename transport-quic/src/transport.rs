@@ -13,6 +13,7 @@ use crate::error::QuicError;
 use crate::link::Link;
 use crate::mesh::Mesh;
 use crate::wire;
+use demitter_core::record::put_frame_record;
 
 /// A node of the QUIC peer mesh.
 ///
@@ -133,7 +134,7 @@ impl Transport for QuicTransport {
         let push = |link: &Link| {
             link.queue
                 .push_with(wire::RECORD_HEADER + size, is_event, |buf| {
-                    wire::put_frame_record(&frame, size, buf);
+                    put_frame_record(buf, wire::KIND_FRAME, &frame);
                 });
         };
         let links = self.mesh.links.read();

@@ -157,7 +157,7 @@ impl Cluster for NngCluster {
             .dial(&self.nodes[i].url)
             .map_err(|e| Error::Transport(e.to_string()))?;
         let mut message = BytesMut::new();
-        wire::start_frames(&mut message);
+        wire::start_message(&mut message);
         wire::put_raw_frame(&mut message, &bytes);
         socket
             .send(&message[..])
