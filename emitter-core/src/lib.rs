@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod budget;
 mod emitter;
 mod error;
@@ -42,6 +43,7 @@ pub mod record;
 mod report;
 mod transport;
 
+pub use backoff::Backoff;
 pub use budget::ByteBudget;
 pub use emitter::{
     CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions, Listener, Once,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use demitter_core::NodeId;
+use demitter_core::{Backoff, NodeId};
 
 /// How an address became known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,29 +28,23 @@ struct Entry {
     unreachable_since: Option<Instant>,
 }
 
-/// Timing of redials.
+/// Timing of dials and redials.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Backoff {
-    pub(crate) min: Duration,
-    pub(crate) max: Duration,
+pub(crate) struct DialTiming {
+    /// Between failed dials of one address.
+    pub(crate) backoff: Backoff,
     /// How long the higher-named side of a pair waits for the lower-named one to dial,
     /// so that the two rarely dial each other at once.
     pub(crate) grace: Duration,
+    /// How long a learned address may stay unreachable before it is forgotten.
     pub(crate) forget_after: Duration,
-}
-
-impl Backoff {
-    fn delay(&self, failures: u32) -> Duration {
-        let factor = 1u32 << failures.min(16);
-        self.min.saturating_mul(factor).min(self.max)
-    }
 }
 
 /// The addresses this node dials.
 #[derive(Debug)]
 pub(crate) struct Directory {
     me: NodeId,
-    backoff: Backoff,
+    timing: DialTiming,
     entries: HashMap<SocketAddr, Entry>,
 }
 
@@ -58,17 +52,17 @@ pub(crate) struct Directory {
 const MAX_ENTRIES: usize = 4096;
 
 impl Directory {
-    pub(crate) fn new(me: NodeId, backoff: Backoff) -> Self {
+    pub(crate) fn new(me: NodeId, timing: DialTiming) -> Self {
         Self {
             me,
-            backoff,
+            timing,
             entries: HashMap::new(),
         }
     }
 
     fn first_delay(&self, name: Option<&NodeId>) -> Duration {
         match name {
-            Some(name) if self.me > *name => self.backoff.grace,
+            Some(name) if self.me > *name => self.timing.grace,
             _ => Duration::ZERO,
         }
     }
@@ -173,9 +167,9 @@ impl Directory {
         };
         entry.dialing = false;
         entry.failures = entry.failures.saturating_add(1);
-        entry.next_attempt = now + self.backoff.delay(entry.failures);
+        entry.next_attempt = now + self.timing.backoff.delay(entry.failures);
         let since = *entry.unreachable_since.get_or_insert(now);
-        if entry.origin == Origin::Learned && now.duration_since(since) >= self.backoff.forget_after
+        if entry.origin == Origin::Learned && now.duration_since(since) >= self.timing.forget_after
         {
             self.entries.remove(&addr);
         }
@@ -221,9 +215,8 @@ mod tests {
     fn directory(me: &str) -> Directory {
         Directory::new(
             id(me),
-            Backoff {
-                min: Duration::from_millis(100),
-                max: Duration::from_secs(1),
+            DialTiming {
+                backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(1)),
                 grace: Duration::from_millis(500),
                 forget_after: Duration::from_secs(10),
             },

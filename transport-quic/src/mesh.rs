@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use demitter_core::{BatchInbox, ErrorKind, ErrorReport, InboxSender, Incoming, NodeId};
+use demitter_core::{Backoff, BatchInbox, ErrorKind, ErrorReport, InboxSender, Incoming, NodeId};
 use parking_lot::{Mutex, RwLock};
 use quinn::VarInt;
 use tokio::sync::Notify;
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::QuicConfig;
-use crate::directory::{Backoff, Directory};
+use crate::directory::{DialTiming, Directory};
 use crate::endpoint::{bind_first_free, transport_config};
 use crate::error::QuicError;
 use crate::link::{Link, LinkHost, close_code};
@@ -88,14 +88,13 @@ impl Mesh {
             .local_addr()
             .map_err(|e| QuicError::Config(format!("the endpoint has no address: {e}")))?;
         let (inbox, received) = BatchInbox::channel(INBOX_BATCHES);
-        let backoff = Backoff {
-            min: config.reconnect_min,
-            max: config.reconnect_max,
+        let timing = DialTiming {
+            backoff: Backoff::new(config.reconnect_min, config.reconnect_max),
             grace: DIAL_GRACE,
             forget_after: config.forget_after,
         };
         let mesh = Arc::new(Self {
-            directory: Mutex::new(Directory::new(me.clone(), backoff)),
+            directory: Mutex::new(Directory::new(me.clone(), timing)),
             me,
             incarnation: fastrand::u64(..),
             endpoint,

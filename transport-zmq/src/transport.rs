@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    ByteBudget, Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error, ErrorKind,
-    ErrorReport, Frame, Incoming, Pattern, Transport,
+    Backoff, ByteBudget, Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error,
+    ErrorKind, ErrorReport, Frame, Incoming, Pattern, Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -331,7 +331,7 @@ async fn connect_with_backoff(
     reports: &mpsc::Sender<Incoming>,
     lost_at: Option<tokio::time::Instant>,
 ) -> Option<(Reader, OwnedWriteHalf)> {
-    let mut pause = config.reconnect_min;
+    let backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut attempt = 0u32;
     // The refusal last reported: the same one is not reported again at every attempt.
     let mut refusal: Option<String> = None;
@@ -382,9 +382,8 @@ async fn connect_with_backoff(
         }
         tokio::select! {
             () = cancel.cancelled() => return None,
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(backoff.delay(attempt.saturating_sub(1))) => {}
         }
-        pause = (pause * 2).min(config.reconnect_max);
     }
 }
 
