@@ -28,6 +28,7 @@ mod budget;
 mod emitter;
 mod error;
 mod event;
+pub mod faulty;
 mod frame;
 mod inbox;
 mod index;

@@ -5,47 +5,21 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use demitter_core::{
-    Capabilities, Destination, Emitter, EmitterConfig, ErrorKind, Frame, Incoming, MemoryHub,
-    MemoryTransport, Transport, protocol::Control,
-};
-use futures_util::future::BoxFuture;
+use demitter_core::faulty::Filtered;
+use demitter_core::{Emitter, EmitterConfig, ErrorKind, Frame, MemoryHub, protocol::Control};
 
-/// A memory transport that silently drops the event frames whose sequence numbers it is
-/// given, and the first `drop_marks` sequence announcements, as a lossy network would.
-#[derive(Debug)]
-struct Lossy {
-    inner: MemoryTransport,
-    drop_seqs: HashSet<u64>,
-    drop_marks: AtomicUsize,
-}
-
-impl Transport for Lossy {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn send(&self, frame: Frame, to: Destination) -> Result<(), demitter_core::Error> {
-        if let Frame::Event(e) = &frame
-            && self.drop_seqs.contains(&e.seq)
-        {
-            return Ok(());
+/// What a lossy network loses: the event frames whose sequence numbers it is given, and
+/// the first `drop_marks` sequence announcements.
+fn lossy_network(drop_seqs: HashSet<u64>, drop_marks: usize) -> impl Fn(&Frame) -> bool {
+    let drop_marks = AtomicUsize::new(drop_marks);
+    move |frame: &Frame| match frame {
+        Frame::Event(e) => !drop_seqs.contains(&e.seq),
+        Frame::Control(c) => {
+            !(matches!(Control::decode(&c.body), Ok(Control::Sequences { .. }))
+                && drop_marks
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok())
         }
-        if let Frame::Control(c) = &frame
-            && let Ok(Control::Sequences { .. }) = Control::decode(&c.body)
-            && self
-                .drop_marks
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            return Ok(());
-        }
-        self.inner.send(frame, to)
-    }
-    fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
-        self.inner.recv()
-    }
-    fn close(&self) -> BoxFuture<'_, ()> {
-        self.inner.close()
     }
 }
 
@@ -82,11 +56,10 @@ async fn lost_events_and_marks_are_reported(
 ) {
     let hub = MemoryHub::new();
     let sender = Emitter::with_config(
-        Lossy {
-            inner: hub.join(),
-            drop_seqs: drop_seqs.iter().copied().collect(),
-            drop_marks: AtomicUsize::new(drop_marks),
-        },
+        Filtered::new(
+            hub.join(),
+            lossy_network(drop_seqs.iter().copied().collect(), drop_marks),
+        ),
         sender_config,
     )
     .expect("emitter");

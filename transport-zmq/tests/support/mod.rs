@@ -5,17 +5,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
-use demitter_core::{
-    Capabilities, DEFAULT_MAX_FRAME_BYTES, Destination, Emitter, EmitterConfig, Error, Frame,
-    Incoming, Pattern, Transport,
-};
+use demitter_core::faulty::{KillSwitch, killable};
+use demitter_core::{DEFAULT_MAX_FRAME_BYTES, Emitter, EmitterConfig, Error};
 use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
-use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Builds clusters of emitters around a fresh forwarder on free loopback ports.
@@ -29,42 +24,10 @@ pub(crate) struct ZmqCluster {
     xsub: SocketAddr,
     xpub: SocketAddr,
     config: EmitterConfig,
-    nodes: Vec<(Emitter, Arc<AtomicBool>)>,
+    nodes: Vec<(Emitter, KillSwitch)>,
     /// Raw publishers that injected frames, kept open: closing a socket with unread data
     /// resets it, and the reset can discard what it sent.
     injectors: tokio::sync::Mutex<Vec<RawPublisher>>,
-}
-
-/// A ZeroMQ transport with a kill switch: once killed it sends nothing, as a crashed
-/// process would (so not even the emitter's goodbye leaves).
-#[derive(Debug)]
-struct Killable {
-    inner: ZmqTransport,
-    dead: Arc<AtomicBool>,
-}
-
-impl Transport for Killable {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
-        if self.dead.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        self.inner.send(frame, to)
-    }
-    fn subscribe(&self, pattern: &Pattern) {
-        self.inner.subscribe(pattern);
-    }
-    fn unsubscribe(&self, pattern: &Pattern) {
-        self.inner.unsubscribe(pattern);
-    }
-    fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
-        self.inner.recv()
-    }
-    fn close(&self) -> BoxFuture<'_, ()> {
-        self.inner.close()
-    }
 }
 
 fn forwarder_config(xsub: SocketAddr, xpub: SocketAddr) -> ForwarderConfig {
@@ -81,16 +44,13 @@ fn transport_error(e: impl std::fmt::Display) -> Error {
 }
 
 impl ZmqCluster {
-    fn start_node(&self, config: EmitterConfig) -> Result<(Emitter, Arc<AtomicBool>), Error> {
-        let dead = Arc::new(AtomicBool::new(false));
-        let transport = Killable {
-            inner: ZmqTransport::connect(ZmqConfig::new(
-                self.xsub.to_string(),
-                self.xpub.to_string(),
-            )),
-            dead: Arc::clone(&dead),
-        };
-        Ok((Emitter::with_config(transport, config)?, dead))
+    fn start_node(&self, config: EmitterConfig) -> Result<(Emitter, KillSwitch), Error> {
+        // Killed, it sends nothing, as a crashed process would.
+        let (transport, switch) = killable(ZmqTransport::connect(ZmqConfig::new(
+            self.xsub.to_string(),
+            self.xpub.to_string(),
+        )));
+        Ok((Emitter::with_config(transport, config)?, switch))
     }
 }
 
@@ -132,8 +92,8 @@ impl Cluster for ZmqCluster {
     }
 
     async fn kill(&mut self, i: usize) {
-        let (node, dead) = &self.nodes[i];
-        dead.store(true, Ordering::Release);
+        let (node, switch) = &self.nodes[i];
+        switch.kill();
         node.close().await;
     }
 
