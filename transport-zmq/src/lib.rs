@@ -6,6 +6,7 @@ mod conn;
 mod error;
 pub mod forwarder;
 mod probe;
+mod subscription_sync;
 mod transport;
 pub mod wire;
 mod zmtp;

@@ -27,8 +27,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::conn::{self, Reader, Received};
 use crate::error::ZmqError;
+use crate::subscription_sync::SubscriptionSync;
 use crate::wire;
-use crate::zmtp::{self, SocketType};
+use crate::zmtp::SocketType;
 
 /// Settings of a [`ZmqTransport`].
 #[derive(Debug, Clone)]
@@ -525,11 +526,7 @@ async fn subscribe(
     gate: Arc<SubscriptionGate>,
     cancel: CancellationToken,
 ) {
-    // Subscription changes taken from the channel so far (all written once connected).
-    let mut consumed = 0u64;
-    // Confirmation asked for (the `consumed` it covers) and when it times out.
-    let mut syncing: Option<(u64, tokio::time::Instant)>;
-    let mut topics: Vec<Bytes> = vec![Bytes::from_static(wire::CONTROL_TOPIC)];
+    let mut sync = SubscriptionSync::new(config.sync_timeout);
     let mut cache = DecodeCache::default();
     let mut lost_at = None;
     loop {
@@ -545,8 +542,7 @@ async fn subscribe(
         else {
             return;
         };
-        let all = resubscription(&topics, consumed);
-        syncing = Some((consumed, tokio::time::Instant::now() + config.sync_timeout));
+        let all = sync.connected(tokio::time::Instant::now());
         // Checked once per `silence_timeout`, not reset per message: a message count that has
         // not moved between two checks is silence (noticed within one to two timeouts).
         let mut silence = tokio::time::interval_at(
@@ -560,13 +556,13 @@ async fn subscribe(
             loop {
                 tokio::select! {
                     () = cancel.cancelled() => return,
-                    () = sync_deadline(syncing) => {
+                    () = sync_deadline(sync.deadline()) => {
                         // No confirmation: a forwarder that does not give them (a libzmq
                         // proxy). Announce anyway; the subscription has had its head start.
-                        if let Some((covers, _)) = syncing.take() {
+                        if let Some(given_up) = sync.timed_out(tokio::time::Instant::now()) {
                             tracing::debug!("the forwarder did not confirm subscriptions within {:?}", config.sync_timeout);
-                            gate.update(true, covers);
-                            if let Err(e) = writer.write_all(&sync_done(covers)).await {
+                            gate.update(true, given_up.applied);
+                            if let Err(e) = writer.write_all(&given_up.write).await {
                                 break e.to_string();
                             }
                         }
@@ -580,28 +576,17 @@ async fn subscribe(
                         received_at_check = received;
                     }
                     Some((on, topic)) = changes.recv() => {
-                        consumed += 1;
-                        if on {
-                            topics.push(topic.clone());
-                        } else if let Some(at) = topics.iter().position(|t| *t == topic) {
-                            topics.swap_remove(at);
-                        }
-                        let mut out = BytesMut::from(&zmtp::subscription(on, &topic)[..]);
-                        out.extend_from_slice(&sync_request(consumed));
+                        let out = sync.change(tokio::time::Instant::now(), on, &topic);
                         if let Err(e) = writer.write_all(&out).await {
                             break e.to_string();
                         }
-                        syncing = Some((consumed, tokio::time::Instant::now() + config.sync_timeout));
                     }
                     message = reader.next_message() => match message {
                         Ok(Some(Received::Message(parts))) => {
                             received += 1;
-                            if let Some(covers) = parts.first().and_then(|t| sync_reply(t)) {
-                                if syncing.is_some_and(|(wanted, _)| covers >= wanted) {
-                                    syncing = None;
-                                }
-                                gate.update(true, covers.min(consumed));
-                                if let Err(e) = writer.write_all(&sync_done(covers)).await {
+                            if let Some(confirmed) = parts.first().and_then(|t| sync.reply(t)) {
+                                gate.update(true, confirmed.applied);
+                                if let Err(e) = writer.write_all(&confirmed.write).await {
                                     break e.to_string();
                                 }
                                 continue;
@@ -620,7 +605,7 @@ async fn subscribe(
                 }
             }
         };
-        gate.update(false, consumed);
+        gate.update(false, sync.changes());
         lost(&mut lost_at, &config.xpub, &why);
         if incoming
             .send(outage("XPUB", &config.xpub, &why))
@@ -632,50 +617,16 @@ async fn subscribe(
     }
 }
 
-fn sync_topic(covers: u64) -> Vec<u8> {
-    let mut topic = wire::SYNC_PREFIX.to_vec();
-    topic.extend_from_slice(covers.to_string().as_bytes());
-    topic
-}
-
-/// A subscription to the confirmation topic for `covers` subscription changes.
-fn sync_request(covers: u64) -> Bytes {
-    zmtp::subscription(true, &sync_topic(covers))
-}
-
-/// Its cancellation, once answered or given up on (so a proxy that never answers does not
-/// keep them all).
-fn sync_done(covers: u64) -> Bytes {
-    zmtp::subscription(false, &sync_topic(covers))
-}
-
-/// The changes a confirmation covers, if `topic` is one.
-fn sync_reply(topic: &[u8]) -> Option<u64> {
-    std::str::from_utf8(topic.strip_prefix(wire::SYNC_PREFIX)?)
-        .ok()?
-        .parse()
-        .ok()
-}
-
 /// Resolves when a pending confirmation times out; never without one.
-async fn sync_deadline(syncing: Option<(u64, tokio::time::Instant)>) {
-    match syncing {
-        Some((_, deadline)) => tokio::time::sleep_until(deadline).await,
+async fn sync_deadline(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }
 
 /// Every current subscription, then a confirmation request covering `covers` changes: what
 /// a (re)connected subscriber writes first.
-fn resubscription(topics: &[Bytes], covers: u64) -> BytesMut {
-    let mut all = BytesMut::new();
-    for topic in topics {
-        all.extend_from_slice(&zmtp::subscription(true, topic));
-    }
-    all.extend_from_slice(&sync_request(covers));
-    all
-}
-
 /// A received message as what the emitter gets: a frame, a report of why it was dropped, or
 /// nothing for topics this project does not map.
 fn to_incoming(
