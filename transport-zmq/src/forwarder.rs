@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::conn::{self, Reader};
 use crate::error::ZmqError;
 use crate::zmtp::{self, RawMessage, SocketType};
+use routing::{Routing, Subscribed};
 
 /// Settings of a [`Forwarder`].
 #[derive(Debug, Clone)]
@@ -210,7 +211,7 @@ impl Forwarder {
             Loop {
                 publishers: HashMap::new(),
                 subscribers: HashMap::new(),
-                topics: HashMap::new(),
+                routing: Routing::default(),
                 counters: Arc::clone(&forwarder.counters),
                 gauges: gauges_tx,
             }
@@ -471,8 +472,6 @@ struct Subscriber {
     queue: mpsc::Sender<Bytes>,
     /// Bytes in `queue` and being written.
     queued: Arc<ByteBudget>,
-    /// Prefixes, with repeats: a topic subscribed twice needs two cancels.
-    subscriptions: Vec<Bytes>,
     dropped: u64,
 }
 
@@ -491,12 +490,12 @@ impl Subscriber {
     }
 }
 
-/// The forwarding loop's state; only it touches this.
+/// The forwarding loop's state; only it touches this. The routing rules are `routing`'s;
+/// the loop holds the connections and does what they say.
 struct Loop {
     publishers: HashMap<u64, mpsc::UnboundedSender<Bytes>>,
     subscribers: HashMap<u64, Subscriber>,
-    /// Subscribers per topic, over all subscribers (repeats counted).
-    topics: HashMap<Bytes, usize>,
+    routing: Routing,
     counters: Arc<Counters>,
     gauges: watch::Sender<ForwarderStats>,
 }
@@ -547,8 +546,8 @@ impl Loop {
     fn handle(&mut self, event: Event) {
         match event {
             Event::PublisherJoined { id, control } => {
-                for topic in self.topics.keys() {
-                    let _ = control.send(zmtp::subscription(true, topic));
+                for message in self.routing.for_new_publisher() {
+                    let _ = control.send(message);
                 }
                 self.publishers.insert(id, control);
             }
@@ -561,13 +560,13 @@ impl Loop {
                 queue,
                 queued,
             } => {
+                self.routing.subscriber_joined(id);
                 self.subscribers.insert(
                     id,
                     Subscriber {
                         peer,
                         queue,
                         queued,
-                        subscriptions: Vec::new(),
                         dropped: 0,
                     },
                 );
@@ -577,66 +576,33 @@ impl Loop {
                 id,
                 subscribe,
                 topic,
-            } => {
-                let Some(sub) = self.subscribers.get_mut(&id) else {
-                    return;
-                };
-                if topic.starts_with(crate::wire::SYNC_PREFIX) {
-                    // A confirmation request, not a subscription to keep. This subscriber's
-                    // earlier subscriptions are all applied (one connection's are handled in
-                    // order), so say so on exactly the topic it asked about.
-                    if subscribe {
-                        let mut reply = BytesMut::new();
-                        zmtp::put_message(&mut reply, &[&topic, b"", b""]);
+            } => match self.routing.subscription(id, subscribe, &topic) {
+                Subscribed::Upstream(message) => self.tell_publishers(&message),
+                Subscribed::Confirm(reply) => {
+                    if let Some(sub) = self.subscribers.get(&id) {
                         // Not queued if its queue is full: the subscriber then announces
                         // after its own timeout instead.
-                        let _ = sub.try_queue(reply.freeze());
+                        let _ = sub.try_queue(reply);
                     }
-                    return;
                 }
-                if subscribe {
-                    sub.subscriptions.push(topic.clone());
-                    self.add_topic(&topic);
-                } else if let Some(at) = sub.subscriptions.iter().position(|t| *t == topic) {
-                    sub.subscriptions.swap_remove(at);
-                    self.remove_topic(&topic);
-                }
-            }
+                Subscribed::Nothing => {}
+            },
         }
         self.update_gauges();
     }
 
     fn remove_subscriber(&mut self, id: u64) {
-        if let Some(sub) = self.subscribers.remove(&id) {
-            if sub.dropped > 0 {
-                tracing::warn!(peer = %sub.peer, dropped = sub.dropped, "subscriber left after losing messages to a full queue");
-            }
-            for topic in sub.subscriptions {
-                self.remove_topic(&topic);
-            }
+        if let Some(sub) = self.subscribers.remove(&id)
+            && sub.dropped > 0
+        {
+            tracing::warn!(peer = %sub.peer, dropped = sub.dropped, "subscriber left after losing messages to a full queue");
+        }
+        for cancel in self.routing.subscriber_left(id) {
+            self.tell_publishers(&cancel);
         }
     }
 
-    fn add_topic(&mut self, topic: &Bytes) {
-        let count = self.topics.entry(topic.clone()).or_insert(0);
-        *count += 1;
-        if *count == 1 {
-            self.tell_publishers(true, topic);
-        }
-    }
-
-    fn remove_topic(&mut self, topic: &Bytes) {
-        if let Some(count) = self.topics.get_mut(topic) {
-            *count -= 1;
-            if *count == 0 {
-                self.topics.remove(topic);
-                self.tell_publishers(false, topic);
-            }
-        }
-    }
-
-    fn tell_publishers(&self, subscribe: bool, topic: &[u8]) {
-        let message = zmtp::subscription(subscribe, topic);
+    fn tell_publishers(&self, message: &Bytes) {
         for control in self.publishers.values() {
             let _ = control.send(message.clone());
         }
@@ -646,7 +612,7 @@ impl Loop {
         let (publishers, subscribers, topics) = (
             self.publishers.len() as u64,
             self.subscribers.len() as u64,
-            self.topics.len() as u64,
+            self.routing.topics() as u64,
         );
         self.counters
             .publishers
@@ -669,12 +635,11 @@ impl Loop {
     /// subscriptions prefix its topic.
     fn forward(&mut self, message: &RawMessage) {
         self.counters.messages_in.fetch_add(1, Ordering::Relaxed);
-        let topic = &message.topic[..];
         let mut gone = Vec::new();
-        for (id, sub) in &mut self.subscribers {
-            if !sub.subscriptions.iter().any(|s| topic.starts_with(s)) {
+        for id in self.routing.recipients(&message.topic) {
+            let Some(sub) = self.subscribers.get_mut(&id) else {
                 continue;
-            }
+            };
             match sub.try_queue(message.bytes.clone()) {
                 Ok(()) => {
                     self.counters.messages_out.fetch_add(1, Ordering::Relaxed);
@@ -686,7 +651,7 @@ impl Loop {
                         tracing::warn!(peer = %sub.peer, dropped = sub.dropped, "subscriber is not keeping up; dropping its messages");
                     }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
             }
         }
         if !gone.is_empty() {
@@ -698,5 +663,6 @@ impl Loop {
     }
 }
 
+mod routing;
 #[cfg(test)]
 mod tests;
