@@ -173,7 +173,18 @@ impl Mesh {
             flushed: CancellationToken::new(),
         });
         let Some(events) = self.register(&link) else {
-            conn.close(close_code::DUPLICATE, b"already connected");
+            if self.closing.load(Ordering::Acquire) {
+                conn.close(close_code::DUPLICATE, b"already connected");
+            } else {
+                // A duplicate the peer may be sending on still (it took it for the link
+                // before it saw the other): read what comes until the peer finishes it, send
+                // nothing on it, and let it close. Closing it now would lose that.
+                link.queue.close();
+                self.tasks
+                    .spawn(link::write_loop(Arc::clone(self), Arc::clone(&link), send));
+                self.tasks
+                    .spawn(link::read_loop(Arc::clone(self), link, recv, leftover));
+            }
             return Ok(peer);
         };
         self.directory

@@ -188,7 +188,7 @@ impl Mesh {
                 if !preferred(link) || preferred(old) {
                     return None;
                 }
-                old.conn.close(close_code::DUPLICATE, b"already connected");
+                self.retire(Arc::clone(old));
             } else {
                 old.conn
                     .close(close_code::REPLACED, b"a newer incarnation connected");
@@ -202,6 +202,23 @@ impl Mesh {
         links.insert(link.peer.clone(), Arc::clone(link));
         self.peer_count.send_replace(links.len());
         Some(events)
+    }
+
+    /// Retires a link that a duplicate of the same incarnation replaces: nothing more is
+    /// queued on it, what is queued is still sent, and only then is the connection closed.
+    /// Closing at once would lose what it carried without a report to the receiver, and
+    /// if those were the first events of a name the receiver could not tell from marks.
+    /// Events the new link overtakes it with arrive as a gap, then as duplicates dropped.
+    fn retire(&self, old: Arc<Link>) {
+        old.queue.close();
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::timeout(FLUSH_TIMEOUT, old.flushed.cancelled()) => {}
+                () = cancel.cancelled() => {}
+            }
+            old.conn.close(close_code::DUPLICATE, b"already connected");
+        });
     }
 
     /// The link ended: forget it (if it is still the peer's link) and report.
