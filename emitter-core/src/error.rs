@@ -80,6 +80,17 @@ pub enum Error {
     /// The emitter (or transport) was closed.
     #[error("the emitter is closed")]
     Closed,
+    /// A transport's send queue had no room, so the frame was not sent: the peer (or the
+    /// link to it) is slower than the emitter, or unreachable. Counted as a loss.
+    #[error(
+        "the send queue is full (it holds {max_bytes} bytes or {max_records} records): the peer is slower than the emitter, or unreachable; the frame was dropped"
+    )]
+    SendQueueFull {
+        /// The queue's byte limit.
+        max_bytes: usize,
+        /// The queue's record limit.
+        max_records: usize,
+    },
     /// The transport failed.
     #[error("transport error: {0}")]
     Transport(String),

@@ -41,6 +41,7 @@ mod pattern;
 mod payload;
 pub mod protocol;
 pub mod record;
+mod send_queue;
 mod report;
 mod transport;
 
@@ -64,6 +65,7 @@ pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate
 pub use node_id::NodeId;
 pub use pattern::Pattern;
 pub use payload::{FromPayload, RawPayload, decode_payload, encode_payload};
+pub use send_queue::{Drained, SendQueue};
 pub use report::{ERROR_EVENT, ErrorCounts, ErrorKind, ErrorReport};
 pub use transport::{Capabilities, Destination, Incoming, Transport};
 
