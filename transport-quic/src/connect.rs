@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use demitter_core::{ErrorKind, ErrorReport, NodeId};
+use demitter_core::{ErrorKind, ErrorReport, NodeId, SendQueue};
 use tokio_util::sync::CancellationToken;
 
 use crate::directory::Origin;
-use crate::link::{self, DialError, Link, classify, close_code};
+use crate::link::{self, DialError, Link, LinkHost as _, classify, close_code};
 use crate::mesh::Mesh;
-use crate::queue::PeerQueue;
 use crate::tls;
 
 impl Mesh {
@@ -169,7 +168,7 @@ impl Mesh {
             dialed_by_me,
             addr,
             conn: conn.clone(),
-            queue: PeerQueue::new(self.config.peer_queue_bytes),
+            queue: SendQueue::new(self.config.peer_queue_bytes, usize::MAX),
             flushed: CancellationToken::new(),
         });
         let Some(events) = self.register(&link) else {

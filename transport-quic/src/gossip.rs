@@ -27,10 +27,10 @@ impl Mesh {
             })
             .collect();
         if !others.is_empty() {
-            link.queue.push(
-                &wire::message_record(KIND_PEERS, &Peers { peers: others }),
-                false,
-            );
+            let gossip = wire::message_record(KIND_PEERS, &Peers { peers: others });
+            if let Err(e) = link.queue.push(&gossip, false) {
+                tracing::debug!(peer = %link.peer, "peer addresses not sent: {e}");
+            }
         }
         let news = wire::message_record(
             KIND_PEERS,
@@ -42,7 +42,9 @@ impl Mesh {
             },
         );
         for other in links.values().filter(|l| l.id != link.id) {
-            other.queue.push(&news, false);
+            if let Err(e) = other.queue.push(&news, false) {
+                tracing::debug!(peer = %other.peer, "news of a peer not sent: {e}");
+            }
         }
     }
 

@@ -42,7 +42,6 @@ pub mod mdns;
 mod mesh;
 pub mod pki;
 mod pump;
-mod queue;
 pub mod raw;
 mod tls;
 mod transport;

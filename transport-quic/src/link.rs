@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use demitter_core::{DecodeCache, ErrorKind, ErrorReport, Frame, Incoming, NodeId};
+use demitter_core::{DecodeCache, ErrorKind, ErrorReport, Frame, Incoming, NodeId, SendQueue};
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::PeerQueue;
 use crate::wire::{
     self, Hello, KIND_FRAME, KIND_HELLO, KIND_PEERS, PREAMBLE, Peers, RecordDecoder,
 };
@@ -25,7 +24,7 @@ pub(crate) struct Link {
     /// Where the peer listens: the address it connected from, with its listen port.
     pub(crate) addr: SocketAddr,
     pub(crate) conn: quinn::Connection,
-    pub(crate) queue: PeerQueue,
+    pub(crate) queue: SendQueue,
     /// Cancelled when the writer has sent everything and stopped.
     pub(crate) flushed: CancellationToken,
 }

@@ -131,10 +131,6 @@ impl Mesh {
         }
     }
 
-    pub(crate) async fn report(&self, report: ErrorReport) {
-        self.deliver(vec![Incoming::Report(report)]).await;
-    }
-
     /// The hello this node opens every stream with.
     pub(crate) fn hello(&self) -> Hello {
         Hello {
@@ -333,10 +329,6 @@ impl LinkHost for Mesh {
 
     fn deliver(&self, batch: Vec<Incoming>) -> impl Future<Output = ()> + Send {
         Mesh::deliver(self, batch)
-    }
-
-    fn report(&self, report: ErrorReport) -> impl Future<Output = ()> + Send {
-        Mesh::report(self, report)
     }
 
     fn learn_gossip(&self, from: &NodeId, peers: Peers) -> Option<String> {

@@ -132,7 +132,10 @@ impl Transport for QuicTransport {
         let is_event = matches!(frame, Frame::Event(_));
         // Encoded straight into each peer's queue: no record is allocated.
         let push = |link: &Link| {
-            link.queue
+            // Refused only if full (the event is counted and reported once the peer
+            // catches up) or closed (the link is going, and its loss reported with it).
+            let _ = link
+                .queue
                 .push_with(wire::RECORD_HEADER + size, is_event, |buf| {
                     put_frame_record(buf, wire::KIND_FRAME, &frame);
                 });
