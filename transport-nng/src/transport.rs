@@ -3,13 +3,12 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    BatchInbox, ByteBudget, Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport,
-    Frame, Incoming, Transport,
+    BatchInbox, Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport, Frame,
+    Incoming, SendQueue, Transport,
 };
 use futures_util::future::BoxFuture;
 use nng::options::transport::tcp::BoundPort;
@@ -113,9 +112,8 @@ struct Shared {
     known: Mutex<BTreeSet<String>>,
     /// URLs this node dials, or that dial it: never dialed (again).
     connected: Mutex<HashSet<String>>,
-    out: Mutex<Option<std_mpsc::Sender<Bytes>>>,
-    /// Bytes of records in `out` or in the writer's batch, not yet handed to nng.
-    queued: ByteBudget,
+    /// Frame records waiting for the writer.
+    queue: SendQueue,
     closed: AtomicBool,
 }
 
@@ -148,11 +146,8 @@ impl NngTransport {
             .get_opt::<BoundPort>()
             .map_err(NngError::nng("reading the listen port"))?;
         let url = with_port(&config.listen, port);
-        // Bounded in bytes by `queued`; the channel itself only needs room for many small
-        // frames.
-        let (out_tx, out_rx) = std_mpsc::channel();
         let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_BATCHES);
-        let queued = ByteBudget::new(config.send_queue_bytes);
+        let queue = SendQueue::new(config.send_queue_bytes, usize::MAX);
         let shared = Arc::new(Shared {
             seeds: config.peers.iter().cloned().collect(),
             socket,
@@ -160,8 +155,7 @@ impl NngTransport {
             config,
             known: Mutex::new(BTreeSet::new()),
             connected: Mutex::new(HashSet::new()),
-            out: Mutex::new(Some(out_tx)),
-            queued,
+            queue,
             closed: AtomicBool::new(false),
         });
         for seed in shared.config.peers.clone() {
@@ -171,7 +165,7 @@ impl NngTransport {
         let reader = Arc::clone(&shared);
         // The writer first: `close` waits for it before closing the socket.
         let threads = vec![
-            Worker::spawn("demitter-nng-writer", move || writer.write_loop(&out_rx))?,
+            Worker::spawn("demitter-nng-writer", move || writer.write_loop())?,
             Worker::spawn("demitter-nng-reader", move || reader.read_loop(&inbox_tx))?,
         ];
         tracing::info!(url = %shared.url, "nng bus node listening");
@@ -196,7 +190,7 @@ impl NngTransport {
     /// Closes the socket at once, sending nothing more, as a crash would.
     pub fn abort(&self) {
         if !self.shared.closed.swap(true, Ordering::AcqRel) {
-            self.shared.out.lock().take();
+            self.shared.queue.discard();
             self.shared.socket.close();
         }
     }
@@ -257,8 +251,8 @@ impl Shared {
     }
 
     /// Sends queued frame records in batches, and announces this node now and then, until
-    /// the queue's sender is gone and the queue is empty.
-    fn write_loop(&self, records: &std_mpsc::Receiver<Bytes>) {
+    /// the queue is closed and empty.
+    fn write_loop(&self) {
         let every = self.config.announce_every;
         let mut last_announce: Option<Instant> = None;
         let mut batch = BytesMut::with_capacity(BATCH_BYTES + 1024);
@@ -268,37 +262,28 @@ impl Shared {
                 self.announce();
                 last_announce = Some(Instant::now());
             }
-            let first = match records.recv_timeout(every) {
-                Ok(record) => record,
-                Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            batch.clear();
-            wire::start_message(&mut batch);
-            let header = batch.len();
-            batch.extend_from_slice(&first);
+            if !self.queue.wait_blocking(1, every) {
+                continue;
+            }
             // Messages back to back are spaced at least MESSAGE_GAP apart unless full: NNG
             // queues only 16 messages per peer and drops the rest, so under sustained load
             // fewer, fuller messages lose nothing where many small ones would overflow.
             // The first message after a pause goes at once.
-            let until = last_send + MESSAGE_GAP;
-            while batch.len() < BATCH_BYTES {
-                let next = match records.try_recv() {
-                    Ok(record) => Ok(record),
-                    Err(_) => match until.checked_duration_since(Instant::now()) {
-                        Some(wait) if !wait.is_zero() => records.recv_timeout(wait),
-                        _ => break,
-                    },
-                };
-                match next {
-                    Ok(record) => batch.extend_from_slice(&record),
-                    Err(_) => break,
-                }
+            if let Some(wait) = (last_send + MESSAGE_GAP).checked_duration_since(Instant::now()) {
+                self.queue.wait_blocking(BATCH_BYTES, wait);
             }
+            let drained = self.queue.drain(BATCH_BYTES);
+            if drained.bytes.is_empty() {
+                if drained.finished {
+                    break;
+                }
+                continue;
+            }
+            batch.clear();
+            wire::start_message(&mut batch);
+            batch.extend_from_slice(&drained.bytes);
             last_send = Instant::now();
             let sent = self.socket.send(&batch[..]);
-            // nng has the message (or refused it): these bytes leave the budget.
-            self.queued.give_back(batch.len() - header);
             if let Err((_, e)) = sent {
                 if e == nng::Error::Closed {
                     break;
@@ -382,24 +367,14 @@ impl Transport for NngTransport {
                 limit: self.shared.config.max_frame_bytes,
             });
         }
-        let mut record = BytesMut::with_capacity(demitter_core::record::RECORD_HEADER + len);
-        wire::put_frame(&mut record, &frame);
-        let size = record.len();
-        if !self.shared.queued.take(size) {
-            return Err(Error::Transport(format!(
-                "the send queue ({} bytes) is full; the frame was dropped",
-                self.shared.queued.limit()
-            )));
-        }
-        let out = self.shared.out.lock();
-        let sent = match out.as_ref() {
-            Some(out) => out.send(record.freeze()).map_err(|_| Error::Closed),
-            None => Err(Error::Closed),
-        };
-        if sent.is_err() {
-            self.shared.queued.give_back(size);
-        }
-        sent
+        let is_event = matches!(frame, Frame::Event(_));
+        self.shared.queue.push_with(
+            demitter_core::record::RECORD_HEADER + len,
+            is_event,
+            |buf| {
+                wire::put_frame(buf, &frame);
+            },
+        )
     }
 
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
@@ -414,7 +389,7 @@ impl Transport for NngTransport {
         Box::pin(async move {
             if !self.shared.closed.swap(true, Ordering::AcqRel) {
                 // The writer sends what is queued (the goodbye among it) and stops.
-                self.shared.out.lock().take();
+                self.shared.queue.close();
                 let writer = self.threads.lock().drain(..1).next();
                 if let Some(writer) = writer {
                     writer.finish().await;
@@ -433,7 +408,7 @@ impl Transport for NngTransport {
 impl Drop for NngTransport {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
-        self.shared.out.lock().take();
+        self.shared.queue.discard();
         self.shared.socket.close();
     }
 }
