@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use demitter_core::ByteBudget;
+use bytes::Bytes;
+use demitter_core::{Error, SendQueue};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -37,8 +37,9 @@ pub struct ForwarderConfig {
     pub xpub: SocketAddr,
     /// Messages queued per subscriber before further ones to it are dropped and counted.
     pub subscriber_queue: usize,
-    /// Bytes queued per subscriber (and being written to it) before further messages to it
-    /// are dropped and counted: with `subscriber_queue`, what a slow subscriber can pin.
+    /// Bytes queued per subscriber (besides the one batch of up to 64 KiB being written to
+    /// it) before further messages to it are dropped and counted: with `subscriber_queue`,
+    /// what a slow subscriber can pin.
     pub subscriber_queue_bytes: usize,
     /// The largest frame accepted from a peer; a peer sending more is disconnected.
     pub max_frame_bytes: usize,
@@ -150,8 +151,7 @@ enum Event {
     SubscriberJoined {
         id: u64,
         peer: SocketAddr,
-        queue: mpsc::Sender<Bytes>,
-        queued: Arc<ByteBudget>,
+        queue: Arc<SendQueue>,
     },
     SubscriberLeft {
         id: u64,
@@ -391,20 +391,18 @@ async fn accept_subscribers(
                     Err(e) => return refused(peer, "subscriber", &e),
                 };
             tracing::debug!(%peer, %peer_type, "subscriber connected");
-            let (queue_tx, queue_rx) = mpsc::channel(queue_len.max(1));
-            let queued = Arc::new(ByteBudget::new(queue_bytes));
+            let queue = Arc::new(SendQueue::new(queue_bytes, queue_len.max(1)));
             if events
                 .send(Event::SubscriberJoined {
                     id,
                     peer,
-                    queue: queue_tx,
-                    queued: Arc::clone(&queued),
+                    queue: Arc::clone(&queue),
                 })
                 .is_err()
             {
                 return;
             }
-            let writing = tokio::spawn(write_messages(writer, queue_rx, queued));
+            let writing = tokio::spawn(write_messages(writer, queue));
             read_subscriptions(reader, id, peer, &events, &cancel).await;
             writing.abort();
             let _ = events.send(Event::SubscriberLeft { id });
@@ -445,49 +443,33 @@ async fn read_subscriptions(
     }
 }
 
-/// One subscriber's writer: takes whatever is queued and writes it in one go, giving the
-/// bytes back to the subscriber's budget once written.
-async fn write_messages(
-    mut writer: OwnedWriteHalf,
-    mut queue: mpsc::Receiver<Bytes>,
-    queued: Arc<ByteBudget>,
-) {
-    let mut batch = Vec::with_capacity(256);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    while queue.recv_many(&mut batch, 256).await > 0 {
-        for bytes in batch.drain(..) {
-            buf.extend_from_slice(&bytes);
+/// The most bytes a subscriber's writer writes in one go.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// One subscriber's writer: takes what is queued and writes it, a batch at a time, until
+/// the queue is closed and empty. A failed write closes the queue, which tells the loop
+/// the subscriber is gone.
+async fn write_messages(mut writer: OwnedWriteHalf, queue: Arc<SendQueue>) {
+    loop {
+        let drained = queue.drain(WRITE_BATCH);
+        if drained.bytes.is_empty() {
+            if drained.finished {
+                return;
+            }
+            queue.ready().await;
+            continue;
         }
-        let written = writer.write_all(&buf).await;
-        queued.give_back(buf.len());
-        if written.is_err() {
+        if writer.write_all(&drained.bytes).await.is_err() {
+            queue.discard();
             return;
         }
-        buf.clear();
     }
 }
 
 struct Subscriber {
     peer: SocketAddr,
-    queue: mpsc::Sender<Bytes>,
-    /// Bytes in `queue` and being written.
-    queued: Arc<ByteBudget>,
+    queue: Arc<SendQueue>,
     dropped: u64,
-}
-
-impl Subscriber {
-    /// Queues `bytes` for this subscriber if both its queue and its byte budget have room.
-    fn try_queue(&self, bytes: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
-        let size = bytes.len();
-        if !self.queued.take(size) {
-            return Err(mpsc::error::TrySendError::Full(bytes));
-        }
-        let queued = self.queue.try_send(bytes);
-        if queued.is_err() {
-            self.queued.give_back(size);
-        }
-        queued
-    }
 }
 
 /// The forwarding loop's state; only it touches this. The routing rules are `routing`'s;
@@ -554,19 +536,13 @@ impl Loop {
             Event::PublisherLeft { id } => {
                 self.publishers.remove(&id);
             }
-            Event::SubscriberJoined {
-                id,
-                peer,
-                queue,
-                queued,
-            } => {
+            Event::SubscriberJoined { id, peer, queue } => {
                 self.routing.subscriber_joined(id);
                 self.subscribers.insert(
                     id,
                     Subscriber {
                         peer,
                         queue,
-                        queued,
                         dropped: 0,
                     },
                 );
@@ -582,7 +558,7 @@ impl Loop {
                     if let Some(sub) = self.subscribers.get(&id) {
                         // Not queued if its queue is full: the subscriber then announces
                         // after its own timeout instead.
-                        let _ = sub.try_queue(reply);
+                        let _ = sub.queue.push(&reply, false);
                     }
                 }
                 Subscribed::Nothing => {}
@@ -592,9 +568,11 @@ impl Loop {
     }
 
     fn remove_subscriber(&mut self, id: u64) {
-        if let Some(sub) = self.subscribers.remove(&id)
-            && sub.dropped > 0
-        {
+        let Some(sub) = self.subscribers.remove(&id) else {
+            return;
+        };
+        sub.queue.close();
+        if sub.dropped > 0 {
             tracing::warn!(peer = %sub.peer, dropped = sub.dropped, "subscriber left after losing messages to a full queue");
         }
         for cancel in self.routing.subscriber_left(id) {
@@ -640,18 +618,18 @@ impl Loop {
             let Some(sub) = self.subscribers.get_mut(&id) else {
                 continue;
             };
-            match sub.try_queue(message.bytes.clone()) {
+            match sub.queue.push(&message.bytes, true) {
                 Ok(()) => {
                     self.counters.messages_out.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Error::SendQueueFull { .. }) => {
                     sub.dropped += 1;
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                     if sub.dropped == 1 || sub.dropped.is_power_of_two() {
                         tracing::warn!(peer = %sub.peer, dropped = sub.dropped, "subscriber is not keeping up; dropping its messages");
                     }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+                Err(_) => gone.push(id),
             }
         }
         if !gone.is_empty() {

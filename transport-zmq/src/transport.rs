@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use demitter_core::{
-    Backoff, ByteBudget, Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error,
-    ErrorKind, ErrorReport, Frame, Incoming, Pattern, Transport,
+    Backoff, Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error, ErrorKind,
+    ErrorReport, Frame, Incoming, Pattern, SendQueue, Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -40,8 +40,9 @@ pub struct ZmqConfig {
     pub xpub: String,
     /// Events queued for sending before further ones are refused.
     pub send_queue: usize,
-    /// Bytes queued for sending (and being written) before further events are refused:
-    /// with `send_queue`, what an unreachable or slow forwarder can pin in memory.
+    /// Bytes queued for sending (besides the one batch of up to 64 KiB being written)
+    /// before further events are refused: with `send_queue`, what an unreachable or slow
+    /// forwarder can pin in memory.
     pub send_queue_bytes: usize,
     /// Received messages queued for the emitter before the connection is read more slowly.
     pub receive_queue: usize,
@@ -146,9 +147,8 @@ impl SubscriptionGate {
 /// emitter, and receivers see the loss as sequence gaps.
 #[derive(Debug)]
 pub struct ZmqTransport {
-    outgoing: mpsc::Sender<Bytes>,
-    /// Bytes in `outgoing` and in the publisher's batch being written.
-    queued: Arc<ByteBudget>,
+    /// Encoded messages waiting for the publisher.
+    outgoing: Arc<SendQueue>,
     interest: Mutex<HashMap<Bytes, usize>>,
     subscriptions: mpsc::UnboundedSender<(bool, Bytes)>,
     gate: Arc<SubscriptionGate>,
@@ -163,8 +163,7 @@ impl ZmqTransport {
     /// Starts connecting to the forwarder and returns at once. Call within a tokio
     /// runtime.
     pub fn connect(config: ZmqConfig) -> Self {
-        let (outgoing, queue) = mpsc::channel(config.send_queue.max(1));
-        let queued = Arc::new(ByteBudget::new(config.send_queue_bytes));
+        let outgoing = Arc::new(SendQueue::new(config.send_queue_bytes, config.send_queue));
         let (subscriptions, subscription_rx) = mpsc::unbounded_channel();
         let (incoming_tx, incoming) = mpsc::channel(config.receive_queue.max(1));
         let cancel = CancellationToken::new();
@@ -173,10 +172,7 @@ impl ZmqTransport {
         let gate = Arc::new(SubscriptionGate::default());
         tasks.spawn(publish(
             config.clone(),
-            Outgoing {
-                queue,
-                queued: Arc::clone(&queued),
-            },
+            Arc::clone(&outgoing),
             incoming_tx.clone(),
             Arc::clone(&stalled),
             Arc::clone(&gate),
@@ -194,7 +190,6 @@ impl ZmqTransport {
         tasks.close();
         Self {
             outgoing,
-            queued,
             interest: Mutex::new(HashMap::new()),
             subscriptions,
             gate,
@@ -263,25 +258,8 @@ impl Transport for ZmqTransport {
             return Err(Error::Closed);
         }
         let message = wire::encode(&frame);
-        let size = message.len();
-        let full = || {
-            Error::Transport(
-                "the send queue is full: the forwarder is unreachable or slower than the emitter"
-                    .into(),
-            )
-        };
-        if !self.queued.take(size) {
-            return Err(full());
-        }
-        let queued = self.outgoing.try_send(message);
-        if queued.is_err() {
-            self.queued.give_back(size);
-        }
-        match queued {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(full()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
-        }
+        self.outgoing
+            .push(&message, matches!(frame, Frame::Event(_)))
     }
 
     fn subscribe(&self, pattern: &Pattern) {
@@ -308,6 +286,7 @@ impl Transport for ZmqTransport {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         self.closed.store(true, Ordering::Release);
+        self.outgoing.close();
         self.cancel.cancel();
         Box::pin(async move {
             // The publisher gets a moment to flush what is queued (the goodbye among it).
@@ -318,6 +297,13 @@ impl Transport for ZmqTransport {
                 tracing::warn!("the ZeroMQ transport's tasks did not stop within 2 s");
             }
         })
+    }
+}
+
+impl Drop for ZmqTransport {
+    fn drop(&mut self) {
+        // The publisher sends what is queued and stops.
+        self.outgoing.close();
     }
 }
 
@@ -402,12 +388,8 @@ fn outage(side: &str, addr: &str, why: &str) -> Incoming {
     ))
 }
 
-/// The publisher's side of the send queue.
-struct Outgoing {
-    queue: mpsc::Receiver<Bytes>,
-    /// Given back as each batch is written.
-    queued: Arc<ByteBudget>,
-}
+/// The most bytes the publisher writes in one go.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// Keeps a PUB connection up and writes queued events to it.
 ///
@@ -417,14 +399,12 @@ struct Outgoing {
 /// not reached it yet. The forwarder filters for every subscriber anyway.
 async fn publish(
     config: ZmqConfig,
-    mut outgoing: Outgoing,
+    outgoing: Arc<SendQueue>,
     reports: mpsc::Sender<Incoming>,
     stalled: Arc<Notify>,
     gate: Arc<SubscriptionGate>,
     cancel: CancellationToken,
 ) {
-    let mut batch = Vec::with_capacity(256);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut lost_at = None;
     loop {
         let Some((mut reader, mut writer)) = connect_with_backoff(
@@ -440,6 +420,9 @@ async fn publish(
             return;
         };
         gate.publisher(true);
+        // Whether the queue may hold messages: cleared by a drain that finds none, set
+        // when the queue says something came.
+        let mut more = true;
         let why = loop {
             tokio::select! {
                 biased;
@@ -451,32 +434,31 @@ async fn publish(
                     Err(e) => break e.to_string(),
                 },
                 () = stalled.notified() => break "it stopped answering".to_owned(),
-                n = outgoing.queue.recv_many(&mut batch, 256) => {
-                    if n == 0 {
-                        return;
-                    }
-                    buf.clear();
-                    for bytes in batch.drain(..) {
-                        buf.extend_from_slice(&bytes);
+                () = outgoing.ready(), if !more => more = true,
+                () = cancel.cancelled() => {
+                    return flush_and_close(writer, &mut reader, Bytes::new(), &outgoing).await;
+                }
+                () = std::future::ready(()), if more => {
+                    let drained = outgoing.drain(WRITE_BATCH);
+                    if drained.bytes.is_empty() {
+                        if drained.finished {
+                            return;
+                        }
+                        more = false;
+                        continue;
                     }
                     if !gate.is_open() {
                         tokio::select! {
                             () = gate.open() => {}
                             () = cancel.cancelled() => {
-                                return flush_and_close(writer, &mut reader, buf, &mut outgoing.queue).await;
+                                return flush_and_close(writer, &mut reader, drained.bytes, &outgoing).await;
                             }
                         }
                     }
-                    let written = writer.write_all(&buf).await;
-                    // Written or lost with the connection: either way no longer held.
-                    outgoing.queued.give_back(buf.len());
-                    if let Err(e) = written {
+                    // Written, or lost with the connection and seen as gaps.
+                    if let Err(e) = writer.write_all(&drained.bytes).await {
                         break e.to_string();
                     }
-                }
-                () = cancel.cancelled() => {
-                    buf.clear();
-                    return flush_and_close(writer, &mut reader, buf, &mut outgoing.queue).await;
                 }
             }
         };
@@ -499,13 +481,20 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 async fn flush_and_close(
     mut writer: OwnedWriteHalf,
     reader: &mut Reader,
-    mut buf: BytesMut,
-    queue: &mut mpsc::Receiver<Bytes>,
+    held: Bytes,
+    queue: &SendQueue,
 ) {
-    while let Ok(bytes) = queue.try_recv() {
-        buf.extend_from_slice(&bytes);
+    let mut rest = held;
+    loop {
+        if writer.write_all(&rest).await.is_err() {
+            return;
+        }
+        rest = queue.drain(usize::MAX).bytes;
+        if rest.is_empty() {
+            break;
+        }
     }
-    if writer.write_all(&buf).await.is_err() || writer.shutdown().await.is_err() {
+    if writer.shutdown().await.is_err() {
         return;
     }
     let drained = tokio::time::timeout(CLOSE_DRAIN, async {
@@ -672,9 +661,9 @@ mod tests {
             .filter(|_| transport.send(event(64 * 1024), Destination::All).is_ok())
             .count();
         assert_eq!(accepted, 15, "as many 64 KiB events as fit in 1 MiB");
-        assert!(transport.queued.used() <= 1 << 20);
+        assert!(transport.outgoing.queued_bytes() <= 1 << 20);
         match transport.send(event(64 * 1024), Destination::All) {
-            Err(Error::Transport(why)) => assert!(why.contains("send queue is full"), "{why}"),
+            Err(Error::SendQueueFull { max_bytes, .. }) => assert_eq!(max_bytes, 1 << 20),
             other => panic!("expected a full queue, got {other:?}"),
         }
         transport.close().await;
