@@ -24,7 +24,6 @@
 //! ```
 
 mod backoff;
-mod budget;
 mod emitter;
 mod error;
 mod event;
@@ -41,12 +40,11 @@ mod pattern;
 mod payload;
 pub mod protocol;
 pub mod record;
-mod send_queue;
 mod report;
+mod send_queue;
 mod transport;
 
 pub use backoff::Backoff;
-pub use budget::ByteBudget;
 pub use emitter::{
     CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions, Listener, Once,
 };
@@ -65,8 +63,8 @@ pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate
 pub use node_id::NodeId;
 pub use pattern::Pattern;
 pub use payload::{FromPayload, RawPayload, decode_payload, encode_payload};
-pub use send_queue::{Drained, SendQueue};
 pub use report::{ERROR_EVENT, ErrorCounts, ErrorKind, ErrorReport};
+pub use send_queue::{Drained, SendQueue};
 pub use transport::{Capabilities, Destination, Incoming, Transport};
 
 /// Re-exported so users name the same `Stream` trait the emitter's streams implement.
