@@ -9,7 +9,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::scenario::{Outcome, Scenario};
+use demitter_core::Congestion;
+
+use crate::scenario::{BLOCK_DEADLINE, Outcome, Scenario};
 use crate::{BenchError, Progress, chart, peers, report, transports};
 
 /// What to measure: the flags of `demitter-bench` and `demitter bench`.
@@ -40,6 +42,10 @@ pub struct BenchArgs {
     /// Events per second over all publishers; omit for flat out.
     #[arg(long)]
     pub rate: Option<u64>,
+    /// What `emit` does when the transport's queue is full: `drop` the event and report
+    /// it, or `block` (wait up to 1 s for room).
+    #[arg(long, default_value = "drop", value_parser = parse_congestion)]
+    pub congestion: Congestion,
     /// Also write the results as JSON to this file ("-" for standard output).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -57,6 +63,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
             payload: args.payload,
             duration,
             rate: args.rate,
+            congestion: args.congestion,
         }];
     }
     let mut all = Vec::new();
@@ -69,6 +76,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
                     payload,
                     duration,
                     rate,
+                    congestion: args.congestion,
                 });
             }
         }
@@ -122,6 +130,17 @@ fn write_outputs(args: &BenchArgs, outcomes: &[Outcome]) -> Result<(), BenchErro
 pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let outcomes = measure_all(args).await?;
     write_outputs(args, &outcomes)
+}
+
+/// `drop` or `block`.
+fn parse_congestion(text: &str) -> Result<Congestion, String> {
+    match text.trim() {
+        "drop" => Ok(Congestion::Drop),
+        "block" => Ok(Congestion::Block {
+            deadline: BLOCK_DEADLINE,
+        }),
+        _ => Err(format!("`{text}`: give `drop` or `block`")),
+    }
 }
 
 /// A run's seconds: finite, at least 0.1 and at most an hour.

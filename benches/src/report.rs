@@ -101,6 +101,7 @@ mod tests {
                 payload: 64,
                 duration: std::time::Duration::from_secs(1),
                 rate: None,
+                congestion: demitter_core::Congestion::Drop,
             },
             sent: 1,
             expected: 1,

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use demitter_core::{Congestion, EmitterConfig};
 use serde::Serialize;
 
 /// One benchmark scenario.
@@ -19,6 +20,29 @@ pub struct Scenario {
     pub duration: Duration,
     /// Events per second across all publishers; `None` for flat out.
     pub rate: Option<u64>,
+    /// What the publishers' `emit` does when the transport's queue is full.
+    #[serde(serialize_with = "congestion_name")]
+    pub congestion: Congestion,
+}
+
+impl Scenario {
+    /// The settings of the scenario's emitters.
+    pub fn emitter_config(&self) -> EmitterConfig {
+        EmitterConfig {
+            congestion: self.congestion,
+            ..EmitterConfig::default()
+        }
+    }
+}
+
+/// `--congestion block` waits this long at most in one `emit`.
+pub const BLOCK_DEADLINE: Duration = Duration::from_secs(1);
+
+fn congestion_name<S: serde::Serializer>(c: &Congestion, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match c {
+        Congestion::Block { .. } => "block",
+        _ => "drop",
+    })
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -34,7 +58,11 @@ impl fmt::Display for Scenario {
             f,
             "{}→{} {} B {}",
             self.publishers, self.subscribers, self.payload, rate
-        )
+        )?;
+        if matches!(self.congestion, Congestion::Block { .. }) {
+            f.write_str(" block")?;
+        }
+        Ok(())
     }
 }
 

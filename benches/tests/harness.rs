@@ -14,6 +14,7 @@ async fn a_gentle_run_delivers_and_accounts_for_every_event() {
         payload: 64,
         duration: Duration::from_millis(300),
         rate: Some(1_000),
+        congestion: demitter_core::Congestion::Drop,
     };
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),

@@ -19,6 +19,10 @@ use crate::support::{
     wait_for_listeners, within,
 };
 
+pub use crate::congestion::{
+    congestion_block_holds_the_emitter_back, congestion_drop_reports_what_it_drops,
+};
+
 async fn noop<T>(_: Event<T>) {}
 
 /// 1. An event emitted on one node reaches the matching listeners on every other node,

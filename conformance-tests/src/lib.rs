@@ -19,6 +19,7 @@ pub mod allocation;
 pub mod cases;
 pub mod child;
 mod cluster;
+mod congestion;
 pub mod faults;
 mod memory;
 #[cfg(target_os = "linux")]
@@ -51,6 +52,8 @@ macro_rules! conformance_suite {
             close_ends_everything,
             close_runs_what_arrived,
             hub_restart_resumes_traffic,
+            congestion_block_holds_the_emitter_back,
+            congestion_drop_reports_what_it_drops,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -113,6 +113,9 @@ macro_rules! pass_on {
         fn recv_many<'a>(&'a $this, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
             $inner.recv_many(into, max)
         }
+        fn wait_for_room(&$this, bytes: usize) -> BoxFuture<'_, ()> {
+            $inner.wait_for_room(bytes)
+        }
         fn receive_directly(&$this, receiver: Weak<dyn Receive>) -> bool {
             $inner.receive_directly(receiver)
         }

@@ -46,7 +46,8 @@ mod transport;
 
 pub use backoff::Backoff;
 pub use emitter::{
-    CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions, Listener, Once,
+    Congestion, CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions,
+    Listener, Once,
 };
 pub use error::{Error, Result, TransportSource};
 pub use event::{

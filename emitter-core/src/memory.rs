@@ -230,7 +230,27 @@ impl MemoryTransport {
 
 impl Transport for MemoryTransport {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::broadcast(self.hub.config.max_frame_bytes)
+        let mut caps = Capabilities::broadcast(self.hub.config.max_frame_bytes);
+        caps.blocking_send = true;
+        caps
+    }
+
+    fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {
+        let _ = bytes; // inboxes count frames
+        let inboxes: Vec<mpsc::Sender<Bytes>> = self
+            .hub
+            .members
+            .read()
+            .iter()
+            .filter(|m| m.id != self.member)
+            .map(|m| m.inbox.clone())
+            .collect();
+        Box::pin(async move {
+            for inbox in inboxes {
+                // A slot is free once one can be reserved; it is handed back at once.
+                let _ = inbox.reserve().await;
+            }
+        })
     }
 
     fn send(&self, frame: Frame, _to: Destination) -> Result<(), Error> {

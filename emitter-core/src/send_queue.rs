@@ -25,6 +25,9 @@ const SEGMENT: usize = 64 * 1024;
 ///   to a byte limit, as one [`Bytes`] without copying. It is woken once when the queue
 ///   goes from empty to not empty ([`ready`](SendQueue::ready) for a task,
 ///   [`wait_blocking`](SendQueue::wait_blocking) for a thread).
+/// - **A sender may wait for room** ([`wait_for_room`](SendQueue::wait_for_room)), which
+///   is how [`Congestion::Block`](crate::Congestion::Block) holds an emitter back; it is
+///   woken by each drain.
 /// - **Closing flushes**: after [`close`](SendQueue::close) pushes are refused and the
 ///   writer drains what is left, then sees [`Drained::finished`].
 ///   [`discard`](SendQueue::discard) instead throws it away and says how many events that
@@ -50,6 +53,8 @@ pub struct SendQueue {
     ready: Notify,
     /// Wakes a writer thread.
     ready_blocking: Condvar,
+    /// Wakes senders waiting for room.
+    room: Notify,
     max_bytes: usize,
     max_records: usize,
 }
@@ -100,6 +105,7 @@ impl SendQueue {
             state: Mutex::new(State::default()),
             ready: Notify::new(),
             ready_blocking: Condvar::new(),
+            room: Notify::new(),
             max_bytes,
             max_records,
         }
@@ -183,6 +189,7 @@ impl SendQueue {
             }
         }
         if take > 0 {
+            self.room.notify_waiters();
             state.bytes -= take;
             drained.bytes = if ends_segment {
                 state.segments.pop_front().map(BytesMut::freeze)
@@ -228,11 +235,34 @@ impl SendQueue {
         state.bytes >= min_bytes || state.closed
     }
 
+    /// Resolves once a record of `len` bytes would fit, or the queue is closed, or the
+    /// record could never fit (it is then refused at once when pushed).
+    pub async fn wait_for_room(&self, len: usize) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            // Registered before looking, so a drain in between is not missed.
+            room.as_mut().enable();
+            {
+                let state = self.state.lock();
+                if state.closed
+                    || len > self.max_bytes
+                    || (state.bytes + len <= self.max_bytes
+                        && state.records.len() < self.max_records)
+                {
+                    return;
+                }
+            }
+            room.await;
+        }
+    }
+
     /// Takes no more records; the writer sends what is queued and finishes.
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.ready.notify_one();
         self.ready_blocking.notify_all();
+        self.room.notify_waiters();
     }
 
     /// Closes and throws away what is queued. Returns how many events that lost: those
@@ -248,6 +278,7 @@ impl SendQueue {
         drop(state);
         self.ready.notify_one();
         self.ready_blocking.notify_all();
+        self.room.notify_waiters();
         lost
     }
 
@@ -410,6 +441,35 @@ mod tests {
         let (woke, bytes, closed) = writer.join().expect("the writer thread");
         assert!(woke && closed);
         assert_eq!(&bytes[..], b"abcd");
+    }
+
+    #[tokio::test]
+    async fn a_sender_waits_for_room_until_a_drain_makes_it() {
+        let queue = std::sync::Arc::new(SendQueue::new(4, usize::MAX));
+        queue.push(b"abc", true).expect("room");
+        queue.wait_for_room(1).await;
+        let waiting = {
+            let queue = std::sync::Arc::clone(&queue);
+            tokio::spawn(async move { queue.wait_for_room(2).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "3 of 4 bytes are taken");
+        assert_eq!(queue.drain(100).records, 1);
+        tokio::time::timeout(Duration::from_secs(20), waiting)
+            .await
+            .expect("woken by the drain")
+            .expect("the sender task");
+        queue.wait_for_room(100).await; // never fits: no wait
+        queue.push(b"abcd", true).expect("room");
+        let closing = {
+            let queue = std::sync::Arc::clone(&queue);
+            tokio::spawn(async move { queue.wait_for_room(1).await })
+        };
+        queue.close();
+        tokio::time::timeout(Duration::from_secs(20), closing)
+            .await
+            .expect("woken by the close")
+            .expect("the sender task");
     }
 
     #[tokio::test]

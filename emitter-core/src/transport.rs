@@ -26,6 +26,10 @@ pub enum Destination {
 /// What a transport does itself, declared so the core and the conformance suite know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent declarations, each read on its own"
+)]
 pub struct Capabilities {
     /// The largest frame it carries; larger incoming frames are refused and reported.
     pub max_frame_bytes: usize,
@@ -38,6 +42,10 @@ pub struct Capabilities {
     /// It authenticates peers: [`Incoming::Frame::from`] is the proven identity, and a frame
     /// whose source differs is refused by the core.
     pub authenticated: bool,
+    /// Its [`wait_for_room`](Transport::wait_for_room) waits until its queues have room, so
+    /// [`Congestion::Block`](crate::Congestion::Block) holds an emitter back instead of
+    /// dropping; otherwise `Block` is the same as `Drop`.
+    pub blocking_send: bool,
 }
 
 impl Capabilities {
@@ -48,6 +56,7 @@ impl Capabilities {
             peer_events: false,
             sender_filtering: false,
             authenticated: false,
+            blocking_send: false,
         }
     }
 }
@@ -82,7 +91,11 @@ pub enum Incoming {
 ///
 /// - **Never block the sender.** [`send`](Transport::send) queues the frame and returns at
 ///   once. When a queue is full the frame is dropped and `send` returns an error (the core
-///   reports it); the receivers will also see the gap in the sequence numbers.
+///   reports it); the receivers will also see the gap in the sequence numbers. The core's
+///   [`SendQueue`](crate::SendQueue) is that queue, written once: a transport's writer
+///   drains it. A transport that can tell when there is room again says so with
+///   [`wait_for_room`](Transport::wait_for_room) and [`Capabilities::blocking_send`], and
+///   [`Congestion::Block`](crate::Congestion::Block) waits on it before emitting.
 /// - **Keep order per sender.** Frames from one emitter reach each receiver in the order they
 ///   were sent (the core's gap detection depends on it).
 /// - **Not echo.** An emitter never receives its own frames.
@@ -108,6 +121,15 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 
     /// Queues a frame for delivery; never waits on a peer.
     fn send(&self, frame: Frame, to: Destination) -> Result<(), Error>;
+
+    /// Resolves once a frame of about `bytes` would find room in every queue a broadcast
+    /// goes through (or the transport is closed): what
+    /// [`Congestion::Block`](crate::Congestion::Block) waits on, with a deadline, before
+    /// each emit. Declared by [`Capabilities::blocking_send`]; the default resolves at once.
+    fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {
+        let _ = bytes;
+        Box::pin(std::future::ready(()))
+    }
 
     /// This node now listens on `pattern` (for transports that filter by subscription).
     ///

@@ -351,7 +351,14 @@ impl Shared {
 
 impl Transport for NngTransport {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::broadcast(self.shared.config.max_frame_bytes)
+        let mut caps = Capabilities::broadcast(self.shared.config.max_frame_bytes);
+        caps.blocking_send = true;
+        caps
+    }
+
+    fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {
+        let record = demitter_core::record::RECORD_HEADER + bytes;
+        Box::pin(self.shared.queue.wait_for_room(record))
     }
 
     fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {

@@ -111,7 +111,17 @@ impl Transport for QuicTransport {
         caps.peer_events = true;
         caps.sender_filtering = true;
         caps.authenticated = true;
+        caps.blocking_send = true;
         caps
+    }
+
+    fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {
+        let links: Vec<Arc<Link>> = self.mesh.links.read().values().cloned().collect();
+        Box::pin(async move {
+            for link in links {
+                link.queue.wait_for_room(wire::RECORD_HEADER + bytes).await;
+            }
+        })
     }
 
     fn local_id(&self) -> Option<NodeId> {

@@ -250,7 +250,14 @@ impl ZmqTransport {
 
 impl Transport for ZmqTransport {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::broadcast(self.max_frame_bytes)
+        let mut caps = Capabilities::broadcast(self.max_frame_bytes);
+        caps.blocking_send = true;
+        caps
+    }
+
+    fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {
+        // The ZMTP header and the topic come on top of the frame.
+        Box::pin(self.outgoing.wait_for_room(bytes + 16))
     }
 
     fn send(&self, frame: Frame, _to: Destination) -> Result<(), Error> {

@@ -15,7 +15,10 @@ const NAME: &str = "mem";
 /// Emitters joined to one hub.
 pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
     let hub = MemoryHub::new();
-    run_on_new_emitters(NAME, scenario, progress, || Emitter::new(hub.join())).await
+    run_on_new_emitters(NAME, scenario, progress, || {
+        Emitter::with_config(hub.join(), scenario.emitter_config())
+    })
+    .await
 }
 
 /// A raw hub member: frames in, send stamps out.

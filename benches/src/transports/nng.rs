@@ -32,7 +32,7 @@ pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         config.peers.extend(seed.clone());
         let transport = NngTransport::bind(config)?;
         seed.get_or_insert_with(|| transport.url().to_owned());
-        Emitter::new(transport)
+        Emitter::with_config(transport, scenario.emitter_config())
     })
     .await
 }

@@ -40,7 +40,7 @@ pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         config.seeds.extend(seed.map(|s| s.to_string()));
         let transport = QuicTransport::bind(config)?;
         seed.get_or_insert(transport.local_addr());
-        Emitter::new(transport)
+        Emitter::with_config(transport, scenario.emitter_config())
     })
     .await
 }

@@ -35,10 +35,8 @@ pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         forwarder.xpub_addr().to_string(),
     );
     let result = run_on_new_emitters(NAME, scenario, progress, || {
-        Emitter::new(ZmqTransport::connect(ZmqConfig::new(
-            xsub.clone(),
-            xpub.clone(),
-        )))
+        let transport = ZmqTransport::connect(ZmqConfig::new(xsub.clone(), xpub.clone()));
+        Emitter::with_config(transport, scenario.emitter_config())
     })
     .await;
     forwarder.close().await;

@@ -38,6 +38,39 @@ pub struct EmitterConfig {
     /// shows at the next event): every tick for names that moved, then repeated 1, 2, 4, 8
     /// and 16 ticks later while they stay still. Also sent once at close.
     pub sequence_mark_interval: Duration,
+    /// What `emit` does when the transport's send queue is full: drop the event and report
+    /// it (the default), or wait for room first.
+    pub congestion: Congestion,
+}
+
+/// What [`emit`](crate::Emitter::emit) does when the transport's send queue is full, as
+/// Zenoh offers it.
+///
+/// ```
+/// use std::time::Duration;
+/// use demitter_core::{Congestion, EmitterConfig};
+/// let config = EmitterConfig {
+///     congestion: Congestion::Block { deadline: Duration::from_secs(1) },
+///     ..EmitterConfig::default()
+/// };
+/// assert_ne!(config.congestion, Congestion::Drop);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Congestion {
+    /// `emit` never waits: an event that finds the queue full is dropped, and the loss is
+    /// reported to the sender (as a send failure) and to the receivers (as a gap).
+    #[default]
+    Drop,
+    /// `emit` first waits for room in the transport's queue (on QUIC, every peer's), up to
+    /// `deadline`; if there is still none, the event is dropped and reported as with
+    /// [`Drop`](Congestion::Drop). On a transport whose
+    /// [`Capabilities::blocking_send`](crate::Capabilities::blocking_send) is false, it is
+    /// the same as `Drop`.
+    Block {
+        /// The longest one `emit` waits.
+        deadline: Duration,
+    },
 }
 
 impl Default for EmitterConfig {
@@ -50,6 +83,7 @@ impl Default for EmitterConfig {
             max_tracked_sequences: 100_000,
             close_timeout: Duration::from_secs(5),
             sequence_mark_interval: Duration::from_millis(100),
+            congestion: Congestion::Drop,
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::emitter::config::EmitterConfig;
+use crate::emitter::config::{Congestion, EmitterConfig};
 use crate::emitter::errors::ErrorChannel;
 use crate::emitter::sink::{ErasedHandler, Sink, Target};
 use crate::error::Error;
@@ -252,6 +252,13 @@ impl Inner {
         // Cooperative like any tokio resource: a loop that only emits still lets the
         // receive loops on its worker run (tokio's budget makes it yield now and then).
         tokio::task::coop::consume_budget().await;
+        if let Congestion::Block { deadline } = self.config.congestion {
+            // What fits is then queued below; what still does not is dropped and reported.
+            let room = self
+                .transport
+                .wait_for_room(name.len() + payload.len() + 64);
+            let _ = tokio::time::timeout(deadline, room).await;
+        }
         let (emitted, event_closed) = {
             let mut state = self.state.lock();
             let emitted = state.node.emit(name, payload)?;

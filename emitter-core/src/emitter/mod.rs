@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::EmitterConfig;
+pub use config::{Congestion, EmitterConfig};
 pub use listener::{ListenOptions, Listener};
 pub use stream::{CountStream, ErrorStream, EventStream, Once};
 
@@ -34,7 +34,7 @@ use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::{FromPayload, encode_payload};
 use crate::report::ErrorCounts;
-use crate::transport::Transport;
+use crate::transport::{Capabilities, Transport};
 use errors::ErrorChannel;
 use inner::{Inner, State};
 use sink::{ErasedHandler, Sink, Target};
@@ -384,6 +384,13 @@ impl Emitter {
     /// The peers currently known on the bus.
     pub fn peers(&self) -> Vec<NodeId> {
         self.inner().peers()
+    }
+
+    /// What the transport under this emitter declares it does: whether
+    /// [`Congestion::Block`](crate::Congestion::Block) can hold `emit` back, whether it
+    /// authenticates peers, its largest frame.
+    pub fn transport_capabilities(&self) -> Capabilities {
+        self.inner().transport.capabilities()
     }
 
     // ---- emitting --------------------------------------------------------------------
