@@ -367,13 +367,8 @@ impl Transport for NngTransport {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        // The node keeps frames within `max_frame_bytes`, events and control alike.
         let len = frame.encoded_len();
-        if len > self.shared.config.max_frame_bytes {
-            return Err(Error::FrameTooLarge {
-                size: len,
-                limit: self.shared.config.max_frame_bytes,
-            });
-        }
         let is_event = matches!(frame, Frame::Event(_));
         self.shared.queue.push_with(
             demitter_core::record::RECORD_HEADER + len,

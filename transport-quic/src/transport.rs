@@ -132,13 +132,8 @@ impl Transport for QuicTransport {
         if self.mesh.is_stopped() {
             return Err(Error::Closed);
         }
+        // The node keeps frames within `max_frame_bytes`, events and control alike.
         let size = frame.encoded_len();
-        if size > self.mesh.config.max_frame_bytes {
-            return Err(Error::FrameTooLarge {
-                size,
-                limit: self.mesh.config.max_frame_bytes,
-            });
-        }
         let is_event = matches!(frame, Frame::Event(_));
         // Encoded straight into each peer's queue: no record is allocated.
         let push = |link: &Link| {

@@ -164,6 +164,8 @@ pub struct Node<S> {
     transmits: VecDeque<Transmit>,
     dispatches: VecDeque<Dispatch<S>>,
     closed: bool,
+    /// Control messages refused for exceeding the frame limit.
+    oversize_controls: u64,
 }
 
 impl<S> std::fmt::Debug for Node<S> {
@@ -202,6 +204,7 @@ impl<S: Clone> Node<S> {
             transmits: VecDeque::new(),
             dispatches: VecDeque::new(),
             closed: false,
+            oversize_controls: 0,
         };
         node.apply(hello);
         node
@@ -734,14 +737,41 @@ impl<S: Clone> Node<S> {
             Control::Sequences { last, .. } => FrameKind::Marks(last),
             _ => FrameKind::Control,
         };
-        self.transmits.push_back(Transmit::Frame {
-            frame: Frame::Control(ControlFrame {
-                source: self.id.clone(),
-                body,
-            }),
-            to,
-            kind,
+        let frame = Frame::Control(ControlFrame {
+            source: self.id.clone(),
+            body,
         });
+        // Checked here, once for every transport, as events are checked in `emit`.
+        let size = frame.encoded_len();
+        if size > self.caps.max_frame_bytes {
+            self.refuse_oversize_control(size);
+            return;
+        }
+        self.transmits
+            .push_back(Transmit::Frame { frame, to, kind });
+    }
+
+    /// A control message too large for the transport: not sent (nor retried, which would
+    /// fail the same way), and reported, since a presence message that never goes out
+    /// leaves the peers' counts wrong until the listeners change.
+    fn refuse_oversize_control(&mut self, size: usize) {
+        let limit = self.caps.max_frame_bytes;
+        self.oversize_controls += 1;
+        if self.oversize_controls.is_power_of_two() {
+            tracing::warn!(
+                size,
+                limit,
+                refused = self.oversize_controls,
+                "a control message exceeds the frame limit"
+            );
+        }
+        self.report(ErrorReport::new(
+            ErrorKind::Emission,
+            1,
+            format!(
+                "a control message of {size} bytes was not sent: the transport carries frames of at most {limit} bytes (too many listener patterns?)"
+            ),
+        ));
     }
 
     /// Delivers a local-only system event (`$peer.up`, `$error`, ...) to its listeners.
