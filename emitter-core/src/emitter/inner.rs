@@ -254,10 +254,8 @@ impl Inner {
         tokio::task::coop::consume_budget().await;
         if let Congestion::Block { deadline } = self.config.congestion {
             // What fits is then queued below; what still does not is dropped and reported.
-            let room = self
-                .transport
-                .wait_for_room(name.len() + payload.len() + 64);
-            let _ = tokio::time::timeout(deadline, room).await;
+            self.wait_for_room(deadline, name.len() + payload.len() + 64)
+                .await;
         }
         let (emitted, event_closed) = {
             let mut state = self.state.lock();
@@ -294,6 +292,18 @@ impl Inner {
             .await;
         }
         Ok(emitted.delivery)
+    }
+
+    /// Waits for room in the transport's queue, at most `deadline`. Boxed, so that the
+    /// timer does not grow every `emit`'s future when congestion is `Drop`.
+    fn wait_for_room(
+        &self,
+        deadline: std::time::Duration,
+        bytes: usize,
+    ) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = tokio::time::timeout(deadline, self.transport.wait_for_room(bytes)).await;
+        })
     }
 
     /// Runs one handler on one event; a decode failure or a panic is reported, never
