@@ -91,6 +91,20 @@ pub enum Error {
         /// The queue's record limit.
         max_records: usize,
     },
+    /// The in-memory hub dropped a frame for members whose inboxes were full (slower than
+    /// the sender). Counted as a loss.
+    #[error("the inboxes of {members} hub member(s) were full; the frame was dropped for them")]
+    InboxesFull {
+        /// How many members missed the frame.
+        members: u64,
+    },
+    /// Some peers an event was addressed to disconnected as it was sent; the rest have it.
+    /// Counted as a loss.
+    #[error("{missing} of the peers the event was meant for just disconnected")]
+    PeersGone {
+        /// How many addressed peers were gone.
+        missing: usize,
+    },
     /// The transport failed.
     #[error("transport error: {0}")]
     Transport(String),

@@ -199,9 +199,10 @@ impl MemoryTransport {
     /// Delivers raw bytes to this transport as if they came from the hub (for tests of
     /// hostile input).
     pub fn inject(&self, bytes: Bytes) -> Result<(), Error> {
-        self.own_inbox
-            .try_send(bytes)
-            .map_err(|e| Error::Transport(format!("inbox refused the injected frame: {e}")))
+        self.own_inbox.try_send(bytes).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Error::InboxesFull { members: 1 },
+            mpsc::error::TrySendError::Closed(_) => Error::Closed,
+        })
     }
 
     /// Leaves the hub abruptly, as a crashed process would: nothing more is sent or
@@ -281,9 +282,7 @@ impl Transport for MemoryTransport {
         }
         if full > 0 {
             self.hub.dropped.fetch_add(full, Ordering::Relaxed);
-            return Err(Error::Transport(format!(
-                "the inboxes of {full} hub member(s) were full; the frame was dropped for them"
-            )));
+            return Err(Error::InboxesFull { members: full });
         }
         Ok(())
     }

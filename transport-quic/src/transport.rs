@@ -163,9 +163,7 @@ impl Transport for QuicTransport {
             }
         }
         if missing > 0 && is_event {
-            return Err(Error::Transport(format!(
-                "{missing} of the peers it was meant for just disconnected"
-            )));
+            return Err(Error::PeersGone { missing });
         }
         Ok(())
     }

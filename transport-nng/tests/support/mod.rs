@@ -152,16 +152,16 @@ impl Cluster for NngCluster {
 
     async fn inject_raw(&self, i: usize, bytes: Bytes) -> Result<(), Error> {
         let socket =
-            nng::Socket::new(nng::Protocol::Bus0).map_err(|e| Error::Transport(e.to_string()))?;
+            nng::Socket::new(nng::Protocol::Bus0).map_err(|e| Error::transport_failed("nng", e))?;
         socket
             .dial(&self.nodes[i].url)
-            .map_err(|e| Error::Transport(e.to_string()))?;
+            .map_err(|e| Error::transport_failed("nng", e))?;
         let mut message = BytesMut::new();
         wire::start_message(&mut message);
         wire::put_raw_frame(&mut message, &bytes);
         socket
             .send(&message[..])
-            .map_err(|(_, e)| Error::Transport(e.to_string()))?;
+            .map_err(|(_, e)| Error::transport_failed("nng", e))?;
         // Kept open until shutdown: closing it now could discard the message unsent.
         self.injectors.lock().push(socket);
         Ok(())

@@ -55,8 +55,8 @@ pub struct QuicCluster {
     injectors: tokio::sync::Mutex<Vec<RawPeer>>,
 }
 
-fn transport_error(e: impl std::fmt::Display) -> Error {
-    Error::Transport(e.to_string())
+fn transport_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::transport_failed("QUIC", e)
 }
 
 /// Starts one node.

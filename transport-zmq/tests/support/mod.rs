@@ -39,8 +39,8 @@ fn forwarder_config(xsub: SocketAddr, xpub: SocketAddr) -> ForwarderConfig {
     }
 }
 
-fn transport_error(e: impl std::fmt::Display) -> Error {
-    Error::Transport(e.to_string())
+fn transport_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::transport_failed("ZeroMQ", e)
 }
 
 impl ZmqCluster {
