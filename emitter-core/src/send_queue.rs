@@ -115,9 +115,8 @@ impl SendQueue {
     /// [`Error::SendQueueFull`] if it does not fit (an event is then counted for
     /// [`Drained::dropped_events`]) or [`Error::Closed`] after [`close`](Self::close).
     ///
-    /// # Panics
-    ///
-    /// If `encode` writes other than `len` bytes: the limits would no longer hold.
+    /// `len` is what the limits and the segment are sized by; a debug build panics if
+    /// `encode` writes another length (a release build counts what it wrote).
     pub fn push_with(
         &self,
         len: usize,
@@ -141,11 +140,9 @@ impl SendQueue {
         let tail = state.tail_with_room(len);
         let before = tail.len();
         encode(tail);
-        assert_eq!(
-            tail.len() - before,
-            len,
-            "a record wrote other than its length"
-        );
+        let written = tail.len() - before;
+        debug_assert_eq!(written, len, "a record wrote other than its length");
+        let len = written;
         let awaited = state.awaited_bytes;
         let had = state.bytes;
         state.bytes += len;
