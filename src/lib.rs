@@ -18,9 +18,14 @@
 
 pub use demitter_core::*;
 
-/// The ZeroMQ transport and the forwarder (feature `zmq`, on by default).
+/// The ZeroMQ transport (feature `zmq`, on by default).
 #[cfg(feature = "zmq")]
 pub use demitter_zmq as zmq;
+
+/// The forwarder the ZeroMQ transport connects through, to embed in a program (feature
+/// `zmq`).
+#[cfg(feature = "zmq")]
+pub use demitter_forwarder as forwarder;
 
 /// The QUIC peer mesh with mutual TLS (feature `quic`, on by default).
 #[cfg(feature = "quic")]

@@ -71,7 +71,7 @@ async fn bad_urls_are_clear_errors() {
 #[cfg(feature = "zmq")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zmq_urls_reach_a_forwarder() {
-    use demitter::zmq::{Forwarder, ForwarderConfig};
+    use demitter::forwarder::{Forwarder, ForwarderConfig};
     let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports())
         .await
         .expect("binds");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use demitter::zmq::{Forwarder, ForwarderConfig};
+use demitter::forwarder::{Forwarder, ForwarderConfig};
 use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -1,5 +1,6 @@
 //! One ZMTP connection over TCP: the handshake, then a reader of frames and messages and a
-//! raw writer.
+//! raw writer. Public for the forwarder crate (`demitter-forwarder`), which speaks ZMTP
+//! through it; an application wants [`ZmqTransport`](crate::ZmqTransport) instead.
 
 use std::time::Duration;
 
@@ -17,8 +18,10 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most parts one message may have (Demitter's have 3; control messages too).
 const MAX_PARTS: usize = 16;
 
-/// Performs the ZMTP handshake as `ours` and checks the peer can talk to us.
-pub(crate) async fn handshake(
+/// Performs the ZMTP handshake as `ours` (NULL mechanism, within five seconds) and checks
+/// the peer can talk to us. Returns the reader, the raw writer, and the socket type the
+/// peer named.
+pub async fn handshake(
     stream: TcpStream,
     ours: SocketType,
     max_frame: usize,
@@ -70,7 +73,7 @@ pub(crate) async fn handshake(
 /// Reads frames and whole messages from a connection. Both reads are cancel-safe: bytes
 /// and the parts of a message read so far stay in the reader.
 #[derive(Debug)]
-pub(crate) struct Reader {
+pub struct Reader {
     read: OwnedReadHalf,
     buf: BytesMut,
     decoder: ZmtpFrameDecoder,
@@ -98,7 +101,7 @@ impl Reader {
     }
 
     /// The next frame; `None` at a clean end of stream.
-    pub(crate) async fn next_frame(&mut self) -> Result<Option<ZmtpFrame>, ZmqError> {
+    pub async fn next_frame(&mut self) -> Result<Option<ZmtpFrame>, ZmqError> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
                 return Ok(Some(frame));
@@ -110,7 +113,7 @@ impl Reader {
     }
 
     /// The next message (its parts), or a command on its own; `None` at end of stream.
-    pub(crate) async fn next_message(&mut self) -> Result<Option<Received>, ZmqError> {
+    pub async fn next_message(&mut self) -> Result<Option<Received>, ZmqError> {
         loop {
             match self.next_frame().await? {
                 None if self.parts.is_empty() => return Ok(None),
@@ -144,7 +147,7 @@ impl Reader {
 impl Reader {
     /// The next whole message as received (for forwarding untouched), skipping commands;
     /// `None` at a clean end of stream.
-    pub(crate) async fn next_raw_message(&mut self) -> Result<Option<zmtp::RawMessage>, ZmqError> {
+    pub async fn next_raw_message(&mut self) -> Result<Option<zmtp::RawMessage>, ZmqError> {
         loop {
             match self.decoder.split_message(&mut self.buf, MAX_PARTS)? {
                 zmtp::Split::Message(message) => return Ok(Some(message)),
@@ -160,7 +163,7 @@ impl Reader {
 
 /// What a reader yields.
 #[derive(Debug)]
-pub(crate) enum Received {
+pub enum Received {
     /// A message's parts.
     Message(Vec<Bytes>),
     /// A command frame (nothing this crate acts on after the handshake).

@@ -21,9 +21,6 @@ pub enum ZmqError {
     /// The connection failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// A forwarder was given one port for both of its sides.
-    #[error("the XSUB and XPUB sides cannot share port {0}: give each side its own")]
-    SamePort(u16),
     /// [`probe_forwarder`](crate::probe_forwarder): nothing accepts TCP connections there.
     #[error("cannot reach the forwarder at {addr}: {source}")]
     Unreachable {

@@ -1,15 +1,14 @@
-//! ZeroMQ for demitter: the client transport ([`ZmqTransport`]) and the forwarder (an
-//! XSUB/XPUB proxy that isolates slow subscribers and counts per topic) as a library,
-//! speaking ZMTP 3.0 so that libzmq, zmq.rs and Demitter peers can use them.
+//! ZeroMQ for demitter: the client transport ([`ZmqTransport`]), speaking ZMTP 3.0 so
+//! that libzmq, zmq.rs and Demitter peers can use it, and the ZMTP pieces ([`conn`],
+//! [`zmtp`]) the forwarder (the `demitter-forwarder` crate) is built from.
 
-mod conn;
+pub mod conn;
 mod error;
-pub mod forwarder;
 mod probe;
 mod subscription_sync;
 mod transport;
 pub mod wire;
-mod zmtp;
+pub mod zmtp;
 
 #[cfg(test)]
 mod hostile_input;
@@ -19,6 +18,5 @@ mod hostile_input;
 pub mod fuzzing;
 
 pub use error::ZmqError;
-pub use forwarder::{Forwarder, ForwarderConfig, ForwarderStats};
 pub use probe::probe_forwarder;
 pub use transport::{ZmqConfig, ZmqTransport};

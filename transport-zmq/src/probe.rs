@@ -22,9 +22,10 @@ use crate::zmtp::SocketType;
 ///
 /// ```
 /// use std::time::Duration;
-/// use demitter_zmq::{Forwarder, ForwarderConfig, ZmqError, probe_forwarder};
+/// use demitter_forwarder::{Forwarder, ForwarderConfig};
+/// use demitter_zmq::{ZmqError, probe_forwarder};
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), ZmqError> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports()).await?;
 /// let (xsub, xpub) = (forwarder.xsub_addr().to_string(), forwarder.xpub_addr().to_string());
 /// let second = Duration::from_secs(1);

@@ -208,7 +208,8 @@ impl ZmqTransport {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+    /// use demitter_forwarder::{Forwarder, ForwarderConfig};
+    /// use demitter_zmq::{ZmqConfig, ZmqTransport};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports()).await?;

@@ -10,6 +10,8 @@
 //!
 //! A subscription travels as a one-frame message `%x01 topic` (subscribe) or `%x00 topic`
 //! (cancel); ZMTP 3.1 peers may send `SUBSCRIBE` / `CANCEL` commands instead, also accepted.
+//!
+//! Public for the forwarder crate (`demitter-forwarder`), with [`conn`](crate::conn).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -23,15 +25,20 @@ const FLAG_COMMAND: u8 = 0x04;
 
 /// The socket types this crate speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SocketType {
+pub enum SocketType {
+    /// An XPUB socket: the forwarder's subscriber side.
     XPub,
+    /// An XSUB socket: the forwarder's publisher side.
     XSub,
+    /// A PUB socket: a publisher.
     Pub,
+    /// A SUB socket: a subscriber.
     Sub,
 }
 
 impl SocketType {
-    pub(crate) fn name(self) -> &'static str {
+    /// The name ZMTP's READY command gives it (`XPUB`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
@@ -41,7 +48,7 @@ impl SocketType {
     }
 
     /// Whether a socket of this type may talk to one calling itself `peer`.
-    pub(crate) fn accepts(self, peer: &str) -> bool {
+    pub fn accepts(self, peer: &str) -> bool {
         match self {
             SocketType::XPub => matches!(peer, "SUB" | "XSUB"),
             SocketType::XSub => matches!(peer, "PUB" | "XPUB"),
@@ -104,11 +111,21 @@ pub(crate) fn ready(socket_type: SocketType) -> Bytes {
 
 /// A decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ZmtpFrame {
-    /// One part of a message; `more` says another part follows.
-    Part { more: bool, body: Bytes },
-    /// A command: its name and the rest of its body.
-    Command { name: String, data: Bytes },
+pub enum ZmtpFrame {
+    /// One part of a message.
+    Part {
+        /// Whether another part follows.
+        more: bool,
+        /// The part's bytes.
+        body: Bytes,
+    },
+    /// A command.
+    Command {
+        /// Its name (`READY`, `SUBSCRIBE`, ...).
+        name: String,
+        /// The rest of its body.
+        data: Bytes,
+    },
 }
 
 /// The `Socket-Type` property of a READY command's data.
@@ -198,9 +215,11 @@ impl ZmtpFrameDecoder {
 /// A whole message found in a buffer without copying: its exact bytes (all frames, as
 /// received) and its topic (the first frame's body, a slice of the same bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RawMessage {
-    pub(crate) bytes: Bytes,
-    pub(crate) topic: Bytes,
+pub struct RawMessage {
+    /// Every frame of the message, exactly as received.
+    pub bytes: Bytes,
+    /// The first frame's body (a slice of `bytes`).
+    pub topic: Bytes,
 }
 
 /// What [`ZmtpFrameDecoder::split_message`] found at the front of a buffer.
@@ -302,7 +321,7 @@ pub(crate) fn put_frame_header(out: &mut BytesMut, more: bool, len: usize) {
 }
 
 /// Appends a message of `parts` as frames.
-pub(crate) fn put_message(out: &mut BytesMut, parts: &[&[u8]]) {
+pub fn put_message(out: &mut BytesMut, parts: &[&[u8]]) {
     let last = parts.len().saturating_sub(1);
     for (i, part) in parts.iter().enumerate() {
         put_frame(out, if i < last { FLAG_MORE } else { 0 }, part);
@@ -310,7 +329,7 @@ pub(crate) fn put_message(out: &mut BytesMut, parts: &[&[u8]]) {
 }
 
 /// A subscription message: `%x01 topic` or `%x00 topic`.
-pub(crate) fn subscription(subscribe: bool, topic: &[u8]) -> Bytes {
+pub fn subscription(subscribe: bool, topic: &[u8]) -> Bytes {
     let mut body = Vec::with_capacity(topic.len() + 1);
     body.push(u8::from(subscribe));
     body.extend_from_slice(topic);
@@ -320,7 +339,7 @@ pub(crate) fn subscription(subscribe: bool, topic: &[u8]) -> Bytes {
 }
 
 /// What a subscription frame or command says, if it is one.
-pub(crate) fn parse_subscription(frame: &ZmtpFrame) -> Option<(bool, Bytes)> {
+pub fn parse_subscription(frame: &ZmtpFrame) -> Option<(bool, Bytes)> {
     match frame {
         ZmtpFrame::Part { more: false, body } if !body.is_empty() => match body[0] {
             1 => Some((true, body.slice(1..))),

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use demitter_core::{Emitter, RawPayload};
-use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_zmq::{ZmqConfig, ZmqTransport};
 
 const WAIT: Duration = Duration::from_secs(10);
 const ROUNDS: usize = 30;

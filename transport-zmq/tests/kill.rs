@@ -8,7 +8,7 @@ use demitter_conformance::child::run_this_test;
 use demitter_conformance::faults::{Account, a_killed_subscriber_process_recovers, report_account};
 use demitter_conformance::support::within;
 use demitter_core::Emitter;
-use demitter_zmq::{Forwarder, ForwarderConfig};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
 
 mod support;
 

@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use demitter_core::{Emitter, EmitterConfig};
-use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_zmq::{ZmqConfig, ZmqTransport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 

@@ -17,7 +17,7 @@ use demitter_conformance::faults::{Account, balances_across_an_outage, report_ac
 use demitter_conformance::netns::Hosts;
 use demitter_conformance::support::within;
 use demitter_core::Emitter;
-use demitter_zmq::{Forwarder, ForwarderConfig};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
 
 mod support;
 

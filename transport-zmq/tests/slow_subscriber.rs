@@ -6,7 +6,8 @@ mod raw;
 use std::time::Duration;
 
 use demitter_core::{Emitter, EmitterConfig, ListenOptions};
-use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_zmq::{ZmqConfig, ZmqTransport};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use demitter_zmq::{Forwarder, ForwarderConfig};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
 use zeromq::{PubSocket, Socket, SocketRecv, SocketSend, SubSocket, ZmqMessage};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use demitter_core::Emitter;
-use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_zmq::{ZmqConfig, ZmqTransport};
 use zeromq::{
     PubSocket, Socket, SocketRecv, SocketSend, SubSocket, XPubSocket, XSubSocket, ZmqMessage,
 };

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use demitter::Emitter;
+use demitter::forwarder::{Forwarder, ForwarderConfig};
 use demitter::quic::pki::{create_hood, create_peer};
 use demitter::quic::{PeerIdentity, QuicConfig, QuicTransport};
-use demitter::zmq::{Forwarder, ForwarderConfig};
 
 use crate::error::CliError;
 

@@ -10,7 +10,8 @@ use bytes::{Bytes, BytesMut};
 use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
 use demitter_core::faulty::{KillSwitch, killable};
 use demitter_core::{DEFAULT_MAX_FRAME_BYTES, Emitter, EmitterConfig, Error};
-use demitter_zmq::{Forwarder, ForwarderConfig, ZmqConfig, ZmqTransport};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_zmq::{ZmqConfig, ZmqTransport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Builds clusters of emitters around a fresh forwarder on free loopback ports.

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::wire::SYNC_PREFIX;
-use crate::zmtp;
+use demitter_zmq::wire::SYNC_PREFIX;
+use demitter_zmq::zmtp;
 
 /// Subscriptions of every connected subscriber.
 #[derive(Debug, Default)]

@@ -1,5 +1,6 @@
 //! The forwarder against raw ZMTP peers, which see exactly what it sends.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -7,9 +8,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 
-use super::*;
-use crate::conn::{self, Reader, Received};
-use crate::zmtp::{self, SocketType};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_zmq::conn::{self, Reader, Received};
+use demitter_zmq::zmtp::{self, SocketType};
 
 const WAIT: Duration = Duration::from_secs(10);
 

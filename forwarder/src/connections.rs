@@ -1,0 +1,215 @@
+//! The forwarder's I/O: accepting publishers and subscribers, their ZMTP handshakes, and
+//! each connection's reader and writer. What they receive goes to the forwarding loop
+//! ([`Loop`](crate::switchboard::Loop)); nothing here routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use demitter_core::SendQueue;
+use demitter_zmq::ZmqError;
+use demitter_zmq::conn::{self, Reader};
+use demitter_zmq::zmtp::{self, RawMessage, SocketType};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ForwarderConfig;
+use crate::switchboard::Event;
+
+/// Logs a connection that did not complete its handshake: a peer that only opened and
+/// closed TCP (a port check, a load balancer's probe) at debug, a peer that spoke
+/// something else at warn.
+fn refused(peer: SocketAddr, side: &str, e: &ZmqError) {
+    let left = matches!(e, ZmqError::Io(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+    ));
+    if left {
+        tracing::debug!(%peer, "a {side} left before its handshake: {e}");
+    } else {
+        tracing::warn!(%peer, "{side} refused: {e}");
+    }
+}
+
+/// The next connection, or `None` once cancelled. Failed accepts are logged and skipped.
+async fn accept(
+    listener: &TcpListener,
+    cancel: &CancellationToken,
+    side: &str,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => tracing::warn!("accepting a {side} failed: {e}"),
+            },
+        }
+    }
+}
+
+pub(crate) async fn accept_publishers(
+    listener: TcpListener,
+    config: ForwarderConfig,
+    events: mpsc::UnboundedSender<Event>,
+    messages: mpsc::Sender<RawMessage>,
+    ids: Arc<AtomicU64>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+) {
+    while let Some((stream, peer)) = accept(&listener, &cancel, "publisher").await {
+        let (events, messages, cancel) = (events.clone(), messages.clone(), cancel.clone());
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let max = config.max_frame_bytes;
+        tasks.spawn(async move {
+            let (mut reader, writer, peer_type) =
+                match conn::handshake(stream, SocketType::XSub, max).await {
+                    Ok(parts) => parts,
+                    Err(e) => return refused(peer, "publisher", &e),
+                };
+            tracing::debug!(%peer, %peer_type, "publisher connected");
+            let (control_tx, control_rx) = mpsc::unbounded_channel();
+            if events
+                .send(Event::PublisherJoined {
+                    id,
+                    control: control_tx,
+                })
+                .is_err()
+            {
+                return;
+            }
+            let writing = tokio::spawn(write_control(writer, control_rx));
+            loop {
+                let message = tokio::select! {
+                    () = cancel.cancelled() => break,
+                    message = reader.next_raw_message() => message,
+                };
+                match message {
+                    Ok(Some(message)) => {
+                        if messages.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(%peer, "dropping publisher: {e}");
+                        break;
+                    }
+                }
+            }
+            writing.abort();
+            let _ = events.send(Event::PublisherLeft { id });
+            tracing::debug!(%peer, "publisher disconnected");
+        });
+    }
+}
+
+async fn write_control(mut writer: OwnedWriteHalf, mut control: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(bytes) = control.recv().await {
+        if writer.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+pub(crate) async fn accept_subscribers(
+    listener: TcpListener,
+    config: ForwarderConfig,
+    events: mpsc::UnboundedSender<Event>,
+    ids: Arc<AtomicU64>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+) {
+    while let Some((stream, peer)) = accept(&listener, &cancel, "subscriber").await {
+        let (events, cancel) = (events.clone(), cancel.clone());
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let (max, queue_len) = (config.max_frame_bytes, config.subscriber_queue);
+        let queue_bytes = config.subscriber_queue_bytes;
+        tasks.spawn(async move {
+            let (reader, writer, peer_type) =
+                match conn::handshake(stream, SocketType::XPub, max).await {
+                    Ok(parts) => parts,
+                    Err(e) => return refused(peer, "subscriber", &e),
+                };
+            tracing::debug!(%peer, %peer_type, "subscriber connected");
+            let queue = Arc::new(SendQueue::new(queue_bytes, queue_len.max(1)));
+            if events
+                .send(Event::SubscriberJoined {
+                    id,
+                    peer,
+                    queue: Arc::clone(&queue),
+                })
+                .is_err()
+            {
+                return;
+            }
+            let writing = tokio::spawn(write_messages(writer, queue));
+            read_subscriptions(reader, id, peer, &events, &cancel).await;
+            writing.abort();
+            let _ = events.send(Event::SubscriberLeft { id });
+            tracing::debug!(%peer, "subscriber disconnected");
+        });
+    }
+}
+
+async fn read_subscriptions(
+    mut reader: Reader,
+    id: u64,
+    peer: SocketAddr,
+    events: &mpsc::UnboundedSender<Event>,
+    cancel: &CancellationToken,
+) {
+    loop {
+        let next = tokio::select! {
+            () = cancel.cancelled() => return,
+            next = reader.next_frame() => next,
+        };
+        match next {
+            Ok(Some(frame)) => {
+                if let Some((subscribe, topic)) = zmtp::parse_subscription(&frame)
+                    && events
+                        .send(Event::Subscription {
+                            id,
+                            subscribe,
+                            topic,
+                        })
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(%peer, "dropping subscriber: {e}"),
+        }
+    }
+}
+
+/// The most bytes a subscriber's writer writes in one go.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// One subscriber's writer: takes what is queued and writes it, a batch at a time, until
+/// the queue is closed and empty. A failed write closes the queue, which tells the loop
+/// the subscriber is gone.
+async fn write_messages(mut writer: OwnedWriteHalf, queue: Arc<SendQueue>) {
+    loop {
+        let drained = queue.drain(WRITE_BATCH);
+        if drained.bytes.is_empty() {
+            if drained.finished {
+                return;
+            }
+            queue.ready().await;
+            continue;
+        }
+        if writer.write_all(&drained.bytes).await.is_err() {
+            queue.discard();
+            return;
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! [`Forwarder`]: the forwarder's handle. It binds both sides and starts the tasks; the
+//! I/O is `connections`', the routing `switchboard`'s.
+//!
+//! The forwarder: publishers connect to its XSUB side, subscribers to its XPUB side, and
+//! every message reaches the subscribers whose subscriptions prefix its topic.
+//!
+//! Unlike a plain XSUB/XPUB proxy it keeps a count per topic (only the first subscribe and
+//! the last cancel go upstream, and a subscriber that vanishes has its topics released),
+//! and gives every subscriber its own bounded queue and writer: a subscriber that stalls
+//! loses its own messages, counted and logged, and delays no one else.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ForwarderConfig;
+use crate::connections::{accept_publishers, accept_subscribers};
+use crate::error::ForwarderError;
+use crate::stats::{Counters, ForwarderStats};
+use crate::switchboard::Loop;
+
+/// A running forwarder. See the [crate docs](crate) for what it guarantees.
+///
+/// ```
+/// use demitter_forwarder::{Forwarder, ForwarderConfig};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), demitter_forwarder::ForwarderError> {
+/// // Demitter's ports are ForwarderConfig::default(); here, any free ones.
+/// let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports()).await?;
+/// println!("publishers: {}, subscribers: {}", forwarder.xsub_addr(), forwarder.xpub_addr());
+/// forwarder.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Forwarder {
+    xsub_addr: SocketAddr,
+    xpub_addr: SocketAddr,
+    counters: Arc<Counters>,
+    gauges: watch::Receiver<ForwarderStats>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Forwarder {
+    /// Binds both sides and starts forwarding.
+    pub async fn bind(config: ForwarderConfig) -> Result<Self, ForwarderError> {
+        let (xsub, xpub) = (config.xsub, config.xpub);
+        let overlapping_ips =
+            xsub.ip() == xpub.ip() || xsub.ip().is_unspecified() || xpub.ip().is_unspecified();
+        if xsub.port() != 0 && xsub.port() == xpub.port() && overlapping_ips {
+            return Err(ForwarderError::SamePort(config.xsub.port()));
+        }
+        let xsub = TcpListener::bind(config.xsub)
+            .await
+            .map_err(|source| ForwarderError::Bind {
+                side: "XSUB",
+                addr: config.xsub,
+                source,
+            })?;
+        let xpub = TcpListener::bind(config.xpub)
+            .await
+            .map_err(|source| ForwarderError::Bind {
+                side: "XPUB",
+                addr: config.xpub,
+                source,
+            })?;
+        let (gauges_tx, gauges) = watch::channel(ForwarderStats::default());
+        let forwarder = Self {
+            xsub_addr: xsub
+                .local_addr()
+                .map_err(|source| ForwarderError::LocalAddress {
+                    side: "XSUB",
+                    source,
+                })?,
+            xpub_addr: xpub
+                .local_addr()
+                .map_err(|source| ForwarderError::LocalAddress {
+                    side: "XPUB",
+                    source,
+                })?,
+            counters: Arc::default(),
+            gauges,
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (messages_tx, messages_rx) = mpsc::channel(4096);
+        let ids = Arc::new(AtomicU64::new(1));
+        forwarder.tasks.spawn(accept_publishers(
+            xsub,
+            config.clone(),
+            events_tx.clone(),
+            messages_tx,
+            Arc::clone(&ids),
+            forwarder.cancel.clone(),
+            forwarder.tasks.clone(),
+        ));
+        forwarder.tasks.spawn(accept_subscribers(
+            xpub,
+            config.clone(),
+            events_tx,
+            ids,
+            forwarder.cancel.clone(),
+            forwarder.tasks.clone(),
+        ));
+        forwarder
+            .tasks
+            .spawn(Loop::new(Arc::clone(&forwarder.counters), gauges_tx).run(
+                events_rx,
+                messages_rx,
+                forwarder.cancel.clone(),
+                config.stats_interval,
+            ));
+        tracing::info!(
+            xsub = %forwarder.xsub_addr,
+            xpub = %forwarder.xpub_addr,
+            "forwarder listening"
+        );
+        Ok(forwarder)
+    }
+
+    /// The address publishers connect to.
+    pub fn xsub_addr(&self) -> SocketAddr {
+        self.xsub_addr
+    }
+
+    /// The address subscribers connect to.
+    pub fn xpub_addr(&self) -> SocketAddr {
+        self.xpub_addr
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> ForwarderStats {
+        self.counters.snapshot()
+    }
+
+    /// Waits until the connection gauges (publishers, subscribers, topics) satisfy `ready`;
+    /// `false` if the forwarder stopped first. Wrap it in a timeout.
+    pub async fn wait_until(&self, ready: impl Fn(&ForwarderStats) -> bool) -> bool {
+        let mut gauges = self.gauges.clone();
+        gauges.wait_for(|g| ready(g)).await.is_ok()
+    }
+
+    /// Stops accepting, closes every connection, and returns when every task has ended.
+    pub async fn close(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        tracing::info!("forwarder stopped");
+    }
+}
