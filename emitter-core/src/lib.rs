@@ -38,6 +38,7 @@ pub mod node;
 mod node_id;
 mod pattern;
 mod payload;
+mod peer_directory;
 pub mod protocol;
 pub mod record;
 mod report;
@@ -64,6 +65,9 @@ pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate
 pub use node_id::NodeId;
 pub use pattern::Pattern;
 pub use payload::{FromPayload, RawPayload, decode_payload, encode_payload};
+pub use peer_directory::{
+    AddressOrigin, DialTiming, MAX_DIRECTORY_ENTRIES, PeerDirectory, dials_first,
+};
 pub use report::{ERROR_EVENT, ErrorCounts, ErrorKind, ErrorReport};
 pub use send_queue::{Drained, SendQueue};
 pub use transport::{Capabilities, Destination, Incoming, Transport};

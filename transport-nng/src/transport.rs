@@ -1,14 +1,14 @@
 //! [`NngTransport`]: one node of a full mesh of nng bus0 sockets.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    BatchInbox, Capabilities, DecodeCache, Destination, Error, ErrorKind, ErrorReport, Frame,
-    Incoming, SendQueue, Transport,
+    AddressOrigin, Backoff, BatchInbox, Capabilities, DecodeCache, Destination, DialTiming, Error,
+    ErrorKind, ErrorReport, Frame, Incoming, PeerDirectory, SendQueue, Transport,
 };
 use futures_util::future::BoxFuture;
 use nng::options::transport::tcp::BoundPort;
@@ -107,10 +107,12 @@ struct Shared {
     socket: Socket,
     url: String,
     config: NngConfig,
-    seeds: HashSet<String>,
-    /// Other nodes' listen URLs, as announced.
-    known: Mutex<BTreeSet<String>>,
-    /// URLs this node dials, or that dial it: never dialed (again).
+    /// Other nodes' listen URLs (seeds and announced), and which of them this node dials:
+    /// a node is named by its URL, and the lower URL of a pair dials (bus0 would deliver
+    /// everything twice over two connections of one pair).
+    directory: Mutex<PeerDirectory<String, String>>,
+    /// URLs this node dials, or that dial it: never dialed (again), since nng redials a
+    /// dialed URL by itself.
     connected: Mutex<HashSet<String>>,
     /// Frame records waiting for the writer.
     queue: SendQueue,
@@ -148,19 +150,30 @@ impl NngTransport {
         let url = with_port(&config.listen, port);
         let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_BATCHES);
         let queue = SendQueue::new(config.send_queue_bytes, usize::MAX);
+        let timing = DialTiming {
+            backoff: Backoff::new(config.reconnect_min, config.reconnect_max),
+            grace: None,
+            forget_after: Duration::MAX,
+        };
+        let mut directory = PeerDirectory::new(url.clone(), timing);
+        for seed in &config.peers {
+            directory.learn(
+                seed.clone(),
+                Some(seed.clone()),
+                AddressOrigin::Discovered,
+                Instant::now(),
+            );
+        }
         let shared = Arc::new(Shared {
-            seeds: config.peers.iter().cloned().collect(),
             socket,
             url,
             config,
-            known: Mutex::new(BTreeSet::new()),
+            directory: Mutex::new(directory),
             connected: Mutex::new(HashSet::new()),
             queue,
             closed: AtomicBool::new(false),
         });
-        for seed in shared.config.peers.clone() {
-            shared.dial(&seed);
-        }
+        shared.dial_due();
         let writer = Arc::clone(&shared);
         let reader = Arc::clone(&shared);
         // The writer first: `close` waits for it before closing the socket.
@@ -184,7 +197,9 @@ impl NngTransport {
 
     /// The other nodes' listen URLs this node has heard of.
     pub fn known_nodes(&self) -> Vec<String> {
-        self.shared.known.lock().iter().cloned().collect()
+        let mut known: Vec<String> = self.shared.directory.lock().addresses().cloned().collect();
+        known.sort();
+        known
     }
 
     /// Closes the socket at once, sending nothing more, as a crash would.
@@ -205,13 +220,24 @@ fn with_port(url: &str, port: u16) -> String {
 }
 
 impl Shared {
-    fn dial(&self, url: &str) {
-        if url == self.url || !self.connected.lock().insert(url.to_owned()) {
-            return;
-        }
-        tracing::debug!(from = %self.url, to = %url, "dialing");
-        if let Err(e) = self.socket.dial_async(url) {
-            tracing::warn!(%url, "cannot dial: {e}");
+    /// Dials the URLs the directory says are due, once each: nng redials by itself.
+    fn dial_due(&self) {
+        let due = {
+            let mut directory = self.directory.lock();
+            let connected = self.connected.lock();
+            directory.due(Instant::now(), |url| connected.contains(url))
+        };
+        for url in due {
+            self.connected.lock().insert(url.clone());
+            tracing::debug!(from = %self.url, to = %url, "dialing");
+            match self.socket.dial_async(&url) {
+                Ok(()) => self.directory.lock().dial_succeeded(&url, &url),
+                Err(e) => {
+                    tracing::warn!(%url, "cannot dial: {e}");
+                    self.connected.lock().remove(&url);
+                    self.directory.lock().dial_failed(&url, Instant::now());
+                }
+            }
         }
     }
 
@@ -221,28 +247,25 @@ impl Shared {
         if accepted {
             self.connected.lock().insert(announce.url.clone());
         }
-        let fresh: Vec<String> = {
-            let mut known = self.known.lock();
-            std::iter::once(announce.url)
-                .chain(announce.known)
-                .filter(|u| *u != self.url && u.starts_with("tcp://"))
-                .filter(|u| known.len() < wire::MAX_ANNOUNCED && known.insert(u.clone()))
-                .collect()
-        };
-        // One connection per pair: the node with the lower URL dials. (Seeds are dialed
-        // regardless by whoever names them; a seed that would dial back does not, having
-        // heard the announcement on the connection the other dialed.)
-        for url in fresh {
-            if self.url < url || self.seeds.contains(&url) {
-                self.dial(&url);
-            }
+        let urls = std::iter::once(announce.url)
+            .chain(announce.known)
+            .filter(|u| u.starts_with("tcp://"))
+            .map(|u| (u.clone(), u));
+        if self.directory.lock().learn_gossip(urls, Instant::now()) {
+            self.dial_due();
         }
     }
 
     fn announce(&self) {
         let announce = Announce {
             url: self.url.clone(),
-            known: self.known.lock().iter().cloned().collect(),
+            known: self
+                .directory
+                .lock()
+                .addresses()
+                .take(wire::MAX_ANNOUNCED)
+                .cloned()
+                .collect(),
         };
         let message = wire::announce_message(&announce);
         if let Err((_, e)) = self.socket.send(&message[..]) {

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use demitter_core::{ErrorKind, ErrorReport, NodeId, SendQueue};
+use demitter_core::{AddressOrigin, ErrorKind, ErrorReport, NodeId, SendQueue};
 use tokio_util::sync::CancellationToken;
 
-use crate::directory::Origin;
 use crate::link::{self, DialError, Link, LinkHost as _, classify, close_code};
 use crate::mesh::Mesh;
 use crate::tls;
@@ -88,16 +87,16 @@ impl Mesh {
             };
         let now = Instant::now();
         match outcome {
-            Ok(name) => self.directory.lock().dial_succeeded(addr, &name),
-            Err(DialError::SelfConnection) => self.directory.lock().dialed_self(addr),
+            Ok(name) => self.directory.lock().dial_succeeded(&addr, &name),
+            Err(DialError::SelfConnection) => self.directory.lock().dialed_self(&addr),
             Err(DialError::Refused(reason)) => {
-                self.directory.lock().dial_failed(addr, now);
+                self.directory.lock().dial_failed(&addr, now);
                 self.refused(addr, reason).await;
             }
-            Err(DialError::NotAllowed) => self.directory.lock().dial_failed(addr, now),
+            Err(DialError::NotAllowed) => self.directory.lock().dial_failed(&addr, now),
             Err(DialError::Unreachable(reason)) => {
                 tracing::debug!(%addr, "dial failed: {reason}");
-                self.directory.lock().dial_failed(addr, now);
+                self.directory.lock().dial_failed(&addr, now);
             }
         }
         self.dial_wake.notify_one();
@@ -186,9 +185,12 @@ impl Mesh {
             }
             return Ok(peer);
         };
-        self.directory
-            .lock()
-            .learn(addr, Some(peer.clone()), Origin::Learned, Instant::now());
+        self.directory.lock().learn(
+            addr,
+            Some(peer.clone()),
+            AddressOrigin::Learned,
+            Instant::now(),
+        );
         self.deliver(events).await;
         self.gossip_about(&link);
         self.tasks

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use demitter_core::NodeId;
 
-use crate::directory::Origin;
 use crate::link::Link;
 use crate::mesh::Mesh;
 use crate::wire::{self, KIND_PEERS, PeerAddress, Peers};
@@ -54,18 +53,20 @@ impl Mesh {
             return None;
         }
         let mut bad = 0usize;
-        let now = Instant::now();
-        let mut learned = false;
-        {
-            let mut directory = self.directory.lock();
-            for entry in peers.peers.into_iter().take(wire::MAX_GOSSIP_PEERS) {
-                let (Ok(name), Ok(addr)) = (NodeId::new(&entry.name), entry.addr.parse()) else {
-                    bad += 1;
-                    continue;
-                };
-                learned |= directory.learn(addr, Some(name), Origin::Learned, now);
-            }
-        }
+        let usable = peers
+            .peers
+            .into_iter()
+            .take(wire::MAX_GOSSIP_PEERS)
+            .filter_map(
+                |entry| match (NodeId::new(&entry.name), entry.addr.parse()) {
+                    (Ok(name), Ok(addr)) => Some((name, addr)),
+                    _ => {
+                        bad += 1;
+                        None
+                    }
+                },
+            );
+        let learned = self.directory.lock().learn_gossip(usable, Instant::now());
         if learned {
             self.dial_wake.notify_one();
         }

@@ -32,7 +32,6 @@
 
 mod config;
 mod connect;
-mod directory;
 pub mod discovery;
 mod endpoint;
 mod error;

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use demitter_core::{Backoff, BatchInbox, ErrorKind, ErrorReport, InboxSender, Incoming, NodeId};
+use demitter_core::{
+    Backoff, BatchInbox, DialTiming, ErrorKind, ErrorReport, InboxSender, Incoming, NodeId,
+    PeerDirectory, dials_first,
+};
 use parking_lot::{Mutex, RwLock};
 use quinn::VarInt;
 use tokio::sync::Notify;
@@ -18,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::QuicConfig;
-use crate::directory::{DialTiming, Directory};
 use crate::endpoint::{bind_first_free, transport_config};
 use crate::error::QuicError;
 use crate::link::{Link, LinkHost, close_code};
@@ -44,7 +46,7 @@ pub(crate) struct Mesh {
     pub(crate) local_addr: SocketAddr,
     pub(crate) client_config: quinn::ClientConfig,
     pub(crate) links: RwLock<HashMap<NodeId, Arc<Link>>>,
-    pub(crate) directory: Mutex<Directory>,
+    pub(crate) directory: Mutex<PeerDirectory<SocketAddr>>,
     pub(crate) inbox: InboxSender,
     pub(crate) cancel: CancellationToken,
     /// Set as `cancel` is cancelled: a lock-free check for every send.
@@ -90,11 +92,11 @@ impl Mesh {
         let (inbox, received) = BatchInbox::channel(INBOX_BATCHES);
         let timing = DialTiming {
             backoff: Backoff::new(config.reconnect_min, config.reconnect_max),
-            grace: DIAL_GRACE,
+            grace: Some(DIAL_GRACE),
             forget_after: config.forget_after,
         };
         let mesh = Arc::new(Self {
-            directory: Mutex::new(Directory::new(me.clone(), timing)),
+            directory: Mutex::new(PeerDirectory::new(me.clone(), timing)),
             me,
             incarnation: fastrand::u64(..),
             endpoint,
@@ -180,7 +182,7 @@ impl Mesh {
         if let Some(old) = links.get(&link.peer) {
             if old.incarnation == link.incarnation {
                 // Both sides keep the connection that the lower-named peer dialed.
-                let preferred = |l: &Link| l.dialed_by_me == (self.me < l.peer);
+                let preferred = |l: &Link| l.dialed_by_me == dials_first(&self.me, &l.peer);
                 if !preferred(link) || preferred(old) {
                     return None;
                 }

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use demitter_core::NodeId;
+use demitter_core::{AddressOrigin, NodeId};
 use tokio::sync::mpsc;
 
-use crate::directory::Origin;
 use crate::discovery::{DiscoverySink, Found, LocalNode, StaticSeeds};
 use crate::mesh::Mesh;
 
@@ -55,7 +54,7 @@ impl Mesh {
                             mesh.directory.lock().learn(
                                 addr,
                                 None,
-                                Origin::Discovered,
+                                AddressOrigin::Discovered,
                                 Instant::now(),
                             );
                             mesh.dial_wake.notify_one();
@@ -65,14 +64,14 @@ impl Mesh {
                                 mesh.directory.lock().learn(
                                     addr,
                                     Some(name),
-                                    Origin::Discovered,
+                                    AddressOrigin::Discovered,
                                     Instant::now(),
                                 );
                                 mesh.dial_wake.notify_one();
                             }
                             Err(e) => tracing::warn!(%addr, "discovery found a peer with an invalid name: {e}"),
                         },
-                        Found::Gone(addr) => mesh.directory.lock().forget(addr),
+                        Found::Gone(addr) => mesh.directory.lock().forget(&addr),
                     }
                 }
             },
