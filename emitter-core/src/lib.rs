@@ -24,6 +24,7 @@
 //! ```
 
 mod backoff;
+mod close_deadlines;
 mod emitter;
 mod error;
 mod event;
@@ -46,6 +47,7 @@ mod send_queue;
 mod transport;
 
 pub use backoff::Backoff;
+pub use close_deadlines::CloseDeadlines;
 pub use emitter::{
     Congestion, CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions,
     Listener, Once,

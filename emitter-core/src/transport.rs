@@ -105,7 +105,9 @@ pub enum Incoming {
 /// - **Bound memory.** Every queue is bounded; a slow peer costs only its own queue.
 /// - **Honour its [`Capabilities`].** They tell the core (and the conformance suite) what
 ///   the transport does itself and what the core must do for it.
-/// - **Stop cleanly.** After [`close`](Transport::close) resolves, every task it spawned has
+/// - **Stop cleanly.** [`close`](Transport::close) flushes what is queued (the goodbye
+///   among it) and closes in order, each step within its
+///   [`CloseDeadlines`](crate::CloseDeadlines); once it resolves, every task it spawned has
 ///   ended and [`recv`](Transport::recv) returns `None`.
 /// - **Receive cancel-safely.** [`recv`](Transport::recv)'s future may be dropped before it
 ///   completes (or made and never polled); that must lose nothing.

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{
-    AddressOrigin, Backoff, BatchInbox, Capabilities, DecodeCache, Destination, DialTiming, Error,
-    ErrorKind, ErrorReport, Frame, Incoming, PeerDirectory, SendQueue, Transport,
+    AddressOrigin, Backoff, BatchInbox, Capabilities, CloseDeadlines, DecodeCache, Destination,
+    DialTiming, Error, ErrorKind, ErrorReport, Frame, Incoming, PeerDirectory, SendQueue,
+    Transport,
 };
 use futures_util::future::BoxFuture;
 use nng::options::transport::tcp::BoundPort;
@@ -38,8 +39,6 @@ const LINGER: Duration = Duration::from_millis(100);
 const READ_POLL: Duration = Duration::from_millis(100);
 /// The longest a send may wait for nng to take a message.
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
-/// The longest `close` waits for each of the node's threads to finish before leaving it.
-const THREAD_EXIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A node of a brokerless bus: every node listens and dials every other (bus0 does not
 /// relay, so the bus is a full mesh), learning the others from their announcements.
@@ -87,16 +86,14 @@ impl Worker {
         Ok(Self { name, done })
     }
 
-    /// Waits for the thread to finish, at most [`THREAD_EXIT_TIMEOUT`]; a thread that does
-    /// not is logged and left to end by itself.
+    /// Waits for the thread to finish (the writer: to flush), at most the flush deadline;
+    /// a thread that does not is logged and left to end by itself.
     async fn finish(self) {
-        if tokio::time::timeout(THREAD_EXIT_TIMEOUT, self.done)
-            .await
-            .is_err()
-        {
+        let deadline = CloseDeadlines::DEFAULT.flush;
+        if tokio::time::timeout(deadline, self.done).await.is_err() {
             tracing::warn!(
                 thread = self.name,
-                "an nng thread did not stop within {THREAD_EXIT_TIMEOUT:?}; leaving it"
+                "an nng thread did not stop within {deadline:?}; leaving it"
             );
         }
     }

@@ -4,10 +4,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
-use demitter_core::{DecodeCache, ErrorKind, ErrorReport, Frame, Incoming, NodeId, SendQueue};
+use demitter_core::{
+    CloseDeadlines, DecodeCache, ErrorKind, ErrorReport, Frame, Incoming, NodeId, SendQueue,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::wire::{
@@ -77,8 +78,6 @@ pub(crate) trait LinkHost: Send + Sync + 'static {
 const WRITE_BATCH: usize = 64 * 1024;
 /// The largest hello accepted.
 const MAX_HELLO: usize = 1024;
-/// How long a peer that ended its stream has to close the connection.
-const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Opens our stream with the hello, and reads the peer's. Returns the peer's hello, both
 /// streams and whatever arrived after the hello.
@@ -176,7 +175,9 @@ pub(crate) async fn write_loop(
         }
         if drained.finished {
             let _ = send.finish();
-            let _ = tokio::time::timeout(LEAVE_TIMEOUT, send.stopped()).await;
+            CloseDeadlines::DEFAULT
+                .flushed("the peer's acknowledgement of our stream", send.stopped())
+                .await;
             break;
         }
         tokio::select! {
@@ -251,9 +252,9 @@ pub(crate) async fn read_loop(
             Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
             Ok(None) => {
                 // The peer finished its stream: it is leaving and closes next.
-                if tokio::time::timeout(LEAVE_TIMEOUT, link.conn.closed())
+                if !CloseDeadlines::DEFAULT
+                    .left("a peer that ended its stream", link.conn.closed())
                     .await
-                    .is_err()
                 {
                     link.conn.close(close_code::BYE, b"you left");
                 }

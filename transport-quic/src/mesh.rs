@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use demitter_core::{
-    Backoff, BatchInbox, DialTiming, ErrorKind, ErrorReport, InboxSender, Incoming, NodeId,
-    PeerDirectory, dials_first,
+    Backoff, BatchInbox, CloseDeadlines, DialTiming, ErrorKind, ErrorReport, InboxSender, Incoming,
+    NodeId, PeerDirectory, dials_first,
 };
 use parking_lot::{Mutex, RwLock};
 use quinn::VarInt;
@@ -31,8 +31,6 @@ use crate::wire::{Hello, Peers};
 const INBOX_BATCHES: usize = 256;
 /// How long the higher-named peer waits for the lower-named one to dial.
 const DIAL_GRACE: Duration = Duration::from_millis(300);
-/// How long closing waits for queued frames (the goodbye among them) to be acknowledged.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The shared state of one node.
 #[derive(Debug)]
@@ -212,7 +210,7 @@ impl Mesh {
         let cancel = self.cancel.clone();
         self.tasks.spawn(async move {
             tokio::select! {
-                _ = tokio::time::timeout(FLUSH_TIMEOUT, old.flushed.cancelled()) => {}
+                _ = CloseDeadlines::DEFAULT.flushed("a retired link", old.flushed.cancelled()) => {}
                 () = cancel.cancelled() => {}
             }
             old.conn.close(close_code::DUPLICATE, b"already connected");
@@ -274,9 +272,9 @@ impl Mesh {
             link.queue.close();
         }
         let flushed = futures_util::future::join_all(links.iter().map(|l| l.flushed.cancelled()));
-        if tokio::time::timeout(FLUSH_TIMEOUT, flushed).await.is_err() {
-            tracing::debug!("some peers did not acknowledge the last frames in time");
-        }
+        CloseDeadlines::DEFAULT
+            .flushed("every peer's acknowledgement of the last frames", flushed)
+            .await;
         self.shut(close_code::BYE, b"bye").await;
     }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use demitter_core::{
-    Backoff, Capabilities, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination, Error, ErrorKind,
-    ErrorReport, Frame, Incoming, Pattern, SendQueue, Transport,
+    Backoff, Capabilities, CloseDeadlines, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination,
+    Error, ErrorKind, ErrorReport, Frame, Incoming, Pattern, SendQueue, Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -298,11 +298,12 @@ impl Transport for ZmqTransport {
         self.cancel.cancel();
         Box::pin(async move {
             // The publisher gets a moment to flush what is queued (the goodbye among it).
-            if tokio::time::timeout(Duration::from_secs(2), self.tasks.wait())
+            let deadline = CloseDeadlines::DEFAULT.total();
+            if tokio::time::timeout(deadline, self.tasks.wait())
                 .await
                 .is_err()
             {
-                tracing::warn!("the ZeroMQ transport's tasks did not stop within 2 s");
+                tracing::warn!("the ZeroMQ transport's tasks did not stop within {deadline:?}");
             }
         })
     }
@@ -476,9 +477,6 @@ async fn publish(
     }
 }
 
-/// How long a closing publisher waits for the forwarder to close its side.
-const CLOSE_DRAIN: Duration = Duration::from_secs(1);
-
 /// A closing publisher's last act: `buf` and whatever is still queued (the last events,
 /// the sequence marks, the goodbye) are written, even if the writes were being held for
 /// the forwarder to confirm subscriptions: a close there used to write only the batch
@@ -505,12 +503,10 @@ async fn flush_and_close(
     if writer.shutdown().await.is_err() {
         return;
     }
-    let drained = tokio::time::timeout(CLOSE_DRAIN, async {
-        while let Ok(Some(_)) = reader.next_frame().await {}
-    });
-    if drained.await.is_err() {
-        tracing::debug!("the forwarder did not close its side within {CLOSE_DRAIN:?}");
-    }
+    let drained = async { while let Ok(Some(_)) = reader.next_frame().await {} };
+    CloseDeadlines::DEFAULT
+        .left("the forwarder's side of the connection", drained)
+        .await;
 }
 
 /// Keeps a SUB connection up, (re)sends the subscriptions, and hands received messages to
