@@ -55,34 +55,12 @@ impl Forwarder {
         if xsub.port() != 0 && xsub.port() == xpub.port() && overlapping_ips {
             return Err(ForwarderError::SamePort(config.xsub.port()));
         }
-        let xsub = TcpListener::bind(config.xsub)
-            .await
-            .map_err(|source| ForwarderError::Bind {
-                side: "XSUB",
-                addr: config.xsub,
-                source,
-            })?;
-        let xpub = TcpListener::bind(config.xpub)
-            .await
-            .map_err(|source| ForwarderError::Bind {
-                side: "XPUB",
-                addr: config.xpub,
-                source,
-            })?;
+        let (xsub, xsub_addr) = listen("XSUB", config.xsub).await?;
+        let (xpub, xpub_addr) = listen("XPUB", config.xpub).await?;
         let (gauges_tx, gauges) = watch::channel(ForwarderStats::default());
         let forwarder = Self {
-            xsub_addr: xsub
-                .local_addr()
-                .map_err(|source| ForwarderError::LocalAddress {
-                    side: "XSUB",
-                    source,
-                })?,
-            xpub_addr: xpub
-                .local_addr()
-                .map_err(|source| ForwarderError::LocalAddress {
-                    side: "XPUB",
-                    source,
-                })?,
+            xsub_addr,
+            xpub_addr,
             counters: Arc::default(),
             gauges,
             cancel: CancellationToken::new(),
@@ -153,4 +131,18 @@ impl Forwarder {
         self.tasks.wait().await;
         tracing::info!("forwarder stopped");
     }
+}
+
+/// Binds one side; returns its listener and the address it listens on.
+async fn listen(
+    side: &'static str,
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), ForwarderError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ForwarderError::Bind { side, addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ForwarderError::LocalAddress { side, source })?;
+    Ok((listener, bound))
 }
