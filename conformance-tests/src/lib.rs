@@ -22,6 +22,7 @@ mod cluster;
 mod congestion;
 pub mod faults;
 mod memory;
+pub mod nats_server;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod soak;
@@ -33,10 +34,17 @@ pub use support::{STEP_TIMEOUT, test_config};
 
 /// Expands to one `#[tokio::test]` per conformance case, each run on clusters from
 /// `$factory` (an expression whose type implements [`ClusterFactory`]).
+///
+/// `conformance_suite!(FACTORY; requires CHECK)` first calls `CHECK(case_name) -> bool`
+/// in each test: a transport whose tests need something from outside (a server binary)
+/// prints `SKIPPED:` and why there, and the case returns without running.
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:expr) => {
-        $crate::conformance_suite!(@cases $factory;
+        $crate::conformance_suite!($factory; requires $crate::always_available);
+    };
+    ($factory:expr; requires $available:path) => {
+        $crate::conformance_suite!(@cases $factory; $available;
             emit_reaches_every_other_node,
             own_listeners_run_exactly_once,
             pattern_routing_follows_the_vectors,
@@ -56,29 +64,48 @@ macro_rules! conformance_suite {
             congestion_drop_reports_what_it_drops,
         );
     };
-    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+    (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
+                if !$available(stringify!($case)) {
+                    return;
+                }
                 $crate::cases::$case(&$factory).await;
             }
         )*
     };
 }
 
+/// What [`conformance_suite!`] checks when a transport needs nothing from outside.
+#[doc(hidden)]
+pub fn always_available(_test: &str) -> bool {
+    true
+}
+
 /// Expands to the fault cases of [`faults`] as `#[tokio::test]`s on clusters from
 /// `$factory`, each printing its figures (run with `--nocapture` to see them).
+/// `fault_suite!(FACTORY; requires CHECK)` checks first, as [`conformance_suite!`] does.
 #[macro_export]
 macro_rules! fault_suite {
     ($factory:expr) => {
+        $crate::fault_suite!($factory; requires $crate::always_available);
+    };
+    ($factory:expr; requires $available:path) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_crashed_subscriber_recovers_under_load() {
+            if !$available("a_crashed_subscriber_recovers_under_load") {
+                return;
+            }
             let figures = $crate::faults::a_crashed_subscriber_recovers_under_load(&$factory).await;
             println!("{figures:?}");
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_restarted_hub_recovers_under_load() {
+            if !$available("a_restarted_hub_recovers_under_load") {
+                return;
+            }
             match $crate::faults::a_restarted_hub_recovers_under_load(&$factory).await {
                 Some(figures) => println!("{figures:?}"),
                 None => println!("no hub (declared): the restart was refused, as it must be"),
