@@ -31,7 +31,7 @@ pub const RECORD_HEADER: usize = 5;
 
 /// Appends a record of `kind` holding `body`.
 pub fn put_record(out: &mut BytesMut, kind: u8, body: &[u8]) {
-    put_header(out, kind, body.len());
+    put_record_header(out, kind, body.len());
     out.put_slice(body);
 }
 
@@ -40,11 +40,13 @@ pub fn put_record(out: &mut BytesMut, kind: u8, body: &[u8]) {
 pub fn put_frame_record(out: &mut BytesMut, kind: u8, frame: &Frame) {
     let len = frame.encoded_len();
     out.reserve(RECORD_HEADER + len);
-    put_header(out, kind, len);
+    put_record_header(out, kind, len);
     frame.encode(out);
 }
 
-fn put_header(out: &mut BytesMut, kind: u8, body_len: usize) {
+/// Appends the header of a record of `kind` whose body of `body_len` bytes the caller
+/// writes next (for bodies written in parts, straight into a queue).
+pub fn put_record_header(out: &mut BytesMut, kind: u8, body_len: usize) {
     out.put_u32(u32::try_from(body_len + 1).unwrap_or(u32::MAX));
     out.put_u8(kind);
 }

@@ -1,0 +1,40 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in `demitter-nats`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NatsError {
+    /// The configuration cannot work (no server, a bad prefix, a zero limit).
+    #[error("invalid NATS configuration: {0}")]
+    Config(&'static str),
+    /// A `nats://` URL that does not parse.
+    #[error("invalid NATS URL {url:?}: {reason}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No configured server could be reached.
+    #[error("cannot connect to NATS at {servers}: {source}")]
+    Connect {
+        /// The servers tried.
+        servers: String,
+        /// Why the client gave up.
+        source: async_nats::ConnectError,
+    },
+    /// The bus subscription could not be made.
+    #[error("cannot subscribe to {subject}: {source}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// Why.
+        source: async_nats::SubscribeError,
+    },
+}
+
+impl From<NatsError> for demitter_core::Error {
+    fn from(e: NatsError) -> Self {
+        demitter_core::Error::transport_failed("nats", e)
+    }
+}

@@ -1,0 +1,15 @@
+//! NATS for demitter: emitters on a NATS server or cluster ([`NatsTransport`]), so that a
+//! bus outgrows one machine on an engine already run at scale, and keeps the emitter's
+//! API, bus-wide listener counts and loss reports.
+//!
+//! Each frame is one NATS message on a subject under the bus's prefix ([`subject`] says
+//! how names become subjects); each node receives the bus on one subscription.
+
+mod config;
+mod error;
+pub mod subject;
+mod transport;
+
+pub use config::NatsConfig;
+pub use error::NatsError;
+pub use transport::NatsTransport;

@@ -1,0 +1,253 @@
+//! Event names and node ids as NATS subjects, and patterns as NATS subscriptions.
+//!
+//! A NATS subject is tokens separated by `.`; a token is non-empty and holds no whitespace,
+//! `*` or `>`. Our names allow any bytes but NUL, `+` and `#`, and empty segments, so each
+//! segment is escaped, reversibly: `A-Z a-z 0-9 - _ : $` stay, every other byte is written
+//! `~HH` (two upper-case hex digits), and an empty segment is `~`.
+//!
+//! ```text
+//! event   = PREFIX ".e." escape(sender) "." escape(segment) *("." escape(segment))
+//! control = PREFIX ".c." escape(sender)
+//! ```
+//!
+//! A pattern becomes a subscription as exact as NATS can say it: a segment that is all `+`
+//! is `*`, a segment with `#` ends the subscription with `>`, any other segment with a
+//! wildcard is `*`. Where that is coarser than the pattern (`a+b`, `#` matching `$…`), the
+//! core applies the exact pattern to what arrives, as it does for ZeroMQ's prefixes.
+//!
+//! ```
+//! use demitter_nats::subject;
+//! assert_eq!(subject::escape_segment("user login"), "user~20login");
+//! assert_eq!(subject::unescape_segment("user~20login").as_deref(), Some("user login"));
+//! assert_eq!(subject::escape_name("a..b"), "a.~.b");
+//! assert_eq!(subject::pattern_tokens("user.+.#"), "user.*.>");
+//! ```
+
+use std::fmt::Write as _;
+
+/// Whether `byte` stays as it is in a token.
+fn is_plain(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b':' | b'$')
+}
+
+/// One segment of a name (or a node id) as one NATS token.
+pub fn escape_segment(segment: &str) -> String {
+    if segment.is_empty() {
+        return "~".to_owned();
+    }
+    let mut token = String::with_capacity(segment.len());
+    for &byte in segment.as_bytes() {
+        if is_plain(byte) {
+            token.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(token, "~{byte:02X}");
+        }
+    }
+    token
+}
+
+/// The segment a token stands for; `None` if it is not one [`escape_segment`] writes.
+pub fn unescape_segment(token: &str) -> Option<String> {
+    if token == "~" {
+        return Some(String::new());
+    }
+    let bytes = token.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'~' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b))
+                {
+                    return None;
+                }
+                let byte = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                if is_plain(byte) {
+                    // Plain bytes are never escaped: one spelling per segment.
+                    return None;
+                }
+                out.push(byte);
+                i += 3;
+            }
+            b if is_plain(b) => {
+                out.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    if out.is_empty() {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A whole name as tokens: its segments escaped, joined by `.`.
+pub fn escape_name(name: &str) -> String {
+    let mut tokens = String::with_capacity(name.len() + 8);
+    for (i, segment) in name.split('.').enumerate() {
+        if i > 0 {
+            tokens.push('.');
+        }
+        tokens.push_str(&escape_segment(segment));
+    }
+    tokens
+}
+
+/// The name a run of tokens stands for; `None` if one token is not an escaped segment.
+pub fn unescape_name(tokens: &str) -> Option<String> {
+    let mut name = String::with_capacity(tokens.len());
+    for (i, token) in tokens.split('.').enumerate() {
+        if i > 0 {
+            name.push('.');
+        }
+        name.push_str(&unescape_segment(token)?);
+    }
+    Some(name)
+}
+
+/// A pattern as NATS subscription tokens, matching at least every name the pattern
+/// matches (see the module docs).
+pub fn pattern_tokens(pattern: &str) -> String {
+    let mut tokens = String::with_capacity(pattern.len() + 8);
+    for (i, segment) in pattern.split('.').enumerate() {
+        if i > 0 {
+            tokens.push('.');
+        }
+        if segment.contains('#') {
+            tokens.push('>');
+            break;
+        }
+        if segment.contains('+') {
+            tokens.push('*');
+        } else {
+            tokens.push_str(&escape_segment(segment));
+        }
+    }
+    tokens
+}
+
+/// Whether the NATS subscription `filter` matches `subject` (token by token, `*` one
+/// token, `>` one or more at the end): what a server does, for tests and for checking.
+pub fn filter_matches(filter: &str, subject: &str) -> bool {
+    let mut subject_tokens = subject.split('.');
+    for wanted in filter.split('.') {
+        if wanted == ">" {
+            return subject_tokens.next().is_some();
+        }
+        match subject_tokens.next() {
+            Some(token) if wanted == "*" || wanted == token => {}
+            _ => return false,
+        }
+    }
+    subject_tokens.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use demitter_core::Pattern;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn escaping_is_reversible_and_one_spelling() {
+        for segment in [
+            "",
+            "a",
+            "user login",
+            "é",
+            "~",
+            "a~b",
+            "*",
+            ">",
+            " ",
+            "$peer",
+        ] {
+            let token = escape_segment(segment);
+            assert!(!token.is_empty() && !token.contains(['.', ' ', '*', '>']));
+            assert_eq!(
+                unescape_segment(&token).as_deref(),
+                Some(segment),
+                "{token}"
+            );
+        }
+        for bad in ["", "~4", "~zz", "~41", "a b", "~~", "*", "~e9"] {
+            assert_eq!(unescape_segment(bad), None, "{bad:?} is no escaped segment");
+        }
+    }
+
+    #[test]
+    fn patterns_become_the_closest_subscriptions() {
+        assert_eq!(pattern_tokens("a.b"), "a.b");
+        assert_eq!(pattern_tokens("a.+"), "a.*");
+        assert_eq!(pattern_tokens("+.b"), "*.b");
+        assert_eq!(pattern_tokens("a.#"), "a.>");
+        assert_eq!(pattern_tokens("a+b.c"), "*.c");
+        assert_eq!(pattern_tokens("a.b#.c"), "a.>");
+        assert_eq!(pattern_tokens("#"), ">");
+        assert!(filter_matches("a.>", "a.b.c"));
+        assert!(!filter_matches("a.>", "a"));
+        assert!(filter_matches("a.*", "a.~"));
+        assert!(!filter_matches("a.*", "a.b.c"));
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-c]{1,3}",
+            "[a-z0-9 ~é$:_-]{0,6}",
+            any::<String>().prop_map(|s| s.replace(['\0', '+', '#', '.'], "")),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::collection::vec(segment(), 1..5).prop_map(|segments| segments.join("."))
+    }
+
+    fn pattern() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            segment(),
+            Just("+".to_owned()),
+            Just("#".to_owned()),
+            "[a-c]{0,2}[+#][a-c]{0,2}",
+        ];
+        prop::collection::vec(part, 1..5).prop_map(|parts| parts.join("."))
+    }
+
+    proptest! {
+        #[test]
+        fn names_round_trip(name in name()) {
+            let tokens = escape_name(&name);
+            prop_assert!(tokens.split('.').all(|t| !t.is_empty() && !t.contains([' ', '*', '>'])));
+            prop_assert_eq!(unescape_name(&tokens), Some(name));
+        }
+
+        #[test]
+        fn a_subscription_matches_whatever_its_pattern_matches(
+            pattern in pattern(),
+            name in name(),
+        ) {
+            let compiled = Pattern::new(&pattern);
+            prop_assume!(compiled.is_ok());
+            if compiled.is_ok_and(|p| p.matches(&name)) {
+                prop_assert!(
+                    filter_matches(&pattern_tokens(&pattern), &escape_name(&name)),
+                    "{} does not match {}", pattern_tokens(&pattern), escape_name(&name)
+                );
+            }
+        }
+
+        #[test]
+        fn names_that_match_their_own_exact_pattern_only(a in name(), b in name()) {
+            prop_assert_eq!(
+                filter_matches(&pattern_tokens(&a), &escape_name(&b)),
+                a == b
+            );
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! [`NatsTransport`]: one emitter's connection to a NATS server or cluster.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_nats::{Client, ConnectOptions, Subject, Subscriber};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use demitter_core::record::{RECORD_HEADER, RecordDecoder, put_record_header};
+use demitter_core::{
+    Backoff, BatchInbox, Capabilities, CloseDeadlines, DecodeCache, Destination, Error, ErrorKind,
+    ErrorReport, Frame, InboxSender, Incoming, SendQueue, Transport,
+};
+use futures_util::StreamExt as _;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::NatsConfig;
+use crate::error::NatsError;
+use crate::subject;
+
+/// Batches of received items waiting for the emitter.
+const INBOX_BATCHES: usize = 256;
+/// The most frames handed to the emitter in one batch.
+const RECEIVE_BATCH: usize = 256;
+/// A batch is handed over once it holds this many bytes: with [`INBOX_BATCHES`], what the
+/// inbox may hold stays near 16 MiB whatever the size of the events.
+const RECEIVE_BATCH_BYTES: usize = 64 * 1024;
+/// The most bytes the publishing task takes from the queue at once.
+const PUBLISH_BATCH: usize = 64 * 1024;
+/// Client events (disconnects, slow-consumer drops) waiting to be reported.
+const CLIENT_EVENTS: usize = 1024;
+/// Messages the client's command channel holds (async-nats's default is 2,048): the
+/// publisher waits on it, so what is waiting to be sent stays in the send queue, which is
+/// bounded by bytes, instead of in a channel bounded only by count.
+const CLIENT_CAPACITY: usize = 128;
+/// The only record kind in the send queue: a subject and a frame.
+const KIND_MESSAGE: u8 = 0;
+/// The longest subject this transport writes: the prefix, a kind, an escaped node id and
+/// an escaped name (each byte at most three).
+const MAX_SUBJECT: usize = 32 + 3 * 2 * demitter_core::MAX_NAME_BYTES;
+
+/// An emitter's connection to NATS: every frame is published on a subject of the bus's
+/// prefix (events on the subject of their name, see [`subject`]), and the bus's subjects
+/// are received on one subscription, so that NATS keeps each sender's order across events
+/// and control frames.
+///
+/// NATS carries the traffic between machines; what NATS does not offer (bus-wide listener
+/// counts, sequence numbers, loss reports) the core does, as on every transport. Without
+/// TLS and per-user permissions, anyone who can reach the servers can join: this transport
+/// declares itself unauthenticated.
+///
+/// ```no_run
+/// use demitter_core::Emitter;
+/// use demitter_nats::{NatsConfig, NatsTransport};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let transport = NatsTransport::connect(NatsConfig::from_url("nats://127.0.0.1:4222")?).await?;
+/// let emitter = Emitter::new(transport)?;
+/// emitter.emit("greeting", "hello").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct NatsTransport {
+    /// `None` once aborted: dropping the last client handle drops the connection.
+    client: Mutex<Option<Client>>,
+    queue: Arc<SendQueue>,
+    inbox: BatchInbox,
+    prefix: String,
+    max_frame_bytes: usize,
+    closed: AtomicBool,
+    /// Stops the reader and the event reporter; the publisher stops when its queue closes.
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    publisher: TaskTracker,
+}
+
+impl NatsTransport {
+    /// Connects to the first server that answers (then fails over between all of them),
+    /// subscribes to the bus, and starts publishing. Must be called within a tokio runtime.
+    pub async fn connect(config: NatsConfig) -> Result<Self, NatsError> {
+        config.validate()?;
+        let (events_tx, events_rx) = mpsc::channel(CLIENT_EVENTS);
+        let backoff = Backoff::new(
+            std::time::Duration::from_millis(20),
+            std::time::Duration::from_secs(1),
+        );
+        let options = ConnectOptions::new()
+            .no_echo()
+            .name("demitter")
+            .subscription_capacity(config.subscription_capacity)
+            .client_capacity(CLIENT_CAPACITY)
+            .connection_timeout(config.connect_timeout)
+            .reconnect_delay_callback(move |attempts| {
+                backoff.delay(u32::try_from(attempts).unwrap_or(u32::MAX))
+            })
+            .event_callback(move |event| {
+                // Never waits: a full channel loses the event, which the sequence gaps
+                // still account for.
+                let _ = events_tx.try_send(event);
+                async {}
+            });
+        let servers = config.server_urls();
+        // Boxed: the client's connect future is large, and would make every future that
+        // awaits this one as large.
+        let client = Box::pin(options.connect(servers.clone()))
+            .await
+            .map_err(|source| NatsError::Connect {
+                servers: servers.join(","),
+                source,
+            })?;
+        let max_frame_bytes = config
+            .max_frame_bytes
+            .min(client.server_info().max_payload.max(1024));
+        let bus = format!("{}.>", config.prefix);
+        let subscriber =
+            client
+                .subscribe(bus.clone())
+                .await
+                .map_err(|source| NatsError::Subscribe {
+                    subject: bus,
+                    source,
+                })?;
+        let (inbox_tx, inbox) = BatchInbox::channel(INBOX_BATCHES);
+        let transport = Self {
+            queue: Arc::new(SendQueue::new(config.send_queue_bytes, usize::MAX)),
+            inbox,
+            prefix: config.prefix,
+            max_frame_bytes,
+            closed: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            publisher: TaskTracker::new(),
+            client: Mutex::new(Some(client.clone())),
+        };
+        transport
+            .publisher
+            .spawn(publish(client, Arc::clone(&transport.queue)));
+        transport.tasks.spawn(receive(
+            subscriber,
+            inbox_tx.clone(),
+            max_frame_bytes,
+            transport.cancel.clone(),
+        ));
+        transport.tasks.spawn(report_client_events(
+            events_rx,
+            inbox_tx,
+            transport.cancel.clone(),
+        ));
+        tracing::info!(servers = %servers.join(","), "connected to NATS");
+        Ok(transport)
+    }
+
+    /// Drops the connection at once, sending nothing more, as a crash would.
+    pub fn abort(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.queue.discard();
+            self.cancel.cancel();
+            drop(self.client.lock().take());
+        }
+    }
+
+    /// The subject a frame is published on.
+    fn subject_of(&self, frame: &Frame) -> String {
+        match frame {
+            Frame::Event(event) => format!(
+                "{}.e.{}.{}",
+                self.prefix,
+                subject::escape_segment(event.source.as_str()),
+                subject::escape_name(&event.name)
+            ),
+            Frame::Control(control) => format!(
+                "{}.c.{}",
+                self.prefix,
+                subject::escape_segment(control.source.as_str())
+            ),
+        }
+    }
+}
+
+/// Publishes what the queue holds, in order, until it is closed and empty; then flushes.
+async fn publish(client: Client, queue: Arc<SendQueue>) {
+    let records = RecordDecoder::new(usize::MAX);
+    loop {
+        let drained = queue.drain(PUBLISH_BATCH);
+        if drained.bytes.is_empty() {
+            if drained.finished {
+                break;
+            }
+            queue.ready().await;
+            continue;
+        }
+        let mut rest = drained.bytes;
+        while let Some(record) = records.split_record(&mut rest) {
+            // The queue holds only what `send` wrote: a record that does not parse is a
+            // bug here, not input from the network.
+            let Ok((KIND_MESSAGE, mut body)) = record else {
+                tracing::error!("a malformed record in the NATS send queue; dropped");
+                continue;
+            };
+            let subject_len = usize::from(body.get_u16());
+            let subject_bytes = body.split_to(subject_len);
+            let Ok(subject) = Subject::from_utf8(subject_bytes) else {
+                tracing::error!("a subject that is not UTF-8 in the NATS send queue; dropped");
+                continue;
+            };
+            if let Err(e) = client.publish(subject, body).await {
+                tracing::debug!("publish failed: {e}");
+            }
+        }
+    }
+    if let Err(e) = client.flush().await {
+        tracing::debug!("the last frames were not flushed: {e}");
+    }
+}
+
+/// Hands what the bus subscription receives to the emitter, in batches.
+async fn receive(
+    mut subscriber: Subscriber,
+    inbox: InboxSender,
+    max_frame_bytes: usize,
+    cancel: CancellationToken,
+) {
+    let mut cache = DecodeCache::default();
+    loop {
+        let first = tokio::select! {
+            () = cancel.cancelled() => break,
+            message = subscriber.next() => message,
+        };
+        let Some(first) = first else { break };
+        let mut bytes = first.payload.len();
+        let mut batch = Vec::with_capacity(16);
+        batch.push(decode(first.payload, max_frame_bytes, &mut cache));
+        while batch.len() < RECEIVE_BATCH && bytes < RECEIVE_BATCH_BYTES {
+            match futures_util::FutureExt::now_or_never(subscriber.next()) {
+                Some(Some(message)) => {
+                    bytes += message.payload.len();
+                    batch.push(decode(message.payload, max_frame_bytes, &mut cache));
+                }
+                _ => break,
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            sent = inbox.send(batch) => if !sent { break },
+        }
+    }
+}
+
+fn decode(payload: Bytes, max_frame_bytes: usize, cache: &mut DecodeCache) -> Incoming {
+    match Frame::decode_cached(payload, max_frame_bytes, cache) {
+        Ok(frame) => Incoming::Frame { from: None, frame },
+        Err(e) => Incoming::Report(ErrorReport::new(
+            ErrorKind::Deserialization,
+            1,
+            format!("dropped a message from NATS: {e}"),
+        )),
+    }
+}
+
+/// Turns the client's events into reports: a lost connection, and messages the client
+/// dropped because the emitter did not keep up (counted exactly by the sequence gaps).
+async fn report_client_events(
+    mut events: mpsc::Receiver<async_nats::Event>,
+    inbox: InboxSender,
+    cancel: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => break,
+            event = events.recv() => event,
+        };
+        let Some(event) = event else { break };
+        let (mut slow, mut disconnects) = (0u64, 0u64);
+        for event in std::iter::once(event).chain(std::iter::from_fn(|| events.try_recv().ok())) {
+            match event {
+                async_nats::Event::SlowConsumer(_) => slow += 1,
+                async_nats::Event::Disconnected => disconnects += 1,
+                async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                other => tracing::debug!("NATS client event: {other}"),
+            }
+        }
+        let mut reports = Vec::new();
+        if disconnects > 0 {
+            reports.push(Incoming::Report(ErrorReport::new(
+                ErrorKind::Network,
+                disconnects,
+                "lost the connection to NATS; reconnecting (what was in flight is reported as gaps)",
+            )));
+        }
+        if slow > 0 {
+            reports.push(Incoming::Report(ErrorReport::new(
+                ErrorKind::Network,
+                slow,
+                "NATS dropped messages for this emitter, which did not keep up (the gaps count them exactly)",
+            )));
+        }
+        if !reports.is_empty() && !inbox.send(reports).await {
+            break;
+        }
+    }
+}
+
+impl Transport for NatsTransport {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::broadcast(self.max_frame_bytes);
+        caps.blocking_send = true;
+        caps
+    }
+
+    fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {
+        Box::pin(
+            self.queue
+                .wait_for_room(RECORD_HEADER + 2 + MAX_SUBJECT + bytes),
+        )
+    }
+
+    fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
+        // One subscription per node hears the whole bus; receivers filter.
+        let _ = to;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let subject = self.subject_of(&frame);
+        let body_len = 2 + subject.len() + frame.encoded_len();
+        let is_event = matches!(frame, Frame::Event(_));
+        self.queue
+            .push_with(RECORD_HEADER + body_len, is_event, |buf: &mut BytesMut| {
+                put_record_header(buf, KIND_MESSAGE, body_len);
+                buf.put_u16(u16::try_from(subject.len()).unwrap_or(u16::MAX));
+                buf.put_slice(subject.as_bytes());
+                frame.encode(buf);
+            })
+    }
+
+    fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {
+        Box::pin(self.inbox.recv())
+    }
+
+    fn recv_many<'a>(&'a self, into: &'a mut Vec<Incoming>, max: usize) -> BoxFuture<'a, bool> {
+        Box::pin(self.inbox.recv_many(into, max))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if !self.closed.swap(true, Ordering::AcqRel) {
+                // The publisher sends what is queued (the goodbye among it) and flushes.
+                self.queue.close();
+                self.publisher.close();
+                let deadlines = CloseDeadlines::DEFAULT;
+                if !deadlines
+                    .flushed("the frames queued for NATS", self.publisher.wait())
+                    .await
+                {
+                    self.queue.discard();
+                }
+                self.cancel.cancel();
+                drop(self.client.lock().take());
+            }
+            self.tasks.close();
+            self.tasks.wait().await;
+        })
+    }
+}
+
+impl Drop for NatsTransport {
+    fn drop(&mut self) {
+        self.queue.discard();
+        self.cancel.cancel();
+    }
+}

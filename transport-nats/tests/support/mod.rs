@@ -1,0 +1,143 @@
+//! A bus of emitters on one `nats-server`, for the conformance suite and other tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
+use demitter_core::{Emitter, EmitterConfig, Error, Transport};
+use demitter_nats::{NatsConfig, NatsTransport};
+
+use demitter_conformance::nats_server::NatsServer;
+
+/// The frame limit the test buses use: below the test servers' `max_payload`, so that a
+/// raw client can still send one byte more than the limit.
+pub const MAX_FRAME: usize = 2 * 1024 * 1024;
+/// The bus prefix of the tests.
+pub const PREFIX: &str = "demitter-test";
+
+/// The transport settings of the tests, on `server`.
+pub fn config(server: &NatsServer) -> NatsConfig {
+    let mut config = NatsConfig::new([server.addr()]);
+    PREFIX.clone_into(&mut config.prefix);
+    config.max_frame_bytes = MAX_FRAME;
+    config.send_queue_bytes = 4 * MAX_FRAME;
+    config
+}
+
+/// Builds buses on a server of their own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NatsClusterFactory;
+
+/// One node.
+#[derive(Debug)]
+pub struct Node {
+    pub emitter: Emitter,
+    pub transport: Arc<NatsTransport>,
+    pub id: String,
+}
+
+/// A bus of emitters and its server.
+#[derive(Debug)]
+pub struct NatsCluster {
+    config: EmitterConfig,
+    pub nodes: Vec<Node>,
+    pub server: NatsServer,
+    raw: async_nats::Client,
+}
+
+/// Starts a node named `id` on `server`.
+pub async fn start_node(
+    server: &NatsServer,
+    id: &str,
+    config: EmitterConfig,
+) -> Result<Node, Error> {
+    let transport = Arc::new(NatsTransport::connect(self::config(server)).await?);
+    let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
+    Ok(Node {
+        emitter: Emitter::from_shared(shared, config.with_id(id))?,
+        transport,
+        id: id.to_owned(),
+    })
+}
+
+impl ClusterFactory for NatsClusterFactory {
+    type Cluster = NatsCluster;
+
+    async fn build(&self, nodes: usize, config: EmitterConfig) -> Result<NatsCluster, Error> {
+        let server = tokio::task::block_in_place(NatsServer::start);
+        let raw = async_nats::connect(server.addr())
+            .await
+            .map_err(|e| Error::transport_failed("nats", e))?;
+        let mut cluster = NatsCluster {
+            config,
+            nodes: Vec::new(),
+            server,
+            raw,
+        };
+        for i in 0..nodes {
+            let node = start_node(
+                &cluster.server,
+                &format!("node-{i}"),
+                cluster.config.clone(),
+            )
+            .await?;
+            cluster.nodes.push(node);
+        }
+        Ok(cluster)
+    }
+}
+
+impl Cluster for NatsCluster {
+    fn node(&self, i: usize) -> &Emitter {
+        &self.nodes[i].emitter
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn capabilities(&self) -> ClusterCapabilities {
+        ClusterCapabilities::new(true, true)
+    }
+
+    async fn kill(&mut self, i: usize) {
+        self.nodes[i].transport.abort();
+        self.nodes[i].emitter.close().await;
+    }
+
+    async fn restart(&mut self, i: usize) -> Result<(), Error> {
+        let id = self.nodes[i].id.clone();
+        self.nodes[i] = start_node(&self.server, &id, self.config.clone()).await?;
+        Ok(())
+    }
+
+    async fn restart_hub(&mut self) -> Result<(), Error> {
+        tokio::task::block_in_place(|| self.server.start_again());
+        Ok(())
+    }
+
+    async fn inject_raw(&self, i: usize, bytes: Bytes) -> Result<(), Error> {
+        // Every node of the bus hears it; node `i` among them.
+        let _ = i;
+        self.raw
+            .publish(format!("{PREFIX}.raw"), bytes)
+            .await
+            .map_err(|e| Error::transport_failed("nats", e))?;
+        self.raw
+            .flush()
+            .await
+            .map_err(|e| Error::transport_failed("nats", e))
+    }
+
+    fn max_frame_bytes(&self) -> usize {
+        MAX_FRAME
+    }
+
+    async fn shutdown(self) {
+        for node in &self.nodes {
+            node.emitter.close().await;
+        }
+    }
+}
