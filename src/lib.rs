@@ -35,6 +35,10 @@ pub use demitter_quic as quic;
 #[cfg(feature = "nng")]
 pub use demitter_nng as nng;
 
+/// The NATS transport (feature `nats`, opt-in): emitters on a NATS server or cluster.
+#[cfg(feature = "nats")]
+pub use demitter_nats as nats;
+
 #[cfg(feature = "quic")]
 mod quic_url;
 
@@ -45,6 +49,7 @@ mod quic_url;
 /// | `mem://NAME` | the in-process hub called `NAME` |
 /// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder |
 /// | `quic://IP:PORTS?hood=DIR&peer=NAME` | a QUIC mesh node (feature `quic`) listening on `IP` at the first free port of `PORTS` (`4816`, `4816-4819`, `4816,5000`), with the identity `DIR/NAME.crt`, `DIR/NAME.key` and `DIR/hood.crt` (or `ca=FILE&cert=FILE&key=FILE`); more parameters: `seed=HOST:PORT` (repeatable or comma-separated), `allow=NAME,NAME`, `gossip=off`, `mdns=on` (find the hood's peers on the local network by multicast DNS) |
+/// | `nats://HOST:PORT[,HOST:PORT…][?prefix=NAME]` | an emitter on a NATS server or cluster (feature `nats`), failing over between the servers given; buses of different `prefix` (default `demitter`) share servers without hearing each other |
 /// | `nng+tcp://IP:PORT?peer=HOST:PORT` | a node of an nng bus (feature `nng`) listening on `IP:PORT` (port 0: any free one), dialing each `peer` (repeatable or comma-separated) and, from their announcements, the rest of the bus |
 pub async fn connect(url: &str) -> Result<Emitter, Error> {
     connect_with(url, EmitterConfig::default()).await
@@ -90,6 +95,14 @@ pub async fn connect_with(url: &str, config: EmitterConfig) -> Result<Emitter, E
             let quic = quic_url::quic_config(url, rest)?;
             Emitter::with_config(quic::QuicTransport::bind(quic)?, config)
         }
+        #[cfg(feature = "nats")]
+        "nats" => {
+            let nats_config = nats::NatsConfig::from_url(url).map_err(|e| Error::InvalidUrl {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+            Emitter::with_config(nats::NatsTransport::connect(nats_config).await?, config)
+        }
         other => Err(Error::InvalidUrl {
             url: url.to_owned(),
             reason: format!(
@@ -109,6 +122,8 @@ const SCHEMES: &[&str] = &[
     "quic",
     #[cfg(feature = "nng")]
     "nng+tcp",
+    #[cfg(feature = "nats")]
+    "nats",
 ];
 
 /// The forwarder endpoints (`HOST:PORT`, publishers' XSUB side first) that a `zmq://` URL

@@ -169,3 +169,38 @@ async fn nng_urls_start_bus_nodes() {
     a.close().await;
     b.close().await;
 }
+
+#[cfg(feature = "nats")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_urls_reach_a_server() {
+    use demitter_conformance::nats_server::{NatsServer, available};
+    if !available("nats_urls_reach_a_server") {
+        return;
+    }
+    let server = tokio::task::block_in_place(NatsServer::start);
+    let url = format!("nats://{}?prefix=facade", server.addr());
+    let a = demitter::connect(&url).await.expect("connects");
+    let b = demitter::connect(&url).await.expect("connects");
+    let once = b.once::<String>("via.nats").expect("valid");
+    tokio::time::timeout(Duration::from_secs(10), a.wait_for_listeners("via.nats", 1))
+        .await
+        .expect("the listener is seen through the server")
+        .expect("open");
+    a.emit("via.nats", "hello").await.expect("emits");
+    let event = tokio::time::timeout(Duration::from_secs(10), once)
+        .await
+        .expect("arrives")
+        .expect("decodes");
+    assert_eq!(event.data, "hello");
+    for (bad, needle) in [
+        ("nats://", "no server"),
+        ("nats://127.0.0.1:1?prefix=a.b", "prefix"),
+        ("nats://127.0.0.1:1?colour=blue", "prefix=NAME"),
+    ] {
+        let err = demitter::connect(bad).await.expect_err(bad);
+        assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+        assert!(err.to_string().contains(needle), "{bad}: {err}");
+    }
+    a.close().await;
+    b.close().await;
+}
