@@ -2,6 +2,7 @@
 //! baseline: the raw transport moving the same frames without the emitter layer.
 
 pub mod memory;
+pub mod nats;
 #[cfg(feature = "nng")]
 pub mod nng;
 pub mod quic;
@@ -15,6 +16,7 @@ pub const AVAILABLE: &[&str] = &[
     "mem",
     "zmq",
     "quic",
+    "nats",
     #[cfg(feature = "nng")]
     "nng",
 ];
@@ -37,6 +39,10 @@ pub async fn run(
         "quic" => Ok([
             quic::emitters(scenario, progress).await?,
             quic::baseline(scenario, progress).await?,
+        ]),
+        "nats" => Ok([
+            nats::emitters(scenario, progress).await?,
+            nats::baseline(scenario, progress).await?,
         ]),
         #[cfg(feature = "nng")]
         "nng" => Ok([
