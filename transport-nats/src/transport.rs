@@ -8,7 +8,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use demitter_core::record::{RECORD_HEADER, RecordDecoder, put_record_header};
 use demitter_core::{
     Backoff, BatchInbox, Capabilities, CloseDeadlines, DecodeCache, Destination, Error, ErrorKind,
-    ErrorReport, Frame, InboxSender, Incoming, SendQueue, Transport,
+    ErrorReport, Frame, InboxSender, Incoming, NodeId, SendQueue, Transport,
 };
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
@@ -70,6 +70,8 @@ pub struct NatsTransport {
     inbox: BatchInbox,
     prefix: String,
     max_frame_bytes: usize,
+    /// The last event's subject, for the next event of the same source and name.
+    last_subject: Mutex<Option<LastSubject>>,
     closed: AtomicBool,
     /// Stops the reader and the event reporter; the publisher stops when its queue closes.
     cancel: CancellationToken,
@@ -129,6 +131,7 @@ impl NatsTransport {
             inbox,
             prefix: config.prefix,
             max_frame_bytes,
+            last_subject: Mutex::new(None),
             closed: AtomicBool::new(false),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -162,22 +165,48 @@ impl NatsTransport {
         }
     }
 
-    /// The subject a frame is published on.
-    fn subject_of(&self, frame: &Frame) -> String {
+    /// The subject a frame is published on. A run of events of one name from one
+    /// source (the common case) reuses the last event's subject instead of escaping again.
+    fn subject_of(&self, frame: &Frame) -> Arc<str> {
         match frame {
-            Frame::Event(event) => format!(
-                "{}.e.{}.{}",
-                self.prefix,
-                subject::escape_segment(event.source.as_str()),
-                subject::escape_name(&event.name)
-            ),
+            Frame::Event(event) => {
+                let mut last = self.last_subject.lock();
+                if let Some(last) = last.as_ref()
+                    && last.source == event.source
+                    && *last.name == *event.name
+                {
+                    return Arc::clone(&last.subject);
+                }
+                let subject: Arc<str> = format!(
+                    "{}.e.{}.{}",
+                    self.prefix,
+                    subject::escape_segment(event.source.as_str()),
+                    subject::escape_name(&event.name)
+                )
+                .into();
+                *last = Some(LastSubject {
+                    source: event.source.clone(),
+                    name: Arc::clone(&event.name),
+                    subject: Arc::clone(&subject),
+                });
+                subject
+            }
             Frame::Control(control) => format!(
                 "{}.c.{}",
                 self.prefix,
                 subject::escape_segment(control.source.as_str())
-            ),
+            )
+            .into(),
         }
     }
+}
+
+/// An event's source and name, and the subject they make.
+#[derive(Debug)]
+struct LastSubject {
+    source: NodeId,
+    name: Arc<str>,
+    subject: Arc<str>,
 }
 
 /// Publishes what the queue holds, in order, until it is closed and empty; then flushes.
