@@ -182,6 +182,20 @@ mod tests {
     }
 
     #[test]
+    fn the_wire_format_documents_examples_hold() {
+        // docs/wire-format.md, "NATS".
+        assert_eq!(
+            format!(
+                "demitter.e.{}.{}",
+                escape_segment("shop-1"),
+                escape_name("orders.eu west")
+            ),
+            "demitter.e.shop-1.orders.eu~20west"
+        );
+        assert_eq!(pattern_tokens("orders.+"), "orders.*");
+    }
+
+    #[test]
     fn patterns_become_the_closest_subscriptions() {
         assert_eq!(pattern_tokens("a.b"), "a.b");
         assert_eq!(pattern_tokens("a.+"), "a.*");
