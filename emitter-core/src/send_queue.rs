@@ -213,6 +213,22 @@ impl SendQueue {
         self.ready.notified().await;
     }
 
+    /// The next batch for an async writer: whole records, at most `limit` bytes (or one
+    /// larger record), waiting while the queue is empty; `None` once it is closed and
+    /// empty. The loop of a writer that needs no more than the bytes.
+    pub async fn next_batch(&self, limit: usize) -> Option<Bytes> {
+        loop {
+            let drained = self.drain(limit);
+            if !drained.bytes.is_empty() {
+                return Some(drained.bytes);
+            }
+            if drained.finished {
+                return None;
+            }
+            self.ready().await;
+        }
+    }
+
     /// Waits, blocking the thread, until at least `min_bytes` are queued or the queue is
     /// closed (true), or `timeout` passes first (false). For a writer thread.
     pub fn wait_blocking(&self, min_bytes: usize, timeout: Duration) -> bool {
@@ -467,6 +483,32 @@ mod tests {
             .await
             .expect("woken by the close")
             .expect("the sender task");
+    }
+
+    #[tokio::test]
+    async fn next_batch_waits_for_records_and_ends_with_the_queue() {
+        let queue = std::sync::Arc::new(SendQueue::new(100, usize::MAX));
+        let writer = {
+            let queue = std::sync::Arc::clone(&queue);
+            tokio::spawn(async move {
+                let mut batches = Vec::new();
+                while let Some(batch) = queue.next_batch(4).await {
+                    batches.push(batch);
+                }
+                batches
+            })
+        };
+        queue.push(b"ab", true).expect("room");
+        queue.push(b"cd", true).expect("room");
+        queue.push(b"efg", true).expect("room");
+        queue.close();
+        let batches = tokio::time::timeout(Duration::from_secs(20), writer)
+            .await
+            .expect("ends once the queue is closed and empty")
+            .expect("the writer task");
+        let all: Vec<u8> = batches.iter().flat_map(|b| b.to_vec()).collect();
+        assert_eq!(all, b"abcdefg", "every record, in order");
+        assert!(batches.iter().all(|b| b.len() <= 4), "{batches:?}");
     }
 
     #[tokio::test]

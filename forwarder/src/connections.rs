@@ -198,16 +198,8 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// the queue is closed and empty. A failed write closes the queue, which tells the loop
 /// the subscriber is gone.
 async fn write_messages(mut writer: OwnedWriteHalf, queue: Arc<SendQueue>) {
-    loop {
-        let drained = queue.drain(WRITE_BATCH);
-        if drained.bytes.is_empty() {
-            if drained.finished {
-                return;
-            }
-            queue.ready().await;
-            continue;
-        }
-        if writer.write_all(&drained.bytes).await.is_err() {
+    while let Some(batch) = queue.next_batch(WRITE_BATCH).await {
+        if writer.write_all(&batch).await.is_err() {
             queue.discard();
             return;
         }

@@ -212,16 +212,7 @@ struct LastSubject {
 /// Publishes what the queue holds, in order, until it is closed and empty; then flushes.
 async fn publish(client: Client, queue: Arc<SendQueue>) {
     let records = RecordDecoder::new(usize::MAX);
-    loop {
-        let drained = queue.drain(PUBLISH_BATCH);
-        if drained.bytes.is_empty() {
-            if drained.finished {
-                break;
-            }
-            queue.ready().await;
-            continue;
-        }
-        let mut rest = drained.bytes;
+    while let Some(mut rest) = queue.next_batch(PUBLISH_BATCH).await {
         while let Some(record) = records.split_record(&mut rest) {
             // The queue holds only what `send` wrote: a record that does not parse is a
             // bug here, not input from the network.
