@@ -17,9 +17,9 @@ pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 /// The bus prefix of the tests.
 pub const PREFIX: &str = "demitter-test";
 
-/// The transport settings of the tests, on `server`.
-pub fn config(server: &NatsServer) -> NatsConfig {
-    let mut config = NatsConfig::new([server.addr()]);
+/// The transport settings of the tests, on the server at `addr`.
+pub fn config(addr: &str) -> NatsConfig {
+    let mut config = NatsConfig::new([addr]);
     PREFIX.clone_into(&mut config.prefix);
     config.max_frame_bytes = MAX_FRAME;
     config.send_queue_bytes = 4 * MAX_FRAME;
@@ -47,13 +47,9 @@ pub struct NatsCluster {
     raw: async_nats::Client,
 }
 
-/// Starts a node named `id` on `server`.
-pub async fn start_node(
-    server: &NatsServer,
-    id: &str,
-    config: EmitterConfig,
-) -> Result<Node, Error> {
-    let transport = Arc::new(NatsTransport::connect(self::config(server)).await?);
+/// Starts a node named `id` on the server at `addr`.
+pub async fn start_node(addr: &str, id: &str, config: EmitterConfig) -> Result<Node, Error> {
+    let transport = Arc::new(NatsTransport::connect(self::config(addr)).await?);
     let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
     Ok(Node {
         emitter: Emitter::from_shared(shared, config.with_id(id))?,
@@ -78,7 +74,7 @@ impl ClusterFactory for NatsClusterFactory {
         };
         for i in 0..nodes {
             let node = start_node(
-                &cluster.server,
+                &cluster.server.addr(),
                 &format!("node-{i}"),
                 cluster.config.clone(),
             )
@@ -109,7 +105,7 @@ impl Cluster for NatsCluster {
 
     async fn restart(&mut self, i: usize) -> Result<(), Error> {
         let id = self.nodes[i].id.clone();
-        self.nodes[i] = start_node(&self.server, &id, self.config.clone()).await?;
+        self.nodes[i] = start_node(&self.server.addr(), &id, self.config.clone()).await?;
         Ok(())
     }
 
