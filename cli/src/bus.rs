@@ -18,8 +18,9 @@ pub(crate) const DEFAULT_URL: &str = "zmq://127.0.0.1:5555?xpub=5556";
 pub(crate) struct BusArgs {
     /// Where the bus is: zmq://HOST:PORT?xpub=PORT (a forwarder; xpub defaults to PORT+1),
     /// quic://IP:PORTS?hood=DIR&peer=NAME&seed=HOST:PORT (a mesh node; see `demitter pki
-    /// --help`), nng+tcp://IP:PORT?peer=HOST:PORT (a bus node; build with --features nng)
-    /// or mem://NAME (this process only).
+    /// --help`), nng+tcp://IP:PORT?peer=HOST:PORT (a bus node; build with --features nng),
+    /// nats://HOST:PORT[,HOST:PORT...]?prefix=NAME (on NATS servers) or mem://NAME (this
+    /// process only).
     #[arg(short, long, env = "DEMITTER_URL", default_value = DEFAULT_URL)]
     pub(crate) url: String,
     /// Seconds to wait for the bus: the forwarder to answer, a seed or peer to connect,

@@ -6,6 +6,7 @@
 //!   are up;
 //! - `quic://` with seeds and `nng+tcp://` with peers: until a first peer is up, a peer
 //!   refuses this node (a certificate of another hood, say), or the timeout passes;
+//! - `nats://`: connecting to one of the servers, which fails at once when none answers;
 //! - anything else (`mem://`, a QUIC node without seeds): at once, it is the first node.
 
 use std::collections::HashSet;
