@@ -5,7 +5,7 @@
 //! instead, so that CI cannot pass by skipping.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -54,14 +54,52 @@ pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
+    /// The arguments beside the port (the configuration file, cluster settings).
+    args: Vec<String>,
     config: PathBuf,
 }
+
+/// The name the test clusters' servers share.
+const CLUSTER_NAME: &str = "demitter";
 
 impl NatsServer {
     /// Starts a server on a port it picks.
     ///
     /// Panics if it cannot (call [`available`] first).
     pub fn start() -> Self {
+        Self::start_with(Vec::new()).0
+    }
+
+    /// Starts `n` servers routed into one cluster, each on ports it picks: the first
+    /// listens for routes, the others route to it (and learn each other from it).
+    /// Clients of any of them reach clients of all.
+    ///
+    /// Panics if it cannot (call [`available`] first).
+    pub fn start_cluster(n: usize) -> Vec<Self> {
+        let route = |extra: &[String]| {
+            let mut args = vec![
+                "--cluster".to_owned(),
+                "nats://127.0.0.1:-1".to_owned(),
+                "--cluster_name".to_owned(),
+                CLUSTER_NAME.to_owned(),
+            ];
+            args.extend_from_slice(extra);
+            args
+        };
+        let (first, route_port) = Self::start_with(route(&[]));
+        let route_port = route_port.expect("the first server says where it listens for routes");
+        let seed = vec![
+            "--routes".to_owned(),
+            format!("nats://127.0.0.1:{route_port}"),
+        ];
+        let mut servers = vec![first];
+        for _ in 1..n {
+            servers.push(Self::start_with(route(&seed)).0);
+        }
+        servers
+    }
+
+    fn start_with(mut args: Vec<String>) -> (Self, Option<u16>) {
         static SERVERS: AtomicUsize = AtomicUsize::new(0);
         let config = std::env::temp_dir().join(format!(
             "demitter-nats-{}-{}.conf",
@@ -70,12 +108,15 @@ impl NatsServer {
         ));
         std::fs::write(&config, format!("max_payload: {MAX_PAYLOAD}\n"))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
-        let (child, port) = spawn(&config, None);
-        Self {
-            child: Some(child),
-            port,
+        args.splice(0..0, ["-c".to_owned(), config.display().to_string()]);
+        let started = spawn(&args, None);
+        let server = Self {
+            child: Some(started.child),
+            port: started.port,
+            args,
             config,
-        }
+        };
+        (server, started.route_port)
     }
 
     /// Where clients connect: `127.0.0.1:PORT`.
@@ -94,8 +135,7 @@ impl NatsServer {
     /// Starts it again on the same port.
     pub fn start_again(&mut self) {
         self.kill();
-        let (child, _) = spawn(&self.config, Some(self.port));
-        self.child = Some(child);
+        self.child = Some(spawn(&self.args, Some(self.port)).child);
     }
 }
 
@@ -106,13 +146,20 @@ impl Drop for NatsServer {
     }
 }
 
-/// Starts `nats-server` with `config` on `port` (or one it picks, `-p -1`), and waits for it to say it
-/// is ready; returns the process and its client port.
-fn spawn(config: &Path, port: Option<u16>) -> (Child, u16) {
+/// A server started, and the ports it took.
+struct Started {
+    child: Child,
+    port: u16,
+    route_port: Option<u16>,
+}
+
+/// Starts `nats-server` with `args` on `port` (or one it picks, `-p -1`), and waits for it
+/// to say it is ready (and, with `--cluster`, where it listens for routes).
+fn spawn(args: &[String], port: Option<u16>) -> Started {
     let port_arg = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
+    let clustered = args.iter().any(|a| a == "--cluster");
     let mut child = Command::new(binary())
-        .arg("-c")
-        .arg(config)
+        .args(args)
         .args(["-a", "127.0.0.1", "-p", &port_arg])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -129,8 +176,14 @@ fn spawn(config: &Path, port: Option<u16>) -> (Child, u16) {
             let _ = lines_tx.send(line);
         }
     });
-    let mut bound = None;
-    loop {
+    let port_after = |line: &str, what: &str| {
+        line.split(what)
+            .nth(1)
+            .and_then(|at| at.trim().rsplit(':').next())
+            .and_then(|p| p.parse::<u16>().ok())
+    };
+    let (mut bound, mut route_port, mut ready) = (None, None, false);
+    while !(ready && (route_port.is_some() || !clustered)) {
         let line = match lines.recv_timeout(READY_TIMEOUT) {
             Ok(line) => line,
             Err(e) => {
@@ -138,17 +191,15 @@ fn spawn(config: &Path, port: Option<u16>) -> (Child, u16) {
                 panic!("nats-server did not become ready within {READY_TIMEOUT:?}: {e}");
             }
         };
-        if let Some(at) = line.split("Listening for client connections on ").nth(1) {
-            bound = at
-                .trim()
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse::<u16>().ok());
-        }
-        if line.contains("Server is ready") {
-            break;
-        }
+        bound = bound.or_else(|| port_after(&line, "Listening for client connections on "));
+        route_port =
+            route_port.or_else(|| port_after(&line, "Listening for route connections on "));
+        ready |= line.contains("Server is ready");
     }
     let port = bound.unwrap_or_else(|| panic!("nats-server did not say which port it took"));
-    (child, port)
+    Started {
+        child,
+        port,
+        route_port,
+    }
 }

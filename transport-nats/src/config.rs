@@ -8,8 +8,9 @@ use crate::error::NatsError;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NatsConfig {
-    /// The servers, `HOST:PORT` or `nats://HOST:PORT`. Give every server of a cluster: the
-    /// client learns others only when it first connects.
+    /// The servers, `HOST:PORT` or `nats://HOST:PORT`, tried in this order (then the
+    /// others the cluster names), at first and after a lost connection. Give every server
+    /// of a cluster: the client learns others only when it first connects.
     pub servers: Vec<String>,
     /// The first subject token of every subject this bus uses; buses with different
     /// prefixes share a server without hearing each other. Default `demitter`.

@@ -95,6 +95,9 @@ impl NatsTransport {
             .subscription_capacity(config.subscription_capacity)
             .client_capacity(CLIENT_CAPACITY)
             .connection_timeout(config.connect_timeout)
+            // The servers are tried in the order given (then those the cluster names), so
+            // that a program chooses which server its emitters use first.
+            .retain_servers_order()
             .reconnect_delay_callback(move |attempts| {
                 backoff.delay(u32::try_from(attempts).unwrap_or(u32::MAX))
             })
@@ -154,6 +157,13 @@ impl NatsTransport {
         ));
         tracing::info!(servers = %servers.join(","), "connected to NATS");
         Ok(transport)
+    }
+
+    /// The server this emitter is connected to now, as `HOST:PORT` (`None` once closed).
+    pub fn connected_to(&self) -> Option<String> {
+        let client = self.client.lock();
+        let info = client.as_ref()?.server_info();
+        Some(format!("{}:{}", info.host, info.port))
     }
 
     /// Drops the connection at once, sending nothing more, as a crash would.

@@ -19,7 +19,12 @@ pub const PREFIX: &str = "demitter-test";
 
 /// The transport settings of the tests, on the server at `addr`.
 pub fn config(addr: &str) -> NatsConfig {
-    let mut config = NatsConfig::new([addr]);
+    config_on(&[addr.to_owned()])
+}
+
+/// The transport settings of the tests, on `servers` (tried in this order).
+pub fn config_on(servers: &[String]) -> NatsConfig {
+    let mut config = NatsConfig::new(servers.iter().cloned());
     PREFIX.clone_into(&mut config.prefix);
     config.max_frame_bytes = MAX_FRAME;
     config.send_queue_bytes = 4 * MAX_FRAME;
@@ -49,7 +54,16 @@ pub struct NatsCluster {
 
 /// Starts a node named `id` on the server at `addr`.
 pub async fn start_node(addr: &str, id: &str, config: EmitterConfig) -> Result<Node, Error> {
-    let transport = Arc::new(NatsTransport::connect(self::config(addr)).await?);
+    start_node_on(&[addr.to_owned()], id, config).await
+}
+
+/// Starts a node named `id` on `servers` (the first that answers, in this order).
+pub async fn start_node_on(
+    servers: &[String],
+    id: &str,
+    config: EmitterConfig,
+) -> Result<Node, Error> {
+    let transport = Arc::new(NatsTransport::connect(config_on(servers)).await?);
     let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
     Ok(Node {
         emitter: Emitter::from_shared(shared, config.with_id(id))?,
