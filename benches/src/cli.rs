@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Subscribing nodes.
     #[arg(long, default_value_t = 1)]
     pub subscribers: usize,
+    /// Nodes that listen only on a name nobody emits (emitter runs only; the baselines
+    /// have none).
+    #[arg(long, default_value_t = 0)]
+    pub bystanders: usize,
     /// Payload bytes per event.
     #[arg(long, default_value_t = 64)]
     pub payload: usize,
@@ -60,6 +64,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
         return vec![Scenario {
             publishers: args.publishers.max(1),
             subscribers: args.subscribers.max(1),
+            bystanders: args.bystanders,
             payload: args.payload,
             duration,
             rate: args.rate,
@@ -73,6 +78,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
                 all.push(Scenario {
                     publishers: 1,
                     subscribers,
+                    bystanders: args.bystanders,
                     payload,
                     duration,
                     rate,

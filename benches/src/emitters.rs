@@ -29,14 +29,78 @@ impl Deliveries for EventStream<BenchEvent> {
     }
 }
 
-/// Publishes `scenario`'s events from `publishers` to `subscribers` and measures.
-pub async fn run_emitters(
+/// The name bystanders listen on, which no publisher emits.
+const ELSEWHERE: &str = "bench.elsewhere";
+
+/// The emitters of a run.
+#[derive(Debug, Default)]
+pub struct RunEmitters {
+    /// Those that publish.
+    pub publishers: Vec<Emitter>,
+    /// Those that listen for every event.
+    pub subscribers: Vec<Emitter>,
+    /// Those that listen only on `bench.elsewhere`, which no publisher emits.
+    pub bystanders: Vec<Emitter>,
+}
+
+impl RunEmitters {
+    /// Makes `scenario`'s emitters with `join`.
+    pub async fn join<F, Fut>(scenario: &Scenario, join: F) -> Result<Self, BenchError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Emitter, BenchError>>,
+    {
+        let mut emitters = Self::default();
+        for (count, into) in [
+            (scenario.publishers, &mut emitters.publishers),
+            (scenario.subscribers, &mut emitters.subscribers),
+            (scenario.bystanders, &mut emitters.bystanders),
+        ] {
+            for _ in 0..count {
+                into.push(join().await?);
+            }
+        }
+        Ok(emitters)
+    }
+
+    /// Runs `scenario` on them, then closes them whatever the outcome.
+    pub async fn run(
+        self,
+        transport: &str,
+        scenario: &Scenario,
+        progress: &Progress,
+    ) -> Result<Outcome, BenchError> {
+        let result = run_emitters(transport, &self, scenario, progress).await;
+        for e in self
+            .publishers
+            .iter()
+            .chain(&self.subscribers)
+            .chain(&self.bystanders)
+        {
+            e.close().await;
+        }
+        result
+    }
+}
+
+/// Publishes `scenario`'s events from the publishers to the subscribers, with the
+/// bystanders listening elsewhere, and measures.
+async fn run_emitters(
     transport: &str,
-    publishers: &[Emitter],
-    subscribers: &[Emitter],
+    emitters: &RunEmitters,
     scenario: &Scenario,
     progress: &Progress,
 ) -> Result<Outcome, BenchError> {
+    let RunEmitters {
+        publishers,
+        subscribers,
+        bystanders,
+    } = emitters;
+    // Kept until the run ends: a bystander listens all along.
+    let _elsewhere = bystanders
+        .iter()
+        .map(|b| b.events::<BenchEvent>(ELSEWHERE))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut run = Run::new();
     for sub in subscribers {
         run.subscribe(
@@ -51,6 +115,14 @@ pub async fn run_emitters(
         .await
         .map_err(|_| {
             BenchError::Setup("subscribers were not seen by every publisher within 10 s".into())
+        })??;
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            publisher.wait_for_listeners(ELSEWHERE, bystanders.len()),
+        )
+        .await
+        .map_err(|_| {
+            BenchError::Setup("bystanders were not seen by every publisher within 10 s".into())
         })??;
     }
     run.start_clock();
@@ -73,7 +145,7 @@ pub async fn run_emitters(
     }
     // What the subscribers were told they missed. (Publishers also report the same drops
     // as send failures; counting both would count each loss twice.)
-    let subscribers = subscribers.to_vec();
+    let subscribers = subscribers.clone();
     run.finish(transport, Layer::Emitter, scenario, progress, move |_| {
         subscribers
             .iter()
@@ -86,23 +158,18 @@ pub async fn run_emitters(
     .await
 }
 
-/// Makes the scenario's publishers and subscribers with `join`, runs it on them, and closes
-/// them whatever the outcome.
+/// Makes the scenario's emitters with `join`, runs it on them, and closes them whatever
+/// the outcome.
 pub async fn run_on_new_emitters(
     transport: &str,
     scenario: &Scenario,
     progress: &Progress,
     join: impl Fn() -> Result<Emitter, demitter_core::Error>,
 ) -> Result<Outcome, BenchError> {
-    let publishers = (0..scenario.publishers)
-        .map(|_| join())
-        .collect::<Result<Vec<_>, _>>()?;
-    let subscribers = (0..scenario.subscribers)
-        .map(|_| join())
-        .collect::<Result<Vec<_>, _>>()?;
-    let result = run_emitters(transport, &publishers, &subscribers, scenario, progress).await;
-    for e in publishers.iter().chain(&subscribers) {
-        e.close().await;
-    }
-    result
+    RunEmitters::join(scenario, || {
+        std::future::ready(join().map_err(BenchError::from))
+    })
+    .await?
+    .run(transport, scenario, progress)
+    .await
 }

@@ -98,6 +98,7 @@ mod tests {
             scenario: Scenario {
                 publishers: 1,
                 subscribers: 1,
+                bystanders: 0,
                 payload: 64,
                 duration: std::time::Duration::from_secs(1),
                 rate: None,

@@ -13,6 +13,9 @@ pub struct Scenario {
     pub publishers: usize,
     /// Listening nodes; each listens for every event.
     pub subscribers: usize,
+    /// Nodes that listen only on a name the publishers never emit: what a transport that
+    /// filters before delivery spares them, and one that does not makes them pay.
+    pub bystanders: usize,
     /// Payload bytes per event.
     pub payload: usize,
     /// How long publishers publish.
@@ -61,6 +64,9 @@ impl fmt::Display for Scenario {
         )?;
         if matches!(self.congestion, Congestion::Block { .. }) {
             f.write_str(" block")?;
+        }
+        if self.bystanders > 0 {
+            write!(f, " +{} bystander(s)", self.bystanders)?;
         }
         Ok(())
     }

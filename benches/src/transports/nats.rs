@@ -9,7 +9,7 @@ use demitter_nats::{NatsConfig, NatsTransport};
 use futures_util::StreamExt as _;
 
 use crate::baseline::{BaselineFrames, frame_stamp};
-use crate::emitters::run_emitters;
+use crate::emitters::RunEmitters;
 use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
@@ -42,19 +42,10 @@ async fn join(server: &NatsServer, scenario: &Scenario) -> Result<Emitter, Bench
 /// Emitters, each with its own connection to one server.
 pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
     let server = server()?;
-    let mut publishers = Vec::new();
-    for _ in 0..scenario.publishers {
-        publishers.push(join(&server, scenario).await?);
-    }
-    let mut subscribers = Vec::new();
-    for _ in 0..scenario.subscribers {
-        subscribers.push(join(&server, scenario).await?);
-    }
-    let result = run_emitters(NAME, &publishers, &subscribers, scenario, progress).await;
-    for e in publishers.iter().chain(&subscribers) {
-        e.close().await;
-    }
-    result
+    RunEmitters::join(scenario, || join(&server, scenario))
+        .await?
+        .run(NAME, scenario, progress)
+        .await
 }
 
 struct RawSubscriber(async_nats::Subscriber);
