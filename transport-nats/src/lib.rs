@@ -5,6 +5,7 @@
 //! Each frame is one NATS message on a subject under the bus's prefix ([`subject`] says
 //! how names become subjects); each node receives the bus on one subscription.
 
+mod client_events;
 mod config;
 mod error;
 pub mod subject;

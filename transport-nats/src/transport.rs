@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::client_events::report_client_events;
 use crate::config::NatsConfig;
 use crate::error::NatsError;
 use crate::subject;
@@ -287,49 +288,6 @@ fn decode(payload: Bytes, max_frame_bytes: usize, cache: &mut DecodeCache) -> In
             1,
             format!("dropped a message from NATS: {e}"),
         )),
-    }
-}
-
-/// Turns the client's events into reports: a lost connection, and messages the client
-/// dropped because the emitter did not keep up (counted exactly by the sequence gaps).
-async fn report_client_events(
-    mut events: mpsc::Receiver<async_nats::Event>,
-    inbox: InboxSender,
-    cancel: CancellationToken,
-) {
-    loop {
-        let event = tokio::select! {
-            () = cancel.cancelled() => break,
-            event = events.recv() => event,
-        };
-        let Some(event) = event else { break };
-        let (mut slow, mut disconnects) = (0u64, 0u64);
-        for event in std::iter::once(event).chain(std::iter::from_fn(|| events.try_recv().ok())) {
-            match event {
-                async_nats::Event::SlowConsumer(_) => slow += 1,
-                async_nats::Event::Disconnected => disconnects += 1,
-                async_nats::Event::Connected => tracing::info!("connected to NATS"),
-                other => tracing::debug!("NATS client event: {other}"),
-            }
-        }
-        let mut reports = Vec::new();
-        if disconnects > 0 {
-            reports.push(Incoming::Report(ErrorReport::new(
-                ErrorKind::Network,
-                disconnects,
-                "lost the connection to NATS; reconnecting (what was in flight is reported as gaps)",
-            )));
-        }
-        if slow > 0 {
-            reports.push(Incoming::Report(ErrorReport::new(
-                ErrorKind::Network,
-                slow,
-                "NATS dropped messages for this emitter, which did not keep up (the gaps count them exactly)",
-            )));
-        }
-        if !reports.is_empty() && !inbox.send(reports).await {
-            break;
-        }
     }
 }
 

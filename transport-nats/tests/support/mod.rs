@@ -63,7 +63,16 @@ pub async fn start_node_on(
     id: &str,
     config: EmitterConfig,
 ) -> Result<Node, Error> {
-    let transport = Arc::new(NatsTransport::connect(config_on(servers)).await?);
+    start_node_with(config_on(servers), id, config).await
+}
+
+/// Starts a node named `id` with these transport settings.
+pub async fn start_node_with(
+    nats: NatsConfig,
+    id: &str,
+    config: EmitterConfig,
+) -> Result<Node, Error> {
+    let transport = Arc::new(NatsTransport::connect(nats).await?);
     let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
     Ok(Node {
         emitter: Emitter::from_shared(shared, config.with_id(id))?,
