@@ -31,6 +31,25 @@ pub enum NatsError {
         /// Why.
         source: async_nats::SubscribeError,
     },
+    /// No `nats-server` to start here (see [`local_server::missing`](crate::local_server::missing)).
+    #[error("{0}")]
+    ServerMissing(String),
+    /// Starting a local `nats-server` failed.
+    #[error("cannot start `{binary}`: {source}")]
+    ServerStart {
+        /// The server binary.
+        binary: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A local `nats-server` started but did not say it was ready.
+    #[error("`{binary}` did not say it was ready within {waited:?}")]
+    ServerNotReady {
+        /// The server binary.
+        binary: String,
+        /// How long it was given.
+        waited: std::time::Duration,
+    },
 }
 
 impl From<NatsError> for demitter_core::Error {

@@ -8,6 +8,7 @@
 mod client_events;
 mod config;
 mod error;
+pub mod local_server;
 pub mod subject;
 mod transport;
 
