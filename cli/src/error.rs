@@ -86,6 +86,9 @@ pub(crate) enum CliError {
     /// The forwarder subcommand.
     #[error(transparent)]
     Forwarder(#[from] demitter_forwarder::ForwarderError),
+    /// The demo's local NATS server.
+    #[error("--transport nats starts a local nats-server: {0}")]
+    Nats(#[from] demitter::nats::NatsError),
     /// A demo participant that misbehaved.
     #[error("the demo failed: {0}")]
     Demo(String),

@@ -92,3 +92,37 @@ async fn demo_refuses_nonsense_settings() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_on_a_local_nats_server() {
+    if !demitter_conformance::nats_server::available("demo_runs_on_a_local_nats_server") {
+        return;
+    }
+    let summary = demo(&["--duration", "3", "--transport", "nats", "--bidders", "2"]).await;
+    assert_eq!(field(&summary, "child processes exited:"), "4 of 4");
+    assert!(field(&summary, "bus:").starts_with("nats"));
+    let banner = summary
+        .lines()
+        .find(|l| l.contains("demitter tap 'auction.#' --url 'nats://127.0.0.1:"));
+    assert!(banner.is_some(), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_on_nats_without_a_server_says_how_to_get_one() {
+    let run = Command::new(env!("CARGO_BIN_EXE_demitter"))
+        .args(["demo", "--duration", "1", "--transport", "nats"])
+        .env("NATS_SERVER", "/nonexistent/nats-server")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_TIMEOUT, run)
+        .await
+        .expect("the demo ends by itself")
+        .expect("the demo runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "no server, no demo");
+    assert!(
+        stderr.contains("apt-get install nats-server") && stderr.contains("NATS_SERVER"),
+        "{stderr}"
+    );
+}

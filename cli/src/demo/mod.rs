@@ -39,7 +39,8 @@ pub(crate) struct DemoArgs {
     /// Seconds the auction runs (on a terminal, any key ends it sooner).
     #[arg(short, long, value_name = "SECONDS", default_value = "20", allow_negative_numbers = true, value_parser = crate::seconds::parse)]
     duration: Duration,
-    /// The bus: an embedded ZeroMQ forwarder, or a QUIC mesh with a hood made for the demo.
+    /// The bus: an embedded ZeroMQ forwarder, a QUIC mesh with a hood made for the demo, or
+    /// a local nats-server (`$NATS_SERVER` or `nats-server` on PATH).
     #[arg(long, value_enum, default_value_t = Transport::Zmq)]
     transport: Transport,
     /// Log lines instead of the dashboard, even on a terminal.
@@ -231,6 +232,7 @@ fn summarize(
     let bus = match args.transport {
         Transport::Zmq => "zmq (an embedded forwarder)",
         Transport::Quic => "quic (a mesh with mutual TLS)",
+        Transport::Nats => "nats (a local nats-server)",
     };
     println!("  bus:                         {bus}");
     println!(

@@ -1,11 +1,12 @@
-//! The bus the demo runs on: an embedded ZeroMQ forwarder on free loopback ports, or a
-//! QUIC mesh with a throw-away hood in a temporary directory.
+//! The bus the demo runs on: an embedded ZeroMQ forwarder on free loopback ports, a QUIC
+//! mesh with a throw-away hood in a temporary directory, or a local `nats-server`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use demitter::Emitter;
 use demitter::forwarder::{Forwarder, ForwarderConfig};
+use demitter::nats::local_server::LocalServer;
 use demitter::quic::pki::{create_hood, create_peer};
 use demitter::quic::{PeerIdentity, QuicConfig, QuicTransport};
 
@@ -18,6 +19,8 @@ pub(crate) enum Transport {
     Zmq,
     /// A QUIC mesh with mutual TLS (a hood made for the demo).
     Quic,
+    /// A `nats-server` started for the demo (`$NATS_SERVER` or `nats-server` on PATH).
+    Nats,
 }
 
 /// The name the demo's own process has on the bus.
@@ -30,6 +33,7 @@ pub(crate) enum Bus {
         hood: PathBuf,
         seed: Option<SocketAddr>,
     },
+    Nats(LocalServer),
 }
 
 impl Bus {
@@ -51,13 +55,19 @@ impl Bus {
                 }
                 Ok(Self::Quic { hood, seed: None })
             }
+            Transport::Nats => {
+                let server = tokio::task::spawn_blocking(|| LocalServer::start(&[]))
+                    .await
+                    .map_err(|e| CliError::Demo(format!("starting nats-server: {e}")))??;
+                Ok(Self::Nats(server))
+            }
         }
     }
 
     /// Joins the bus as the dashboard (on QUIC, the node every participant seeds with).
     pub(crate) async fn join_dashboard(&mut self) -> Result<Emitter, CliError> {
         match self {
-            Self::Zmq(_) => Ok(demitter::connect(&self.url_for(DASHBOARD)).await?),
+            Self::Zmq(_) | Self::Nats(_) => Ok(demitter::connect(&self.url_for(DASHBOARD)).await?),
             Self::Quic { hood, seed } => {
                 let identity = PeerIdentity::load(hood, DASHBOARD)?;
                 let transport = QuicTransport::bind(QuicConfig::new(identity).loopback())?;
@@ -75,6 +85,7 @@ impl Bus {
                 forwarder.xsub_addr().port(),
                 forwarder.xpub_addr().port()
             ),
+            Self::Nats(server) => server.url(),
             Self::Quic { hood, seed } => {
                 let seed = seed.map(|s| format!("&seed={s}")).unwrap_or_default();
                 format!(
@@ -94,6 +105,12 @@ impl Bus {
                     "an embedded ZeroMQ forwarder at {url}\n  (watch it from another terminal: demitter tap 'auction.#' --url '{url}')"
                 )
             }
+            Self::Nats(_) => {
+                let url = self.url_for(DASHBOARD);
+                format!(
+                    "a local nats-server at {url}\n  (watch it from another terminal: demitter tap 'auction.#' --url '{url}')"
+                )
+            }
             Self::Quic { seed, .. } => format!(
                 "a QUIC mesh with mutual TLS (seed {})",
                 seed.map_or_else(|| "-".to_owned(), |s| s.to_string())
@@ -101,10 +118,11 @@ impl Bus {
         }
     }
 
-    /// Stops the forwarder, or removes the hood's files.
+    /// Stops the forwarder or the server, or removes the hood's files.
     pub(crate) async fn close(self) {
         match self {
             Self::Zmq(forwarder) => forwarder.close().await,
+            Self::Nats(server) => drop(server),
             Self::Quic { hood, .. } => {
                 if let Err(e) = std::fs::remove_dir_all(&hood) {
                     eprintln!("warning: could not remove {}: {e}", hood.display());
