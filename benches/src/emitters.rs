@@ -108,22 +108,21 @@ async fn run_emitters(
         );
     }
     for publisher in publishers {
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            publisher.wait_for_listeners(EVENT, subscribers.len()),
-        )
-        .await
-        .map_err(|_| {
-            BenchError::Setup("subscribers were not seen by every publisher within 10 s".into())
-        })??;
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            publisher.wait_for_listeners(ELSEWHERE, bystanders.len()),
-        )
-        .await
-        .map_err(|_| {
-            BenchError::Setup("bystanders were not seen by every publisher within 10 s".into())
-        })??;
+        for (name, count, who) in [
+            (EVENT, subscribers.len(), "subscribers"),
+            (ELSEWHERE, bystanders.len(), "bystanders"),
+        ] {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                publisher.wait_for_listeners(name, count),
+            )
+            .await
+            .map_err(|_| {
+                BenchError::Setup(format!(
+                    "{who} were not seen by every publisher within 10 s"
+                ))
+            })??;
+        }
     }
     run.start_clock();
     let pad: Arc<[u8]> = vec![0x5a; scenario.payload].into();

@@ -17,20 +17,26 @@ fn field<'a>(summary: &'a str, label: &str) -> &'a str {
         .map_or_else(|| panic!("no `{label}` line in:\n{summary}"), str::trim)
 }
 
-/// Runs a demo to its end and checks its summary; returns the summary.
-async fn demo(args: &[&str]) -> String {
+/// Runs `demitter demo ARGS` to its end, with `env` set.
+async fn run_demo(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let run = Command::new(env!("CARGO_BIN_EXE_demitter"))
         .arg("demo")
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(RUN_TIMEOUT, run)
+    tokio::time::timeout(RUN_TIMEOUT, run)
         .await
         .expect("the demo ends by itself")
-        .expect("the demo runs");
+        .expect("the demo runs")
+}
+
+/// Runs a demo to its end and checks its summary; returns the summary.
+async fn demo(args: &[&str]) -> String {
+    let output = run_demo(args, &[]).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -109,16 +115,11 @@ async fn demo_runs_on_a_local_nats_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_on_nats_without_a_server_says_how_to_get_one() {
-    let run = Command::new(env!("CARGO_BIN_EXE_demitter"))
-        .args(["demo", "--duration", "1", "--transport", "nats"])
-        .env("NATS_SERVER", "/nonexistent/nats-server")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(RUN_TIMEOUT, run)
-        .await
-        .expect("the demo ends by itself")
-        .expect("the demo runs");
+    let output = run_demo(
+        &["--duration", "1", "--transport", "nats"],
+        &[("NATS_SERVER", "/nonexistent/nats-server")],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "no server, no demo");
     assert!(
