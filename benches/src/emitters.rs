@@ -32,6 +32,17 @@ impl Deliveries for EventStream<BenchEvent> {
 /// The name bystanders listen on, which no publisher emits.
 const ELSEWHERE: &str = "bench.elsewhere";
 
+/// What an emitter of a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It publishes.
+    Publisher,
+    /// It listens for every event.
+    Subscriber,
+    /// It listens elsewhere.
+    Bystander,
+}
+
 /// The emitters of a run.
 #[derive(Debug, Default)]
 pub struct RunEmitters {
@@ -44,20 +55,32 @@ pub struct RunEmitters {
 }
 
 impl RunEmitters {
-    /// Makes `scenario`'s emitters with `join`.
+    /// Makes `scenario`'s emitters with `join`, told the role of each.
     pub async fn join<F, Fut>(scenario: &Scenario, join: F) -> Result<Self, BenchError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Role) -> Fut,
         Fut: Future<Output = Result<Emitter, BenchError>>,
     {
         let mut emitters = Self::default();
-        for (count, into) in [
-            (scenario.publishers, &mut emitters.publishers),
-            (scenario.subscribers, &mut emitters.subscribers),
-            (scenario.bystanders, &mut emitters.bystanders),
+        for (count, role, into) in [
+            (
+                scenario.publishers,
+                Role::Publisher,
+                &mut emitters.publishers,
+            ),
+            (
+                scenario.subscribers,
+                Role::Subscriber,
+                &mut emitters.subscribers,
+            ),
+            (
+                scenario.bystanders,
+                Role::Bystander,
+                &mut emitters.bystanders,
+            ),
         ] {
             for _ in 0..count {
-                into.push(join().await?);
+                into.push(join(role).await?);
             }
         }
         Ok(emitters)
@@ -165,7 +188,7 @@ pub async fn run_on_new_emitters(
     progress: &Progress,
     join: impl Fn() -> Result<Emitter, demitter_core::Error>,
 ) -> Result<Outcome, BenchError> {
-    RunEmitters::join(scenario, || {
+    RunEmitters::join(scenario, |_| {
         std::future::ready(join().map_err(BenchError::from))
     })
     .await?

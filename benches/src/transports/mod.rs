@@ -17,6 +17,7 @@ pub const AVAILABLE: &[&str] = &[
     "zmq",
     "quic",
     "nats",
+    "nats-routed",
     #[cfg(feature = "nng")]
     "nng",
 ];
@@ -40,10 +41,13 @@ pub async fn run(
             quic::emitters(scenario, progress).await?,
             quic::baseline(scenario, progress).await?,
         ]),
-        "nats" => Ok([
-            nats::emitters(scenario, progress).await?,
-            nats::baseline(scenario, progress).await?,
-        ]),
+        "nats" | "nats-routed" => {
+            let routed = transport == "nats-routed";
+            Ok([
+                nats::emitters(routed, scenario, progress).await?,
+                nats::baseline(routed, scenario, progress).await?,
+            ])
+        }
         #[cfg(feature = "nng")]
         "nng" => Ok([
             nng::emitters(scenario, progress).await?,

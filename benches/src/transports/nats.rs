@@ -1,7 +1,10 @@
-//! NATS: emitters on one `nats-server` on loopback, against raw `async-nats` clients
-//! publishing the same frames through the same server, with no emitter layer.
+//! NATS: emitters on `nats-server` on loopback, against raw `async-nats` clients publishing
+//! the same frames through the same servers, with no emitter layer. `nats` is one server;
+//! `nats-routed` is two servers in a cluster, the publishers on one and everyone else on
+//! the other, so that every event crosses a route.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use demitter_conformance::nats_server::{NatsServer, missing};
 use demitter_core::{Emitter, Frame};
@@ -9,43 +12,76 @@ use demitter_nats::{NatsConfig, NatsTransport};
 use futures_util::StreamExt as _;
 
 use crate::baseline::{BaselineFrames, frame_stamp};
-use crate::emitters::RunEmitters;
+use crate::emitters::{Role, RunEmitters};
 use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
 
-const NAME: &str = "nats";
 /// The subject of the baseline's frames.
 const RAW_SUBJECT: &str = "bench.raw";
+/// The subject the baseline's subscribers answer on, once subscribed.
+const READY_SUBJECT: &str = "bench.ready";
+/// How long the baseline's subscriptions may take to reach the publishers' server.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn setup(e: impl std::fmt::Display) -> BenchError {
     BenchError::Setup(e.to_string())
 }
 
-/// A server of the run's own, or why there is none.
-fn server() -> Result<NatsServer, BenchError> {
-    if let Some(why) = missing() {
-        return Err(BenchError::Setup(format!(
-            "--transport nats needs nats-server: {why}"
-        )));
+/// The servers of a run: one, or two routed into a cluster.
+struct Servers {
+    name: &'static str,
+    servers: Vec<NatsServer>,
+}
+
+impl Servers {
+    fn start(routed: bool) -> Result<Self, BenchError> {
+        let name = if routed { "nats-routed" } else { "nats" };
+        if let Some(why) = missing() {
+            return Err(BenchError::Setup(format!(
+                "--transport {name} needs nats-server: {why}"
+            )));
+        }
+        let servers = tokio::task::block_in_place(|| {
+            if routed {
+                NatsServer::start_cluster(2)
+            } else {
+                vec![NatsServer::start()]
+            }
+        });
+        Ok(Self { name, servers })
     }
-    Ok(tokio::task::block_in_place(NatsServer::start))
+
+    /// Where a node of this role connects: publishers to the first server, the others to
+    /// the last.
+    fn addr(&self, role: Role) -> String {
+        match (role, self.servers.first(), self.servers.last()) {
+            (Role::Publisher, Some(first), _) => first.addr(),
+            (_, _, Some(last)) => last.addr(),
+            _ => String::new(),
+        }
+    }
 }
 
-async fn join(server: &NatsServer, scenario: &Scenario) -> Result<Emitter, BenchError> {
-    let transport = NatsTransport::connect(NatsConfig::new([server.addr()]))
-        .await
-        .map_err(setup)?;
-    Ok(Emitter::with_config(transport, scenario.emitter_config())?)
-}
-
-/// Emitters, each with its own connection to one server.
-pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
-    let server = server()?;
-    RunEmitters::join(scenario, || join(&server, scenario))
-        .await?
-        .run(NAME, scenario, progress)
-        .await
+/// Emitters, each with its own connection.
+pub async fn emitters(
+    routed: bool,
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Outcome, BenchError> {
+    let servers = Servers::start(routed)?;
+    RunEmitters::join(scenario, |role| {
+        let addr = servers.addr(role);
+        async move {
+            let transport = NatsTransport::connect(NatsConfig::new([addr]))
+                .await
+                .map_err(setup)?;
+            Ok(Emitter::with_config(transport, scenario.emitter_config())?)
+        }
+    })
+    .await?
+    .run(servers.name, scenario, progress)
+    .await
 }
 
 struct RawSubscriber(async_nats::Subscriber);
@@ -61,22 +97,72 @@ impl Deliveries for RawSubscriber {
     }
 }
 
+/// Answers requests on [`READY_SUBJECT`]: a publisher that gets an answer knows the
+/// subscriptions made before it reached its server.
+async fn answer_ready(client: async_nats::Client) -> Result<(), BenchError> {
+    let mut ready = client.subscribe(READY_SUBJECT).await.map_err(setup)?;
+    tokio::spawn(async move {
+        while let Some(request) = ready.next().await {
+            if let Some(reply) = request.reply {
+                let _ = client.publish(reply, "ready".into()).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Waits until every subscriber has answered through `client`'s server.
+async fn wait_ready(client: &async_nats::Client, subscribers: usize) -> Result<(), BenchError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut answered = 0;
+    while answered < subscribers {
+        if Instant::now() > deadline {
+            return Err(BenchError::Setup(format!(
+                "only {answered} of {subscribers} raw subscriptions reached the publishers' server within {READY_TIMEOUT:?}"
+            )));
+        }
+        // Every subscriber hears the question and answers it: ask until all answer.
+        let inbox = client.new_inbox();
+        let mut answers = client.subscribe(inbox.clone()).await.map_err(setup)?;
+        client
+            .publish_with_reply(READY_SUBJECT, inbox, "ready?".into())
+            .await
+            .map_err(setup)?;
+        answered = 0;
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(200), answers.next()).await
+        {
+            answered += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Raw `async-nats`: each subscriber and each publisher a client of its own, one frame per
 /// message on one subject (the client drops what a full subscription cannot take, and
 /// says so only as a slow-consumer event).
-pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
-    let server = server()?;
+pub async fn baseline(
+    routed: bool,
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Outcome, BenchError> {
+    let servers = Servers::start(routed)?;
     let mut run = Run::new();
     for _ in 0..scenario.subscribers {
-        let client = async_nats::connect(server.addr()).await.map_err(setup)?;
+        let client = async_nats::connect(servers.addr(Role::Subscriber))
+            .await
+            .map_err(setup)?;
         let subscriber = client.subscribe(RAW_SUBJECT).await.map_err(setup)?;
-        // The subscription is in place at the server once a round trip has gone by.
-        client.flush().await.map_err(setup)?;
+        answer_ready(client).await?;
         run.subscribe(RawSubscriber(subscriber));
     }
     let mut publishers = Vec::new();
     for _ in 0..scenario.publishers {
-        publishers.push(async_nats::connect(server.addr()).await.map_err(setup)?);
+        let client = async_nats::connect(servers.addr(Role::Publisher))
+            .await
+            .map_err(setup)?;
+        wait_ready(&client, scenario.subscribers).await?;
+        publishers.push(client);
     }
     run.start_clock();
     for (i, client) in publishers.iter().enumerate() {
@@ -92,11 +178,11 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         });
     }
     let outcome = run
-        .finish(NAME, Layer::Baseline, scenario, progress, |_| 0)
+        .finish(servers.name, Layer::Baseline, scenario, progress, |_| 0)
         .await;
     for client in &publishers {
         let _ = client.flush().await;
     }
-    drop(server);
+    drop(servers);
     outcome
 }
