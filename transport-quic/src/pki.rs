@@ -165,13 +165,44 @@ impl Hood {
 
     /// Issues a key and certificate for peer `name`, valid for `validity`.
     pub fn issue_with(&self, name: &str, validity: Validity) -> Result<PeerIdentity, QuicError> {
+        self.issue_for(name, &[name], validity)
+    }
+
+    /// Issues a key and certificate for a server of the hood that clients reach as any of
+    /// `hosts` (DNS names or IP addresses), valid for [`PEER_VALIDITY`]: a NATS server's,
+    /// for example, which checks its clients against the hood.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), demitter_quic::QuicError> {
+    /// let hood = demitter_quic::pki::Hood::create("office")?;
+    /// let server = hood.issue_server("nats-1", &["nats-1.example", "127.0.0.1"])?;
+    /// assert_eq!(server.name(), "nats-1");
+    /// # Ok(()) }
+    /// ```
+    pub fn issue_server(&self, name: &str, hosts: &[&str]) -> Result<PeerIdentity, QuicError> {
+        if hosts.is_empty() {
+            return Err(QuicError::InvalidName {
+                name: name.chars().take(80).collect(),
+                reason: "a server certificate names at least one host",
+            });
+        }
+        self.issue_for(name, hosts, Validity::from_now(PEER_VALIDITY))
+    }
+
+    /// A certificate named `name` for the subject alternative names `hosts`.
+    fn issue_for(
+        &self,
+        name: &str,
+        hosts: &[&str],
+        validity: Validity,
+    ) -> Result<PeerIdentity, QuicError> {
         validate_name(name)?;
         let hood_key = KeyPair::from_pem(&self.key_pem).map_err(cert_error("hood key"))?;
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, hood_key)
             .map_err(cert_error("hood certificate"))?;
         let key = KeyPair::generate().map_err(cert_error("peer key"))?;
-        let mut params =
-            CertificateParams::new(vec![name.to_owned()]).map_err(cert_error("peer name"))?;
+        let hosts: Vec<String> = hosts.iter().map(|&h| h.to_owned()).collect();
+        let mut params = CertificateParams::new(hosts).map_err(cert_error("peer name"))?;
         params.distinguished_name.push(DnType::CommonName, name);
         params
             .distinguished_name
@@ -411,6 +442,12 @@ pub fn create_hood(dir: &Path, name: &str) -> Result<HoodFiles, QuicError> {
 /// `NAME.crt` and `NAME.key` there.
 pub fn create_peer(dir: &Path, name: &str) -> Result<PeerFiles, QuicError> {
     Hood::load(dir)?.issue(name)?.save(dir)
+}
+
+/// Issues server `name` of the hood in `dir`, reached as `hosts` ([`Hood::issue_server`]),
+/// and saves its `NAME.crt` and `NAME.key` there; refuses to overwrite.
+pub fn create_server(dir: &Path, name: &str, hosts: &[&str]) -> Result<PeerFiles, QuicError> {
+    Hood::load(dir)?.issue_server(name, hosts)?.save(dir)
 }
 
 /// The peer name a certificate carries: its subject common name, which must be a valid
