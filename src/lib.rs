@@ -49,7 +49,7 @@ mod quic_url;
 /// | `mem://NAME` | the in-process hub called `NAME` |
 /// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder |
 /// | `quic://IP:PORTS?hood=DIR&peer=NAME` | a QUIC mesh node (feature `quic`) listening on `IP` at the first free port of `PORTS` (`4816`, `4816-4819`, `4816,5000`), with the identity `DIR/NAME.crt`, `DIR/NAME.key` and `DIR/hood.crt` (or `ca=FILE&cert=FILE&key=FILE`); more parameters: `seed=HOST:PORT` (repeatable or comma-separated), `allow=NAME,NAME`, `gossip=off`, `mdns=on` (find the hood's peers on the local network by multicast DNS) |
-/// | `nats://HOST:PORT[,HOST:PORT…][?prefix=NAME]` | an emitter on a NATS server or cluster (feature `nats`), failing over between the servers given; buses of different `prefix` (default `demitter`) share servers without hearing each other |
+/// | `nats://HOST:PORT[,HOST:PORT…][?prefix=NAME][&hood=DIR&peer=NAME]` | an emitter on a NATS server or cluster (feature `nats`), failing over between the servers given; buses of different `prefix` (default `demitter`) share servers without hearing each other; with `hood` and `peer`, mutual TLS with peer `NAME`'s certificate of the `demitter pki` hood in `DIR`, and an authenticated bus (the servers configured as `demitter pki nats-config` prints) |
 /// | `nng+tcp://IP:PORT?peer=HOST:PORT` | a node of an nng bus (feature `nng`) listening on `IP:PORT` (port 0: any free one), dialing each `peer` (repeatable or comma-separated) and, from their announcements, the rest of the bus |
 pub async fn connect(url: &str) -> Result<Emitter, Error> {
     connect_with(url, EmitterConfig::default()).await

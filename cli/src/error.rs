@@ -80,6 +80,9 @@ pub(crate) enum CliError {
     /// A directory that does not hold a hood.
     #[error("{} holds no hood (hood.crt and hood.key); create one with `demitter pki hood NAME`", .0.display())]
     NoHood(PathBuf),
+    /// A file a command reads is not there.
+    #[error("{0:?} is not there (see `demitter pki --help`)")]
+    MissingFile(PathBuf),
     /// The demo's embedded forwarder.
     #[error(transparent)]
     Zmq(#[from] demitter::zmq::ZmqError),

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use demitter::quic::pki::{create_hood, create_peer};
+use demitter::nats::authorization::{ServerTls, server_config};
+use demitter::quic::pki::{create_hood, create_peer, create_server};
 
 use crate::error::CliError;
 
@@ -28,7 +29,15 @@ this machine only); PORTS is one UDP port (4816), a list (4816,5000), a range (4
 a range. More parameters: seed=HOST:PORT (repeatable or comma-separated), allow=NAME,NAME,
 gossip=off, mdns=on (find the hood's peers on the local network).
 
-Peers of one hood accept each other, and no one else; a peer's name is its events' source.";
+Peers of one hood accept each other, and no one else; a peer's name is its events' source.
+
+An authenticated NATS bus on the same hood: a server certificate for the hosts clients use,
+a server configuration that lets each peer publish only under its own name, and peers that
+connect with their certificates:
+  demitter pki server office nats-1 --host 127.0.0.1 --host nats-1.example
+  demitter pki nats-config office nats-1 alice bob > nats.conf
+  nats-server -c nats.conf
+  demitter tap '#' --url 'nats://127.0.0.1:4222?hood=./office&peer=alice'";
 
 /// The `pki` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -55,6 +64,35 @@ pub(crate) enum PkiCommand {
         /// The peer's name: its id on the bus (letters, digits, `.`, `-`, `_`).
         name: String,
     },
+    /// Creates server NAME of the hood in HOOD_DIR (a NATS server's certificate, naming the
+    /// hosts its clients connect to): writes HOOD_DIR/NAME.crt and HOOD_DIR/NAME.key.
+    /// Nothing is overwritten.
+    #[command(after_help = HOW_TO)]
+    Server {
+        /// The hood's directory (holding hood.crt and hood.key).
+        hood_dir: PathBuf,
+        /// The server's name (letters, digits, `.`, `-`, `_`).
+        name: String,
+        /// A DNS name or IP address clients reach the server as (at least one).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+    },
+    /// Prints a nats-server configuration for an authenticated bus: TLS with server
+    /// SERVER's certificate, clients must present a certificate of the hood, and each PEER
+    /// may publish only on its own subjects.
+    #[command(after_help = HOW_TO)]
+    NatsConfig {
+        /// The hood's directory (holding hood.crt, SERVER.crt and SERVER.key).
+        hood_dir: PathBuf,
+        /// The server certificate's name (from `pki server`).
+        server: String,
+        /// The peers allowed on the bus.
+        #[arg(required = true)]
+        peers: Vec<String>,
+        /// The bus's subject prefix (the URL's prefix=).
+        #[arg(long, default_value = "demitter")]
+        prefix: String,
+    },
 }
 
 pub(crate) fn run(command: &PkiCommand) -> Result<(), CliError> {
@@ -72,17 +110,7 @@ pub(crate) fn run(command: &PkiCommand) -> Result<(), CliError> {
             );
         }
         PkiCommand::Peer { hood_dir, name } => {
-            if !has_hood(hood_dir) {
-                return Err(CliError::NoHood(hood_dir.clone()));
-            }
-            if hood_dir.join(format!("{name}.crt")).exists()
-                || hood_dir.join(format!("{name}.key")).exists()
-            {
-                return Err(CliError::PeerExists {
-                    dir: hood_dir.clone(),
-                    name: name.clone(),
-                });
-            }
+            refuse_to_overwrite(hood_dir, name)?;
             let files = create_peer(hood_dir, name)?;
             println!(
                 "peer `{name}`: {} and {}, with {}",
@@ -91,6 +119,61 @@ pub(crate) fn run(command: &PkiCommand) -> Result<(), CliError> {
                 files.hood_cert.display()
             );
         }
+        PkiCommand::Server {
+            hood_dir,
+            name,
+            hosts,
+        } => {
+            refuse_to_overwrite(hood_dir, name)?;
+            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            let files = create_server(hood_dir, name, &hosts)?;
+            println!(
+                "server `{name}` for {}: {} and {}, with {}",
+                hosts.join(", "),
+                files.cert.display(),
+                files.key.display(),
+                files.hood_cert.display()
+            );
+        }
+        PkiCommand::NatsConfig {
+            hood_dir,
+            server,
+            peers,
+            prefix,
+        } => {
+            // Absolute paths: the server reads them from wherever it runs.
+            let dir =
+                std::fs::canonicalize(hood_dir).map_err(|_| CliError::NoHood(hood_dir.clone()))?;
+            let tls = ServerTls {
+                cert: dir.join(format!("{server}.crt")),
+                key: dir.join(format!("{server}.key")),
+                ca_cert: dir.join("hood.crt"),
+            };
+            for file in [&tls.cert, &tls.key, &tls.ca_cert] {
+                if !file.is_file() {
+                    return Err(CliError::MissingFile(file.clone()));
+                }
+            }
+            let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
+            print!("{}", server_config(prefix, &tls, &peers)?);
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a name whose files exist in the hood's directory, or a directory without a
+/// hood.
+fn refuse_to_overwrite(hood_dir: &Path, name: &str) -> Result<(), CliError> {
+    if !has_hood(hood_dir) {
+        return Err(CliError::NoHood(hood_dir.to_path_buf()));
+    }
+    if hood_dir.join(format!("{name}.crt")).exists()
+        || hood_dir.join(format!("{name}.key")).exists()
+    {
+        return Err(CliError::PeerExists {
+            dir: hood_dir.to_path_buf(),
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }

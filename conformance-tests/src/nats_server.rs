@@ -71,6 +71,14 @@ impl NatsServer {
         Self(LocalServer::start(args).unwrap_or_else(|e| panic!("{e}")))
     }
 
+    /// Starts a server on a port it picks, with `config` added to its configuration file
+    /// (TLS and permissions, for example).
+    ///
+    /// Panics if it cannot (call [`available`] first).
+    pub fn start_configured(config: &str) -> Self {
+        Self(LocalServer::start_configured(config, &[]).unwrap_or_else(|e| panic!("{e}")))
+    }
+
     /// Where clients connect: `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
         self.0.addr()

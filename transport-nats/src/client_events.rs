@@ -48,34 +48,56 @@ impl SlowReports {
     }
 }
 
-/// Turns the client's events into reports until cancelled.
+/// Turns the client's events (first `early`, those seen while connecting) into reports
+/// until cancelled.
 pub(crate) async fn report_client_events(
+    early: Vec<async_nats::Event>,
     mut events: mpsc::Receiver<async_nats::Event>,
     inbox: InboxSender,
     cancel: CancellationToken,
 ) {
     let mut slow = SlowReports::default();
+    let mut early = early;
     loop {
         let deadline = slow.deadline();
-        let event = tokio::select! {
+        let event = if early.is_empty() {
+            tokio::select! {
             () = cancel.cancelled() => break,
             () = sleep_until(deadline) => None,
             event = events.recv() => match event {
                 Some(event) => Some(event),
                 None => break,
             },
+            }
+        } else {
+            None
         };
-        let (mut dropped, mut disconnects) = (0u64, 0u64);
+        let (mut dropped, mut disconnects, mut refused) = (0u64, 0u64, 0u64);
+        let mut refusal = None;
         let waiting = std::iter::from_fn(|| events.try_recv().ok());
-        for event in event.into_iter().chain(waiting) {
+        for event in early.drain(..).chain(event).chain(waiting) {
             match event {
                 async_nats::Event::SlowConsumer(_) => dropped += 1,
                 async_nats::Event::Disconnected => disconnects += 1,
+                async_nats::Event::ServerError(error) => {
+                    refused += 1;
+                    refusal = Some(error.to_string());
+                }
                 async_nats::Event::Connected => tracing::info!("connected to NATS"),
                 other => tracing::debug!("NATS client event: {other}"),
             }
         }
         let mut reports = Vec::new();
+        if let Some(refusal) = refusal {
+            // A permission refused is a configuration to fix: the servers' permissions
+            // and this node's certificate disagree.
+            tracing::warn!("the NATS server refused this emitter ({refused} time(s)): {refusal}");
+            reports.push(Incoming::Report(ErrorReport::new(
+                ErrorKind::Refused,
+                refused,
+                format!("the NATS server refused this emitter: {refusal}"),
+            )));
+        }
         if disconnects > 0 {
             reports.push(Incoming::Report(ErrorReport::new(
                 ErrorKind::Network,

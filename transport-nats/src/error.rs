@@ -31,6 +31,27 @@ pub enum NatsError {
         /// Why.
         source: async_nats::SubscribeError,
     },
+    /// A file of the node's identity cannot be read.
+    #[error("cannot read {path:?} of the NATS identity: {source}")]
+    IdentityFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server let this node publish on a subject of no node: its permissions do not
+    /// bind each node to its own subjects, so the bus would not be authenticated.
+    #[error(
+        "the NATS server did not refuse a publish on {subject} within {waited:?}: its \
+         permissions must let each node publish only on its own subjects \
+         (demitter_nats::authorization)"
+    )]
+    PermissionsNotEnforced {
+        /// The subject of the probe.
+        subject: String,
+        /// How long the refusal was waited for.
+        waited: std::time::Duration,
+    },
     /// No `nats-server` to start here (see [`local_server::missing`](crate::local_server::missing)).
     #[error("{0}")]
     ServerMissing(String),

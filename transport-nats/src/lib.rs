@@ -5,6 +5,7 @@
 //! Each frame is one NATS message on a subject under the bus's prefix ([`subject`] says
 //! how names become subjects); each node receives the bus on one subscription.
 
+pub mod authorization;
 mod client_events;
 mod config;
 mod error;
@@ -12,6 +13,6 @@ pub mod local_server;
 pub mod subject;
 mod transport;
 
-pub use config::NatsConfig;
+pub use config::{NatsConfig, NatsIdentity};
 pub use error::NatsError;
 pub use transport::NatsTransport;

@@ -58,21 +58,29 @@ impl LocalServer {
     /// to [`MAX_PAYLOAD`] a message. Blocks until it is ready (at most
     /// [`READY_TIMEOUT`]).
     pub fn start(args: &[String]) -> Result<Self, NatsError> {
+        Self::start_configured("", args)
+    }
+
+    /// Starts a server as [`start`](Self::start) does, with `config` added to its
+    /// configuration file (for example [`server_config`](crate::authorization::server_config)'s
+    /// TLS and permissions).
+    pub fn start_configured(config: &str, args: &[String]) -> Result<Self, NatsError> {
         static SERVERS: AtomicUsize = AtomicUsize::new(0);
         if let Some(why) = missing() {
             return Err(NatsError::ServerMissing(why));
         }
+        let extra = config;
         let config = std::env::temp_dir().join(format!(
             "demitter-nats-{}-{}.conf",
             std::process::id(),
             SERVERS.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::write(&config, format!("max_payload: {MAX_PAYLOAD}\n")).map_err(|source| {
-            NatsError::ServerStart {
+        std::fs::write(&config, format!("max_payload: {MAX_PAYLOAD}\n{extra}")).map_err(
+            |source| NatsError::ServerStart {
                 binary: binary(),
                 source,
-            }
-        })?;
+            },
+        )?;
         let mut all = vec!["-c".to_owned(), config.display().to_string()];
         all.extend_from_slice(args);
         let mut server = Self {

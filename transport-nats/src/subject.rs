@@ -131,6 +131,54 @@ pub fn pattern_tokens(pattern: &str) -> String {
     tokens
 }
 
+/// What a subject of the bus under `prefix` says: the kind of frame, the sender's token
+/// (still escaped) and, for an event, the name's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusSubject<'a> {
+    /// `PREFIX.e.SENDER.NAME…`
+    Event {
+        /// The sender's escaped id.
+        sender: &'a str,
+        /// The name's escaped segments, joined by `.`.
+        name: &'a str,
+    },
+    /// `PREFIX.c.SENDER`
+    Control {
+        /// The sender's escaped id.
+        sender: &'a str,
+    },
+}
+
+impl<'a> BusSubject<'a> {
+    /// Splits `subject`; `None` if it is not one of the bus's subjects under `prefix`.
+    ///
+    /// ```
+    /// use demitter_nats::subject::BusSubject;
+    /// assert_eq!(
+    ///     BusSubject::parse("demitter", "demitter.e.shop-1.orders.eu~20west"),
+    ///     Some(BusSubject::Event { sender: "shop-1", name: "orders.eu~20west" })
+    /// );
+    /// assert_eq!(BusSubject::parse("demitter", "demitter.c.shop-1.x"), None);
+    /// ```
+    pub fn parse(prefix: &str, subject: &'a str) -> Option<Self> {
+        let rest = subject.strip_prefix(prefix)?.strip_prefix('.')?;
+        if let Some(rest) = rest.strip_prefix("e.") {
+            let (sender, name) = rest.split_once('.')?;
+            (!sender.is_empty() && !name.is_empty()).then_some(Self::Event { sender, name })
+        } else {
+            let sender = rest.strip_prefix("c.")?;
+            (!sender.is_empty() && !sender.contains('.')).then_some(Self::Control { sender })
+        }
+    }
+
+    /// The sender's escaped id.
+    pub fn sender(&self) -> &'a str {
+        match self {
+            Self::Event { sender, .. } | Self::Control { sender } => sender,
+        }
+    }
+}
+
 /// Whether the NATS subscription `filter` matches `subject` (token by token, `*` one
 /// token, `>` one or more at the end): what a server does, for tests and for checking.
 pub fn filter_matches(filter: &str, subject: &str) -> bool {
@@ -208,6 +256,27 @@ mod tests {
         assert!(!filter_matches("a.>", "a"));
         assert!(filter_matches("a.*", "a.~"));
         assert!(!filter_matches("a.*", "a.b.c"));
+    }
+
+    #[test]
+    fn only_the_bus_subjects_parse() {
+        let parse = |s| BusSubject::parse("p", s);
+        assert_eq!(
+            parse("p.c.a~20b"),
+            Some(BusSubject::Control { sender: "a~20b" })
+        );
+        assert_eq!(
+            parse("p.e.a.b.c"),
+            Some(BusSubject::Event {
+                sender: "a",
+                name: "b.c"
+            })
+        );
+        for bad in [
+            "p", "p.", "p.e.a", "p.e..b", "p.c.", "p.c.a.b", "p.x.a", "px.c.a", "q.c.a",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 
     fn segment() -> impl Strategy<Value = String> {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::client_events::report_client_events;
-use crate::config::NatsConfig;
+use crate::config::{NatsConfig, NatsIdentity};
 use crate::error::NatsError;
 use crate::subject;
 
@@ -39,6 +39,9 @@ const CLIENT_EVENTS: usize = 1024;
 const CLIENT_CAPACITY: usize = 128;
 /// The only record kind in the send queue: a subject and a frame.
 const KIND_MESSAGE: u8 = 0;
+/// How long the server is given to refuse the permission probe (see
+/// [`NatsTransport::connect`]).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The longest subject this transport writes: the prefix, a kind, an escaped node id and
 /// an escaped name (each byte at most three).
 const MAX_SUBJECT: usize = 32 + 3 * 2 * demitter_core::MAX_NAME_BYTES;
@@ -49,9 +52,14 @@ const MAX_SUBJECT: usize = 32 + 3 * 2 * demitter_core::MAX_NAME_BYTES;
 /// and control frames.
 ///
 /// NATS carries the traffic between machines; what NATS does not offer (bus-wide listener
-/// counts, sequence numbers, loss reports) the core does, as on every transport. Without
-/// TLS and per-user permissions, anyone who can reach the servers can join: this transport
-/// declares itself unauthenticated.
+/// counts, sequence numbers, loss reports) the core does, as on every transport.
+///
+/// With a [`NatsIdentity`](crate::NatsIdentity) the connection is mutual TLS, the node's
+/// id is its certificate's name, and the transport declares itself authenticated: each
+/// frame's sender is the one its subject names, which the servers' permissions
+/// ([`crate::authorization`]) prove. Without one, anyone who can reach the servers can
+/// join and emit under any name: the transport declares itself unauthenticated, as
+/// ZeroMQ's is.
 ///
 /// ```no_run
 /// use demitter_core::Emitter;
@@ -73,6 +81,8 @@ pub struct NatsTransport {
     max_frame_bytes: usize,
     /// The last event's subject, for the next event of the same source and name.
     last_subject: Mutex<Option<LastSubject>>,
+    /// The name the servers' permissions bind this node to, when authenticated.
+    identity: Option<NodeId>,
     closed: AtomicBool,
     /// Stops the reader and the event reporter; the publisher stops when its queue closes.
     cancel: CancellationToken,
@@ -83,31 +93,21 @@ pub struct NatsTransport {
 impl NatsTransport {
     /// Connects to the first server that answers (then fails over between all of them),
     /// subscribes to the bus, and starts publishing. Must be called within a tokio runtime.
+    ///
+    /// With an identity it connects with mutual TLS, then publishes an empty message on a
+    /// control subject of no node (`PREFIX.c.~`) and requires the server to refuse it
+    /// within 2 s: a server that would let this node publish under another's name fails
+    /// the connect ([`NatsError::PermissionsNotEnforced`]) instead of making a bus that
+    /// only looks authenticated.
     pub async fn connect(config: NatsConfig) -> Result<Self, NatsError> {
         config.validate()?;
-        let (events_tx, events_rx) = mpsc::channel(CLIENT_EVENTS);
-        let backoff = Backoff::new(
-            std::time::Duration::from_millis(20),
-            std::time::Duration::from_secs(1),
-        );
-        let options = ConnectOptions::new()
-            .no_echo()
-            .name("demitter")
-            .subscription_capacity(config.subscription_capacity)
-            .client_capacity(CLIENT_CAPACITY)
-            .connection_timeout(config.connect_timeout)
-            // The servers are tried in the order given (then those the cluster names), so
-            // that a program chooses which server its emitters use first.
-            .retain_servers_order()
-            .reconnect_delay_callback(move |attempts| {
-                backoff.delay(u32::try_from(attempts).unwrap_or(u32::MAX))
-            })
-            .event_callback(move |event| {
-                // Never waits: a full channel loses the event, which the sequence gaps
-                // still account for.
-                let _ = events_tx.try_send(event);
-                async {}
-            });
+        let identity = config
+            .identity
+            .as_ref()
+            .map(NatsIdentity::check)
+            .transpose()?;
+        let (events_tx, mut events_rx) = mpsc::channel(CLIENT_EVENTS);
+        let options = connect_options(&config, events_tx);
         let servers = config.server_urls();
         // Boxed: the client's connect future is large, and would make every future that
         // awaits this one as large.
@@ -129,6 +129,11 @@ impl NatsTransport {
                     subject: bus,
                     source,
                 })?;
+        let early_events = if identity.is_some() {
+            probe_permissions(&client, &config.prefix, &mut events_rx).await?
+        } else {
+            Vec::new()
+        };
         let (inbox_tx, inbox) = BatchInbox::channel(INBOX_BATCHES);
         let transport = Self {
             queue: Arc::new(SendQueue::new(config.send_queue_bytes, usize::MAX)),
@@ -136,6 +141,7 @@ impl NatsTransport {
             prefix: config.prefix,
             max_frame_bytes,
             last_subject: Mutex::new(None),
+            identity: identity.clone(),
             closed: AtomicBool::new(false),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -148,10 +154,14 @@ impl NatsTransport {
         transport.tasks.spawn(receive(
             subscriber,
             inbox_tx.clone(),
-            max_frame_bytes,
+            Receiving {
+                max_frame_bytes,
+                authenticated_prefix: identity.map(|_| transport.prefix.clone()),
+            },
             transport.cancel.clone(),
         ));
         transport.tasks.spawn(report_client_events(
+            early_events,
             events_rx,
             inbox_tx,
             transport.cancel.clone(),
@@ -220,6 +230,79 @@ struct LastSubject {
     subject: Arc<str>,
 }
 
+/// The client's settings: no echo, the limits, the servers in the order given, reconnect
+/// backoff, events into `events`, and mutual TLS with an identity.
+fn connect_options(config: &NatsConfig, events: mpsc::Sender<async_nats::Event>) -> ConnectOptions {
+    let backoff = Backoff::new(
+        std::time::Duration::from_millis(20),
+        std::time::Duration::from_secs(1),
+    );
+    let options = ConnectOptions::new()
+        .no_echo()
+        .name("demitter")
+        .subscription_capacity(config.subscription_capacity)
+        .client_capacity(CLIENT_CAPACITY)
+        .connection_timeout(config.connect_timeout)
+        // The servers are tried in the order given (then those the cluster names), so
+        // that a program chooses which server its emitters use first.
+        .retain_servers_order()
+        .reconnect_delay_callback(move |attempts| {
+            backoff.delay(u32::try_from(attempts).unwrap_or(u32::MAX))
+        })
+        .event_callback(move |event| {
+            // Never waits: a full channel loses the event, which the sequence gaps
+            // still account for.
+            let _ = events.try_send(event);
+            async {}
+        });
+    match &config.identity {
+        Some(identity) => options
+            .require_tls(true)
+            .add_root_certificates(identity.ca_cert.clone())
+            .add_client_certificate(identity.cert.clone(), identity.key.clone()),
+        None => options,
+    }
+}
+
+/// Publishes on a control subject of no node and waits for the server to refuse it, as
+/// it must when each node may publish only on its own subjects. Returns the client's
+/// other events meanwhile, for the reporter.
+async fn probe_permissions(
+    client: &Client,
+    prefix: &str,
+    events: &mut mpsc::Receiver<async_nats::Event>,
+) -> Result<Vec<async_nats::Event>, NatsError> {
+    let probe = format!("{prefix}.c.~");
+    let not_enforced = || NatsError::PermissionsNotEnforced {
+        subject: probe.clone(),
+        waited: PROBE_TIMEOUT,
+    };
+    client
+        .publish(probe.clone(), Bytes::new())
+        .await
+        .map_err(|_| not_enforced())?;
+    client.flush().await.map_err(|_| not_enforced())?;
+    let mut others = Vec::new();
+    let refused = tokio::time::timeout(PROBE_TIMEOUT, async {
+        while let Some(event) = events.recv().await {
+            match &event {
+                async_nats::Event::ServerError(async_nats::ServerError::Other(message))
+                    if message.contains("Permissions Violation") && message.contains(&probe) =>
+                {
+                    return true;
+                }
+                _ => others.push(event),
+            }
+        }
+        false
+    })
+    .await;
+    match refused {
+        Ok(true) => Ok(others),
+        _ => Err(not_enforced()),
+    }
+}
+
 /// Publishes what the queue holds, in order, until it is closed and empty; then flushes.
 async fn publish(client: Client, queue: Arc<SendQueue>) {
     let records = RecordDecoder::new(usize::MAX);
@@ -247,14 +330,52 @@ async fn publish(client: Client, queue: Arc<SendQueue>) {
     }
 }
 
+/// How the receiving task reads messages.
+struct Receiving {
+    max_frame_bytes: usize,
+    /// On an authenticated bus, the prefix of the subjects whose sender token names
+    /// each frame's proven sender.
+    authenticated_prefix: Option<String>,
+}
+
+/// The proven sender of messages on an authenticated bus: the id the subject names. The
+/// last one is kept, since messages come in runs from one sender.
+#[derive(Default)]
+struct Senders {
+    last: Option<(String, NodeId)>,
+}
+
+impl Senders {
+    /// Who sent a message on `subject`; `None` if it names no node.
+    fn of(&mut self, prefix: &str, subject: &str) -> Option<NodeId> {
+        let token = subject::BusSubject::parse(prefix, subject)?.sender();
+        if let Some((last, id)) = &self.last
+            && last == token
+        {
+            return Some(id.clone());
+        }
+        let id = NodeId::new(&subject::unescape_segment(token)?).ok()?;
+        self.last = Some((token.to_owned(), id.clone()));
+        Some(id)
+    }
+}
+
 /// Hands what the bus subscription receives to the emitter, in batches.
 async fn receive(
     mut subscriber: Subscriber,
     inbox: InboxSender,
-    max_frame_bytes: usize,
+    how: Receiving,
     cancel: CancellationToken,
 ) {
     let mut cache = DecodeCache::default();
+    let mut senders = Senders::default();
+    let mut decode = |message: async_nats::Message| {
+        let from = how
+            .authenticated_prefix
+            .as_deref()
+            .and_then(|prefix| senders.of(prefix, &message.subject));
+        decode(message.payload, from, how.max_frame_bytes, &mut cache)
+    };
     loop {
         let first = tokio::select! {
             () = cancel.cancelled() => break,
@@ -263,12 +384,12 @@ async fn receive(
         let Some(first) = first else { break };
         let mut bytes = first.payload.len();
         let mut batch = Vec::with_capacity(16);
-        batch.push(decode(first.payload, max_frame_bytes, &mut cache));
+        batch.push(decode(first));
         while batch.len() < RECEIVE_BATCH && bytes < RECEIVE_BATCH_BYTES {
             match futures_util::FutureExt::now_or_never(subscriber.next()) {
                 Some(Some(message)) => {
                     bytes += message.payload.len();
-                    batch.push(decode(message.payload, max_frame_bytes, &mut cache));
+                    batch.push(decode(message));
                 }
                 _ => break,
             }
@@ -280,9 +401,14 @@ async fn receive(
     }
 }
 
-fn decode(payload: Bytes, max_frame_bytes: usize, cache: &mut DecodeCache) -> Incoming {
+fn decode(
+    payload: Bytes,
+    from: Option<NodeId>,
+    max_frame_bytes: usize,
+    cache: &mut DecodeCache,
+) -> Incoming {
     match Frame::decode_cached(payload, max_frame_bytes, cache) {
-        Ok(frame) => Incoming::Frame { from: None, frame },
+        Ok(frame) => Incoming::Frame { from, frame },
         Err(e) => Incoming::Report(ErrorReport::new(
             ErrorKind::Deserialization,
             1,
@@ -295,7 +421,12 @@ impl Transport for NatsTransport {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::broadcast(self.max_frame_bytes);
         caps.blocking_send = true;
+        caps.authenticated = self.identity.is_some();
         caps
+    }
+
+    fn local_id(&self) -> Option<NodeId> {
+        self.identity.clone()
     }
 
     fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {

@@ -1,3 +1,3 @@
 //! The whole conformance suite on a bus of emitters on one `nats-server`.
 mod support;
-demitter_conformance::conformance_suite!(support::NatsClusterFactory; requires demitter_conformance::nats_server::available);
+demitter_conformance::conformance_suite!(support::NatsClusterFactory::PLAIN; requires demitter_conformance::nats_server::available);

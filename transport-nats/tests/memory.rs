@@ -10,7 +10,14 @@ async fn memory_stays_bounded_with_a_subscriber_that_never_reads() {
     if !available("memory_stays_bounded_with_a_subscriber_that_never_reads") {
         return;
     }
-    match memory_stays_bounded(&support::NatsClusterFactory, 4_000, 64 * 1024, 100 << 20).await {
+    match memory_stays_bounded(
+        &support::NatsClusterFactory::PLAIN,
+        4_000,
+        64 * 1024,
+        100 << 20,
+    )
+    .await
+    {
         Some(figures) => println!("{figures:?}"),
         None => println!("SKIPPED: no /proc/self/statm to read resident memory from"),
     }

@@ -13,7 +13,8 @@ async fn accounts_balance_after_3_seconds() {
     if !available("accounts_balance_after_3_seconds") {
         return;
     }
-    let figures = accounting_soak(&support::NatsClusterFactory, Duration::from_secs(3)).await;
+    let figures =
+        accounting_soak(&support::NatsClusterFactory::PLAIN, Duration::from_secs(3)).await;
     println!("{figures:?}");
     assert!(figures.received > 0, "{figures:?}");
 }
@@ -24,7 +25,8 @@ async fn accounts_balance_after_60_seconds() {
     if !available("accounts_balance_after_60_seconds") {
         return;
     }
-    let figures = accounting_soak(&support::NatsClusterFactory, Duration::from_secs(60)).await;
+    let figures =
+        accounting_soak(&support::NatsClusterFactory::PLAIN, Duration::from_secs(60)).await;
     println!("{figures:?}");
     assert!(figures.received > 0, "{figures:?}");
 }

@@ -11,6 +11,8 @@ use demitter_nats::{NatsConfig, NatsTransport};
 
 use demitter_conformance::nats_server::NatsServer;
 
+pub mod secure;
+
 /// The frame limit the test buses use: below the test servers' `max_payload`, so that a
 /// raw client can still send one byte more than the limit.
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
@@ -33,7 +35,27 @@ pub fn config_on(servers: &[String]) -> NatsConfig {
 
 /// Builds buses on a server of their own.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NatsClusterFactory;
+pub struct NatsClusterFactory {
+    /// With mutual TLS, each node bound by the server's permissions to its own subjects:
+    /// an authenticated bus.
+    pub authenticated: bool,
+}
+
+impl NatsClusterFactory {
+    /// Plain TCP, unauthenticated.
+    pub const PLAIN: Self = Self {
+        authenticated: false,
+    };
+    /// Mutual TLS and per-node permissions.
+    pub const AUTHENTICATED: Self = Self {
+        authenticated: true,
+    };
+}
+
+/// The most nodes an authenticated test bus has certificates for.
+const SECURE_NODES: usize = 8;
+/// The raw client's name on an authenticated bus.
+const RAW: &str = "raw";
 
 /// One node.
 #[derive(Debug)]
@@ -50,6 +72,18 @@ pub struct NatsCluster {
     pub nodes: Vec<Node>,
     pub server: NatsServer,
     raw: async_nats::Client,
+    /// The hood of an authenticated bus.
+    hood: Option<secure::HoodDir>,
+}
+
+impl NatsCluster {
+    /// The transport settings of node `id`.
+    fn node_config(&self, id: &str) -> NatsConfig {
+        match &self.hood {
+            Some(hood) => secure::config(hood, &self.server.addr(), id),
+            None => config(&self.server.addr()),
+        }
+    }
 }
 
 /// Starts a node named `id` on the server at `addr`.
@@ -85,23 +119,38 @@ impl ClusterFactory for NatsClusterFactory {
     type Cluster = NatsCluster;
 
     async fn build(&self, nodes: usize, config: EmitterConfig) -> Result<NatsCluster, Error> {
-        let server = tokio::task::block_in_place(NatsServer::start);
-        let raw = async_nats::connect(server.addr())
-            .await
-            .map_err(|e| Error::transport_failed("nats", e))?;
+        let names: Vec<String> = (0..nodes.max(SECURE_NODES))
+            .map(|i| format!("node-{i}"))
+            .chain([RAW.to_owned()])
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let hood = self
+            .authenticated
+            .then(|| tokio::task::block_in_place(|| secure::HoodDir::create(&names)));
+        let (server, raw) = match &hood {
+            Some(hood) => {
+                let server = tokio::task::block_in_place(|| secure::start_server(hood, &names));
+                let raw = secure::raw_client(hood, &server.addr(), RAW).await;
+                (server, raw)
+            }
+            None => {
+                let server = tokio::task::block_in_place(NatsServer::start);
+                let raw = async_nats::connect(server.addr()).await;
+                (server, raw)
+            }
+        };
+        let raw = raw.map_err(|e| Error::transport_failed("nats", e))?;
         let mut cluster = NatsCluster {
             config,
             nodes: Vec::new(),
             server,
             raw,
+            hood,
         };
         for i in 0..nodes {
-            let node = start_node(
-                &cluster.server.addr(),
-                &format!("node-{i}"),
-                cluster.config.clone(),
-            )
-            .await?;
+            let id = format!("node-{i}");
+            let node =
+                start_node_with(cluster.node_config(&id), &id, cluster.config.clone()).await?;
             cluster.nodes.push(node);
         }
         Ok(cluster)
@@ -128,7 +177,7 @@ impl Cluster for NatsCluster {
 
     async fn restart(&mut self, i: usize) -> Result<(), Error> {
         let id = self.nodes[i].id.clone();
-        self.nodes[i] = start_node(&self.server.addr(), &id, self.config.clone()).await?;
+        self.nodes[i] = start_node_with(self.node_config(&id), &id, self.config.clone()).await?;
         Ok(())
     }
 
@@ -138,10 +187,11 @@ impl Cluster for NatsCluster {
     }
 
     async fn inject_raw(&self, i: usize, bytes: Bytes) -> Result<(), Error> {
-        // Every node of the bus hears it; node `i` among them.
+        // Every node of the bus hears it; node `i` among them. On an authenticated bus the
+        // raw client may publish only on its own subjects.
         let _ = i;
         self.raw
-            .publish(format!("{PREFIX}.raw"), bytes)
+            .publish(format!("{PREFIX}.c.{RAW}"), bytes)
             .await
             .map_err(|e| Error::transport_failed("nats", e))?;
         self.raw
