@@ -10,6 +10,7 @@ mod client_events;
 mod config;
 mod error;
 pub mod local_server;
+mod receive;
 pub mod subject;
 mod transport;
 

@@ -3,14 +3,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_nats::{Client, ConnectOptions, Subject, Subscriber};
+use async_nats::{Client, ConnectOptions, Subject};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use demitter_core::record::{RECORD_HEADER, RecordDecoder, put_record_header};
 use demitter_core::{
-    Backoff, BatchInbox, Capabilities, CloseDeadlines, DecodeCache, Destination, Error, ErrorKind,
-    ErrorReport, Frame, InboxSender, Incoming, NodeId, SendQueue, Transport,
+    Backoff, BatchInbox, Capabilities, CloseDeadlines, Destination, Error, Frame, Incoming, NodeId,
+    SendQueue, Transport,
 };
-use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -20,15 +19,11 @@ use tokio_util::task::TaskTracker;
 use crate::client_events::report_client_events;
 use crate::config::{NatsConfig, NatsIdentity};
 use crate::error::NatsError;
+use crate::receive::{Receiving, receive};
 use crate::subject;
 
 /// Batches of received items waiting for the emitter.
 const INBOX_BATCHES: usize = 256;
-/// The most frames handed to the emitter in one batch.
-const RECEIVE_BATCH: usize = 256;
-/// A batch is handed over once it holds this many bytes: with [`INBOX_BATCHES`], what the
-/// inbox may hold stays near 16 MiB whatever the size of the events.
-const RECEIVE_BATCH_BYTES: usize = 64 * 1024;
 /// The most bytes the publishing task takes from the queue at once.
 const PUBLISH_BATCH: usize = 64 * 1024;
 /// Client events (disconnects, slow-consumer drops) waiting to be reported.
@@ -156,7 +151,8 @@ impl NatsTransport {
             inbox_tx.clone(),
             Receiving {
                 max_frame_bytes,
-                authenticated_prefix: identity.map(|_| transport.prefix.clone()),
+                prefix: transport.prefix.clone(),
+                authenticated: identity.is_some(),
             },
             transport.cancel.clone(),
         ));
@@ -327,93 +323,6 @@ async fn publish(client: Client, queue: Arc<SendQueue>) {
     }
     if let Err(e) = client.flush().await {
         tracing::debug!("the last frames were not flushed: {e}");
-    }
-}
-
-/// How the receiving task reads messages.
-struct Receiving {
-    max_frame_bytes: usize,
-    /// On an authenticated bus, the prefix of the subjects whose sender token names
-    /// each frame's proven sender.
-    authenticated_prefix: Option<String>,
-}
-
-/// The proven sender of messages on an authenticated bus: the id the subject names. The
-/// last one is kept, since messages come in runs from one sender.
-#[derive(Default)]
-struct Senders {
-    last: Option<(String, NodeId)>,
-}
-
-impl Senders {
-    /// Who sent a message on `subject`; `None` if it names no node.
-    fn of(&mut self, prefix: &str, subject: &str) -> Option<NodeId> {
-        let token = subject::BusSubject::parse(prefix, subject)?.sender();
-        if let Some((last, id)) = &self.last
-            && last == token
-        {
-            return Some(id.clone());
-        }
-        let id = NodeId::new(&subject::unescape_segment(token)?).ok()?;
-        self.last = Some((token.to_owned(), id.clone()));
-        Some(id)
-    }
-}
-
-/// Hands what the bus subscription receives to the emitter, in batches.
-async fn receive(
-    mut subscriber: Subscriber,
-    inbox: InboxSender,
-    how: Receiving,
-    cancel: CancellationToken,
-) {
-    let mut cache = DecodeCache::default();
-    let mut senders = Senders::default();
-    let mut decode = |message: async_nats::Message| {
-        let from = how
-            .authenticated_prefix
-            .as_deref()
-            .and_then(|prefix| senders.of(prefix, &message.subject));
-        decode(message.payload, from, how.max_frame_bytes, &mut cache)
-    };
-    loop {
-        let first = tokio::select! {
-            () = cancel.cancelled() => break,
-            message = subscriber.next() => message,
-        };
-        let Some(first) = first else { break };
-        let mut bytes = first.payload.len();
-        let mut batch = Vec::with_capacity(16);
-        batch.push(decode(first));
-        while batch.len() < RECEIVE_BATCH && bytes < RECEIVE_BATCH_BYTES {
-            match futures_util::FutureExt::now_or_never(subscriber.next()) {
-                Some(Some(message)) => {
-                    bytes += message.payload.len();
-                    batch.push(decode(message));
-                }
-                _ => break,
-            }
-        }
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            sent = inbox.send(batch) => if !sent { break },
-        }
-    }
-}
-
-fn decode(
-    payload: Bytes,
-    from: Option<NodeId>,
-    max_frame_bytes: usize,
-    cache: &mut DecodeCache,
-) -> Incoming {
-    match Frame::decode_cached(payload, max_frame_bytes, cache) {
-        Ok(frame) => Incoming::Frame { from, frame },
-        Err(e) => Incoming::Report(ErrorReport::new(
-            ErrorKind::Deserialization,
-            1,
-            format!("dropped a message from NATS: {e}"),
-        )),
     }
 }
 
