@@ -6,7 +6,8 @@
 //! that one rule per node says what it may publish:
 //!
 //! ```text
-//! publish   PREFIX.e.ID.>   PREFIX.c.ID      (its events, its control frames)
+//! publish   PREFIX.e.ID.>   PREFIX.c.ID   PREFIX.c.ID.*
+//!           (its events, its control frames, its control frames for one peer)
 //! subscribe PREFIX.>                         (the whole bus)
 //! ```
 //!
@@ -25,7 +26,9 @@
 //! };
 //! let config = server_config("demitter", &tls, &["alice", "bob"])?;
 //! assert!(config.contains("verify_and_map: true"));
-//! assert!(config.contains(r#"publish: { allow: ["demitter.e.alice.>", "demitter.c.alice"] }"#));
+//! assert!(config.contains(
+//!     r#"publish: { allow: ["demitter.e.alice.>", "demitter.c.alice", "demitter.c.alice.*"] }"#
+//! ));
 //! # Ok::<(), demitter_nats::NatsError>(())
 //! ```
 
@@ -48,16 +51,23 @@ pub struct ServerTls {
     pub ca_cert: PathBuf,
 }
 
-/// The subjects node `name` may publish on, under `prefix`: its events and its control
-/// frames.
+/// The subjects node `name` may publish on, under `prefix`: its events, its control
+/// frames, and its control frames for one peer.
 ///
 /// ```
 /// use demitter_nats::authorization::publish_subjects;
-/// assert_eq!(publish_subjects("demitter", "shop-1"), ["demitter.e.shop-1.>", "demitter.c.shop-1"]);
+/// assert_eq!(
+///     publish_subjects("demitter", "shop-1"),
+///     ["demitter.e.shop-1.>", "demitter.c.shop-1", "demitter.c.shop-1.*"]
+/// );
 /// ```
-pub fn publish_subjects(prefix: &str, name: &str) -> [String; 2] {
+pub fn publish_subjects(prefix: &str, name: &str) -> [String; 3] {
     let id = subject::escape_segment(name);
-    [format!("{prefix}.e.{id}.>"), format!("{prefix}.c.{id}")]
+    [
+        format!("{prefix}.e.{id}.>"),
+        format!("{prefix}.c.{id}"),
+        format!("{prefix}.c.{id}.*"),
+    ]
 }
 
 /// The `tls` and `authorization` blocks of a `nats-server` configuration for a bus
@@ -82,13 +92,15 @@ pub fn server_config(prefix: &str, tls: &ServerTls, peers: &[&str]) -> Result<St
                 "every peer name must be a node id (1 to 255 bytes, no NUL)",
             ));
         }
-        let [events, control] = publish_subjects(prefix, name);
+        let publish: Vec<String> = publish_subjects(prefix, name)
+            .iter()
+            .map(|s| quoted(s))
+            .collect();
         let _ = writeln!(
             config,
-            "    {{ user: {}, permissions: {{ publish: {{ allow: [{}, {}] }}, subscribe: {{ allow: [{}] }} }} }}",
+            "    {{ user: {}, permissions: {{ publish: {{ allow: [{}] }}, subscribe: {{ allow: [{}] }} }} }}",
             quoted(name),
-            quoted(&events),
-            quoted(&control),
+            publish.join(", "),
             quoted(&format!("{prefix}.>")),
         );
     }
@@ -119,7 +131,7 @@ mod tests {
     fn names_are_escaped_in_subjects_and_quoted_in_the_file() {
         assert_eq!(
             publish_subjects("p", "a.b c"),
-            ["p.e.a~2Eb~20c.>", "p.c.a~2Eb~20c"]
+            ["p.e.a~2Eb~20c.>", "p.c.a~2Eb~20c", "p.c.a~2Eb~20c.*"]
         );
         let tls = ServerTls {
             cert: "dir \"x\"/s.crt".into(),

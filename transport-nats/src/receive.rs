@@ -15,6 +15,8 @@
 //! servers let each node publish only on its own subjects), and the core refuses a frame
 //! that claims another.
 
+use std::sync::{Arc, OnceLock};
+
 use async_nats::Subscriber;
 use bytes::Bytes;
 use demitter_core::{
@@ -42,6 +44,9 @@ pub(crate) struct Receiving {
     pub(crate) prefix: String,
     /// Whether the subject's sender token is each message's proven sender.
     pub(crate) authenticated: bool,
+    /// This node's id as a subject token, once known: control frames for other peers are
+    /// skipped unread.
+    pub(crate) own_token: Arc<OnceLock<String>>,
 }
 
 /// Hands what the bus subscription receives to the emitter, in batches, until cancelled.
@@ -64,15 +69,18 @@ pub(crate) async fn receive(
         let Some(first) = first else { break };
         let mut bytes = first.payload.len();
         let mut batch = Vec::with_capacity(16);
-        batch.push(decoder.decode(first));
+        batch.extend(decoder.decode(first));
         while batch.len() < RECEIVE_BATCH && bytes < RECEIVE_BATCH_BYTES {
             match futures_util::FutureExt::now_or_never(subscriber.next()) {
                 Some(Some(message)) => {
                     bytes += message.payload.len();
-                    batch.push(decoder.decode(message));
+                    batch.extend(decoder.decode(message));
                 }
                 _ => break,
             }
+        }
+        if batch.is_empty() {
+            continue;
         }
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -90,7 +98,11 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn decode(&mut self, message: async_nats::Message) -> Incoming {
+    /// What `message` brings; `None` for a control frame for another peer.
+    fn decode(&mut self, message: async_nats::Message) -> Option<Incoming> {
+        if self.for_another(&message.subject) {
+            return None;
+        }
         let from = if self.how.authenticated {
             self.sender_of(&message.subject)
         } else {
@@ -103,14 +115,25 @@ impl Decoder {
         } else {
             self.plain_event(&message.subject, payload)
         };
-        match decoded {
+        Some(match decoded {
             Ok(frame) => Incoming::Frame { from, frame },
             Err(why) => Incoming::Report(ErrorReport::new(
                 ErrorKind::Deserialization,
                 1,
                 format!("dropped a message from NATS on {}: {why}", message.subject),
             )),
-        }
+        })
+    }
+
+    /// Whether `subject` is a control subject for a peer that is not this node.
+    fn for_another(&self, subject: &str) -> bool {
+        let Some(own) = self.how.own_token.get() else {
+            return false;
+        };
+        matches!(
+            BusSubject::parse(&self.how.prefix, subject),
+            Some(BusSubject::Control { to: Some(to), .. }) if to != own
+        )
     }
 
     /// Who sent a message on `subject`; `None` if it names no node.

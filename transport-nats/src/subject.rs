@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! event   = PREFIX ".e." escape(sender) "." escape(segment) *("." escape(segment))
-//! control = PREFIX ".c." escape(sender)
+//! control = PREFIX ".c." escape(sender) [ "." escape(peer) ]   ; a peer: for it alone
 //! ```
 //!
 //! A pattern becomes a subscription as exact as NATS can say it: a segment that is all `+`
@@ -142,10 +142,12 @@ pub enum BusSubject<'a> {
         /// The name's escaped segments, joined by `.`.
         name: &'a str,
     },
-    /// `PREFIX.c.SENDER`
+    /// `PREFIX.c.SENDER`, or `PREFIX.c.SENDER.PEER` for one peer.
     Control {
         /// The sender's escaped id.
         sender: &'a str,
+        /// The escaped id of the one peer it is for, if it is for one.
+        to: Option<&'a str>,
     },
 }
 
@@ -158,7 +160,11 @@ impl<'a> BusSubject<'a> {
     ///     BusSubject::parse("demitter", "demitter.e.shop-1.orders.eu~20west"),
     ///     Some(BusSubject::Event { sender: "shop-1", name: "orders.eu~20west" })
     /// );
-    /// assert_eq!(BusSubject::parse("demitter", "demitter.c.shop-1.x"), None);
+    /// assert_eq!(
+    ///     BusSubject::parse("demitter", "demitter.c.shop-1.shop-2"),
+    ///     Some(BusSubject::Control { sender: "shop-1", to: Some("shop-2") })
+    /// );
+    /// assert_eq!(BusSubject::parse("demitter", "demitter.c.shop-1.a.b"), None);
     /// ```
     pub fn parse(prefix: &str, subject: &'a str) -> Option<Self> {
         let rest = subject.strip_prefix(prefix)?.strip_prefix('.')?;
@@ -166,15 +172,20 @@ impl<'a> BusSubject<'a> {
             let (sender, name) = rest.split_once('.')?;
             (!sender.is_empty() && !name.is_empty()).then_some(Self::Event { sender, name })
         } else {
-            let sender = rest.strip_prefix("c.")?;
-            (!sender.is_empty() && !sender.contains('.')).then_some(Self::Control { sender })
+            let rest = rest.strip_prefix("c.")?;
+            let (sender, to) = match rest.split_once('.') {
+                Some((sender, to)) => (sender, Some(to)),
+                None => (rest, None),
+            };
+            let token = |t: &str| !t.is_empty() && !t.contains('.');
+            (token(sender) && to.is_none_or(token)).then_some(Self::Control { sender, to })
         }
     }
 
     /// The sender's escaped id.
     pub fn sender(&self) -> &'a str {
         match self {
-            Self::Event { sender, .. } | Self::Control { sender } => sender,
+            Self::Event { sender, .. } | Self::Control { sender, .. } => sender,
         }
     }
 }
@@ -263,7 +274,17 @@ mod tests {
         let parse = |s| BusSubject::parse("p", s);
         assert_eq!(
             parse("p.c.a~20b"),
-            Some(BusSubject::Control { sender: "a~20b" })
+            Some(BusSubject::Control {
+                sender: "a~20b",
+                to: None
+            })
+        );
+        assert_eq!(
+            parse("p.c.a.b"),
+            Some(BusSubject::Control {
+                sender: "a",
+                to: Some("b")
+            })
         );
         assert_eq!(
             parse("p.e.a.b.c"),
@@ -273,7 +294,16 @@ mod tests {
             })
         );
         for bad in [
-            "p", "p.", "p.e.a", "p.e..b", "p.c.", "p.c.a.b", "p.x.a", "px.c.a", "q.c.a",
+            "p",
+            "p.",
+            "p.e.a",
+            "p.e..b",
+            "p.c.",
+            "p.c.a.",
+            "p.c.a.b.c",
+            "p.x.a",
+            "px.c.a",
+            "q.c.a",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }

@@ -1,7 +1,7 @@
 //! [`NatsTransport`]: one emitter's connection to a NATS server or cluster.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use async_nats::{Client, ConnectOptions, Subject};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -78,6 +78,9 @@ pub struct NatsTransport {
     last_subject: Mutex<Option<LastSubject>>,
     /// The name the servers' permissions bind this node to, when authenticated.
     identity: Option<NodeId>,
+    /// This node's id as a subject token, once known (from the identity, or the first
+    /// frame sent), shared with the receiver.
+    own_token: Arc<OnceLock<String>>,
     closed: AtomicBool,
     /// Stops the reader and the event reporter; the publisher stops when its queue closes.
     cancel: CancellationToken,
@@ -137,6 +140,12 @@ impl NatsTransport {
             max_frame_bytes,
             last_subject: Mutex::new(None),
             identity: identity.clone(),
+            own_token: Arc::new(
+                identity
+                    .as_ref()
+                    .map(|id| OnceLock::from(subject::escape_segment(id.as_str())))
+                    .unwrap_or_default(),
+            ),
             closed: AtomicBool::new(false),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -153,6 +162,7 @@ impl NatsTransport {
                 max_frame_bytes,
                 prefix: transport.prefix.clone(),
                 authenticated: identity.is_some(),
+                own_token: Arc::clone(&transport.own_token),
             },
             transport.cancel.clone(),
         ));
@@ -182,9 +192,10 @@ impl NatsTransport {
         }
     }
 
-    /// The subject a frame is published on. A run of events of one name from one
-    /// source (the common case) reuses the last event's subject instead of escaping again.
-    fn subject_of(&self, frame: &Frame) -> Arc<str> {
+    /// The subject a frame is published on: a control frame for one peer carries the
+    /// peer's id as a last token. A run of events of one name from one source (the common
+    /// case) reuses the last event's subject instead of escaping again.
+    fn subject_of(&self, frame: &Frame, to: &Destination) -> Arc<str> {
         match frame {
             Frame::Event(event) => {
                 let mut last = self.last_subject.lock();
@@ -208,12 +219,20 @@ impl NatsTransport {
                 });
                 subject
             }
-            Frame::Control(control) => format!(
-                "{}.c.{}",
-                self.prefix,
-                subject::escape_segment(control.source.as_str())
-            )
-            .into(),
+            Frame::Control(control) => {
+                let sender = subject::escape_segment(control.source.as_str());
+                match to {
+                    Destination::Peer(peer) => format!(
+                        "{}.c.{sender}.{}",
+                        self.prefix,
+                        subject::escape_segment(peer.as_str())
+                    ),
+                    Destination::All | Destination::Peers(_) => {
+                        format!("{}.c.{sender}", self.prefix)
+                    }
+                }
+                .into()
+            }
         }
     }
 }
@@ -347,11 +366,17 @@ impl Transport for NatsTransport {
 
     fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
         // One subscription per node hears the whole bus; receivers filter.
-        let _ = to;
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let subject = self.subject_of(&frame);
+        if self.own_token.get().is_none() {
+            // The first frame says who this node is: from now on the receiver skips control
+            // frames for other peers unread.
+            let _ = self
+                .own_token
+                .set(subject::escape_segment(frame.source().as_str()));
+        }
+        let subject = self.subject_of(&frame, &to);
         let body_len = 2 + subject.len() + frame.encoded_len();
         let is_event = matches!(frame, Frame::Event(_));
         self.queue

@@ -18,6 +18,19 @@ use support::{PREFIX, start_node};
 /// `{"id": 7}` as any MessagePack library writes it.
 const ID_7: &[u8] = b"\x81\xa2id\x07";
 
+/// Waits until node `id`'s subscription to the bus is in place on the server: a node
+/// subscribes before it sends its first frame on the same connection, and keeps sending
+/// heartbeats, so the first of its control frames `plain` hears proves it.
+async fn wait_until_subscribed(plain: &async_nats::Client, id: &str) {
+    let mut presence = plain
+        .subscribe(format!("{PREFIX}.c.{id}"))
+        .await
+        .expect("subscribes");
+    within(&format!("{id}'s presence"), presence.next())
+        .await
+        .expect("subscribed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_publishers_message_is_an_unsequenced_event() {
     if !available("a_plain_publishers_message_is_an_unsequenced_event") {
@@ -38,6 +51,7 @@ async fn a_plain_publishers_message_is_an_unsequenced_event() {
     )
     .await
     .expect("connects");
+    wait_until_subscribed(&plain, "listener").await;
     let publish = |subject: String, payload: &'static [u8]| {
         let plain = plain.clone();
         async move {
@@ -101,6 +115,7 @@ async fn a_plain_subscriber_reads_the_emitters_events() {
         .expect("subscribes");
     // A fence: the server handles a connection's messages in order, so once the node
     // hears this plain event the subscription above is in place.
+    wait_until_subscribed(&plain, "shop-1").await;
     let mut fence = node.emitter.events::<u32>("fence").expect("valid");
     plain
         .publish(
