@@ -8,6 +8,7 @@
 pub mod authorization;
 mod client_events;
 mod config;
+pub mod decode;
 mod error;
 pub mod local_server;
 mod receive;

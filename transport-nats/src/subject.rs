@@ -98,14 +98,20 @@ pub fn escape_name(name: &str) -> String {
     tokens
 }
 
-/// The name a run of tokens stands for; `None` if one token is not an escaped segment.
+/// The name a run of tokens stands for; `None` if one token is not an escaped segment,
+/// or stands for a segment holding `.` (`~2E`), which [`escape_name`] never writes: a name
+/// has one spelling.
 pub fn unescape_name(tokens: &str) -> Option<String> {
     let mut name = String::with_capacity(tokens.len());
     for (i, token) in tokens.split('.').enumerate() {
         if i > 0 {
             name.push('.');
         }
-        name.push_str(&unescape_segment(token)?);
+        let segment = unescape_segment(token)?;
+        if segment.contains('.') {
+            return None;
+        }
+        name.push_str(&segment);
     }
     Some(name)
 }
@@ -267,6 +273,17 @@ mod tests {
         assert!(!filter_matches("a.>", "a"));
         assert!(filter_matches("a.*", "a.~"));
         assert!(!filter_matches("a.*", "a.b.c"));
+    }
+
+    #[test]
+    fn a_name_has_one_spelling() {
+        assert_eq!(unescape_name("a.~.b").as_deref(), Some("a..b"));
+        assert_eq!(unescape_name("a~2Eb"), None, "a dot is a token boundary");
+        assert_eq!(
+            unescape_segment("a~2Eb").as_deref(),
+            Some("a.b"),
+            "in an id it is not"
+        );
     }
 
     #[test]

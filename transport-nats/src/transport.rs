@@ -18,8 +18,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::client_events::report_client_events;
 use crate::config::{NatsConfig, NatsIdentity};
+use crate::decode::MessageDecoder;
 use crate::error::NatsError;
-use crate::receive::{Receiving, receive};
+use crate::receive::receive;
 use crate::subject;
 
 /// Batches of received items waiting for the emitter.
@@ -158,11 +159,14 @@ impl NatsTransport {
         transport.tasks.spawn(receive(
             subscriber,
             inbox_tx.clone(),
-            Receiving {
-                max_frame_bytes,
-                prefix: transport.prefix.clone(),
-                authenticated: identity.is_some(),
-                own_token: Arc::clone(&transport.own_token),
+            {
+                let decoder = MessageDecoder::new(&transport.prefix, max_frame_bytes)
+                    .sharing_own_token(Arc::clone(&transport.own_token));
+                if identity.is_some() {
+                    decoder.authenticated()
+                } else {
+                    decoder
+                }
             },
             transport.cancel.clone(),
         ));
