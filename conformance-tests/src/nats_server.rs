@@ -79,6 +79,13 @@ impl NatsServer {
         Self(LocalServer::start_configured(config, &[]).unwrap_or_else(|e| panic!("{e}")))
     }
 
+    /// Starts a server listening on `host` (an address of this machine), on a port it picks.
+    ///
+    /// Panics if it cannot (call [`available`] first).
+    pub fn start_at(host: &str) -> Self {
+        Self(LocalServer::start_at(host, "", &[]).unwrap_or_else(|e| panic!("{e}")))
+    }
+
     /// Where clients connect: `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
         self.0.addr()

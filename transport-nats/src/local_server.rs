@@ -46,6 +46,7 @@ pub fn missing() -> Option<String> {
 #[derive(Debug)]
 pub struct LocalServer {
     child: Option<Child>,
+    host: String,
     port: u16,
     route_port: Option<u16>,
     /// The arguments beside the address and port (the configuration file, `args`).
@@ -65,6 +66,12 @@ impl LocalServer {
     /// configuration file (for example [`server_config`](crate::authorization::server_config)'s
     /// TLS and permissions).
     pub fn start_configured(config: &str, args: &[String]) -> Result<Self, NatsError> {
+        Self::start_at("127.0.0.1", config, args)
+    }
+
+    /// Starts a server as [`start_configured`](Self::start_configured) does, listening on
+    /// `host` (an address of this machine) instead of loopback.
+    pub fn start_at(host: &str, config: &str, args: &[String]) -> Result<Self, NatsError> {
         static SERVERS: AtomicUsize = AtomicUsize::new(0);
         if let Some(why) = missing() {
             return Err(NatsError::ServerMissing(why));
@@ -85,6 +92,7 @@ impl LocalServer {
         all.extend_from_slice(args);
         let mut server = Self {
             child: None,
+            host: host.to_owned(),
             port: 0,
             route_port: None,
             args: all,
@@ -94,12 +102,12 @@ impl LocalServer {
         Ok(server)
     }
 
-    /// Where clients connect: `127.0.0.1:PORT`.
+    /// Where clients connect: `HOST:PORT` (`127.0.0.1:PORT` unless started elsewhere).
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
-    /// The URL clients connect with: `nats://127.0.0.1:PORT`.
+    /// The URL clients connect with: `nats://HOST:PORT`.
     pub fn url(&self) -> String {
         format!("nats://{}", self.addr())
     }
@@ -130,7 +138,7 @@ impl LocalServer {
         let clustered = self.args.iter().any(|a| a == "--cluster");
         let mut child = Command::new(binary())
             .args(&self.args)
-            .args(["-a", "127.0.0.1", "-p", &port_arg])
+            .args(["-a", &self.host, "-p", &port_arg])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
