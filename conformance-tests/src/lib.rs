@@ -25,6 +25,7 @@ mod memory;
 pub mod nats_server;
 #[cfg(target_os = "linux")]
 pub mod netns;
+mod requests;
 pub mod soak;
 pub mod support;
 
@@ -62,6 +63,9 @@ macro_rules! conformance_suite {
             hub_restart_resumes_traffic,
             congestion_block_holds_the_emitter_back,
             congestion_drop_reports_what_it_drops,
+            requests_go_to_one_responder_in_turn,
+            requests_fail_each_in_its_own_way,
+            a_responder_lost_mid_request_fails_it,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {

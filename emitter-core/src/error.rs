@@ -80,6 +80,34 @@ pub enum Error {
     /// The emitter (or transport) was closed.
     #[error("the emitter is closed")]
     Closed,
+    /// No node on the bus is known to serve requests for this name.
+    #[error("no responder is known for {name:?}")]
+    NoResponder {
+        /// The request's name.
+        name: String,
+    },
+    /// The responder's handler failed.
+    #[error("the responder on {responder} failed: {message}")]
+    ResponderFailed {
+        /// The responder's node.
+        responder: String,
+        /// What its handler said.
+        message: String,
+    },
+    /// The responder's node was lost before it answered.
+    #[error("the responder on {responder} was lost before it answered")]
+    ResponderLost {
+        /// The responder's node.
+        responder: String,
+    },
+    /// No answer within the timeout.
+    #[error("no answer to {name:?} within {after:?}")]
+    RequestTimedOut {
+        /// The request's name.
+        name: String,
+        /// The timeout.
+        after: std::time::Duration,
+    },
     /// A transport's send queue had no room, so the frame was not sent: the peer (or the
     /// link to it) is slower than the emitter, or unreachable. Counted as a loss.
     #[error(

@@ -50,7 +50,7 @@ pub use backoff::Backoff;
 pub use close_deadlines::CloseDeadlines;
 pub use emitter::{
     Congestion, CountStream, Emitter, EmitterConfig, ErrorStream, EventStream, ListenOptions,
-    Listener, Once,
+    Listener, MAX_REQUESTS_IN_FLIGHT, Once, Responder,
 };
 pub use error::{Error, Result, TransportSource};
 pub use event::{

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use demitter_core::protocol::{Control, InterestEntry, SequenceMark};
+use demitter_core::protocol::{Control, InterestEntry, ReplyOutcome, SequenceMark};
 use demitter_core::record::RecordDecoder;
 use demitter_core::{ControlFrame, Error, EventFrame, Frame, NodeId, RawPayload, decode_payload};
 use proptest::prelude::*;
@@ -52,6 +52,25 @@ fn control_bytes() -> Vec<Bytes> {
             }],
         },
         Control::Bye { epoch: 1 },
+        Control::Request {
+            epoch: 1,
+            to: "node-b".into(),
+            id: 7,
+            name: "stock.count".into(),
+            payload: b"\xa6apples".to_vec(),
+        },
+        Control::Reply {
+            epoch: 1,
+            to: "node-a".into(),
+            id: 7,
+            outcome: ReplyOutcome::Value(b"\x07".to_vec()),
+        },
+        Control::Reply {
+            epoch: 1,
+            to: "node-a".into(),
+            id: 8,
+            outcome: ReplyOutcome::Failed("out of pears".into()),
+        },
     ]
     .iter()
     .map(Control::encode)

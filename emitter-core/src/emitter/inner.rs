@@ -17,20 +17,25 @@ use bytes::Bytes;
 use foldhash::HashMap;
 use futures_util::FutureExt;
 use parking_lot::{Mutex, MutexGuard};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::emitter::config::{Congestion, EmitterConfig};
 use crate::emitter::errors::ErrorChannel;
+use crate::emitter::responder::{MAX_REQUESTS_IN_FLIGHT, ResponderEntry};
 use crate::emitter::sink::{ErasedHandler, Sink, Target};
 use crate::error::Error;
 use crate::event::{Delivery, RawEvent};
 use crate::inbox::Receive;
 use crate::lag_queue::{LagQueue, Popped};
-use crate::node::{CountSubject, Dispatch, FrameKind, ListenerFlags, ListenerInfo, Node, Transmit};
+use crate::node::{
+    CountSubject, Dispatch, FrameKind, IncomingRequest, ListenerFlags, ListenerInfo, Node,
+    RequestFailure, Transmit,
+};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
+use crate::protocol::ReplyOutcome;
 use crate::report::{ErrorKind, ErrorReport};
 use crate::transport::{Incoming, Transport};
 
@@ -38,6 +43,10 @@ use crate::transport::{Incoming, Transport};
 pub(crate) struct State {
     pub(crate) node: Node<Arc<Sink>>,
     counts: HashMap<u64, Arc<LagQueue<usize>>>,
+    /// This node's responders, by id.
+    responders: HashMap<u64, Arc<ResponderEntry>>,
+    /// The requests this node made, by number: where their outcome goes.
+    replies: HashMap<u64, oneshot::Sender<Result<RawEvent, RequestFailure>>>,
 }
 
 impl State {
@@ -45,6 +54,8 @@ impl State {
         Self {
             node,
             counts: HashMap::default(),
+            responders: HashMap::default(),
+            replies: HashMap::default(),
         }
     }
 }
@@ -76,7 +87,8 @@ impl Inner {
     // ---- the hand-over ---------------------------------------------------------------
 
     /// Delivers what the node dispatched: events onto listener queues, counts onto
-    /// observers' queues, reports onto the error channel. Never waits.
+    /// observers' queues, reports onto the error channel, requests to their responders'
+    /// tasks, replies to their requesters. Never waits.
     fn deliver(&self, state: &mut State) {
         while let Some(dispatch) = state.node.poll_dispatch() {
             match dispatch {
@@ -101,6 +113,35 @@ impl Inner {
                     }
                 },
                 Dispatch::Report(report) => self.errors.publish(report),
+                Dispatch::Request(request) => {
+                    match state.responders.get(&request.responder) {
+                        Some(entry) if entry.admit() => {
+                            self.tasks.spawn_on(
+                                serve_request(Arc::clone(entry), request, self.cancel.clone()),
+                                &self.runtime,
+                            );
+                        }
+                        Some(entry) => state.node.reply(
+                            &request.from,
+                            request.id,
+                            ReplyOutcome::Failed(format!(
+                                "the responder on `{}` is busy: {MAX_REQUESTS_IN_FLIGHT} requests in flight",
+                                entry.pattern
+                            )),
+                        ),
+                        None => state.node.reply(
+                            &request.from,
+                            request.id,
+                            ReplyOutcome::NoResponder,
+                        ),
+                    }
+                }
+                Dispatch::Reply { id, result } => {
+                    if let Some(waiting) = state.replies.remove(&id) {
+                        // The requester may have given up (dropped its future): fine.
+                        let _ = waiting.send(result);
+                    }
+                }
             }
         }
     }
@@ -185,6 +226,47 @@ impl Inner {
         ids.into_iter()
             .filter(|id| self.remove_listener(*id))
             .count()
+    }
+
+    // ---- requests --------------------------------------------------------------------
+
+    pub(crate) fn add_responder(&self, entry: ResponderEntry) -> Result<u64, Error> {
+        let mut state = self.state.lock();
+        let id = state.node.add_responder(entry.pattern.clone())?;
+        state.responders.insert(id, Arc::new(entry));
+        self.flush(state);
+        Ok(id)
+    }
+
+    pub(crate) fn remove_responder(&self, id: u64) -> bool {
+        let mut state = self.state.lock();
+        if state.responders.remove(&id).is_none() {
+            return false;
+        }
+        state.node.remove_responder(id);
+        self.flush(state);
+        true
+    }
+
+    /// Sends a request; what becomes of it arrives on the returned channel.
+    pub(crate) fn request(
+        &self,
+        name: &str,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<oneshot::Receiver<Result<RawEvent, RequestFailure>>, Error> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let mut state = self.state.lock();
+        let id = state.node.request(Instant::now(), name, payload, timeout)?;
+        // Registered before anything is delivered: a local responder's answer (or a
+        // refusal) is dispatched by the flush below at the earliest.
+        state.replies.insert(id, reply_tx);
+        let next = state.node.poll_timeout();
+        self.flush(state);
+        if next < *self.timer_deadline.lock() {
+            self.timer_moved.notify_one();
+        }
+        Ok(reply_rx)
     }
 
     // ---- counts and peers ------------------------------------------------------------
@@ -401,6 +483,25 @@ impl Receive for Inner {
         if next < *self.timer_deadline.lock() {
             self.timer_moved.notify_one();
         }
+    }
+}
+
+/// Runs one request through its responder and sends the reply. Dropped when the emitter
+/// closes: a closed node sends nothing, and its goodbye tells the requester the responder
+/// is gone.
+async fn serve_request(
+    entry: Arc<ResponderEntry>,
+    request: IncomingRequest,
+    closing: CancellationToken,
+) {
+    let outcome = tokio::select! {
+        () = closing.cancelled() => return entry.abandon(),
+        outcome = entry.run(&request) => outcome,
+    };
+    if let Some(inner) = entry.inner.upgrade() {
+        let mut state = inner.state.lock();
+        state.node.reply(&request.from, request.id, outcome);
+        inner.flush(state);
     }
 }
 

@@ -5,6 +5,7 @@ mod driver;
 mod errors;
 mod inner;
 mod listener;
+mod responder;
 mod sink;
 mod stream;
 
@@ -21,7 +22,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::{Congestion, EmitterConfig};
+
+/// How much longer than its timeout a request's future waits for the node to end it.
+const REQUEST_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 pub use listener::{ListenOptions, Listener};
+pub use responder::{MAX_REQUESTS_IN_FLIGHT, Responder};
 pub use stream::{CountStream, ErrorStream, EventStream, Once};
 
 use crate::error::Error;
@@ -29,7 +34,7 @@ use crate::event::{Delivery, Event};
 use crate::inbox::Receive;
 use crate::lag_queue::LagQueue;
 use crate::name::validate_user_name;
-use crate::node::{CountSubject, Node, NodeConfig};
+use crate::node::{CountSubject, Node, NodeConfig, RequestFailure};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::{FromPayload, encode_payload};
@@ -337,6 +342,136 @@ impl Emitter {
                 self.inner().remove_where(|l| l.pattern == p)
             }
         })
+    }
+
+    // ---- requests --------------------------------------------------------------------
+
+    /// Answers requests for names matching `pattern`: `handler` gets each request as an
+    /// event (its `source` the requester), and what it returns goes back to the requester
+    /// alone, `Ok` as the reply and `Err` as the error the requester gets
+    /// ([`Error::ResponderFailed`], with the error's text).
+    ///
+    /// Requests run concurrently, at most [`MAX_REQUESTS_IN_FLIGHT`] per responder (more
+    /// fail at once as busy). A request that does not decode as `Q`, or a handler that
+    /// panics, fails the request with why. Every node on the bus learns of the responder
+    /// as it learns of listeners; it serves until [`Responder::stop`] or the emitter closes.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use demitter_core::{Emitter, Event, MemoryHub};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), demitter_core::Error> {
+    /// let hub = MemoryHub::new();
+    /// let stock = Emitter::new(hub.join())?;
+    /// let shop = Emitter::new(hub.join())?;
+    /// stock.serve("stock.count", |request: Event<String>| async move {
+    ///     match request.data.as_str() {
+    ///         "apples" => Ok(7u32),
+    ///         other => Err(format!("no {other} here")),
+    ///     }
+    /// })?;
+    /// shop.wait_for_responders("stock.count", 1).await?;
+    /// let reply = shop.request::<_, u32>("stock.count", "apples", Duration::from_secs(5)).await?;
+    /// assert_eq!((reply.data, reply.source.as_str()), (7, stock.id().as_str()));
+    /// let refused = shop.request::<_, u32>("stock.count", "pears", Duration::from_secs(5)).await;
+    /// assert!(matches!(refused, Err(demitter_core::Error::ResponderFailed { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn serve<Q, R, E, F, Fut>(&self, pattern: &str, handler: F) -> Result<Responder, Error>
+    where
+        Q: FromPayload,
+        R: Serialize,
+        E: std::fmt::Display,
+        F: Fn(Event<Q>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let pattern = Pattern::new(pattern)?;
+        if crate::name::is_system(pattern.as_str()) {
+            return Err(Error::ReservedName(pattern.as_str().to_owned()));
+        }
+        let handler = Arc::new(handler);
+        let call: responder::ErasedResponder = Arc::new(move |raw| {
+            let request = raw.decode::<Q>()?;
+            let answer = handler(request);
+            Ok(async move {
+                match answer.await {
+                    Ok(reply) => encode_payload(&reply).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            .boxed())
+        });
+        let inner = self.inner();
+        let id = inner.add_responder(responder::ResponderEntry::new(
+            pattern.clone(),
+            call,
+            Arc::downgrade(inner),
+        ))?;
+        Ok(Responder::new(id, pattern, Arc::downgrade(inner)))
+    }
+
+    /// Sends `query` as a request for `name` to one responder on the bus (chosen in turn
+    /// among the nodes known to serve `name`, this one included) and waits for its reply:
+    /// an event whose `source` is the responder's node.
+    ///
+    /// Fails with [`Error::NoResponder`] at once when no node is known to serve `name`,
+    /// [`Error::ResponderFailed`] when its handler fails, [`Error::ResponderLost`] as soon
+    /// as the responder's node is known to be down, [`Error::RequestTimedOut`] after
+    /// `timeout`.
+    pub async fn request<Q: Serialize + ?Sized, R: FromPayload>(
+        &self,
+        name: &str,
+        query: &Q,
+        timeout: std::time::Duration,
+    ) -> Result<Event<R>, Error> {
+        validate_user_name(name)?;
+        let payload = encode_payload(query)?;
+        let reply = self.inner().request(name, &payload, timeout)?;
+        // The node times the request out; this bound only guards against a driver that
+        // stopped.
+        let outcome = tokio::time::timeout(timeout + REQUEST_GRACE, reply).await;
+        let timed_out = || Error::RequestTimedOut {
+            name: name.to_owned(),
+            after: timeout,
+        };
+        match outcome {
+            Ok(Ok(Ok(raw))) => raw.decode::<R>(),
+            Ok(Ok(Err(failure))) => Err(match failure {
+                RequestFailure::Failed { responder, message } => Error::ResponderFailed {
+                    responder: responder.to_string(),
+                    message,
+                },
+                RequestFailure::NoResponder { .. } => Error::NoResponder {
+                    name: name.to_owned(),
+                },
+                RequestFailure::Lost { responder } => Error::ResponderLost {
+                    responder: responder.to_string(),
+                },
+                RequestFailure::TimedOut { .. } => timed_out(),
+                _ => Error::Closed,
+            }),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(timed_out()),
+        }
+    }
+
+    /// How many responders on the bus (this node and every peer known) serve `name`.
+    pub fn responder_count(&self, name: &str) -> Result<usize, Error> {
+        validate_user_name(name)?;
+        Ok(self.inner().count(&CountSubject::responders(name)))
+    }
+
+    /// Waits until at least `n` responders on the bus serve `name`. Wrap it in a timeout:
+    /// it waits as long as it takes.
+    pub async fn wait_for_responders(&self, name: &str, n: usize) -> Result<(), Error> {
+        validate_user_name(name)?;
+        let mut counts = CountStream::new(self.inner().observe(CountSubject::responders(name)));
+        while let Some(count) = counts.recv().await {
+            if count >= n {
+                return Ok(());
+            }
+        }
+        Err(Error::Closed)
     }
 
     // ---- counting --------------------------------------------------------------------

@@ -45,6 +45,7 @@ mod listeners;
 mod observers;
 mod output;
 mod remote;
+mod requests;
 mod sequencing;
 
 use std::collections::VecDeque;
@@ -57,6 +58,7 @@ use serde::Serialize;
 pub use listeners::{ListenerFlags, ListenerInfo};
 pub use observers::CountSubject;
 pub use output::{Dispatch, Emitted, FrameKind, Targets, Transmit};
+pub use requests::{IncomingRequest, RequestFailure};
 
 use crate::error::Error;
 use crate::event::{
@@ -68,13 +70,18 @@ use crate::name::is_system;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::encode_payload;
-use crate::protocol::{Action, Control, Presence, PresenceConfig, SeqCheck};
+use crate::protocol::{Action, Control, Presence, PresenceConfig, ReplyOutcome, SeqCheck};
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
 use listeners::{InterestChange, ListenerTable};
 use observers::Observers;
 use remote::{RemoteInterest, Route};
+use requests::{Requests, serve_key};
 use sequencing::Sequencing;
+
+/// Bytes a request or reply frame takes beside its ids, name and payload (the frame and
+/// MessagePack headers, with room to spare).
+const REQUEST_OVERHEAD: usize = 128;
 
 /// What a node is and how it behaves.
 #[derive(Debug, Clone)]
@@ -113,9 +120,14 @@ impl NodeConfig {
 fn count_on_bus<S>(
     listeners: &ListenerTable<S>,
     remote: &RemoteInterest,
+    requests: &Requests,
     subject: &CountSubject,
 ) -> usize {
     match subject {
+        CountSubject::Name(key) if key.starts_with(requests::SERVE_PREFIX) => {
+            let name = &key[requests::SERVE_PREFIX.len()..];
+            requests.local_matching(name) + remote.count_matching(key)
+        }
         CountSubject::Name(name) => listeners.count_matching(name) + remote.count_matching(name),
         CountSubject::Pattern(p) => listeners.count_exact(p) + remote.count_exact(p),
     }
@@ -161,6 +173,7 @@ pub struct Node<S> {
     /// network looks nothing up), until any listener comes or goes.
     last_received: Option<(Arc<str>, Targets<S>)>,
     observers: Observers,
+    requests: Requests,
     transmits: VecDeque<Transmit>,
     dispatches: VecDeque<Dispatch<S>>,
     closed: bool,
@@ -201,6 +214,7 @@ impl<S: Clone> Node<S> {
             last_emitted: None,
             last_received: None,
             observers: Observers::default(),
+            requests: Requests::default(),
             transmits: VecDeque::new(),
             dispatches: VecDeque::new(),
             closed: false,
@@ -331,7 +345,7 @@ impl<S: Clone> Node<S> {
     /// How many non-spy listeners on the bus (here and on every known peer) `subject`
     /// counts.
     pub fn listener_count(&self, subject: &CountSubject) -> usize {
-        count_on_bus(&self.listeners, &self.remote, subject)
+        count_on_bus(&self.listeners, &self.remote, &self.requests, subject)
     }
 
     /// [`listener_count`](Self::listener_count) of a name or pattern given as text.
@@ -356,11 +370,12 @@ impl<S: Clone> Node<S> {
             observers,
             listeners,
             remote,
+            requests,
             dispatches,
             ..
         } = self;
         observers.update(
-            |subject| count_on_bus(listeners, remote, subject),
+            |subject| count_on_bus(listeners, remote, requests, subject),
             |observer, count| dispatches.push_back(Dispatch::Count { observer, count }),
         );
     }
@@ -458,6 +473,178 @@ impl<S: Clone> Node<S> {
         })
     }
 
+    // ---- requests and replies -----------------------------------------------------------
+
+    /// Adds a responder on `pattern`: requests for matching names may now come to this node
+    /// (as [`Dispatch::Request`]). Returns its id.
+    pub fn add_responder(&mut self, pattern: Pattern) -> Result<u64, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let key = serve_key(pattern.as_str());
+        let (id, count) = self.requests.add_responder(pattern);
+        self.announce_responders(&key, Some(count));
+        self.notify_counts();
+        Ok(id)
+    }
+
+    /// Removes a responder; false if it was not there.
+    pub fn remove_responder(&mut self, id: u64) -> bool {
+        let Some((pattern, left)) = self.requests.remove_responder(id) else {
+            return false;
+        };
+        self.announce_responders(&serve_key(pattern.as_str()), (left > 0).then_some(left));
+        self.notify_counts();
+        true
+    }
+
+    fn announce_responders(&mut self, key: &str, count: Option<u32>) {
+        if let Some(Action::Send { to, message }) = self.presence.set_local(key, count) {
+            self.send_control(message, to);
+        }
+    }
+
+    /// How many responders on the bus (here and on every known peer) match `name`.
+    pub fn responder_count(&self, name: &str) -> usize {
+        self.listener_count(&CountSubject::responders(name))
+    }
+
+    /// Sends a request for `name` to one responder that matches it, chosen in turn among
+    /// the nodes known to have one (this one included); its outcome comes as a
+    /// [`Dispatch::Reply`] with the returned number, at the latest after `timeout`.
+    /// [`Error::NoResponder`] at once if no node is known to serve `name`.
+    pub fn request(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<u64, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let size = REQUEST_OVERHEAD + 2 * self.id.len() + name.len() + payload.len();
+        if size > self.caps.max_frame_bytes {
+            return Err(Error::FrameTooLarge {
+                size,
+                limit: self.caps.max_frame_bytes,
+            });
+        }
+        let mut candidates = self.remote.route(&serve_key(name)).peers.to_vec();
+        if self.requests.local_matching(name) > 0 {
+            candidates.push(self.id.clone());
+        }
+        candidates.sort();
+        let Some(responder) = self.requests.pick_node(&candidates) else {
+            return Err(Error::NoResponder {
+                name: name.to_owned(),
+            });
+        };
+        let name: Arc<str> = name.into();
+        let id = self
+            .requests
+            .start(responder.clone(), Arc::clone(&name), now, timeout);
+        if responder == self.id {
+            self.receive_request(&responder, id, &name, payload.to_vec());
+        } else {
+            self.send_control(
+                Control::Request {
+                    epoch: self.epoch,
+                    to: responder.to_string(),
+                    id,
+                    name: name.to_string(),
+                    payload: payload.to_vec(),
+                },
+                Destination::Peer(responder),
+            );
+        }
+        Ok(id)
+    }
+
+    /// Answers request `id` of node `to` (from a [`Dispatch::Request`]) with `outcome`.
+    pub fn reply(&mut self, to: &NodeId, id: u64, outcome: ReplyOutcome) {
+        if *to == self.id {
+            let me = self.id.clone();
+            return self.settle(id, &me, outcome);
+        }
+        if self.closed {
+            return;
+        }
+        let outcome = match outcome {
+            ReplyOutcome::Value(value)
+                if REQUEST_OVERHEAD + 2 * self.id.len() + value.len()
+                    > self.caps.max_frame_bytes =>
+            {
+                ReplyOutcome::Failed(format!(
+                    "the reply of {} bytes exceeds the frame limit of {} bytes",
+                    value.len(),
+                    self.caps.max_frame_bytes
+                ))
+            }
+            other => other,
+        };
+        self.send_control(
+            Control::Reply {
+                epoch: self.epoch,
+                to: to.to_string(),
+                id,
+                outcome,
+            },
+            Destination::Peer(to.clone()),
+        );
+    }
+
+    /// A request for this node from `from`: to a local responder, or answered at once.
+    fn receive_request(&mut self, from: &NodeId, id: u64, name: &str, payload: Vec<u8>) {
+        if let Err(e) = crate::name::validate_user_name(name) {
+            self.report(
+                ErrorReport::new(ErrorKind::Deserialization, 1, format!("a request: {e}"))
+                    .with_peer(from.as_str()),
+            );
+            return self.reply(from, id, ReplyOutcome::Failed(e.to_string()));
+        }
+        match self.requests.pick_local(name) {
+            Some(responder) => self
+                .dispatches
+                .push_back(Dispatch::Request(IncomingRequest {
+                    responder,
+                    from: from.clone(),
+                    id,
+                    name: name.into(),
+                    payload: Bytes::from(payload),
+                })),
+            None => self.reply(from, id, ReplyOutcome::NoResponder),
+        }
+    }
+
+    /// A reply from `from` to request `id`: the request ends, if it went there.
+    fn settle(&mut self, id: u64, from: &NodeId, outcome: ReplyOutcome) {
+        let Some(name) = self.requests.finish(id, from) else {
+            // Late (timed out already) or not ours: nobody waits for it.
+            return;
+        };
+        let responder = from.clone();
+        let result = match outcome {
+            ReplyOutcome::Value(payload) => Ok(RawEvent {
+                name,
+                payload: Bytes::from(payload),
+                source: responder,
+                seq: 0,
+            }),
+            ReplyOutcome::Failed(message) => Err(RequestFailure::Failed { responder, message }),
+            ReplyOutcome::NoResponder => Err(RequestFailure::NoResponder { responder }),
+        };
+        self.dispatches.push_back(Dispatch::Reply { id, result });
+    }
+
+    /// A peer was heard from: known from now on, if it was not.
+    fn heard(&mut self, now: Instant, source: &NodeId, epoch: u64) {
+        if !self.presence.is_known(source, epoch) {
+            let actions = self.presence.heard_from(source, epoch, now);
+            self.apply(actions);
+        }
+    }
+
     // ---- what arrives ------------------------------------------------------------------
 
     /// Handles what the transport received.
@@ -504,6 +691,34 @@ impl<S: Clone> Node<S> {
     }
 
     fn receive_control(&mut self, now: Instant, source: &NodeId, message: Control) {
+        let message = match message {
+            Control::Request {
+                epoch,
+                to,
+                id,
+                name,
+                payload,
+            } => {
+                if to == self.id.as_str() {
+                    self.heard(now, source, epoch);
+                    self.receive_request(source, id, &name, payload);
+                }
+                return;
+            }
+            Control::Reply {
+                epoch,
+                to,
+                id,
+                outcome,
+            } => {
+                if to == self.id.as_str() {
+                    self.heard(now, source, epoch);
+                    self.settle(id, source, outcome);
+                }
+                return;
+            }
+            other => other,
+        };
         if let Control::Sequences { epoch, last } = &message {
             for report in self.sequencing.settle(source, *epoch, last) {
                 self.report(report);
@@ -586,9 +801,11 @@ impl<S: Clone> Node<S> {
     /// When [`handle_timeout`](Self::handle_timeout) has work next (calling it earlier is
     /// harmless).
     pub fn poll_timeout(&self) -> Instant {
-        self.presence
+        let next = self
+            .presence
             .next_deadline()
-            .min(self.sequencing.next_deadline())
+            .min(self.sequencing.next_deadline());
+        self.requests.next_deadline().map_or(next, |d| d.min(next))
     }
 
     /// Heartbeats, silent peers expired, sequence marks announced: whatever is due at
@@ -602,6 +819,12 @@ impl<S: Clone> Node<S> {
         }
         let actions = self.presence.tick(now);
         self.apply(actions);
+        for (id, failure) in self.requests.expire(now) {
+            self.dispatches.push_back(Dispatch::Reply {
+                id,
+                result: Err(failure),
+            });
+        }
     }
 
     // ---- the driver's feedback ---------------------------------------------------------
@@ -651,6 +874,12 @@ impl<S: Clone> Node<S> {
         self.send_control(bye, Destination::All);
         self.closed = true;
         self.observers.clear();
+        for (id, failure) in self.requests.close() {
+            self.dispatches.push_back(Dispatch::Reply {
+                id,
+                result: Err(failure),
+            });
+        }
         true
     }
 
@@ -700,6 +929,12 @@ impl<S: Clone> Node<S> {
                 }
                 Action::PeerDown(peer) => {
                     self.known_source = None;
+                    for (id, failure) in self.requests.peer_lost(&peer) {
+                        self.dispatches.push_back(Dispatch::Reply {
+                            id,
+                            result: Err(failure),
+                        });
+                    }
                     // Its sequence state is kept: if the same incarnation comes back (a cut
                     // network), what it emitted meanwhile shows up as a reported gap.
                     tracing::info!(%peer, "peer down");

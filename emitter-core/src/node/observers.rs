@@ -23,6 +23,11 @@ impl CountSubject {
             CountSubject::Pattern(pattern)
         })
     }
+
+    /// The responders that serve the request name `name`.
+    pub fn responders(name: &str) -> Self {
+        CountSubject::Name(crate::node::requests::serve_key(name))
+    }
 }
 
 struct Observer {

@@ -5,6 +5,7 @@ use smallvec::SmallVec;
 
 use crate::event::{Delivery, RawEvent};
 use crate::frame::Frame;
+use crate::node::requests::{IncomingRequest, RequestFailure};
 use crate::pattern::Pattern;
 use crate::protocol::SequenceMark;
 use crate::report::ErrorReport;
@@ -63,6 +64,17 @@ pub enum Dispatch<S> {
     /// Put this report on the error channel (the `$error` listeners already have it as an
     /// [`Event`](Dispatch::Event)).
     Report(ErrorReport),
+    /// Run this request through one of this node's responders, then hand the outcome to
+    /// [`Node::reply`](super::Node::reply).
+    Request(IncomingRequest),
+    /// What became of request `id` that this node made: the reply, as an event whose
+    /// source is the responder's node, or why none came.
+    Reply {
+        /// The number [`Node::request`](super::Node::request) returned.
+        id: u64,
+        /// The reply, or why none came.
+        result: Result<RawEvent, RequestFailure>,
+    },
 }
 
 /// What [`Node::emit`](super::Node::emit) did.

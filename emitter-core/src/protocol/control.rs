@@ -84,6 +84,43 @@ pub enum Control {
         /// Sender's incarnation.
         epoch: u64,
     },
+    /// "Answer this, please": a request for one of `to`'s responders.
+    Request {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The responder's node: on a broadcast transport the others ignore it.
+        to: String,
+        /// The requester's number for it, which the reply carries back.
+        id: u64,
+        /// The request's event name.
+        name: String,
+        /// The request's MessagePack payload.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// The answer to request `id` of `to`.
+    Reply {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The requester's node.
+        to: String,
+        /// The request's number.
+        id: u64,
+        /// What became of it.
+        outcome: ReplyOutcome,
+    },
+}
+
+/// What became of a request, as the responder's node says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ReplyOutcome {
+    /// The handler's answer, MessagePack.
+    Value(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The handler failed: its error, as text.
+    Failed(String),
+    /// No responder there matches the name any more.
+    NoResponder,
 }
 
 impl Control {
@@ -96,6 +133,8 @@ impl Control {
             | Control::Heartbeat { epoch, .. }
             | Control::Resync { epoch }
             | Control::Sequences { epoch, .. }
+            | Control::Request { epoch, .. }
+            | Control::Reply { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }

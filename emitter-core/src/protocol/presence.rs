@@ -257,8 +257,12 @@ impl Presence {
                 }
             }
             Control::Resync { .. } => out.push(self.snapshot_to(from)),
-            // Sequence marks are for the sequence tracker; here they only prove liveness.
-            Control::Sequences { .. } | Control::Bye { .. } => {}
+            // Sequence marks are for the sequence tracker, requests and replies for the
+            // node; here they only prove liveness.
+            Control::Sequences { .. }
+            | Control::Request { .. }
+            | Control::Reply { .. }
+            | Control::Bye { .. } => {}
         }
         out
     }

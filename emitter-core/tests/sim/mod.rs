@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use demitter_core::node::{Dispatch, ListenerFlags, Node, NodeConfig, Transmit};
+use demitter_core::node::{
+    Dispatch, IncomingRequest, ListenerFlags, Node, NodeConfig, RequestFailure, Transmit,
+};
 use demitter_core::protocol::PresenceConfig;
 use demitter_core::{
     Capabilities, Destination, ErrorKind, ErrorReport, Frame, Incoming, NodeId, Pattern, RawEvent,
@@ -30,6 +32,10 @@ pub(crate) struct SimNode {
     pub(crate) reports: Vec<ErrorReport>,
     /// Count changes: (observer, count).
     pub(crate) counts: Vec<(u64, usize)>,
+    /// Requests for its responders.
+    pub(crate) requests: Vec<IncomingRequest>,
+    /// What became of its own requests: (number, outcome).
+    pub(crate) replies: Vec<(u64, Result<RawEvent, RequestFailure>)>,
     pub(crate) up: bool,
 }
 
@@ -103,6 +109,8 @@ impl Sim {
                 received: Vec::new(),
                 reports: Vec::new(),
                 counts: Vec::new(),
+                requests: Vec::new(),
+                replies: Vec::new(),
                 up: true,
             });
         }
@@ -233,6 +241,13 @@ impl Sim {
         }
     }
 
+    /// Hands node `to` a frame as if it came over the link.
+    pub(crate) fn inject(&mut self, to: usize, frame: Frame) {
+        self.sent += 1;
+        self.in_flight
+            .insert((self.now + self.delay, self.sent), Packet { to, frame });
+    }
+
     fn index_of(&self, id: &NodeId) -> Option<usize> {
         self.nodes.iter().position(|n| n.node.id() == id)
     }
@@ -267,6 +282,8 @@ impl Sim {
                     }
                     Dispatch::Count { observer, count } => n.counts.push((observer, count)),
                     Dispatch::Report(report) => n.reports.push(report),
+                    Dispatch::Request(request) => n.requests.push(request),
+                    Dispatch::Reply { id, result } => n.replies.push((id, result)),
                 }
             }
         }
