@@ -65,7 +65,7 @@ pub(crate) async fn run(args: EmitArgs) -> Result<(), CliError> {
 }
 
 /// The payload the command line gives: JSON, standard input for `-`, null for nothing.
-fn payload(json: Option<&str>) -> Result<Value, CliError> {
+pub(crate) fn payload(json: Option<&str>) -> Result<Value, CliError> {
     let text = match json {
         None => return Ok(Value::Null),
         Some("-") => {

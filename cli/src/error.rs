@@ -9,6 +9,10 @@ pub(crate) enum CliError {
     /// The bus said no: a bad URL, a closed emitter, an undecodable payload.
     #[error(transparent)]
     Bus(#[from] demitter::Error),
+    /// A request got no reply (no responder, a failed or lost responder, no reply in
+    /// time): each its own exit status.
+    #[error(transparent)]
+    Request(demitter::Error),
     /// No forwarder (or not one that can be used) at a `zmq://` URL.
     #[error("{source}{hint}")]
     NoForwarder {
@@ -98,6 +102,18 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
+    /// The exit status it ends the command with: 1, or for a request without a reply,
+    /// why (see the `--help` of `request`).
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Request(demitter::Error::NoResponder { .. }) => 3,
+            Self::Request(demitter::Error::ResponderFailed { .. }) => 4,
+            Self::Request(demitter::Error::ResponderLost { .. }) => 5,
+            Self::Request(demitter::Error::RequestTimedOut { .. }) => 6,
+            _ => 1,
+        }
+    }
+
     /// An I/O error, with what was being done.
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let what = what.into();

@@ -2,6 +2,8 @@
 //!
 //! - `demitter demo`: a live auction between real processes on an embedded bus.
 //! - `demitter tap PATTERN`, `demitter emit NAME [JSON]`: watch and send events on a bus.
+//! - `demitter request NAME [JSON]`, `demitter reply PATTERN [JSON]`: ask one responder on
+//!   the bus, and answer requests.
 //! - `demitter listeners NAME`, `demitter peers`: the bus-wide counts, and who is there.
 //! - `demitter bench`: the benchmark harness (as `demitter-bench`).
 //! - `demitter pki hood|peer`: certificates for the QUIC mesh.
@@ -16,6 +18,8 @@ mod listeners;
 mod logging;
 mod peers;
 mod pki;
+mod reply;
+mod request;
 mod seconds;
 mod tap;
 
@@ -38,7 +42,8 @@ Logging: warnings and errors go to stderr; DEMITTER_LOG sets what is logged, in 
 filter syntax: DEMITTER_LOG=info, DEMITTER_LOG=debug, DEMITTER_LOG=demitter_quic=debug.
 
 Exit status: 0 on success, 1 when the command failed (the reason is on stderr), 2 for a
-command line that does not parse.";
+command line that does not parse; `request` says why it got no reply with 3 (no
+responder), 4 (the responder failed), 5 (the responder was lost), 6 (no reply in time).";
 
 /// Distributed events: an emitter API whose events reach every connected process.
 #[derive(Debug, Parser)]
@@ -57,6 +62,13 @@ enum Command {
     Tap(tap::TapArgs),
     /// Emits an event whose payload is JSON, and says how many listeners it reached.
     Emit(emit::EmitArgs),
+    /// Sends a request (JSON) to one responder on the bus and prints its reply (JSON).
+    /// Exit status 3: no responder; 4: the responder failed; 5: it was lost; 6: no reply
+    /// in time.
+    Request(request::RequestArgs),
+    /// Answers every request for names matching PATTERN with the same JSON, printing each
+    /// request as a JSON line.
+    Reply(reply::ReplyArgs),
     /// How many listeners the whole bus has for an event or a pattern.
     Listeners(listeners::ListenersArgs),
     /// The nodes on the bus.
@@ -102,6 +114,8 @@ fn main() -> ExitCode {
         Command::Pki(command) => pki::run(&command),
         Command::Tap(args) => runtime.block_on(tap::run(args)),
         Command::Emit(args) => runtime.block_on(emit::run(args)),
+        Command::Request(args) => runtime.block_on(request::run(args)),
+        Command::Reply(args) => runtime.block_on(reply::run(args)),
         Command::Listeners(args) => runtime.block_on(listeners::run(args)),
         Command::Peers(args) => runtime.block_on(peers::run(args)),
         Command::Bench(args) => runtime
@@ -114,7 +128,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -106,7 +106,7 @@ struct Line<'a> {
 
 /// `{"name", "source", "seq", "data"}`, the data decoded from MessagePack (or, if it is
 /// not JSON-shaped, its bytes in hex as `data_hex`), with `"time"` first if asked for.
-fn event_json(event: &Event<RawPayload>, timestamps: bool) -> Result<String, CliError> {
+pub(crate) fn event_json(event: &Event<RawPayload>, timestamps: bool) -> Result<String, CliError> {
     let data = event.data.decode::<Value>().ok();
     let data_hex = data.is_none().then(|| {
         event.data.bytes().iter().fold(String::new(), |mut hex, b| {
@@ -132,7 +132,7 @@ fn now_rfc3339() -> String {
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
-fn print_line(line: &str) -> Result<(), CliError> {
+pub(crate) fn print_line(line: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")
         .and_then(|()| out.flush())

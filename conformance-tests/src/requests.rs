@@ -192,17 +192,22 @@ pub async fn requests_fail_each_in_its_own_way<F: ClusterFactory>(factory: &F) {
 }
 
 /// 20. A responder's node lost while it handles a request fails the request as soon as
-///     the requester knows the node is down, long before the timeout.
+///     the requester knows the node is down, long before the timeout; its answer, had it
+///     come, would have reached nobody.
 pub async fn a_responder_lost_mid_request_fails_it<F: ClusterFactory>(factory: &F) {
     let mut c = cluster(factory, 2).await;
     let (started_tx, mut started) = mpsc::unbounded_channel();
+    // The handler holds the request until the test lets it go (after the requester has
+    // given up on it), so that killing the node cannot wait for it.
+    let gate = Arc::new(Semaphore::new(0));
+    let held = Arc::clone(&gate);
     let _hanging = c
         .node(1)
         .serve("conf.req.hang", move |_: Event<u32>| {
-            let started_tx = started_tx.clone();
+            let (started_tx, held) = (started_tx.clone(), Arc::clone(&held));
             async move {
                 let _ = started_tx.send(());
-                std::future::pending::<()>().await;
+                let _ = held.acquire().await;
                 Ok::<_, String>(0u32)
             }
         })
@@ -223,10 +228,13 @@ pub async fn a_responder_lost_mid_request_fails_it<F: ClusterFactory>(factory: &
     within("the responder to start on the request", started.recv())
         .await
         .expect("started");
-    within("node 1 to be killed", c.kill(1)).await;
-    let lost = within("the request to fail", request)
-        .await
-        .expect("the request task ran");
+    let ((), lost) = tokio::join!(within("node 1 to be killed", c.kill(1)), async {
+        let lost = within("the request to fail", request)
+            .await
+            .expect("the request task ran");
+        gate.add_permits(1);
+        lost
+    });
     assert!(
         matches!(&lost, Err(Error::ResponderLost { responder }) if *responder == node1),
         "{lost:?}"

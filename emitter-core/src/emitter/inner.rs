@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) timer_moved: Notify,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
+    /// The requests being served: `close` lets them answer before the goodbye.
+    pub(crate) serving: TaskTracker,
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) closed: AtomicBool,
 }
@@ -116,7 +118,7 @@ impl Inner {
                 Dispatch::Request(request) => {
                     match state.responders.get(&request.responder) {
                         Some(entry) if entry.admit() => {
-                            self.tasks.spawn_on(
+                            self.serving.spawn_on(
                                 serve_request(Arc::clone(entry), request, self.cancel.clone()),
                                 &self.runtime,
                             );
@@ -236,6 +238,17 @@ impl Inner {
         state.responders.insert(id, Arc::new(entry));
         self.flush(state);
         Ok(id)
+    }
+
+    /// Stops every responder (announced to the bus: requesters stop choosing this node);
+    /// a request that still comes is answered as finding no responder.
+    pub(crate) fn stop_serving(&self) {
+        let mut state = self.state.lock();
+        let ids: Vec<u64> = state.responders.drain().map(|(id, _)| id).collect();
+        for id in ids {
+            state.node.remove_responder(id);
+        }
+        self.flush(state);
     }
 
     pub(crate) fn remove_responder(&self, id: u64) -> bool {

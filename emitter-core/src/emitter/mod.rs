@@ -150,6 +150,7 @@ impl Emitter {
             timer_moved: tokio::sync::Notify::new(),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            serving: TaskTracker::new(),
             runtime,
             closed: AtomicBool::new(false),
             config,
@@ -590,9 +591,26 @@ impl Emitter {
     ///
     /// Nothing more arrives after the call, but nothing that already arrived is dropped:
     /// handlers run every event already in their queues before their tasks end, and
-    /// streams yield what they hold, then end.
+    /// streams yield what they hold, then end. Responders stop first (the bus is told),
+    /// and the requests they are serving are answered before the goodbye (within
+    /// `close_timeout`; those still running then are dropped, and their requesters learn
+    /// the responder is gone).
     pub async fn close(&self) {
         let inner = self.inner();
+        if !inner.is_closed() {
+            // Requests being served answer first, before the goodbye; no new ones start.
+            inner.stop_serving();
+            inner.serving.close();
+            if tokio::time::timeout(inner.config.close_timeout, inner.serving.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    requests = inner.serving.len(),
+                    "close timed out waiting for requests being served; they are dropped"
+                );
+            }
+        }
         let first = inner.shutdown_now();
         if first {
             inner.transport.close().await;
