@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use demitter::nats::authorization::{ServerTls, server_config};
-use demitter::quic::pki::{create_hood, create_peer, create_server};
+use demitter::quic::pki::{PeerFiles, create_hood, create_peer, create_server};
 
 use crate::error::CliError;
 
@@ -112,12 +112,7 @@ pub(crate) fn run(command: &PkiCommand) -> Result<(), CliError> {
         PkiCommand::Peer { hood_dir, name } => {
             refuse_to_overwrite(hood_dir, name)?;
             let files = create_peer(hood_dir, name)?;
-            println!(
-                "peer `{name}`: {} and {}, with {}",
-                files.cert.display(),
-                files.key.display(),
-                files.hood_cert.display()
-            );
+            say_issued(&format!("peer `{name}`"), &files);
         }
         PkiCommand::Server {
             hood_dir,
@@ -127,13 +122,7 @@ pub(crate) fn run(command: &PkiCommand) -> Result<(), CliError> {
             refuse_to_overwrite(hood_dir, name)?;
             let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
             let files = create_server(hood_dir, name, &hosts)?;
-            println!(
-                "server `{name}` for {}: {} and {}, with {}",
-                hosts.join(", "),
-                files.cert.display(),
-                files.key.display(),
-                files.hood_cert.display()
-            );
+            say_issued(&format!("server `{name}` for {}", hosts.join(", ")), &files);
         }
         PkiCommand::NatsConfig {
             hood_dir,
@@ -159,6 +148,16 @@ pub(crate) fn run(command: &PkiCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Says which files were written for `what`.
+fn say_issued(what: &str, files: &PeerFiles) {
+    println!(
+        "{what}: {} and {}, with {}",
+        files.cert.display(),
+        files.key.display(),
+        files.hood_cert.display()
+    );
 }
 
 /// Refuses a name whose files exist in the hood's directory, or a directory without a

@@ -23,6 +23,13 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{Congestion, EmitterConfig};
 
+/// Waits for `tasks` to end, at most `timeout`; says so if they did not.
+async fn wait_for_tasks(tasks: &TaskTracker, timeout: std::time::Duration, what: &str) {
+    if tokio::time::timeout(timeout, tasks.wait()).await.is_err() {
+        tracing::warn!(tasks = tasks.len(), "close timed out waiting for {what}");
+    }
+}
+
 /// How much longer than its timeout a request's future waits for the node to end it.
 const REQUEST_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 pub use listener::{ListenOptions, Listener};
@@ -601,29 +608,18 @@ impl Emitter {
             // Requests being served answer first, before the goodbye; no new ones start.
             inner.stop_serving();
             inner.serving.close();
-            if tokio::time::timeout(inner.config.close_timeout, inner.serving.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    requests = inner.serving.len(),
-                    "close timed out waiting for requests being served; they are dropped"
-                );
-            }
+            wait_for_tasks(
+                &inner.serving,
+                inner.config.close_timeout,
+                "requests being served (they are dropped)",
+            )
+            .await;
         }
         let first = inner.shutdown_now();
         if first {
             inner.transport.close().await;
         }
-        if tokio::time::timeout(inner.config.close_timeout, inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                tasks = inner.tasks.len(),
-                "close timed out waiting for listener tasks"
-            );
-        }
+        wait_for_tasks(&inner.tasks, inner.config.close_timeout, "listener tasks").await;
     }
 
     /// Whether the emitter is closed.

@@ -637,6 +637,16 @@ impl<S: Clone> Node<S> {
         self.dispatches.push_back(Dispatch::Reply { id, result });
     }
 
+    /// Ends these requests as failed.
+    fn fail_requests(&mut self, failed: Vec<(u64, RequestFailure)>) {
+        for (id, failure) in failed {
+            self.dispatches.push_back(Dispatch::Reply {
+                id,
+                result: Err(failure),
+            });
+        }
+    }
+
     /// A peer was heard from: known from now on, if it was not.
     fn heard(&mut self, now: Instant, source: &NodeId, epoch: u64) {
         if !self.presence.is_known(source, epoch) {
@@ -819,12 +829,8 @@ impl<S: Clone> Node<S> {
         }
         let actions = self.presence.tick(now);
         self.apply(actions);
-        for (id, failure) in self.requests.expire(now) {
-            self.dispatches.push_back(Dispatch::Reply {
-                id,
-                result: Err(failure),
-            });
-        }
+        let failed = self.requests.expire(now);
+        self.fail_requests(failed);
     }
 
     // ---- the driver's feedback ---------------------------------------------------------
@@ -874,12 +880,8 @@ impl<S: Clone> Node<S> {
         self.send_control(bye, Destination::All);
         self.closed = true;
         self.observers.clear();
-        for (id, failure) in self.requests.close() {
-            self.dispatches.push_back(Dispatch::Reply {
-                id,
-                result: Err(failure),
-            });
-        }
+        let failed = self.requests.close();
+        self.fail_requests(failed);
         true
     }
 
@@ -929,12 +931,8 @@ impl<S: Clone> Node<S> {
                 }
                 Action::PeerDown(peer) => {
                     self.known_source = None;
-                    for (id, failure) in self.requests.peer_lost(&peer) {
-                        self.dispatches.push_back(Dispatch::Reply {
-                            id,
-                            result: Err(failure),
-                        });
-                    }
+                    let failed = self.requests.peer_lost(&peer);
+                    self.fail_requests(failed);
                     // Its sequence state is kept: if the same incarnation comes back (a cut
                     // network), what it emitted meanwhile shows up as a reported gap.
                     tracing::info!(%peer, "peer down");
