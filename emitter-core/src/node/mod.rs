@@ -46,9 +46,10 @@ mod observers;
 mod output;
 mod remote;
 mod requests;
+mod retained;
 mod sequencing;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,18 +71,27 @@ use crate::name::is_system;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::encode_payload;
-use crate::protocol::{Action, Control, Presence, PresenceConfig, ReplyOutcome, SeqCheck};
+use crate::protocol::{
+    Action, Control, Presence, PresenceConfig, ReplyOutcome, RetainedValue, SeqCheck,
+};
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
 use listeners::{InterestChange, ListenerTable};
 use observers::Observers;
 use remote::{RemoteInterest, Route};
 use requests::{Requests, serve_key};
+use retained::{Finished, Retained};
 use sequencing::Sequencing;
 
 /// Bytes a request or reply frame takes beside its ids, name and payload (the frame and
 /// MessagePack headers, with room to spare).
 const REQUEST_OVERHEAD: usize = 128;
+
+/// Bytes one retained value takes in a [`Control::LastValues`] beside its name and payload.
+const LAST_VALUE_OVERHEAD: usize = 48;
+
+/// The longest node id: an answer's `to` can be any peer's.
+const MAX_NODE_ID_BYTES: usize = 255;
 
 /// What a node is and how it behaves.
 #[derive(Debug, Clone)]
@@ -174,6 +184,9 @@ pub struct Node<S> {
     last_received: Option<(Arc<str>, Targets<S>)>,
     observers: Observers,
     requests: Requests,
+    retained: Retained,
+    /// How long a listener made `with_last` waits for the peers' retained values.
+    catch_up_timeout: Duration,
     transmits: VecDeque<Transmit>,
     dispatches: VecDeque<Dispatch<S>>,
     closed: bool,
@@ -195,6 +208,7 @@ impl<S> std::fmt::Debug for Node<S> {
 impl<S: Clone> Node<S> {
     /// A node that joins the bus at `now`: its hello is the first transmit.
     pub fn new(config: NodeConfig, now: Instant) -> Self {
+        let catch_up_timeout = config.presence.peer_timeout;
         let mut presence = Presence::new(config.id.clone(), config.epoch, config.presence, now);
         let hello = presence.start(now);
         let mut node = Self {
@@ -215,6 +229,8 @@ impl<S: Clone> Node<S> {
             last_received: None,
             observers: Observers::default(),
             requests: Requests::default(),
+            retained: Retained::default(),
+            catch_up_timeout,
             transmits: VecDeque::new(),
             dispatches: VecDeque::new(),
             closed: false,
@@ -273,9 +289,47 @@ impl<S: Clone> Node<S> {
         Ok(id)
     }
 
+    /// Adds a listener that first receives the retained values of every node (this one
+    /// and every peer known up at `now`) whose names `pattern` matches, then the live
+    /// events, in order: the live events that come meanwhile are held back until every
+    /// such peer has answered, is known down, or the presence timeout passed (then the
+    /// peers that never answered are reported). Returns its id.
+    pub fn add_listener_with_last(
+        &mut self,
+        now: Instant,
+        pattern: Pattern,
+        flags: ListenerFlags,
+        sink: S,
+    ) -> Result<u64, Error> {
+        let id = self.add_listener(pattern.clone(), flags, sink)?;
+        if is_system(pattern.as_str()) {
+            // Nothing is retained under a system name.
+            return Ok(id);
+        }
+        let peers: HashSet<NodeId> = self.presence.peers().cloned().collect();
+        let deadline = now + self.catch_up_timeout;
+        let text = pattern.to_string();
+        let (request, finished) = self.retained.start(id, pattern, &self.id, peers, deadline);
+        match finished {
+            Some(finished) => self.deliver_caught_up(finished),
+            // After the announcement of the listener: a peer that answers already sends
+            // it the live events that follow its answer.
+            None => self.send_control(
+                Control::LastRequest {
+                    epoch: self.epoch,
+                    id: request,
+                    pattern: text,
+                },
+                Destination::All,
+            ),
+        }
+        Ok(id)
+    }
+
     /// Removes a listener; returns what the node knew of it, if it was still there.
     pub fn remove_listener(&mut self, id: u64) -> Option<ListenerInfo<S>> {
         let (info, change) = self.listeners.remove(id)?;
+        self.retained.forget(id);
         self.forget_last_route();
         self.announce(&change);
         if change.count.is_none() {
@@ -392,6 +446,45 @@ impl<S: Clone> Node<S> {
     /// that does not filter), and returns the local listeners to run. Takes no time: it
     /// starts no timer.
     pub fn emit(&mut self, name: &str, payload: Bytes) -> Result<Emitted<S>, Error> {
+        self.emit_numbered(name, payload)
+            .map(|(emitted, _, _)| emitted)
+    }
+
+    /// [`emit`](Self::emit), and keeps the payload as `name`'s retained value on this node:
+    /// every listener made `with_last` from now on gets it first, until it is replaced or
+    /// [cleared](Self::clear_retained). Values live as long as the node.
+    pub fn emit_retained(&mut self, name: &str, payload: Bytes) -> Result<Emitted<S>, Error> {
+        // Checked first: a value must fit the answer that carries it to any peer.
+        let size = REQUEST_OVERHEAD
+            + LAST_VALUE_OVERHEAD
+            + self.id.len()
+            + MAX_NODE_ID_BYTES
+            + name.len()
+            + payload.len();
+        if size > self.caps.max_frame_bytes {
+            return Err(Error::FrameTooLarge {
+                size,
+                limit: self.caps.max_frame_bytes,
+            });
+        }
+        let kept = payload.clone();
+        let (emitted, name, seq) = self.emit_numbered(name, payload)?;
+        self.retained.keep(name, seq, kept);
+        Ok(emitted)
+    }
+
+    /// Forgets this node's retained value of `name`; whether it had one. Listeners that
+    /// already received it are not told.
+    pub fn clear_retained(&mut self, name: &str) -> bool {
+        self.retained.clear(name)
+    }
+
+    /// Emits, and says under which shared name and number.
+    fn emit_numbered(
+        &mut self,
+        name: &str,
+        payload: Bytes,
+    ) -> Result<(Emitted<S>, Arc<str>, u64), Error> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -456,7 +549,8 @@ impl<S: Clone> Node<S> {
                 kind: FrameKind::Event,
             });
         }
-        let local_run = (!targets.is_empty()).then(|| {
+        let shared = Arc::clone(&name);
+        let mut local_run = (!targets.is_empty()).then(|| {
             (
                 RawEvent {
                     name,
@@ -467,10 +561,115 @@ impl<S: Clone> Node<S> {
                 targets,
             )
         });
-        Ok(Emitted {
-            delivery,
-            local: local_run,
-        })
+        if self.retained.catching_up()
+            && let Some((event, targets)) = &mut local_run
+        {
+            *targets = self.hold_for_catch_ups(event);
+        }
+        let local = local_run.filter(|(_, targets)| !targets.is_empty());
+        Ok((Emitted { delivery, local }, shared, seq))
+    }
+
+    /// The listeners of `event` that are not catching up; it is held back for those that
+    /// are.
+    fn hold_for_catch_ups(&mut self, event: &RawEvent) -> Targets<S> {
+        let mut targets = Targets::new();
+        let mut finished = Vec::new();
+        let retained = &mut self.retained;
+        self.listeners.for_each_match(&event.name, |l| {
+            if retained.is_catching_up(l.id) {
+                finished.extend(retained.hold(l.id, event.clone()));
+            } else {
+                targets.push(l.sink.clone());
+            }
+        });
+        for done in finished {
+            self.deliver_caught_up(done);
+        }
+        targets
+    }
+
+    /// A catch-up ended: its listener gets what it gathered, in order, and the peers that
+    /// never answered are reported.
+    fn deliver_caught_up(&mut self, finished: Finished) {
+        let Some(sink) = self
+            .listeners
+            .get(finished.listener)
+            .map(|l| l.sink.clone())
+        else {
+            return;
+        };
+        let pattern = self
+            .listeners
+            .get(finished.listener)
+            .map(|l| l.pattern.to_string())
+            .unwrap_or_default();
+        for event in finished.events {
+            let mut to = Targets::new();
+            to.push(sink.clone());
+            self.dispatches.push_back(Dispatch::Event { event, to });
+        }
+        if let Some((peers, why)) = finished.unanswered {
+            let names: Vec<&str> = peers.iter().map(NodeId::as_str).collect();
+            let report = ErrorReport::new(
+                ErrorKind::Network,
+                peers.len() as u64,
+                format!(
+                    "listener on `{pattern}` started without the retained values of {}: {why}",
+                    names.join(", ")
+                ),
+            )
+            .with_event(pattern);
+            self.report(report);
+        }
+    }
+
+    /// Answers `from`'s request for its retained values matching `pattern`, in parts that
+    /// fit a frame, the last one `done`.
+    fn answer_last_request(&mut self, from: &NodeId, id: u64, pattern: &str) {
+        let values = match Pattern::new(pattern) {
+            Ok(pattern) => self.retained.own_matching(&pattern),
+            Err(e) => {
+                self.report(
+                    ErrorReport::new(
+                        ErrorKind::Deserialization,
+                        1,
+                        format!("a request for retained values: {e}"),
+                    )
+                    .with_peer(from.as_str()),
+                );
+                Vec::new()
+            }
+        };
+        let room = self
+            .caps
+            .max_frame_bytes
+            .saturating_sub(REQUEST_OVERHEAD + self.id.len() + from.len());
+        let mut part: Vec<RetainedValue> = Vec::new();
+        let mut used = 0;
+        for value in values {
+            let size = LAST_VALUE_OVERHEAD + value.name.len() + value.payload.len();
+            if !part.is_empty() && used + size > room {
+                self.send_last_values(from, id, std::mem::take(&mut part), false);
+                used = 0;
+            }
+            used += size;
+            part.push(value);
+        }
+        self.send_last_values(from, id, part, true);
+    }
+
+    fn send_last_values(&mut self, to: &NodeId, id: u64, values: Vec<RetainedValue>, done: bool) {
+        self.send_control(
+            Control::LastValues {
+                epoch: self.epoch,
+                to: to.to_string(),
+                id,
+                values,
+                done,
+            },
+            Destination::Peer(to.clone()),
+        );
     }
 
     // ---- requests and replies -----------------------------------------------------------
@@ -727,6 +926,40 @@ impl<S: Clone> Node<S> {
                 }
                 return;
             }
+            Control::LastRequest { epoch, id, pattern } => {
+                self.heard(now, source, epoch);
+                self.answer_last_request(source, id, &pattern);
+                return;
+            }
+            Control::LastValues {
+                epoch,
+                to,
+                id,
+                values,
+                done,
+            } => {
+                if to == self.id.as_str() {
+                    self.heard(now, source, epoch);
+                    let answered = self.retained.answer(source, id, values, done);
+                    if answered.refused > 0 {
+                        self.report(
+                            ErrorReport::new(
+                                ErrorKind::Refused,
+                                answered.refused as u64,
+                                format!(
+                                    "{} retained values from `{source}` were not asked for; dropped",
+                                    answered.refused
+                                ),
+                            )
+                            .with_peer(source.as_str()),
+                        );
+                    }
+                    if let Some(finished) = answered.finished {
+                        self.deliver_caught_up(finished);
+                    }
+                }
+                return;
+            }
             other => other,
         };
         if let Control::Sequences { epoch, last } = &message {
@@ -791,15 +1024,20 @@ impl<S: Clone> Node<S> {
             _ => None,
         };
         if !to.is_empty() {
-            self.dispatches.push_back(Dispatch::Event {
-                event: RawEvent {
-                    name: event.name,
-                    payload: event.payload,
-                    source: event.source,
-                    seq: event.seq,
-                },
-                to,
-            });
+            let event = RawEvent {
+                name: event.name,
+                payload: event.payload,
+                source: event.source,
+                seq: event.seq,
+            };
+            let to = if self.retained.catching_up() {
+                self.hold_for_catch_ups(&event)
+            } else {
+                to
+            };
+            if !to.is_empty() {
+                self.dispatches.push_back(Dispatch::Event { event, to });
+            }
         }
         if let Some(report) = gap {
             self.report(report);
@@ -815,7 +1053,8 @@ impl<S: Clone> Node<S> {
             .presence
             .next_deadline()
             .min(self.sequencing.next_deadline());
-        self.requests.next_deadline().map_or(next, |d| d.min(next))
+        let next = self.requests.next_deadline().map_or(next, |d| d.min(next));
+        self.retained.next_deadline().map_or(next, |d| d.min(next))
     }
 
     /// Heartbeats, silent peers expired, sequence marks announced: whatever is due at
@@ -831,6 +1070,9 @@ impl<S: Clone> Node<S> {
         self.apply(actions);
         let failed = self.requests.expire(now);
         self.fail_requests(failed);
+        for finished in self.retained.expire(now) {
+            self.deliver_caught_up(finished);
+        }
     }
 
     // ---- the driver's feedback ---------------------------------------------------------
@@ -882,6 +1124,10 @@ impl<S: Clone> Node<S> {
         self.observers.clear();
         let failed = self.requests.close();
         self.fail_requests(failed);
+        // What the catch-ups gathered and held arrived: it is delivered, not dropped.
+        for finished in self.retained.close() {
+            self.deliver_caught_up(finished);
+        }
         true
     }
 
@@ -933,6 +1179,9 @@ impl<S: Clone> Node<S> {
                     self.known_source = None;
                     let failed = self.requests.peer_lost(&peer);
                     self.fail_requests(failed);
+                    for finished in self.retained.peer_lost(&peer) {
+                        self.deliver_caught_up(finished);
+                    }
                     // Its sequence state is kept: if the same incarnation comes back (a cut
                     // network), what it emitted meanwhile shows up as a reported gap.
                     tracing::info!(%peer, "peer down");

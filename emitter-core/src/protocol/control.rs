@@ -109,6 +109,41 @@ pub enum Control {
         /// What became of it.
         outcome: ReplyOutcome,
     },
+    /// "Send me your retained values whose names `pattern` matches": a listener made
+    /// `with_last` is catching up. Broadcast; every node answers with [`Control::LastValues`].
+    LastRequest {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The requester's number for it, which the answers carry back.
+        id: u64,
+        /// The listener's pattern.
+        pattern: String,
+    },
+    /// Part of the answer to `to`'s [`Control::LastRequest`] `id`; `done` on the last part.
+    LastValues {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The requester's node: on a broadcast transport the others ignore it.
+        to: String,
+        /// The request's number.
+        id: u64,
+        /// Retained values, at most a frame's worth.
+        values: Vec<RetainedValue>,
+        /// Whether this is the last part.
+        done: bool,
+    },
+}
+
+/// The last value a node retained for one event name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetainedValue {
+    /// The event name.
+    pub name: String,
+    /// The sequence number it was emitted with.
+    pub seq: u64,
+    /// Its MessagePack payload.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
 }
 
 /// What became of a request, as the responder's node says.
@@ -135,6 +170,8 @@ impl Control {
             | Control::Sequences { epoch, .. }
             | Control::Request { epoch, .. }
             | Control::Reply { epoch, .. }
+            | Control::LastRequest { epoch, .. }
+            | Control::LastValues { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }

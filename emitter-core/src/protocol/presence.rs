@@ -262,6 +262,8 @@ impl Presence {
             Control::Sequences { .. }
             | Control::Request { .. }
             | Control::Reply { .. }
+            | Control::LastRequest { .. }
+            | Control::LastValues { .. }
             | Control::Bye { .. } => {}
         }
         out

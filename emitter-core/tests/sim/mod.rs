@@ -142,6 +142,16 @@ impl Sim {
             .expect("open")
     }
 
+    /// Adds a listener labelled `label` on node `i` that first gets the retained values.
+    pub(crate) fn listen_with_last(&mut self, i: usize, pattern: &str, label: u64) -> u64 {
+        let pattern = Pattern::new(pattern).expect("a valid pattern");
+        let now = self.now;
+        self.nodes[i]
+            .node
+            .add_listener_with_last(now, pattern, ListenerFlags::default(), label)
+            .expect("open")
+    }
+
     /// Node `i` emits `name` with a small payload.
     pub(crate) fn emit(&mut self, i: usize, name: &str) {
         self.nodes[i]
