@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use demitter::{ERROR_EVENT, Event, PEER_DOWN, PEER_UP, Pattern, RawPayload};
+use demitter::{ERROR_EVENT, Event, ListenOptions, PEER_DOWN, PEER_UP, Pattern, RawPayload};
 use serde_json::Value;
 
 use crate::bus::BusArgs;
@@ -29,6 +29,10 @@ pub(crate) struct TapArgs {
     /// Add the time each event arrived here (`"time"`, RFC 3339, UTC).
     #[arg(long)]
     timestamps: bool,
+    /// First print the last value every node retained (`emit_retained`) for each
+    /// matching name, then the live events.
+    #[arg(long)]
+    last: bool,
     #[command(flatten)]
     bus: BusArgs,
 }
@@ -48,7 +52,14 @@ pub(crate) async fn run(args: TapArgs) -> Result<(), CliError> {
 
 async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), CliError> {
     // One stream, so events print in the order this node received them.
-    let mut events = joined.emitter.events::<RawPayload>(pattern.as_str())?;
+    let options = if args.last {
+        ListenOptions::default().with_last()
+    } else {
+        ListenOptions::default()
+    };
+    let mut events = joined
+        .emitter
+        .events_with::<RawPayload>(pattern.as_str(), options)?;
     if !args.no_system {
         for name in SYSTEM_EVENTS {
             if !pattern.matches(name) {

@@ -192,3 +192,43 @@ async fn bad_input_is_a_clear_error_and_a_failed_exit() {
         assert!(said.contains(needle), "{args:?} {url}: {said}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tap_last_prints_the_retained_values_then_the_live_events() {
+    let (_forwarder, url) = forwarder().await;
+    let sensor = demitter::connect(&url).await.expect("joins the bus");
+    for (name, value) in [("room.temp", 21), ("room.temp", 22), ("room.hum", 40)] {
+        sensor.emit_retained(name, &value).await.expect("emits");
+    }
+    let (mut tap, mut out, _err) =
+        tap(&url, &["room.+", "--last", "--count", "3", "--no-system"]).await;
+    let mut values: Vec<(String, i64, u64)> = Vec::new();
+    for what in ["a retained value", "the other retained value"] {
+        let line = json(&next_line(&mut out, what).await);
+        values.push((
+            line["name"].as_str().unwrap_or_default().to_owned(),
+            line["data"].as_i64().unwrap_or_default(),
+            line["seq"].as_u64().unwrap_or_default(),
+        ));
+        assert_eq!(line["source"], sensor.id().as_str(), "{line}");
+    }
+    assert_eq!(
+        values,
+        [
+            ("room.hum".to_owned(), 40, 1),
+            ("room.temp".to_owned(), 22, 2)
+        ],
+        "each name's last value, sorted by name"
+    );
+    sensor.emit_retained("room.temp", &23).await.expect("emits");
+    let line = json(&next_line(&mut out, "the live event").await);
+    assert_eq!((&line["data"], &line["seq"]), (&23.into(), &3.into()));
+    let status = tokio::time::timeout(WAIT, tap.wait())
+        .await
+        .expect("tap stops after --count events")
+        .expect("tap ran");
+    assert!(status.success());
+    tokio::time::timeout(WAIT, sensor.close())
+        .await
+        .expect("closes");
+}

@@ -26,6 +26,10 @@ pub use crate::requests::{
     a_responder_lost_mid_request_fails_it, requests_fail_each_in_its_own_way,
     requests_go_to_one_responder_in_turn,
 };
+pub use crate::retained::{
+    a_dead_node_takes_its_values_with_it, a_late_listener_during_a_burst_misses_nothing,
+    a_late_listener_gets_the_last_values_first,
+};
 
 async fn noop<T>(_: Event<T>) {}
 

@@ -26,6 +26,7 @@ pub mod nats_server;
 #[cfg(target_os = "linux")]
 pub mod netns;
 mod requests;
+mod retained;
 pub mod soak;
 pub mod support;
 
@@ -66,6 +67,9 @@ macro_rules! conformance_suite {
             requests_go_to_one_responder_in_turn,
             requests_fail_each_in_its_own_way,
             a_responder_lost_mid_request_fails_it,
+            a_late_listener_gets_the_last_values_first,
+            a_late_listener_during_a_burst_misses_nothing,
+            a_dead_node_takes_its_values_with_it,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {

@@ -143,7 +143,7 @@ fn a_listener_joining_during_a_burst_misses_nothing_and_gets_nothing_twice() {
 }
 
 #[test]
-fn a_catch_up_does_not_wait_for_a_node_known_down() {
+fn each_peer_is_caught_up_with_on_its_own_and_one_known_down_is_not_waited_for() {
     let mut sim = Sim::new(3, 3);
     sim.run_for(SETTLE);
     retain(&mut sim, 1, "s.one", 1);
@@ -153,12 +153,41 @@ fn a_catch_up_does_not_wait_for_a_node_known_down() {
     sim.listen_with_last(0, "s.+", 1);
     retain(&mut sim, 1, "s.one", 3);
     sim.run_for(SETTLE);
-    assert_eq!(got(&sim, 0, 1), [], "node 2 is not known down yet");
-    sim.run_for(sim.presence.peer_timeout);
     assert_eq!(
         got(&sim, 0, 1),
         [entry("n1", "s.one", 3, 2)],
-        "node 1's latest value, once: the live event it covers is not repeated"
+        "node 1's latest value, once, without waiting for node 2: the live event it \
+         covers is not repeated"
+    );
+    sim.run_for(sim.presence.peer_timeout * 3);
+    assert_eq!(got(&sim, 0, 1).len(), 1, "nothing from the crashed node");
+    assert!(
+        sim.nodes[0].reports.is_empty(),
+        "{:?}",
+        sim.nodes[0].reports
+    );
+    // It comes back in a new incarnation, remembering nothing, then retains anew: the
+    // listener hears of it as of any peer that comes up.
+    sim.restart(2);
+    retain(&mut sim, 2, "s.two", 4);
+    sim.run_for(SETTLE);
+    assert_eq!(got(&sim, 0, 1)[1..], [entry("n2", "s.two", 4, 1)]);
+}
+
+#[test]
+fn a_listener_added_before_its_peers_are_known_gets_their_values_when_they_come() {
+    let mut sim = Sim::new(3, 6);
+    retain(&mut sim, 1, "early.a", 1);
+    retain(&mut sim, 2, "early.b", 2);
+    // At once, before node 0 has heard from anyone.
+    sim.listen_with_last(0, "early.+", 1);
+    assert_eq!(sim.node(0).peers().count(), 0);
+    sim.run_for(SETTLE);
+    let mut values = got(&sim, 0, 1);
+    values.sort();
+    assert_eq!(
+        values,
+        [entry("n1", "early.a", 1, 1), entry("n2", "early.b", 2, 1)]
     );
 }
 
@@ -238,4 +267,24 @@ fn many_values_come_in_parts_and_too_large_a_value_is_refused() {
             .emit_retained("huge", Bytes::from(vec![0u8; MAX_FRAME - 200])),
         Err(Error::FrameTooLarge { .. })
     ));
+}
+
+#[test]
+fn a_live_event_lost_after_the_value_is_reported() {
+    let mut sim = Sim::new(2, 7);
+    sim.run_for(SETTLE);
+    retain(&mut sim, 1, "g.a", 1);
+    sim.run_for(SETTLE);
+    sim.listen_with_last(0, "g.a", 1);
+    sim.run_for(SETTLE);
+    assert_eq!(got(&sim, 0, 1), [entry("n1", "g.a", 1, 1)]);
+    // The next one is lost on the way; the one after arrives.
+    sim.cut(0, 1);
+    retain(&mut sim, 1, "g.a", 2);
+    sim.run_for(Duration::from_millis(5));
+    sim.heal();
+    retain(&mut sim, 1, "g.a", 3);
+    sim.run_for(SETTLE);
+    assert_eq!(got(&sim, 0, 1)[1..], [entry("n1", "g.a", 3, 3)]);
+    assert_eq!(sim.nodes[0].reported_lost(&Sim::id(1), "g.a"), 1);
 }

@@ -39,6 +39,14 @@ use crate::protocol::ReplyOutcome;
 use crate::report::{ErrorKind, ErrorReport};
 use crate::transport::{Incoming, Transport};
 
+/// How `emit_payload` runs the local handlers, and whether it retains the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmitMode {
+    Concurrent,
+    Serial,
+    Retained,
+}
+
 /// What the node lock guards: the node and the queues of the counts it reports.
 pub(crate) struct State {
     pub(crate) node: Node<Arc<Sink>>,
@@ -196,10 +204,19 @@ impl Inner {
     ) -> Result<u64, Error> {
         let sink = Arc::new(sink);
         let mut state = self.state.lock();
-        let id = state
-            .node
-            .add_listener(sink.pattern.clone(), flags, Arc::clone(&sink))?;
+        let pattern = sink.pattern.clone();
+        let id = if sink.with_last {
+            state
+                .node
+                .add_listener_with_last(Instant::now(), pattern, flags, Arc::clone(&sink))?
+        } else {
+            state.node.add_listener(pattern, flags, Arc::clone(&sink))?
+        };
+        let next = state.node.poll_timeout();
         self.flush(state);
+        if next < *self.timer_deadline.lock() {
+            self.timer_moved.notify_one();
+        }
         if let Target::Handler { .. } = sink.target {
             self.tasks
                 .spawn_on(run_listener(Arc::clone(self), sink), &self.runtime);
@@ -338,11 +355,15 @@ impl Inner {
 
     // ---- emitting --------------------------------------------------------------------
 
+    pub(crate) fn clear_retained(&self, name: &str) -> bool {
+        self.state.lock().node.clear_retained(name)
+    }
+
     pub(crate) async fn emit_payload(
         &self,
         name: &str,
         payload: Bytes,
-        serial: bool,
+        mode: EmitMode,
     ) -> Result<Delivery, Error> {
         // Cooperative like any tokio resource: a loop that only emits still lets the
         // receive loops on its worker run (tokio's budget makes it yield now and then).
@@ -354,7 +375,11 @@ impl Inner {
         }
         let (emitted, event_closed) = {
             let mut state = self.state.lock();
-            let emitted = state.node.emit(name, payload)?;
+            let emitted = if mode == EmitMode::Retained {
+                state.node.emit_retained(name, payload)?
+            } else {
+                state.node.emit(name, payload)?
+            };
             (emitted, self.flush(state))
         };
         if event_closed {
@@ -366,17 +391,17 @@ impl Inner {
         let mut handlers = 0;
         for sink in &sinks {
             match &sink.target {
-                Target::Handler { .. } => handlers += 1,
-                Target::Stream(queue) => {
+                Target::Handler { .. } if !sink.with_last => handlers += 1,
+                Target::Handler { queue, .. } | Target::Stream(queue) => {
                     queue.push(raw.clone());
                 }
             }
         }
         let calls = sinks.iter().filter_map(|sink| match &sink.target {
-            Target::Handler { call, .. } => Some((call, &sink.pattern)),
-            Target::Stream(_) => None,
+            Target::Handler { call, .. } if !sink.with_last => Some((call, &sink.pattern)),
+            _ => None,
         });
-        if handlers == 1 || serial {
+        if handlers == 1 || mode == EmitMode::Serial {
             for (call, pattern) in calls {
                 self.run_handler(call, pattern, &raw).await;
             }

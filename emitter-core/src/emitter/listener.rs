@@ -10,13 +10,14 @@ use crate::pattern::Pattern;
 ///
 /// ```
 /// use demitter_core::ListenOptions;
-/// let opts = ListenOptions::default().spy().capacity(64);
-/// assert!(opts.is_spy());
+/// let opts = ListenOptions::default().spy().capacity(64).with_last();
+/// assert!(opts.is_spy() && opts.is_with_last());
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListenOptions {
     spy: bool,
     capacity: Option<usize>,
+    last: bool,
 }
 
 impl ListenOptions {
@@ -33,6 +34,27 @@ impl ListenOptions {
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self
+    }
+
+    /// The listener first receives the retained value (see
+    /// [`Emitter::emit_retained`](crate::Emitter::emit_retained)) of every matching name
+    /// from every node that holds one: this node's at once, and each peer's (those known up
+    /// when it is added, and those that come up later) before that peer's live events,
+    /// sorted by name, with nothing twice and no false gap. A peer's live events that
+    /// arrive before its answer wait for it, at most twice the presence `peer_timeout` (a
+    /// peer that never answers is then reported as a
+    /// [`Network`](crate::ErrorKind::Network) error); other sources' events flow meanwhile.
+    /// A handler made so takes this node's own emits through its queue too, like remote
+    /// events, so that none overtakes the values: `emit` does not wait for it.
+    #[must_use]
+    pub fn with_last(mut self) -> Self {
+        self.last = true;
+        self
+    }
+
+    /// Whether these options ask for the retained values first.
+    pub fn is_with_last(&self) -> bool {
+        self.last
     }
 
     /// Whether these options make a spy.

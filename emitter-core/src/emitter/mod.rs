@@ -48,7 +48,7 @@ use crate::payload::{FromPayload, encode_payload};
 use crate::report::ErrorCounts;
 use crate::transport::{Capabilities, Transport};
 use errors::ErrorChannel;
-use inner::{Inner, State};
+use inner::{EmitMode, Inner, State};
 use sink::{ErasedHandler, Sink, Target};
 
 /// The pattern `on_any` listens on: every event except `$` system events.
@@ -259,6 +259,7 @@ impl Emitter {
                     call,
                     queue: Arc::new(LagQueue::new(capacity)),
                 },
+                with_last: options.is_with_last(),
             },
         )?;
         Ok(Listener::new(id, pattern, Arc::downgrade(self.inner())))
@@ -298,12 +299,13 @@ impl Emitter {
             Sink {
                 pattern: pattern.clone(),
                 target: Target::Stream(Arc::clone(&queue)),
+                with_last: options.is_with_last(),
             },
         )?;
         Ok(EventStream::new(
             id,
             pattern,
-            options.is_spy(),
+            options,
             queue,
             Arc::downgrade(self.inner()),
         ))
@@ -548,7 +550,55 @@ impl Emitter {
     ) -> Result<Delivery, Error> {
         validate_user_name(name)?;
         let payload = encode_payload(data)?;
-        self.inner().emit_payload(name, payload, false).await
+        self.inner()
+            .emit_payload(name, payload, EmitMode::Concurrent)
+            .await
+    }
+
+    /// Like [`emit`](Self::emit), and keeps `data` on this node as the retained value of
+    /// `name`: every listener made [`with_last`](ListenOptions::with_last) from now on, on
+    /// any node, receives it before the live events, until a later `emit_retained` of the
+    /// same name replaces it or [`clear_retained`](Self::clear_retained) removes it.
+    ///
+    /// Retained values live as long as this emitter: they are not stored anywhere else, so
+    /// a node that closes or restarts takes its values with it (a restart starts empty).
+    /// Fails with [`Error::FrameTooLarge`] when the value could not travel in one answer.
+    ///
+    /// ```
+    /// use demitter_core::{Emitter, Event, ListenOptions, MemoryHub};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), demitter_core::Error> {
+    /// let hub = MemoryHub::new();
+    /// let thermostat = Emitter::new(hub.join())?;
+    /// thermostat.emit_retained("temp.kitchen", &21.5).await?;
+    ///
+    /// // A display that starts later learns the temperature as soon as it meets the
+    /// // thermostat, then every change.
+    /// let display = Emitter::new(hub.join())?;
+    /// let mut temps = display.events_with::<f64>("temp.+", ListenOptions::default().with_last())?;
+    /// let first = temps.recv().await.expect("open")?;
+    /// assert_eq!((first.data, first.source.as_str()), (21.5, thermostat.id().as_str()));
+    /// # Ok(()) }
+    /// ```
+    pub async fn emit_retained<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+    ) -> Result<Delivery, Error> {
+        validate_user_name(name)?;
+        let payload = encode_payload(data)?;
+        self.inner()
+            .emit_payload(name, payload, EmitMode::Retained)
+            .await
+    }
+
+    /// Forgets this node's retained value of `name`, so later
+    /// [`with_last`](ListenOptions::with_last) listeners do not get it; returns whether
+    /// there was one. Listeners that already received it are not told.
+    pub fn clear_retained(&self, name: &str) -> Result<bool, Error> {
+        validate_user_name(name)?;
+        Ok(self.inner().clear_retained(name))
     }
 
     /// Like [`emit`](Self::emit), but runs local listeners one after another.
@@ -559,13 +609,17 @@ impl Emitter {
     ) -> Result<Delivery, Error> {
         validate_user_name(name)?;
         let payload = encode_payload(data)?;
-        self.inner().emit_payload(name, payload, true).await
+        self.inner()
+            .emit_payload(name, payload, EmitMode::Serial)
+            .await
     }
 
     /// Emits a payload that is already MessagePack (for tools and bridges).
     pub async fn emit_raw(&self, name: &str, payload: Bytes) -> Result<Delivery, Error> {
         validate_user_name(name)?;
-        self.inner().emit_payload(name, payload, false).await
+        self.inner()
+            .emit_payload(name, payload, EmitMode::Concurrent)
+            .await
     }
 
     // ---- errors ----------------------------------------------------------------------

@@ -19,11 +19,15 @@ pub(crate) struct Sink {
     /// The pattern it listens on, for the reports about it.
     pub(crate) pattern: Pattern,
     pub(crate) target: Target,
+    /// Made `with_last`: it gets the retained values first, and its local emits queue as
+    /// remote events do (a handler run directly could overtake the values still queued).
+    pub(crate) with_last: bool,
 }
 
 /// What runs a listener's events.
 pub(crate) enum Target {
-    /// A handler: local emits call it directly; remote and system events queue for its task.
+    /// A handler: local emits call it directly (unless it was made `with_last`); remote
+    /// and system events queue for its task.
     Handler {
         call: ErasedHandler,
         queue: Arc<LagQueue<RawEvent>>,

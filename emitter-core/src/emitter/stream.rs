@@ -9,11 +9,11 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use crate::emitter::inner::Inner;
+use crate::emitter::listener::ListenOptions;
 use crate::emitter::sink::{Sink, Target};
 use crate::error::Error;
 use crate::event::{Event, RawEvent};
 use crate::lag_queue::{LagQueue, Popped};
-use crate::node::ListenerFlags;
 use crate::pattern::Pattern;
 use crate::payload::FromPayload;
 use crate::report::{ErrorKind, ErrorReport};
@@ -46,8 +46,9 @@ use crate::report::{ErrorKind, ErrorReport};
 pub struct EventStream<T> {
     id: u64,
     pattern: Pattern,
-    /// Counted nowhere (a spy); patterns added later are listened on the same way.
-    spy: bool,
+    /// How it listens (a spy, with the retained values first); patterns added later are
+    /// listened on the same way.
+    options: ListenOptions,
     /// The listeners of patterns added with [`also`](Self::also), sharing `queue`.
     more: Vec<u64>,
     queue: Arc<LagQueue<RawEvent>>,
@@ -68,14 +69,14 @@ impl<T: FromPayload> EventStream<T> {
     pub(crate) fn new(
         id: u64,
         pattern: Pattern,
-        spy: bool,
+        options: ListenOptions,
         queue: Arc<LagQueue<RawEvent>>,
         inner: Weak<Inner>,
     ) -> Self {
         Self {
             id,
             pattern,
-            spy,
+            options,
             more: Vec::new(),
             queue,
             inner,
@@ -97,7 +98,8 @@ impl<T: FromPayload> EventStream<T> {
     /// the stream's patterns arrive in the order this node received them, which separate
     /// streams cannot promise (a tool that prints events beside `$peer.up` and `$error`
     /// needs it). The new pattern is a listener of its own, counted like the first one
-    /// (not at all for a spy); an event matching two of the patterns arrives twice.
+    /// (not at all for a spy) and, for a stream made `with_last`, given the retained values
+    /// first; an event matching two of the patterns arrives twice.
     ///
     /// ```
     /// use demitter_core::{Emitter, MemoryHub, RawPayload};
@@ -117,15 +119,13 @@ impl<T: FromPayload> EventStream<T> {
         let pattern = Pattern::new(pattern)?;
         let inner = self.inner.upgrade().ok_or(Error::Closed)?;
         let queue = Arc::clone(&self.queue);
-        let flags = ListenerFlags {
-            spy: self.spy,
-            any: false,
-        };
+        let flags = self.options.flags(false);
         let id = inner.add_listener(
             flags,
             Sink {
                 pattern,
                 target: Target::Stream(queue),
+                with_last: self.options.is_with_last(),
             },
         )?;
         self.more.push(id);

@@ -49,7 +49,7 @@ mod requests;
 mod retained;
 mod sequencing;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,7 +185,10 @@ pub struct Node<S> {
     observers: Observers,
     requests: Requests,
     retained: Retained,
-    /// How long a listener made `with_last` waits for the peers' retained values.
+    /// The latest time the driver passed in.
+    now: Instant,
+    /// How long a listener made `with_last` waits for a peer's retained values: twice the
+    /// presence timeout, so that a peer that crashed is known down first.
     catch_up_timeout: Duration,
     transmits: VecDeque<Transmit>,
     dispatches: VecDeque<Dispatch<S>>,
@@ -208,7 +211,7 @@ impl<S> std::fmt::Debug for Node<S> {
 impl<S: Clone> Node<S> {
     /// A node that joins the bus at `now`: its hello is the first transmit.
     pub fn new(config: NodeConfig, now: Instant) -> Self {
-        let catch_up_timeout = config.presence.peer_timeout;
+        let catch_up_timeout = config.presence.peer_timeout * 2;
         let mut presence = Presence::new(config.id.clone(), config.epoch, config.presence, now);
         let hello = presence.start(now);
         let mut node = Self {
@@ -230,6 +233,7 @@ impl<S: Clone> Node<S> {
             observers: Observers::default(),
             requests: Requests::default(),
             retained: Retained::default(),
+            now,
             catch_up_timeout,
             transmits: VecDeque::new(),
             dispatches: VecDeque::new(),
@@ -289,11 +293,11 @@ impl<S: Clone> Node<S> {
         Ok(id)
     }
 
-    /// Adds a listener that first receives the retained values of every node (this one
-    /// and every peer known up at `now`) whose names `pattern` matches, then the live
-    /// events, in order: the live events that come meanwhile are held back until every
-    /// such peer has answered, is known down, or the presence timeout passed (then the
-    /// peers that never answered are reported). Returns its id.
+    /// Adds a listener that first receives the retained values whose names `pattern`
+    /// matches: this node's at once, and each peer's (those known up at `now`, and those
+    /// that come up later) before that peer's live events, which are held back until the
+    /// peer has answered, is known down, or twice the presence timeout passed (reported).
+    /// Returns its id.
     pub fn add_listener_with_last(
         &mut self,
         now: Instant,
@@ -306,22 +310,25 @@ impl<S: Clone> Node<S> {
             // Nothing is retained under a system name.
             return Ok(id);
         }
-        let peers: HashSet<NodeId> = self.presence.peers().cloned().collect();
-        let deadline = now + self.catch_up_timeout;
+        self.now = self.now.max(now);
         let text = pattern.to_string();
-        let (request, finished) = self.retained.start(id, pattern, &self.id, peers, deadline);
-        match finished {
-            Some(finished) => self.deliver_caught_up(finished),
+        let own = self.retained.add_listener(id, pattern, &self.id);
+        self.deliver_to(id, own);
+        let peers: Vec<NodeId> = self.presence.peers().cloned().collect();
+        if !peers.is_empty() {
+            let request = self
+                .retained
+                .start_with(id, peers, now + self.catch_up_timeout);
             // After the announcement of the listener: a peer that answers already sends
             // it the live events that follow its answer.
-            None => self.send_control(
+            self.send_control(
                 Control::LastRequest {
                     epoch: self.epoch,
                     id: request,
                     pattern: text,
                 },
                 Destination::All,
-            ),
+            );
         }
         Ok(id)
     }
@@ -550,7 +557,9 @@ impl<S: Clone> Node<S> {
             });
         }
         let shared = Arc::clone(&name);
-        let mut local_run = (!targets.is_empty()).then(|| {
+        // Nothing of this node's own is ever held back: its values went out when the
+        // listener was added.
+        let local = (!targets.is_empty()).then(|| {
             (
                 RawEvent {
                     name,
@@ -561,23 +570,17 @@ impl<S: Clone> Node<S> {
                 targets,
             )
         });
-        if self.retained.catching_up()
-            && let Some((event, targets)) = &mut local_run
-        {
-            *targets = self.hold_for_catch_ups(event);
-        }
-        let local = local_run.filter(|(_, targets)| !targets.is_empty());
         Ok((Emitted { delivery, local }, shared, seq))
     }
 
-    /// The listeners of `event` that are not catching up; it is held back for those that
-    /// are.
+    /// The listeners of `event` that are not catching up with its source; it is held
+    /// back for those that are.
     fn hold_for_catch_ups(&mut self, event: &RawEvent) -> Targets<S> {
         let mut targets = Targets::new();
         let mut finished = Vec::new();
         let retained = &mut self.retained;
         self.listeners.for_each_match(&event.name, |l| {
-            if retained.is_catching_up(l.id) {
+            if retained.is_catching_up(l.id, &event.source) {
                 finished.extend(retained.hold(l.id, event.clone()));
             } else {
                 targets.push(l.sink.clone());
@@ -589,38 +592,63 @@ impl<S: Clone> Node<S> {
         targets
     }
 
-    /// A catch-up ended: its listener gets what it gathered, in order, and the peers that
-    /// never answered are reported.
+    /// A catch-up ended: its listener gets what it gathered, in order, and a peer that
+    /// never answered in full is reported.
     fn deliver_caught_up(&mut self, finished: Finished) {
-        let Some(sink) = self
-            .listeners
-            .get(finished.listener)
-            .map(|l| l.sink.clone())
-        else {
+        if let Some(epoch) = finished.epoch {
+            // The values start the sequence where no live event has yet: a live event
+            // that then does not follow its value is a gap, reported.
+            for value in &finished.events[..finished.values] {
+                self.sequencing
+                    .check(&finished.peer, epoch, &value.name, value.seq);
+            }
+        }
+        self.deliver_to(finished.listener, finished.events);
+        if let Some(why) = finished.cut_short {
+            let pattern = self
+                .listeners
+                .get(finished.listener)
+                .map(|l| l.pattern.to_string())
+                .unwrap_or_default();
+            let peer = finished.peer;
+            let report = ErrorReport::new(
+                ErrorKind::Network,
+                1,
+                format!(
+                    "listener on `{pattern}` went on without all the retained values of `{peer}`: {why}"
+                ),
+            )
+            .with_peer(peer.as_str())
+            .with_event(pattern);
+            self.report(report);
+        }
+    }
+
+    /// Queues `events` for listener `id`, in order.
+    fn deliver_to(&mut self, id: u64, events: Vec<RawEvent>) {
+        let Some(sink) = self.listeners.get(id).map(|l| l.sink.clone()) else {
             return;
         };
-        let pattern = self
-            .listeners
-            .get(finished.listener)
-            .map(|l| l.pattern.to_string())
-            .unwrap_or_default();
-        for event in finished.events {
+        for event in events {
             let mut to = Targets::new();
             to.push(sink.clone());
             self.dispatches.push_back(Dispatch::Event { event, to });
         }
-        if let Some((peers, why)) = finished.unanswered {
-            let names: Vec<&str> = peers.iter().map(NodeId::as_str).collect();
-            let report = ErrorReport::new(
-                ErrorKind::Network,
-                peers.len() as u64,
-                format!(
-                    "listener on `{pattern}` started without the retained values of {}: {why}",
-                    names.join(", ")
-                ),
-            )
-            .with_event(pattern);
-            self.report(report);
+    }
+
+    /// Asks `peer`, which just came up, for the retained values of every listener made
+    /// `with_last`.
+    fn catch_up_with(&mut self, peer: &NodeId) {
+        let deadline = self.now + self.catch_up_timeout;
+        for (request, pattern) in self.retained.peer_up(peer, deadline) {
+            self.send_control(
+                Control::LastRequest {
+                    epoch: self.epoch,
+                    id: request,
+                    pattern: pattern.to_string(),
+                },
+                Destination::Peer(peer.clone()),
+            );
         }
     }
 
@@ -858,6 +886,7 @@ impl<S: Clone> Node<S> {
 
     /// Handles what the transport received.
     pub fn handle_incoming(&mut self, now: Instant, incoming: Incoming) {
+        self.now = self.now.max(now);
         match incoming {
             Incoming::Frame { from, frame } => self.handle_frame(now, from.as_ref(), frame),
             Incoming::PeerUp(peer) => {
@@ -940,7 +969,7 @@ impl<S: Clone> Node<S> {
             } => {
                 if to == self.id.as_str() {
                     self.heard(now, source, epoch);
-                    let answered = self.retained.answer(source, id, values, done);
+                    let answered = self.retained.answer(source, epoch, id, &values, done);
                     if answered.refused > 0 {
                         self.report(
                             ErrorReport::new(
@@ -954,7 +983,7 @@ impl<S: Clone> Node<S> {
                             .with_peer(source.as_str()),
                         );
                     }
-                    if let Some(finished) = answered.finished {
+                    for finished in answered.finished {
                         self.deliver_caught_up(finished);
                     }
                 }
@@ -1063,6 +1092,7 @@ impl<S: Clone> Node<S> {
         if self.closed {
             return;
         }
+        self.now = self.now.max(now);
         if let Some(marks) = self.sequencing.marks_due(now) {
             self.send_control(marks, Destination::All);
         }
@@ -1158,6 +1188,7 @@ impl<S: Clone> Node<S> {
     /// Carries out what the presence protocol asked for.
     fn apply(&mut self, actions: Vec<Action>) {
         let mut counts_changed = false;
+        let mut came_up = Vec::new();
         for action in actions {
             match action {
                 Action::Send { to, message } => self.send_control(message, to),
@@ -1174,6 +1205,7 @@ impl<S: Clone> Node<S> {
                             peer: peer.to_string(),
                         },
                     );
+                    came_up.push(peer);
                 }
                 Action::PeerDown(peer) => {
                     self.known_source = None;
@@ -1206,6 +1238,11 @@ impl<S: Clone> Node<S> {
         }
         if counts_changed {
             self.notify_counts();
+        }
+        // Last, after whatever told the peer of this node's interest: what it emits after
+        // answering is already on its way here.
+        for peer in came_up {
+            self.catch_up_with(&peer);
         }
     }
 
