@@ -22,6 +22,15 @@ pub enum Error {
         /// Which rule it broke.
         reason: &'static str,
     },
+    /// A listener group's name broke the rules (non-empty, at most 255 bytes, no `.`, `+`,
+    /// `#` or NUL, not starting with `$`).
+    #[error("invalid group name {group:?}: {reason}")]
+    InvalidGroup {
+        /// The name (shortened if long).
+        group: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
     /// A user tried to emit a `$` system event.
     #[error(
         "event name {0:?} is reserved: names starting with `$` are emitted by the library only"

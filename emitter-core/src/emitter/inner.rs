@@ -205,7 +205,11 @@ impl Inner {
         let sink = Arc::new(sink);
         let mut state = self.state.lock();
         let pattern = sink.pattern.clone();
-        let id = if sink.with_last {
+        let id = if let Some(group) = &sink.group {
+            state
+                .node
+                .add_group_member(pattern, group, Arc::clone(&sink))?
+        } else if sink.with_last {
             state
                 .node
                 .add_listener_with_last(Instant::now(), pattern, flags, Arc::clone(&sink))?
@@ -300,6 +304,10 @@ impl Inner {
     }
 
     // ---- counts and peers ------------------------------------------------------------
+
+    pub(crate) fn group_members(&self, name: &str) -> std::collections::BTreeMap<String, usize> {
+        self.state.lock().node.group_members(name)
+    }
 
     pub(crate) fn count(&self, subject: &CountSubject) -> usize {
         self.state.lock().node.listener_count(subject)

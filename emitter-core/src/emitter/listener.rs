@@ -3,6 +3,7 @@
 use std::sync::Weak;
 
 use crate::emitter::inner::Inner;
+use crate::emitter::sink::{Sink, Target};
 use crate::node::ListenerFlags;
 use crate::pattern::Pattern;
 
@@ -13,11 +14,12 @@ use crate::pattern::Pattern;
 /// let opts = ListenOptions::default().spy().capacity(64).with_last();
 /// assert!(opts.is_spy() && opts.is_with_last());
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ListenOptions {
     spy: bool,
     capacity: Option<usize>,
     last: bool,
+    group: Option<std::sync::Arc<str>>,
 }
 
 impl ListenOptions {
@@ -52,6 +54,54 @@ impl ListenOptions {
         self
     }
 
+    /// Makes the listener a member of listener group `name`: each event matching it
+    /// reaches one member of the group on the whole bus, chosen by the event's sender in
+    /// turn among the members it knows match (so members share alike, wherever they are),
+    /// while listeners outside the group get every event as usual. `emit`'s
+    /// [`Delivery`](crate::Delivery) counts a group once; `listener_count` counts each
+    /// member, and [`Emitter::group_members`](crate::Emitter::group_members) says how many
+    /// each group has. A member's events always come through its queue (`emit` does not
+    /// wait for a member here). When a member's node is lost, its share goes to the other
+    /// members, and the events sent to it that it had not yet taken are reported as a
+    /// [`Network`](crate::ErrorKind::Network) error.
+    ///
+    /// A group name is non-empty, at most 255 bytes, without `.`, `+`, `#` or NUL, and does
+    /// not start with `$` (else adding the listener fails with
+    /// [`Error::InvalidGroup`](crate::Error::InvalidGroup)). A member is never a spy, and
+    /// does not take [`with_last`](Self::with_last).
+    ///
+    /// ```
+    /// use demitter_core::{Emitter, ListenOptions, MemoryHub};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), demitter_core::Error> {
+    /// let hub = MemoryHub::new();
+    /// let shop = Emitter::new(hub.join())?;
+    /// let workers = Emitter::new(hub.join())?;
+    /// let workers_b = Emitter::new(hub.join())?;
+    /// let mut a = workers.events_with::<u32>("order.+", ListenOptions::default().group("packers"))?;
+    /// let mut b = workers_b.events_with::<u32>("order.+", ListenOptions::default().group("packers"))?;
+    /// shop.wait_for_listeners("order.new", 2).await?;
+    /// for n in 0..2u32 {
+    ///     let reached = shop.emit("order.new", &n).await?;
+    ///     assert_eq!(reached.remote, 1, "the group counts once");
+    /// }
+    /// // One order each.
+    /// let (x, y) = (a.recv().await.expect("open")?, b.recv().await.expect("open")?);
+    /// assert_ne!(x.data, y.data);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn group(mut self, name: &str) -> Self {
+        self.group = Some(name.into());
+        self
+    }
+
+    /// The group these options make a member of.
+    pub fn group_name(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
     /// Whether these options ask for the retained values first.
     pub fn is_with_last(&self) -> bool {
         self.last
@@ -67,6 +117,17 @@ impl ListenOptions {
         ListenerFlags {
             spy: self.is_spy(),
             any,
+        }
+    }
+
+    /// The driver's side of a listener on `pattern` with these options. A group member
+    /// never catches up: `with_last` does not apply to it.
+    pub(crate) fn into_sink(self, pattern: Pattern, target: Target) -> Sink {
+        Sink {
+            pattern,
+            target,
+            with_last: self.last && self.group.is_none(),
+            group: self.group,
         }
     }
 

@@ -49,7 +49,7 @@ use crate::report::ErrorCounts;
 use crate::transport::{Capabilities, Transport};
 use errors::ErrorChannel;
 use inner::{EmitMode, Inner, State};
-use sink::{ErasedHandler, Sink, Target};
+use sink::{ErasedHandler, Target};
 
 /// The pattern `on_any` listens on: every event except `$` system events.
 const ANY: &str = "#";
@@ -251,17 +251,15 @@ impl Emitter {
     {
         let call: ErasedHandler = Arc::new(move |raw| Ok(handler(raw.decode::<T>()?).boxed()));
         let capacity = options.capacity_or(self.inner().config.listener_capacity);
-        let id = self.inner().add_listener(
-            options.flags(any),
-            Sink {
-                pattern: pattern.clone(),
-                target: Target::Handler {
-                    call,
-                    queue: Arc::new(LagQueue::new(capacity)),
-                },
-                with_last: options.is_with_last(),
+        let flags = options.flags(any);
+        let sink = options.into_sink(
+            pattern.clone(),
+            Target::Handler {
+                call,
+                queue: Arc::new(LagQueue::new(capacity)),
             },
-        )?;
+        );
+        let id = self.inner().add_listener(flags, sink)?;
         Ok(Listener::new(id, pattern, Arc::downgrade(self.inner())))
     }
 
@@ -294,14 +292,10 @@ impl Emitter {
         let queue = Arc::new(LagQueue::new(
             options.capacity_or(self.inner().config.listener_capacity),
         ));
-        let id = self.inner().add_listener(
-            options.flags(any),
-            Sink {
-                pattern: pattern.clone(),
-                target: Target::Stream(Arc::clone(&queue)),
-                with_last: options.is_with_last(),
-            },
-        )?;
+        let sink = options
+            .clone()
+            .into_sink(pattern.clone(), Target::Stream(Arc::clone(&queue)));
+        let id = self.inner().add_listener(options.flags(any), sink)?;
         Ok(EventStream::new(
             id,
             pattern,
@@ -463,6 +457,17 @@ impl Emitter {
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => Err(timed_out()),
         }
+    }
+
+    /// For each listener group with a member matching `name` (on this node or a known
+    /// peer), how many members match: the groups an event `name` would reach one member
+    /// of. Members are counted in [`listener_count`](Self::listener_count) too, each once.
+    pub fn group_members(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, usize>, Error> {
+        validate_user_name(name)?;
+        Ok(self.inner().group_members(name))
     }
 
     /// How many responders on the bus (this node and every peer known) serve `name`.

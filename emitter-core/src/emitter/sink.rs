@@ -22,6 +22,8 @@ pub(crate) struct Sink {
     /// Made `with_last`: it gets the retained values first, and its local emits queue as
     /// remote events do (a handler run directly could overtake the values still queued).
     pub(crate) with_last: bool,
+    /// The listener group it is a member of, if any.
+    pub(crate) group: Option<Arc<str>>,
 }
 
 /// What runs a listener's events.

@@ -10,7 +10,7 @@ use futures_core::Stream;
 
 use crate::emitter::inner::Inner;
 use crate::emitter::listener::ListenOptions;
-use crate::emitter::sink::{Sink, Target};
+use crate::emitter::sink::Target;
 use crate::error::Error;
 use crate::event::{Event, RawEvent};
 use crate::lag_queue::{LagQueue, Popped};
@@ -120,14 +120,11 @@ impl<T: FromPayload> EventStream<T> {
         let inner = self.inner.upgrade().ok_or(Error::Closed)?;
         let queue = Arc::clone(&self.queue);
         let flags = self.options.flags(false);
-        let id = inner.add_listener(
-            flags,
-            Sink {
-                pattern,
-                target: Target::Stream(queue),
-                with_last: self.options.is_with_last(),
-            },
-        )?;
+        let sink = self
+            .options
+            .clone()
+            .into_sink(pattern, Target::Stream(queue));
+        let id = inner.add_listener(flags, sink)?;
         self.more.push(id);
         Ok(())
     }

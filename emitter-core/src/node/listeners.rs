@@ -61,14 +61,19 @@ impl<S> Default for ListenerTable<S> {
 }
 
 impl<S> ListenerTable<S> {
+    /// A fresh listener id (group members, kept elsewhere, take theirs here too).
+    pub(crate) fn allocate_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
     pub(crate) fn add(
         &mut self,
         pattern: Pattern,
         flags: ListenerFlags,
         sink: S,
     ) -> (u64, InterestChange) {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = self.allocate_id();
         self.patterns_by_id.insert(id, pattern.clone());
         let slot = self.index.get_or_insert_with(&pattern, || Slot {
             listeners: Vec::new(),

@@ -41,6 +41,7 @@
 //! # Ok::<(), demitter_core::Error>(())
 //! ```
 
+mod groups;
 mod listeners;
 mod observers;
 mod output;
@@ -56,6 +57,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
+pub use groups::validate_group;
 pub use listeners::{ListenerFlags, ListenerInfo};
 pub use observers::CountSubject;
 pub use output::{Dispatch, Emitted, FrameKind, Targets, Transmit};
@@ -76,6 +78,7 @@ use crate::protocol::{
 };
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
+use groups::{GroupRoute, Groups, group_key, parse_group_key};
 use listeners::{InterestChange, ListenerTable};
 use observers::Observers;
 use remote::{RemoteInterest, Route};
@@ -127,10 +130,11 @@ impl NodeConfig {
 
 /// The non-spy listeners here and on every known peer that `subject` counts (a free
 /// function, so the observers can be updated while the node is borrowed in parts).
-fn count_on_bus<S>(
+fn count_on_bus<S: Clone>(
     listeners: &ListenerTable<S>,
     remote: &RemoteInterest,
     requests: &Requests,
+    groups: &Groups<S>,
     subject: &CountSubject,
 ) -> usize {
     match subject {
@@ -138,8 +142,14 @@ fn count_on_bus<S>(
             let name = &key[requests::SERVE_PREFIX.len()..];
             requests.local_matching(name) + remote.count_matching(key)
         }
-        CountSubject::Name(name) => listeners.count_matching(name) + remote.count_matching(name),
-        CountSubject::Pattern(p) => listeners.count_exact(p) + remote.count_exact(p),
+        CountSubject::Name(name) => {
+            listeners.count_matching(name)
+                + remote.count_matching(name)
+                + groups.members_matching(name)
+        }
+        CountSubject::Pattern(p) => {
+            listeners.count_exact(p) + remote.count_exact(p) + groups.members_exact(p)
+        }
     }
 }
 
@@ -150,6 +160,8 @@ struct EmitRoute<S> {
     local: Targets<S>,
     /// Non-spy listeners in `local`.
     counted: usize,
+    /// The groups with a member matching, anywhere.
+    groups: GroupRoute,
 }
 
 impl<S> Default for EmitRoute<S> {
@@ -159,6 +171,7 @@ impl<S> Default for EmitRoute<S> {
             remote: Route::nowhere(),
             local: Targets::new(),
             counted: 0,
+            groups: GroupRoute::new(),
         }
     }
 }
@@ -184,6 +197,7 @@ pub struct Node<S> {
     last_received: Option<(Arc<str>, Targets<S>)>,
     observers: Observers,
     requests: Requests,
+    groups: Groups<S>,
     retained: Retained,
     /// The latest time the driver passed in.
     now: Instant,
@@ -232,6 +246,7 @@ impl<S: Clone> Node<S> {
             last_received: None,
             observers: Observers::default(),
             requests: Requests::default(),
+            groups: Groups::default(),
             retained: Retained::default(),
             now,
             catch_up_timeout,
@@ -333,8 +348,68 @@ impl<S: Clone> Node<S> {
         Ok(id)
     }
 
+    /// Adds a member of listener group `group` on `pattern`: each event matching it
+    /// reaches one member of the group bus-wide, chosen by its sender in turn. Returns its
+    /// id (one of the listener ids; [`remove_listener`](Self::remove_listener) removes it).
+    pub fn add_group_member(
+        &mut self,
+        pattern: Pattern,
+        group: &str,
+        sink: S,
+    ) -> Result<u64, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        validate_group(group)?;
+        if is_system(pattern.as_str()) {
+            return Err(Error::ReservedName(pattern.as_str().to_owned()));
+        }
+        let id = self.listeners.allocate_id();
+        let key = group_key(group, pattern.as_str());
+        let text = pattern.to_string();
+        let count = self.groups.add_local(id, group, pattern, sink);
+        self.announce_key(&key, Some(count));
+        self.forget_last_route();
+        self.notify_counts();
+        self.dispatch_system(
+            LISTENER_ADDED,
+            &ListenerChange {
+                pattern: text,
+                spy: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// For each group with a member matching `name` (here or on a known peer), how many
+    /// members match.
+    pub fn group_members(&self, name: &str) -> std::collections::BTreeMap<String, usize> {
+        self.groups.members_by_group(name)
+    }
+
+    fn remove_group_member(&mut self, id: u64) -> Option<ListenerInfo<S>> {
+        let (group, info, left) = self.groups.remove_local(id)?;
+        self.announce_key(
+            &group_key(&group, info.pattern.as_str()),
+            (left > 0).then_some(left),
+        );
+        self.forget_last_route();
+        self.notify_counts();
+        self.dispatch_system(
+            LISTENER_REMOVED,
+            &ListenerChange {
+                pattern: info.pattern.to_string(),
+                spy: false,
+            },
+        );
+        Some(info)
+    }
+
     /// Removes a listener; returns what the node knew of it, if it was still there.
     pub fn remove_listener(&mut self, id: u64) -> Option<ListenerInfo<S>> {
+        if self.groups.local(id).is_some() {
+            return self.remove_group_member(id);
+        }
         let (info, change) = self.listeners.remove(id)?;
         self.retained.forget(id);
         self.forget_last_route();
@@ -359,9 +434,11 @@ impl<S: Clone> Node<S> {
         Some(info)
     }
 
-    /// A listener, by id.
+    /// A listener (or group member), by id.
     pub fn listener(&self, id: u64) -> Option<&ListenerInfo<S>> {
-        self.listeners.get(id)
+        self.listeners
+            .get(id)
+            .or_else(|| self.groups.local(id).map(|(_, info)| info))
     }
 
     /// The ids of the listeners for which `select` is true.
@@ -372,6 +449,7 @@ impl<S: Clone> Node<S> {
                 ids.push(l.id);
             }
         });
+        ids.extend(self.groups.locals().filter(|l| select(l)).map(|l| l.id));
         ids
     }
 
@@ -379,6 +457,7 @@ impl<S: Clone> Node<S> {
     pub fn sinks(&self) -> Vec<S> {
         let mut sinks = Vec::with_capacity(self.listeners.len());
         self.listeners.for_each(|l| sinks.push(l.sink.clone()));
+        sinks.extend(self.groups.locals().map(|l| l.sink.clone()));
         sinks
     }
 
@@ -406,7 +485,13 @@ impl<S: Clone> Node<S> {
     /// How many non-spy listeners on the bus (here and on every known peer) `subject`
     /// counts.
     pub fn listener_count(&self, subject: &CountSubject) -> usize {
-        count_on_bus(&self.listeners, &self.remote, &self.requests, subject)
+        count_on_bus(
+            &self.listeners,
+            &self.remote,
+            &self.requests,
+            &self.groups,
+            subject,
+        )
     }
 
     /// [`listener_count`](Self::listener_count) of a name or pattern given as text.
@@ -432,11 +517,12 @@ impl<S: Clone> Node<S> {
             listeners,
             remote,
             requests,
+            groups,
             dispatches,
             ..
         } = self;
         observers.update(
-            |subject| count_on_bus(listeners, remote, requests, subject),
+            |subject| count_on_bus(listeners, remote, requests, groups, subject),
             |observer, count| dispatches.push_back(Dispatch::Count { observer, count }),
         );
     }
@@ -520,6 +606,7 @@ impl<S: Clone> Node<S> {
                 route.local.push(l.sink.clone());
             });
             route.remote = self.remote.route(name);
+            route.groups = self.groups.route(name, &self.id);
             self.last_emitted = Some(route);
         }
         let route = self.last_emitted.get_or_insert_with(EmitRoute::default);
@@ -530,16 +617,35 @@ impl<S: Clone> Node<S> {
             Some(Destination::All)
         };
         let targets = route.local.clone();
-        let delivery = Delivery {
+        let mut delivery = Delivery {
             local: route.counted,
             remote: route.remote.count,
         };
+        let groups = std::mem::take(&mut route.groups);
+        if !groups.is_empty() {
+            // Checked first: the event must fit the message that takes it to any member.
+            let size = REQUEST_OVERHEAD
+                + self.id.len()
+                + MAX_NODE_ID_BYTES
+                + groups.iter().map(|(g, _)| g.len()).max().unwrap_or(0)
+                + name.len()
+                + payload.len();
+            if size > self.caps.max_frame_bytes {
+                if let Some(route) = &mut self.last_emitted {
+                    route.groups = groups;
+                }
+                return Err(Error::FrameTooLarge {
+                    size,
+                    limit: self.caps.max_frame_bytes,
+                });
+            }
+        }
         let (name, seq) = self.sequencing.number(name);
         let mut payload = payload;
         if let Some(to) = destination {
             // Most events have no listener in their own process: then the frame takes the
             // payload itself.
-            let frame_payload = if targets.is_empty() {
+            let frame_payload = if targets.is_empty() && groups.is_empty() {
                 std::mem::take(&mut payload)
             } else {
                 payload.clone()
@@ -556,6 +662,12 @@ impl<S: Clone> Node<S> {
                 kind: FrameKind::Event,
             });
         }
+        if !groups.is_empty() {
+            self.send_to_groups(&groups, &name, seq, &payload, &mut delivery);
+            if let Some(route) = &mut self.last_emitted {
+                route.groups = groups;
+            }
+        }
         let shared = Arc::clone(&name);
         // Nothing of this node's own is ever held back: its values went out when the
         // listener was added.
@@ -571,6 +683,132 @@ impl<S: Clone> Node<S> {
             )
         });
         Ok((Emitted { delivery, local }, shared, seq))
+    }
+
+    /// Sends event `name` (number `seq`) to one member of each of `groups`, chosen in
+    /// turn: a member here gets it through its queue, one on a peer by a message directed
+    /// at its node. Each group counts once in `delivery`.
+    fn send_to_groups(
+        &mut self,
+        groups: &GroupRoute,
+        name: &Arc<str>,
+        seq: u64,
+        payload: &Bytes,
+        delivery: &mut Delivery,
+    ) {
+        for (group, candidates) in groups {
+            let chosen = self.groups.pick_node(group, candidates);
+            if chosen == self.id {
+                if let Some(sink) = self.groups.pick_local(group, name) {
+                    let mut to = Targets::new();
+                    to.push(sink);
+                    self.dispatches.push_back(Dispatch::Event {
+                        event: RawEvent {
+                            name: Arc::clone(name),
+                            payload: payload.clone(),
+                            source: self.id.clone(),
+                            seq,
+                        },
+                        to,
+                    });
+                    delivery.local += 1;
+                }
+                continue;
+            }
+            let nth = self.groups.number_for(&chosen);
+            self.send_control(
+                Control::GroupEvent {
+                    epoch: self.epoch,
+                    to: chosen.to_string(),
+                    group: group.to_string(),
+                    name: name.to_string(),
+                    seq,
+                    nth,
+                    payload: payload.to_vec(),
+                },
+                Destination::Peer(chosen),
+            );
+            delivery.remote += 1;
+        }
+    }
+
+    /// A group event or acknowledgement: for this node only if it is addressed here.
+    fn receive_group_control(&mut self, now: Instant, source: &NodeId, message: Control) {
+        match message {
+            Control::GroupEvent {
+                epoch,
+                to,
+                group,
+                name,
+                seq,
+                nth,
+                payload,
+            } if to == self.id.as_str() => {
+                self.heard(now, source, epoch);
+                self.receive_group_event(
+                    source,
+                    GroupEventIn {
+                        epoch,
+                        group,
+                        name,
+                        seq,
+                        nth,
+                        payload,
+                    },
+                );
+            }
+            Control::GroupAck { epoch, to, nth } if to == self.id.as_str() => {
+                self.heard(now, source, epoch);
+                self.groups.acked(source, nth);
+            }
+            _ => {}
+        }
+    }
+
+    /// An event for one of this node's members of `group`.
+    fn receive_group_event(&mut self, source: &NodeId, event: GroupEventIn) {
+        let missed = self.groups.take(source, event.epoch, event.nth);
+        if missed > 0 {
+            self.report(
+                ErrorReport::new(
+                    ErrorKind::Gap,
+                    missed,
+                    format!("{missed} events for group members here from `{source}` never arrived"),
+                )
+                .with_peer(source.as_str()),
+            );
+        }
+        if let Err(e) = crate::name::validate_user_name(&event.name) {
+            return self.report(
+                ErrorReport::new(ErrorKind::Deserialization, 1, format!("a group event: {e}"))
+                    .with_peer(source.as_str()),
+            );
+        }
+        let Some(sink) = self.groups.pick_local(&event.group, &event.name) else {
+            return self.report(
+                ErrorReport::new(
+                    ErrorKind::Emission,
+                    1,
+                    format!(
+                        "`{}` from `{source}` came for group `{}`, which no longer has a member here that matches; dropped",
+                        event.name, event.group
+                    ),
+                )
+                .with_peer(source.as_str())
+                .with_event(event.name),
+            );
+        };
+        let mut to = Targets::new();
+        to.push(sink);
+        self.dispatches.push_back(Dispatch::Event {
+            event: RawEvent {
+                name: event.name.into(),
+                payload: Bytes::from(event.payload),
+                source: source.clone(),
+                seq: event.seq,
+            },
+            to,
+        });
     }
 
     /// The listeners of `event` that are not catching up with its source; it is held
@@ -710,7 +948,7 @@ impl<S: Clone> Node<S> {
         }
         let key = serve_key(pattern.as_str());
         let (id, count) = self.requests.add_responder(pattern);
-        self.announce_responders(&key, Some(count));
+        self.announce_key(&key, Some(count));
         self.notify_counts();
         Ok(id)
     }
@@ -720,12 +958,12 @@ impl<S: Clone> Node<S> {
         let Some((pattern, left)) = self.requests.remove_responder(id) else {
             return false;
         };
-        self.announce_responders(&serve_key(pattern.as_str()), (left > 0).then_some(left));
+        self.announce_key(&serve_key(pattern.as_str()), (left > 0).then_some(left));
         self.notify_counts();
         true
     }
 
-    fn announce_responders(&mut self, key: &str, count: Option<u32>) {
+    fn announce_key(&mut self, key: &str, count: Option<u32>) {
         if let Some(Action::Send { to, message }) = self.presence.set_local(key, count) {
             self.send_control(message, to);
         }
@@ -955,6 +1193,9 @@ impl<S: Clone> Node<S> {
                 }
                 return;
             }
+            message @ (Control::GroupEvent { .. } | Control::GroupAck { .. }) => {
+                return self.receive_group_control(now, source, message);
+            }
             Control::LastRequest { epoch, id, pattern } => {
                 self.heard(now, source, epoch);
                 self.answer_last_request(source, id, &pattern);
@@ -1103,6 +1344,16 @@ impl<S: Clone> Node<S> {
         for finished in self.retained.expire(now) {
             self.deliver_caught_up(finished);
         }
+        for (peer, nth) in self.groups.acks_due() {
+            self.send_control(
+                Control::GroupAck {
+                    epoch: self.epoch,
+                    to: peer.to_string(),
+                    nth,
+                },
+                Destination::Peer(peer),
+            );
+        }
     }
 
     // ---- the driver's feedback ---------------------------------------------------------
@@ -1117,6 +1368,11 @@ impl<S: Clone> Node<S> {
             )),
             // The protocol repairs lost control messages (heartbeat versions, resync).
             FrameKind::Control => tracing::debug!("control message not sent: {error}"),
+            FrameKind::Group => self.report(ErrorReport::new(
+                ErrorKind::Network,
+                1,
+                format!("an event for a group member was not sent: {error}"),
+            )),
             FrameKind::Marks(marks) => {
                 tracing::debug!("sequence marks not sent: {error}");
                 self.sequencing.unsent(&marks);
@@ -1214,6 +1470,19 @@ impl<S: Clone> Node<S> {
                     for finished in self.retained.peer_lost(&peer) {
                         self.deliver_caught_up(finished);
                     }
+                    let untaken = self.groups.peer_lost(&peer);
+                    if untaken > 0 {
+                        self.report(
+                            ErrorReport::new(
+                                ErrorKind::Network,
+                                untaken,
+                                format!(
+                                    "{untaken} events sent to group members on `{peer}` were not taken before it was lost"
+                                ),
+                            )
+                            .with_peer(peer.as_str()),
+                        );
+                    }
                     // Its sequence state is kept: if the same incarnation comes back (a cut
                     // network), what it emitted meanwhile shows up as a reported gap.
                     tracing::info!(%peer, "peer down");
@@ -1229,6 +1498,11 @@ impl<S: Clone> Node<S> {
                     pattern,
                     count,
                 } => {
+                    if let Some((group, members_on)) = parse_group_key(pattern.as_str())
+                        && let Ok(members_on) = Pattern::new(members_on)
+                    {
+                        self.groups.apply_remote(&peer, group, &members_on, count);
+                    }
                     self.remote.apply(&peer, &pattern, count);
                     self.forget_last_route();
                     counts_changed = true;
@@ -1254,6 +1528,7 @@ impl<S: Clone> Node<S> {
         let body = message.encode();
         let kind = match message {
             Control::Sequences { last, .. } => FrameKind::Marks(last),
+            Control::GroupEvent { .. } => FrameKind::Group,
             _ => FrameKind::Control,
         };
         let frame = Frame::Control(ControlFrame {
@@ -1314,4 +1589,14 @@ impl<S: Clone> Node<S> {
             Err(e) => tracing::error!("could not encode system event {name}: {e}"),
         }
     }
+}
+
+/// A [`Control::GroupEvent`] for this node, unpacked.
+struct GroupEventIn {
+    epoch: u64,
+    group: String,
+    name: String,
+    seq: u64,
+    nth: u64,
+    payload: Vec<u8>,
 }

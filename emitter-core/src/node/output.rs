@@ -42,6 +42,8 @@ pub enum FrameKind {
     Control,
     /// Sequence marks (announced again at the next tick if they never left).
     Marks(Vec<SequenceMark>),
+    /// An event for a group member on another node.
+    Group,
 }
 
 /// A delivery the node asks for.

@@ -132,6 +132,34 @@ pub enum Control {
         /// Whether this is the last part.
         done: bool,
     },
+    /// An event for the one member of `group` on node `to` that the sender chose.
+    GroupEvent {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The chosen member's node: on a broadcast transport the others ignore it.
+        to: String,
+        /// The group.
+        group: String,
+        /// The event name.
+        name: String,
+        /// Its sequence number per (source, name), as the event frame carries it.
+        seq: u64,
+        /// The number of this message among those the sender sent to `to`, from 1: a
+        /// receiver that sees one skipped reports it lost.
+        nth: u64,
+        /// The event's MessagePack payload.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// "I took every [`Control::GroupEvent`] of yours up to `nth`."
+    GroupAck {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node whose group events these were.
+        to: String,
+        /// The last number taken.
+        nth: u64,
+    },
 }
 
 /// The last value a node retained for one event name.
@@ -172,6 +200,8 @@ impl Control {
             | Control::Reply { epoch, .. }
             | Control::LastRequest { epoch, .. }
             | Control::LastValues { epoch, .. }
+            | Control::GroupEvent { epoch, .. }
+            | Control::GroupAck { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }

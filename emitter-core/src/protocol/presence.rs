@@ -264,6 +264,8 @@ impl Presence {
             | Control::Reply { .. }
             | Control::LastRequest { .. }
             | Control::LastValues { .. }
+            | Control::GroupEvent { .. }
+            | Control::GroupAck { .. }
             | Control::Bye { .. } => {}
         }
         out

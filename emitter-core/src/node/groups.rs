@@ -1,0 +1,410 @@
+//! Listener groups inside the node: this node's group members, every peer's (as the
+//! presence protocol announces them), the choice of one member per group for each event,
+//! and the numbering and acknowledgement of the events sent to a chosen member's node.
+//!
+//! Members of group `G` on `pattern` are announced to the bus as interest in
+//! `$group.G.PATTERN`: like responders' `$serve.` keys, a pattern no event name matches
+//! (names starting with `$` never travel), kept current by the presence protocol. An event
+//! for a group travels to the chosen node alone, as a directed control message numbered
+//! per receiving node; the receiver acknowledges what it took on its timer, so that when a
+//! member's node is lost the sender knows exactly how many of the events it sent there
+//! were never taken.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use foldhash::HashMap;
+
+use crate::error::Error;
+use crate::name::{short_text_problem, truncate_for_display};
+use crate::node::ListenerFlags;
+use crate::node::ListenerInfo;
+use crate::node_id::NodeId;
+use crate::pattern::Pattern;
+
+/// The prefix of the interest that announces group members.
+pub(crate) const GROUP_PREFIX: &str = "$group.";
+
+/// The interest key of group `group`'s members on `pattern`.
+pub(crate) fn group_key(group: &str, pattern: &str) -> String {
+    format!("{GROUP_PREFIX}{group}.{pattern}")
+}
+
+/// The group and pattern of a member key, if `key` is one.
+pub(crate) fn parse_group_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(GROUP_PREFIX)?;
+    let (group, pattern) = rest.split_once('.')?;
+    (validate_group(group).is_ok() && !pattern.is_empty()).then_some((group, pattern))
+}
+
+/// Checks a group name: non-empty, at most 255 bytes, no `.`, `+`, `#` or NUL, not
+/// starting with `$`.
+pub fn validate_group(group: &str) -> Result<(), Error> {
+    let reason = short_text_problem(group).or_else(|| {
+        if group.contains(['.', '+', '#']) {
+            Some("it contains `.`, `+` or `#`")
+        } else if group.starts_with('$') {
+            Some("it starts with `$`")
+        } else {
+            None
+        }
+    });
+    match reason {
+        Some(reason) => Err(Error::InvalidGroup {
+            group: truncate_for_display(group),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One of this node's group members.
+struct LocalMember<S> {
+    group: Arc<str>,
+    info: ListenerInfo<S>,
+}
+
+/// A peer's members of one group on one pattern.
+struct RemoteMembers {
+    peer: NodeId,
+    pattern: Pattern,
+    count: u32,
+}
+
+/// What this node sent to one peer's group members.
+#[derive(Default)]
+struct Sent {
+    /// The number of the last event sent.
+    last: u64,
+    /// The last number the peer said it took.
+    acked: u64,
+}
+
+/// What this node took from one peer for its group members.
+struct Taken {
+    epoch: u64,
+    last: u64,
+    /// Not acknowledged yet.
+    unacked: bool,
+}
+
+/// The groups one event goes to: for each, the nodes to choose among, one entry per
+/// member (sorted), so that members share alike wherever they are.
+pub(crate) type GroupRoute = Vec<(Arc<str>, Vec<NodeId>)>;
+
+/// The node's group state. `S` is the driver's sink, as in the listener table.
+pub(crate) struct Groups<S> {
+    local: Vec<LocalMember<S>>,
+    remote: HashMap<Arc<str>, Vec<RemoteMembers>>,
+    /// Turns, so that events rotate: among nodes (per group), and among this node's
+    /// members of a group.
+    node_turns: HashMap<Arc<str>, usize>,
+    local_turns: HashMap<Arc<str>, usize>,
+    sent: HashMap<NodeId, Sent>,
+    taken: HashMap<NodeId, Taken>,
+}
+
+impl<S> Default for Groups<S> {
+    fn default() -> Self {
+        Self {
+            local: Vec::new(),
+            remote: HashMap::default(),
+            node_turns: HashMap::default(),
+            local_turns: HashMap::default(),
+            sent: HashMap::default(),
+            taken: HashMap::default(),
+        }
+    }
+}
+
+impl<S: Clone> Groups<S> {
+    // ---- this node's members -----------------------------------------------------------
+
+    /// Adds member `id`; returns how many of this node's members `group` now has on
+    /// `pattern`.
+    pub(crate) fn add_local(&mut self, id: u64, group: &str, pattern: Pattern, sink: S) -> u32 {
+        let group: Arc<str> = group.into();
+        let count = self.local_count(&group, &pattern) + 1;
+        self.local.push(LocalMember {
+            group,
+            info: ListenerInfo {
+                id,
+                pattern,
+                flags: ListenerFlags::default(),
+                sink,
+            },
+        });
+        count
+    }
+
+    /// Removes member `id`; returns its group and what the node knew of it, and how many
+    /// members the group has left here on its pattern.
+    pub(crate) fn remove_local(&mut self, id: u64) -> Option<(Arc<str>, ListenerInfo<S>, u32)> {
+        let at = self.local.iter().position(|m| m.info.id == id)?;
+        let member = self.local.remove(at);
+        let left = self.local_count(&member.group, &member.info.pattern);
+        Some((member.group, member.info, left))
+    }
+
+    fn local_count(&self, group: &str, pattern: &Pattern) -> u32 {
+        let n = self
+            .local
+            .iter()
+            .filter(|m| &*m.group == group && m.info.pattern == *pattern)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// What the node knows of member `id`, with its group.
+    pub(crate) fn local(&self, id: u64) -> Option<(&str, &ListenerInfo<S>)> {
+        self.local
+            .iter()
+            .find(|m| m.info.id == id)
+            .map(|m| (&*m.group, &m.info))
+    }
+
+    /// This node's members.
+    pub(crate) fn locals(&self) -> impl Iterator<Item = &ListenerInfo<S>> + '_ {
+        self.local.iter().map(|m| &m.info)
+    }
+
+    /// The next of this node's members of `group` matching `name`, in turn.
+    pub(crate) fn pick_local(&mut self, group: &str, name: &str) -> Option<S> {
+        let matching: Vec<&LocalMember<S>> = self
+            .local
+            .iter()
+            .filter(|m| &*m.group == group && m.info.pattern.matches(name))
+            .collect();
+        if matching.is_empty() {
+            return None;
+        }
+        let turn = self.local_turns.entry(group.into()).or_insert(0);
+        *turn = turn.wrapping_add(1);
+        Some(matching[*turn % matching.len()].info.sink.clone())
+    }
+
+    // ---- everyone's members ------------------------------------------------------------
+
+    /// A peer's count of `group` members on `pattern` changed (`None`: none left).
+    pub(crate) fn apply_remote(
+        &mut self,
+        peer: &NodeId,
+        group: &str,
+        pattern: &Pattern,
+        count: Option<u32>,
+    ) {
+        let members = self.remote.entry(group.into()).or_default();
+        members.retain(|m| !(m.peer == *peer && m.pattern == *pattern));
+        if let Some(count) = count.filter(|c| *c > 0) {
+            members.push(RemoteMembers {
+                peer: peer.clone(),
+                pattern: pattern.clone(),
+                count,
+            });
+        }
+        if members.is_empty() {
+            self.remote.remove(group);
+        }
+    }
+
+    /// The groups with a member matching `name` anywhere (this node is `me`), each with
+    /// its candidates.
+    pub(crate) fn route(&self, name: &str, me: &NodeId) -> GroupRoute {
+        let mut groups: BTreeMap<Arc<str>, Vec<NodeId>> = BTreeMap::new();
+        for (group, members) in &self.remote {
+            for m in members.iter().filter(|m| m.pattern.matches(name)) {
+                let candidates = groups.entry(Arc::clone(group)).or_default();
+                candidates.extend(std::iter::repeat_n(m.peer.clone(), m.count as usize));
+            }
+        }
+        for m in self.local.iter().filter(|m| m.info.pattern.matches(name)) {
+            groups
+                .entry(Arc::clone(&m.group))
+                .or_default()
+                .push(me.clone());
+        }
+        groups
+            .into_iter()
+            .map(|(group, mut candidates)| {
+                candidates.sort();
+                (group, candidates)
+            })
+            .collect()
+    }
+
+    /// The next of `candidates` for `group`, in turn.
+    pub(crate) fn pick_node(&mut self, group: &Arc<str>, candidates: &[NodeId]) -> NodeId {
+        let turn = self.node_turns.entry(Arc::clone(group)).or_insert(0);
+        *turn = turn.wrapping_add(1);
+        candidates[*turn % candidates.len()].clone()
+    }
+
+    /// How many members, here and on the peers, match `name`.
+    pub(crate) fn members_matching(&self, name: &str) -> usize {
+        self.members_by_group(name).values().sum()
+    }
+
+    /// How many members, here and on the peers, are on exactly `pattern`.
+    pub(crate) fn members_exact(&self, pattern: &Pattern) -> usize {
+        let remote: usize = self
+            .remote
+            .values()
+            .flatten()
+            .filter(|m| m.pattern == *pattern)
+            .map(|m| m.count as usize)
+            .sum();
+        remote
+            + self
+                .local
+                .iter()
+                .filter(|m| m.info.pattern == *pattern)
+                .count()
+    }
+
+    /// For each group with a member matching `name`, how many members match.
+    pub(crate) fn members_by_group(&self, name: &str) -> BTreeMap<String, usize> {
+        let mut groups = BTreeMap::new();
+        for (group, members) in &self.remote {
+            for m in members.iter().filter(|m| m.pattern.matches(name)) {
+                *groups.entry(group.to_string()).or_insert(0) += m.count as usize;
+            }
+        }
+        for m in self.local.iter().filter(|m| m.info.pattern.matches(name)) {
+            *groups.entry(m.group.to_string()).or_insert(0) += 1;
+        }
+        groups
+    }
+
+    // ---- numbering and acknowledgement -------------------------------------------------
+
+    /// The number of the next event sent to `peer`'s members.
+    pub(crate) fn number_for(&mut self, peer: &NodeId) -> u64 {
+        let sent = self.sent.entry(peer.clone()).or_default();
+        sent.last += 1;
+        sent.last
+    }
+
+    /// `peer` took everything up to number `nth`.
+    pub(crate) fn acked(&mut self, peer: &NodeId, nth: u64) {
+        if let Some(sent) = self.sent.get_mut(peer) {
+            sent.acked = sent.acked.max(nth.min(sent.last));
+        }
+    }
+
+    /// `peer` is lost: how many of the events sent to it it never said it took.
+    pub(crate) fn peer_lost(&mut self, peer: &NodeId) -> u64 {
+        self.taken.remove(peer);
+        self.sent
+            .remove(peer)
+            .map_or(0, |sent| sent.last - sent.acked)
+    }
+
+    /// Event number `nth` from `source` (incarnation `epoch`) arrived: how many before it
+    /// never did.
+    pub(crate) fn take(&mut self, source: &NodeId, epoch: u64, nth: u64) -> u64 {
+        let taken = self.taken.entry(source.clone()).or_insert(Taken {
+            epoch,
+            last: 0,
+            unacked: false,
+        });
+        if taken.epoch != epoch {
+            *taken = Taken {
+                epoch,
+                last: 0,
+                unacked: false,
+            };
+        }
+        let missed = nth.saturating_sub(taken.last + 1);
+        taken.last = taken.last.max(nth);
+        taken.unacked = true;
+        missed
+    }
+
+    /// The acknowledgements due: for each peer that sent something since the last ones,
+    /// the last number taken.
+    pub(crate) fn acks_due(&mut self) -> Vec<(NodeId, u64)> {
+        self.taken
+            .iter_mut()
+            .filter(|(_, t)| t.unacked)
+            .map(|(peer, t)| {
+                t.unacked = false;
+                (peer.clone(), t.last)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).expect("valid")
+    }
+
+    fn pattern(p: &str) -> Pattern {
+        Pattern::new(p).expect("valid")
+    }
+
+    #[test]
+    fn keys_round_trip_and_group_names_are_checked() {
+        let key = group_key("workers", "jobs.+");
+        assert_eq!(parse_group_key(&key), Some(("workers", "jobs.+")));
+        assert!(Pattern::new(&key).is_ok());
+        assert!(
+            !pattern(&key).matches("jobs.a"),
+            "no event name matches a key"
+        );
+        assert_eq!(parse_group_key("$serve.jobs"), None);
+        assert_eq!(parse_group_key("$group.bad"), None);
+        for bad in ["", "a.b", "a+", "#", "$x", "a\0"] {
+            assert!(validate_group(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_group("workers-1").is_ok());
+    }
+
+    #[test]
+    fn members_share_alike_wherever_they_are() {
+        let mut groups: Groups<u8> = Groups::default();
+        groups.add_local(1, "w", pattern("job.+"), 10);
+        groups.apply_remote(&id("p"), "w", &pattern("job.#"), Some(2));
+        groups.apply_remote(&id("q"), "other", &pattern("x"), Some(1));
+        let route = groups.route("job.a", &id("me"));
+        assert_eq!(route.len(), 1);
+        assert_eq!(route[0].1, [id("me"), id("p"), id("p")]);
+        let picks: Vec<NodeId> = (0..3)
+            .map(|_| groups.pick_node(&route[0].0, &route[0].1))
+            .collect();
+        assert_eq!(picks, [id("p"), id("p"), id("me")]);
+        assert_eq!(groups.members_matching("job.a"), 3);
+        assert_eq!(groups.members_exact(&pattern("job.#")), 2);
+        assert_eq!(groups.pick_local("w", "job.a"), Some(10));
+        assert_eq!(groups.pick_local("w", "other"), None);
+        groups.apply_remote(&id("p"), "w", &pattern("job.#"), None);
+        assert_eq!(groups.members_matching("job.a"), 1);
+        assert_eq!(groups.remove_local(1).map(|r| r.2), Some(0));
+        assert!(groups.route("job.a", &id("me")).is_empty());
+    }
+
+    #[test]
+    fn what_a_lost_peer_never_took_is_counted() {
+        let mut sender: Groups<u8> = Groups::default();
+        let mut receiver: Groups<u8> = Groups::default();
+        for _ in 0..5 {
+            sender.number_for(&id("r"));
+        }
+        assert_eq!(receiver.take(&id("s"), 1, 1), 0);
+        assert_eq!(receiver.take(&id("s"), 1, 3), 1, "number 2 never came");
+        let acks = receiver.acks_due();
+        assert_eq!(acks, [(id("s"), 3)]);
+        assert!(receiver.acks_due().is_empty(), "once");
+        sender.acked(&id("r"), 3);
+        assert_eq!(sender.peer_lost(&id("r")), 2);
+        assert_eq!(sender.peer_lost(&id("r")), 0);
+        assert_eq!(
+            receiver.take(&id("s"), 2, 1),
+            0,
+            "a new incarnation starts over"
+        );
+    }
+}
