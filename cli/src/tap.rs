@@ -33,13 +33,20 @@ pub(crate) struct TapArgs {
     /// matching name, then the live events.
     #[arg(long)]
     last: bool,
+    /// Take part in listener group NAME: each event reaches one member of the group on
+    /// the whole bus, so several taps in one group share the events.
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
     #[command(flatten)]
     bus: BusArgs,
 }
 
 pub(crate) async fn run(args: TapArgs) -> Result<(), CliError> {
-    // Checked before joining, so a bad pattern is said first.
+    // Checked before joining, so a bad pattern or group is said first.
     let pattern = Pattern::new(&args.pattern)?;
+    if let Some(group) = &args.group {
+        demitter::validate_group(group)?;
+    }
     let joined = if args.no_system {
         args.bus.connect().await?
     } else {
@@ -52,11 +59,13 @@ pub(crate) async fn run(args: TapArgs) -> Result<(), CliError> {
 
 async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), CliError> {
     // One stream, so events print in the order this node received them.
-    let options = if args.last {
-        ListenOptions::default().with_last()
-    } else {
-        ListenOptions::default()
-    };
+    let mut options = ListenOptions::default();
+    if args.last {
+        options = options.with_last();
+    }
+    if let Some(group) = &args.group {
+        options = options.group(group);
+    }
     let mut events = joined
         .emitter
         .events_with::<RawPayload>(pattern.as_str(), options)?;

@@ -232,3 +232,41 @@ async fn tap_last_prints_the_retained_values_then_the_live_events() {
         .await
         .expect("closes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taps_in_one_group_share_the_events() {
+    let (_forwarder, url) = forwarder().await;
+    let args = ["job.+", "--group", "packers", "--count", "1", "--no-system"];
+    let (mut first, mut first_out, _e1) = tap(&url, &args).await;
+    let (mut second, mut second_out, _e2) = tap(&url, &args).await;
+    let sent = emit(&url, &["job.new", "7", "-n", "2", "--wait-for", "2"], None).await;
+    assert!(sent.status.success(), "{sent:?}");
+    assert!(
+        stdout(&sent).contains("reached 2 listeners in all"),
+        "each event reached one member of the group: {sent:?}"
+    );
+    let mut seqs = Vec::new();
+    for out in [&mut first_out, &mut second_out] {
+        let line = json(&next_line(out, "a member's event").await);
+        assert_eq!(
+            (&line["name"], &line["data"]),
+            (&"job.new".into(), &7.into())
+        );
+        seqs.push(line["seq"].as_u64().unwrap_or_default());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2], "one event each");
+    for tap in [&mut first, &mut second] {
+        let status = tokio::time::timeout(WAIT, tap.wait())
+            .await
+            .expect("tap stops after --count events")
+            .expect("tap ran");
+        assert!(status.success());
+    }
+    let refused = common::run(&["tap", "job.+", "--group", "a.b", "--url", &url], None).await;
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("invalid group name"),
+        "{refused:?}"
+    );
+}

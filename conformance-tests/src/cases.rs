@@ -22,6 +22,9 @@ use crate::support::{
 pub use crate::congestion::{
     congestion_block_holds_the_emitter_back, congestion_drop_reports_what_it_drops,
 };
+pub use crate::groups::{
+    a_group_member_killed_under_steady_load, groups_give_each_event_to_one_member,
+};
 pub use crate::requests::{
     a_responder_lost_mid_request_fails_it, requests_fail_each_in_its_own_way,
     requests_go_to_one_responder_in_turn,

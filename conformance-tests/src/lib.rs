@@ -21,6 +21,7 @@ pub mod child;
 mod cluster;
 mod congestion;
 pub mod faults;
+mod groups;
 mod memory;
 pub mod nats_server;
 #[cfg(target_os = "linux")]
@@ -70,6 +71,8 @@ macro_rules! conformance_suite {
             a_late_listener_gets_the_last_values_first,
             a_late_listener_during_a_burst_misses_nothing,
             a_dead_node_takes_its_values_with_it,
+            groups_give_each_event_to_one_member,
+            a_group_member_killed_under_steady_load,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {
