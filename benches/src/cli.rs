@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use demitter_core::Congestion;
 
-use crate::scenario::{BLOCK_DEADLINE, Outcome, Scenario};
+use crate::scenario::{BLOCK_DEADLINE, Outcome, Scenario, Workload};
 use crate::{BenchError, Progress, chart, peers, report, transports};
 
 /// What to measure: the flags of `demitter-bench` and `demitter bench`.
@@ -50,6 +50,12 @@ pub struct BenchArgs {
     /// it, or `block` (wait up to 1 s for room).
     #[arg(long, default_value = "drop", value_parser = parse_congestion)]
     pub congestion: Congestion,
+    /// What to measure: `events` (publishers to subscribers, against the raw transport),
+    /// `requests` (request/reply from one publisher to one subscriber, one at a time and
+    /// 16 in flight, against the emitters' own event round trip) or `groups` (the
+    /// subscribers as members of one listener group, with each member's share).
+    #[arg(long, default_value = "events", value_parser = parse_workload)]
+    pub workload: Workload,
     /// Also write the results as JSON to this file ("-" for standard output).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -69,6 +75,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
             duration,
             rate: args.rate,
             congestion: args.congestion,
+            workload: args.workload,
         }];
     }
     let mut all = Vec::new();
@@ -83,6 +90,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
                     duration,
                     rate,
                     congestion: args.congestion,
+                    workload: args.workload,
                 });
             }
         }
@@ -154,5 +162,15 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(seconds) if (0.1..=3600.0).contains(&seconds) => Ok(seconds),
         _ => Err(format!("`{text}`: give between 0.1 and 3600 seconds")),
+    }
+}
+
+/// `events`, `requests` or `groups`.
+fn parse_workload(text: &str) -> Result<Workload, String> {
+    match text.trim() {
+        "events" => Ok(Workload::Events),
+        "requests" => Ok(Workload::Requests),
+        "groups" => Ok(Workload::Groups),
+        _ => Err(format!("`{text}`: give `events`, `requests` or `groups`")),
     }
 }

@@ -9,7 +9,8 @@ use demitter_core::{Emitter, EventStream, ListenOptions};
 
 use crate::measure::now_ns;
 use crate::run::{BenchEvent, Deliveries, EVENT, Run};
-use crate::scenario::{Layer, Outcome, Scenario};
+use crate::scenario::{Layer, Outcome, Scenario, Workload};
+use crate::workloads;
 use crate::{BenchError, Progress};
 
 /// [`BenchEvent`] as it is sent: the padding borrowed, not copied per event.
@@ -92,8 +93,16 @@ impl RunEmitters {
         transport: &str,
         scenario: &Scenario,
         progress: &Progress,
-    ) -> Result<Outcome, BenchError> {
-        let result = run_emitters(transport, &self, scenario, progress).await;
+    ) -> Result<Vec<Outcome>, BenchError> {
+        let result = match scenario.workload {
+            Workload::Events => run_emitters(transport, &self, scenario, progress)
+                .await
+                .map(|o| vec![o]),
+            Workload::Requests => workloads::requests(transport, &self, scenario, progress).await,
+            Workload::Groups => workloads::groups(transport, &self, scenario, progress)
+                .await
+                .map(|o| vec![o]),
+        };
         for e in self
             .publishers
             .iter()
@@ -187,7 +196,7 @@ pub async fn run_on_new_emitters(
     scenario: &Scenario,
     progress: &Progress,
     join: impl Fn() -> Result<Emitter, demitter_core::Error>,
-) -> Result<Outcome, BenchError> {
+) -> Result<Vec<Outcome>, BenchError> {
     RunEmitters::join(scenario, |_| {
         std::future::ready(join().map_err(BenchError::from))
     })

@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod transports;
+pub mod workloads;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -9,8 +9,8 @@ use crate::scenario::{Layer, Outcome};
 /// (`--peer`), to the peer's row of the same scenario.
 pub fn markdown(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| transport | scenario | layer | delivered/s | × baseline | × peer | lost | reported lost | p50 µs | p99 µs | p99.9 µs | CPU cores |\n\
-         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| transport | scenario | layer | delivered/s | × baseline | × peer | lost | reported lost | p50 µs | p99 µs | p99.9 µs | CPU cores | shares |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     let ratio = |o: &Outcome, to: Option<&Outcome>| {
         to.map_or_else(
@@ -38,7 +38,7 @@ pub fn markdown(outcomes: &[Outcome]) -> String {
         let [p50, p99, p999] = o.latency_us;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
             o.transport,
             o.scenario,
             o.layer,
@@ -50,10 +50,23 @@ pub fn markdown(outcomes: &[Outcome]) -> String {
             p50,
             p99,
             p999,
-            cpu
+            cpu,
+            shares(o)
         );
     }
     out
+}
+
+/// A group run's member shares as percentages (`–` for other runs).
+fn shares(o: &Outcome) -> String {
+    if o.shares.is_empty() {
+        return "–".to_owned();
+    }
+    o.shares
+        .iter()
+        .map(|s| format!("{:.1}%", s * 100.0))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The baseline row measured for the same transport and scenario.
@@ -103,6 +116,7 @@ mod tests {
                 duration: std::time::Duration::from_secs(1),
                 rate: None,
                 congestion: demitter_core::Congestion::Drop,
+                workload: crate::scenario::Workload::Events,
             },
             sent: 1,
             expected: 1,
@@ -113,6 +127,7 @@ mod tests {
             delivered_per_sec,
             latency_us: [1.0, 2.0, 3.0],
             cpu_cores: None,
+            shares: Vec::new(),
         }
     }
 

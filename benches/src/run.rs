@@ -13,7 +13,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::measure::{latency_histogram, now_ns, percentiles_us, process_cpu_time};
-use crate::scenario::{Layer, Outcome, Scenario};
+use crate::scenario::{Layer, Outcome, Scenario, Workload};
 use crate::{BenchError, Progress};
 
 /// The event the harness sends through emitters.
@@ -175,7 +175,11 @@ impl Run {
                 .map_err(|e| BenchError::Setup(format!("publisher task failed: {e}")))?;
         }
         let sent = self.counters.sent.load(Ordering::Relaxed);
-        let expected = sent * scenario.subscribers as u64;
+        // A group's members share the events; anyone else gets each one.
+        let expected = match scenario.workload {
+            Workload::Groups => sent,
+            _ => sent * scenario.subscribers as u64,
+        };
         drain(&self.counters, expected).await;
         let cpu_cores = self
             .cpu_before
@@ -208,6 +212,7 @@ impl Run {
             delivered_per_sec: received as f64 / elapsed.as_secs_f64(),
             latency_us: percentiles_us(&latency),
             cpu_cores,
+            shares: Vec::new(),
         })
     }
 }

@@ -26,7 +26,30 @@ pub struct Scenario {
     /// What the publishers' `emit` does when the transport's queue is full.
     #[serde(serialize_with = "congestion_name")]
     pub congestion: Congestion,
+    /// What is measured.
+    pub workload: Workload,
 }
+
+/// What a run measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// Events from the publishers to every subscriber, against the raw transport.
+    #[default]
+    Events,
+    /// Request/reply between the first publisher (requester) and the first subscriber
+    /// (responder): latency one request at a time, throughput with
+    /// [`REQUESTS_IN_FLIGHT`] in flight; against the same emitters' round trip of an
+    /// event answered by an event, in the same run.
+    Requests,
+    /// Events flat out (or at the rate) from the publishers to the subscribers as the
+    /// members of one listener group: each event reaches one of them, and each member's
+    /// share is measured.
+    Groups,
+}
+
+/// Requests in flight in the throughput half of [`Workload::Requests`].
+pub const REQUESTS_IN_FLIGHT: usize = 16;
 
 impl Scenario {
     /// The settings of the scenario's emitters.
@@ -67,6 +90,11 @@ impl fmt::Display for Scenario {
         }
         if self.bystanders > 0 {
             write!(f, " +{} bystander(s)", self.bystanders)?;
+        }
+        match self.workload {
+            Workload::Events => {}
+            Workload::Requests => f.write_str(" request/reply")?,
+            Workload::Groups => f.write_str(" one group")?,
         }
         Ok(())
     }
@@ -122,4 +150,7 @@ pub struct Outcome {
     pub latency_us: [f64; 3],
     /// Process CPU time over wall time (1.0 = one core busy), where measurable.
     pub cpu_cores: Option<f64>,
+    /// For [`Workload::Groups`], each member's share of the events delivered (else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<f64>,
 }

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use demitter_benches::scenario::{Layer, Scenario};
+use demitter_benches::scenario::{Layer, Scenario, Workload};
 use demitter_benches::{Progress, report, transports};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,6 +17,7 @@ async fn a_gentle_run_delivers_and_accounts_for_every_event() {
         duration: Duration::from_millis(300),
         rate: Some(1_000),
         congestion: demitter_core::Congestion::Drop,
+        workload: Workload::Events,
     };
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),
@@ -25,7 +26,9 @@ async fn a_gentle_run_delivers_and_accounts_for_every_event() {
     .await
     .expect("the run finishes")
     .expect("the run succeeds");
-    let [emitter, baseline] = &outcomes;
+    let [emitter, baseline] = &outcomes[..] else {
+        panic!("two rows: {outcomes:?}");
+    };
     assert_eq!(
         (emitter.layer, baseline.layer),
         (Layer::Emitter, Layer::Baseline)
@@ -137,4 +140,54 @@ fn the_instruction_counter_runs_each_hot_path_and_refuses_others() {
         .expect("the binary runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown scenario"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_and_request_workloads_measure_what_they_say() {
+    let scenario = |workload, subscribers| Scenario {
+        publishers: 1,
+        subscribers,
+        bystanders: 0,
+        payload: 64,
+        duration: Duration::from_millis(400),
+        rate: Some(2_000),
+        congestion: demitter_core::Congestion::Drop,
+        workload,
+    };
+    let run = |s: Scenario| async move {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            transports::run("mem", &s, &Progress::new(false)),
+        )
+        .await
+        .expect("the run finishes")
+        .expect("the run succeeds")
+    };
+    let groups = run(scenario(Workload::Groups, 4)).await;
+    let [members] = &groups[..] else {
+        panic!("one row: {groups:?}");
+    };
+    assert_eq!(
+        members.expected, members.sent,
+        "each event once, to one member"
+    );
+    assert_eq!(members.received, members.sent, "{members:?}");
+    assert_eq!(members.shares.len(), 4);
+    for share in &members.shares {
+        assert!((share - 0.25).abs() < 0.025, "{:?}", members.shares);
+    }
+    assert!(report::markdown(&groups).contains("25.0%"));
+
+    let requests = run(scenario(Workload::Requests, 1)).await;
+    let [events, replies] = &requests[..] else {
+        panic!("two rows: {requests:?}");
+    };
+    assert_eq!(
+        (events.layer, replies.layer),
+        (Layer::Baseline, Layer::Emitter)
+    );
+    for o in &requests {
+        assert!(o.sent > 0 && o.received == o.sent, "{o:?}");
+        assert!(o.latency_us[0] > 0.0, "{o:?}");
+    }
 }

@@ -13,7 +13,10 @@ use crate::{BenchError, Progress};
 const NAME: &str = "mem";
 
 /// Emitters joined to one hub.
-pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+pub async fn emitters(
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Vec<Outcome>, BenchError> {
     let hub = MemoryHub::new();
     run_on_new_emitters(NAME, scenario, progress, || {
         Emitter::with_config(hub.join(), scenario.emitter_config())

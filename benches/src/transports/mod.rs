@@ -8,7 +8,7 @@ pub mod nng;
 pub mod quic;
 pub mod zmq;
 
-use crate::scenario::{Outcome, Scenario};
+use crate::scenario::{Outcome, Scenario, Workload};
 use crate::{BenchError, Progress};
 
 /// The transports compiled in, by the name `--transport` takes.
@@ -22,40 +22,60 @@ pub const AVAILABLE: &[&str] = &[
     "nng",
 ];
 
-/// Runs `scenario` on `transport`: the emitter layer, then the baseline.
+/// Runs `scenario` on `transport`: the emitter layer, then the baseline. For the request
+/// and group workloads the emitters' run measures its own baseline (see
+/// [`Workload`]); the transport's raw one is not run.
 pub async fn run(
     transport: &str,
     scenario: &Scenario,
     progress: &Progress,
-) -> Result<[Outcome; 2], BenchError> {
+) -> Result<Vec<Outcome>, BenchError> {
+    let mut outcomes = emitters(transport, scenario, progress).await?;
+    if scenario.workload == Workload::Events {
+        outcomes.push(baseline(transport, scenario, progress).await?);
+    }
+    Ok(outcomes)
+}
+
+async fn emitters(
+    transport: &str,
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Vec<Outcome>, BenchError> {
     match transport {
-        "mem" => Ok([
-            memory::emitters(scenario, progress).await?,
-            memory::baseline(scenario, progress).await?,
-        ]),
-        "zmq" => Ok([
-            zmq::emitters(scenario, progress).await?,
-            zmq::baseline(scenario, progress).await?,
-        ]),
-        "quic" => Ok([
-            quic::emitters(scenario, progress).await?,
-            quic::baseline(scenario, progress).await?,
-        ]),
+        "mem" => memory::emitters(scenario, progress).await,
+        "zmq" => zmq::emitters(scenario, progress).await,
+        "quic" => quic::emitters(scenario, progress).await,
         "nats" | "nats-routed" => {
-            let routed = transport == "nats-routed";
-            Ok([
-                nats::emitters(routed, scenario, progress).await?,
-                nats::baseline(routed, scenario, progress).await?,
-            ])
+            nats::emitters(transport == "nats-routed", scenario, progress).await
         }
         #[cfg(feature = "nng")]
-        "nng" => Ok([
-            nng::emitters(scenario, progress).await?,
-            nng::baseline(scenario, progress).await?,
-        ]),
-        other => Err(BenchError::UnknownTransport {
-            name: other.to_owned(),
-            available: AVAILABLE.join(", "),
-        }),
+        "nng" => nng::emitters(scenario, progress).await,
+        other => Err(unknown(other)),
+    }
+}
+
+async fn baseline(
+    transport: &str,
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Outcome, BenchError> {
+    match transport {
+        "mem" => memory::baseline(scenario, progress).await,
+        "zmq" => zmq::baseline(scenario, progress).await,
+        "quic" => quic::baseline(scenario, progress).await,
+        "nats" | "nats-routed" => {
+            nats::baseline(transport == "nats-routed", scenario, progress).await
+        }
+        #[cfg(feature = "nng")]
+        "nng" => nng::baseline(scenario, progress).await,
+        other => Err(unknown(other)),
+    }
+}
+
+fn unknown(name: &str) -> BenchError {
+    BenchError::UnknownTransport {
+        name: name.to_owned(),
+        available: AVAILABLE.join(", "),
     }
 }

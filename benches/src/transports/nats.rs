@@ -68,7 +68,7 @@ pub async fn emitters(
     routed: bool,
     scenario: &Scenario,
     progress: &Progress,
-) -> Result<Outcome, BenchError> {
+) -> Result<Vec<Outcome>, BenchError> {
     let servers = Servers::start(routed)?;
     RunEmitters::join(scenario, |role| {
         let addr = servers.addr(role);

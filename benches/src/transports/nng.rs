@@ -24,7 +24,10 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
 }
 
 /// Emitters on a bus of nng nodes on loopback: the first node is every other's seed.
-pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+pub async fn emitters(
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Vec<Outcome>, BenchError> {
     let seed: Mutex<Option<String>> = Mutex::new(None);
     run_on_new_emitters(NAME, scenario, progress, || {
         let mut seed = seed.lock();

@@ -29,7 +29,10 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
 }
 
 /// Emitters on a mesh of QUIC nodes on loopback: the first node is every other's seed.
-pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+pub async fn emitters(
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Vec<Outcome>, BenchError> {
     let hood = Hood::create("bench").map_err(setup)?;
     let seed: Mutex<Option<SocketAddr>> = Mutex::new(None);
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -27,7 +27,10 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
 }
 
 /// Emitters connected through an embedded forwarder.
-pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+pub async fn emitters(
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Vec<Outcome>, BenchError> {
     let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports())
         .await
         .map_err(setup)?;
