@@ -202,3 +202,39 @@ fn bad_group_names_and_system_patterns_are_refused() {
         Err(Error::ReservedName(_))
     ));
 }
+
+#[test]
+fn the_lost_tail_of_a_burst_is_reported_and_the_sender_does_not_count_it_again() {
+    let mut sim = Sim::new(2, 6);
+    join(&mut sim, 1, "w", "job", 1);
+    sim.run_for(SETTLE);
+    emit(&mut sim, 0, "job");
+    sim.run_for(SETTLE);
+    // The last two of the burst are lost, and so is the mark right after them; no later
+    // event reveals them.
+    sim.cut(0, 1);
+    emit(&mut sim, 0, "job");
+    emit(&mut sim, 0, "job");
+    sim.run_for(Duration::from_millis(150));
+    sim.heal();
+    sim.run_for(Duration::from_millis(300));
+    assert_eq!(sim.nodes[1].received.len(), 1);
+    let gaps: u64 = sim.nodes[1]
+        .reports
+        .iter()
+        .filter(|r| r.kind == ErrorKind::Gap)
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(gaps, 2, "{:?}", sim.nodes[1].reports);
+    // Acknowledged as reported: the sender has nothing left to report if node 1 goes.
+    sim.crash(1);
+    sim.run_for(sim.presence.peer_timeout * 2);
+    assert!(
+        !sim.nodes[0]
+            .reports
+            .iter()
+            .any(|r| r.message.contains("not taken before it was lost")),
+        "{:?}",
+        sim.nodes[0].reports
+    );
+}

@@ -320,6 +320,31 @@ impl<S: Clone> Groups<S> {
         missed
     }
 
+    /// `source` says the last event it sent here was number `nth`: how many of those up to
+    /// it never arrived (counted as taken from now on: they are reported here, so the
+    /// acknowledgement covers them and the sender does not report them again).
+    pub(crate) fn marked(&mut self, source: &NodeId, epoch: u64, nth: u64) -> u64 {
+        match self.taken.get(source) {
+            Some(t) if t.epoch == epoch && t.last >= nth => 0,
+            _ => {
+                let missed = self.take(source, epoch, nth);
+                // `take` counted `nth` itself as arrived; it did not.
+                missed + 1
+            }
+        }
+    }
+
+    /// The marks due: for each peer that has not acknowledged everything sent to it, the
+    /// number of the last event sent (repeated at every tick until acknowledged, so that a
+    /// lost mark is made good by the next).
+    pub(crate) fn marks_due(&self) -> Vec<(NodeId, u64)> {
+        self.sent
+            .iter()
+            .filter(|(_, s)| s.last > s.acked)
+            .map(|(peer, s)| (peer.clone(), s.last))
+            .collect()
+    }
+
     /// The acknowledgements due: for each peer that sent something since the last ones,
     /// the last number taken.
     pub(crate) fn acks_due(&mut self) -> Vec<(NodeId, u64)> {
@@ -406,5 +431,15 @@ mod tests {
             0,
             "a new incarnation starts over"
         );
+        // The tail: numbers 2 and 3 never came, and the mark says 3 was the last.
+        assert_eq!(receiver.marked(&id("s"), 2, 3), 2);
+        assert_eq!(receiver.marked(&id("s"), 2, 3), 0, "once");
+        for _ in 0..2 {
+            sender.number_for(&id("r"));
+        }
+        assert_eq!(sender.marks_due(), [(id("r"), 2)]);
+        assert_eq!(sender.marks_due(), [(id("r"), 2)], "until acknowledged");
+        sender.acked(&id("r"), 2);
+        assert!(sender.marks_due().is_empty());
     }
 }

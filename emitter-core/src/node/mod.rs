@@ -757,6 +757,11 @@ impl<S: Clone> Node<S> {
                     },
                 );
             }
+            Control::GroupMark { epoch, to, nth } if to == self.id.as_str() => {
+                self.heard(now, source, epoch);
+                let missed = self.groups.marked(source, epoch, nth);
+                self.report_group_gap(source, missed);
+            }
             Control::GroupAck { epoch, to, nth } if to == self.id.as_str() => {
                 self.heard(now, source, epoch);
                 self.groups.acked(source, nth);
@@ -765,9 +770,7 @@ impl<S: Clone> Node<S> {
         }
     }
 
-    /// An event for one of this node's members of `group`.
-    fn receive_group_event(&mut self, source: &NodeId, event: GroupEventIn) {
-        let missed = self.groups.take(source, event.epoch, event.nth);
+    fn report_group_gap(&mut self, source: &NodeId, missed: u64) {
         if missed > 0 {
             self.report(
                 ErrorReport::new(
@@ -778,6 +781,12 @@ impl<S: Clone> Node<S> {
                 .with_peer(source.as_str()),
             );
         }
+    }
+
+    /// An event for one of this node's members of `group`.
+    fn receive_group_event(&mut self, source: &NodeId, event: GroupEventIn) {
+        let missed = self.groups.take(source, event.epoch, event.nth);
+        self.report_group_gap(source, missed);
         if let Err(e) = crate::name::validate_user_name(&event.name) {
             return self.report(
                 ErrorReport::new(ErrorKind::Deserialization, 1, format!("a group event: {e}"))
@@ -1193,7 +1202,9 @@ impl<S: Clone> Node<S> {
                 }
                 return;
             }
-            message @ (Control::GroupEvent { .. } | Control::GroupAck { .. }) => {
+            message @ (Control::GroupEvent { .. }
+            | Control::GroupMark { .. }
+            | Control::GroupAck { .. }) => {
                 return self.receive_group_control(now, source, message);
             }
             Control::LastRequest { epoch, id, pattern } => {
@@ -1343,6 +1354,16 @@ impl<S: Clone> Node<S> {
         self.fail_requests(failed);
         for finished in self.retained.expire(now) {
             self.deliver_caught_up(finished);
+        }
+        for (peer, nth) in self.groups.marks_due() {
+            self.send_control(
+                Control::GroupMark {
+                    epoch: self.epoch,
+                    to: peer.to_string(),
+                    nth,
+                },
+                Destination::Peer(peer),
+            );
         }
         for (peer, nth) in self.groups.acks_due() {
             self.send_control(

@@ -151,6 +151,16 @@ pub enum Control {
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
+    /// "The last [`Control::GroupEvent`] I sent you was number `nth`": a receiver that took
+    /// fewer lost the rest (the tail of a burst, which no later event would reveal).
+    GroupMark {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node the group events went to.
+        to: String,
+        /// The number of the last one sent.
+        nth: u64,
+    },
     /// "I took every [`Control::GroupEvent`] of yours up to `nth`."
     GroupAck {
         /// Sender's incarnation.
@@ -201,6 +211,7 @@ impl Control {
             | Control::LastRequest { epoch, .. }
             | Control::LastValues { epoch, .. }
             | Control::GroupEvent { epoch, .. }
+            | Control::GroupMark { epoch, .. }
             | Control::GroupAck { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }

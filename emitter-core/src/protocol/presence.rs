@@ -265,6 +265,7 @@ impl Presence {
             | Control::LastRequest { .. }
             | Control::LastValues { .. }
             | Control::GroupEvent { .. }
+            | Control::GroupMark { .. }
             | Control::GroupAck { .. }
             | Control::Bye { .. } => {}
         }
