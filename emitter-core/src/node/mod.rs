@@ -534,15 +534,6 @@ impl<S: Clone> Node<S> {
 
     // ---- emitting ----------------------------------------------------------------------
 
-    /// Emits an event whose name the caller has checked and whose payload is MessagePack:
-    /// numbers it, queues its frame for the peers that listen (every peer, on a transport
-    /// that does not filter), and returns the local listeners to run. Takes no time: it
-    /// starts no timer.
-    pub fn emit(&mut self, name: &str, payload: Bytes) -> Result<Emitted<S>, Error> {
-        self.emit_numbered(name, payload)
-            .map(|(emitted, _, _)| emitted)
-    }
-
     /// [`emit`](Self::emit), and keeps the payload as `name`'s retained value on this node:
     /// every listener made `with_last` from now on gets it first, until it is replaced or
     /// [cleared](Self::clear_retained). Values live as long as the node.
@@ -561,8 +552,10 @@ impl<S: Clone> Node<S> {
             });
         }
         let kept = payload.clone();
-        let (emitted, name, seq) = self.emit_numbered(name, payload)?;
-        self.retained.keep(name, seq, kept);
+        let emitted = self.emit(name, payload)?;
+        if let Some((name, seq)) = self.sequencing.last_number(name) {
+            self.retained.keep(name, seq, kept);
+        }
         Ok(emitted)
     }
 
@@ -572,12 +565,11 @@ impl<S: Clone> Node<S> {
         self.retained.clear(name)
     }
 
-    /// Emits, and says under which shared name and number.
-    fn emit_numbered(
-        &mut self,
-        name: &str,
-        payload: Bytes,
-    ) -> Result<(Emitted<S>, Arc<str>, u64), Error> {
+    /// Emits an event whose name the caller has checked and whose payload is MessagePack:
+    /// numbers it, queues its frame for the peers that listen (every peer, on a transport
+    /// that does not filter), and returns the local listeners to run. Takes no time: it
+    /// starts no timer.
+    pub fn emit(&mut self, name: &str, payload: Bytes) -> Result<Emitted<S>, Error> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -668,7 +660,6 @@ impl<S: Clone> Node<S> {
                 route.groups = groups;
             }
         }
-        let shared = Arc::clone(&name);
         // Nothing of this node's own is ever held back: its values went out when the
         // listener was added.
         let local = (!targets.is_empty()).then(|| {
@@ -682,7 +673,7 @@ impl<S: Clone> Node<S> {
                 targets,
             )
         });
-        Ok((Emitted { delivery, local }, shared, seq))
+        Ok(Emitted { delivery, local })
     }
 
     /// Sends event `name` (number `seq`) to one member of each of `groups`, chosen in
@@ -1133,10 +1124,10 @@ impl<S: Clone> Node<S> {
 
     /// Handles what the transport received.
     pub fn handle_incoming(&mut self, now: Instant, incoming: Incoming) {
-        self.now = self.now.max(now);
         match incoming {
             Incoming::Frame { from, frame } => self.handle_frame(now, from.as_ref(), frame),
             Incoming::PeerUp(peer) => {
+                self.now = self.now.max(now);
                 let actions = self.presence.peer_connected(&peer);
                 self.apply(actions);
             }
@@ -1176,6 +1167,9 @@ impl<S: Clone> Node<S> {
     }
 
     fn receive_control(&mut self, now: Instant, source: &NodeId, message: Control) {
+        // Kept for what `apply` starts without being given the time (catch-ups). Events
+        // from known peers, the hot path, start nothing.
+        self.now = self.now.max(now);
         let message = match message {
             Control::Request {
                 epoch,
@@ -1263,6 +1257,7 @@ impl<S: Clone> Node<S> {
             .as_ref()
             .is_some_and(|(id, epoch)| *epoch == event.epoch && *id == event.source);
         if !known {
+            self.now = self.now.max(now);
             if !self.presence.is_known(&event.source, event.epoch) {
                 let actions = self.presence.heard_from(&event.source, event.epoch, now);
                 self.apply(actions);
@@ -1311,12 +1306,12 @@ impl<S: Clone> Node<S> {
                 source: event.source,
                 seq: event.seq,
             };
-            let to = if self.retained.catching_up() {
-                self.hold_for_catch_ups(&event)
+            if self.retained.catching_up() {
+                let to = self.hold_for_catch_ups(&event);
+                if !to.is_empty() {
+                    self.dispatches.push_back(Dispatch::Event { event, to });
+                }
             } else {
-                to
-            };
-            if !to.is_empty() {
                 self.dispatches.push_back(Dispatch::Event { event, to });
             }
         }

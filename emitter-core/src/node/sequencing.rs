@@ -38,6 +38,11 @@ impl Sequencing {
         self.outgoing.next(name)
     }
 
+    /// The shared name and the last number of an event this node emitted.
+    pub(crate) fn last_number(&self, name: &str) -> Option<(Arc<str>, u64)> {
+        self.outgoing.last(name)
+    }
+
     /// When the next marks are due.
     pub(crate) fn next_deadline(&self) -> Instant {
         self.next_marks

@@ -92,6 +92,12 @@ impl SequenceCounter {
         (Arc::clone(&counter.name), counter.last)
     }
 
+    /// The shared name and the last sequence number given to `name`, if it has one.
+    pub fn last(&self, name: &str) -> Option<(Arc<str>, u64)> {
+        let at = *self.index.get(name)?;
+        self.counters.get(at).map(|c| (Arc::clone(&c.name), c.last))
+    }
+
     fn counter_mut(&mut self, name: &str) -> Option<&mut Counter> {
         let at = *self.index.get(name)?;
         self.counters.get_mut(at)
