@@ -190,6 +190,14 @@ impl Inner {
         event_closed
     }
 
+    /// Tells the receive loop when the node's timers want it next, if that is sooner than
+    /// its timer is set for.
+    fn move_timer_for(&self, next: Instant) {
+        if next < *self.timer_deadline.lock() {
+            self.timer_moved.notify_one();
+        }
+    }
+
     /// Hands over whatever the node has for the transport and the listeners.
     pub(crate) fn flush_now(&self) {
         self.flush(self.state.lock());
@@ -218,9 +226,7 @@ impl Inner {
         };
         let next = state.node.poll_timeout();
         self.flush(state);
-        if next < *self.timer_deadline.lock() {
-            self.timer_moved.notify_one();
-        }
+        self.move_timer_for(next);
         if let Target::Handler { .. } = sink.target {
             self.tasks
                 .spawn_on(run_listener(Arc::clone(self), sink), &self.runtime);
@@ -297,9 +303,7 @@ impl Inner {
         state.replies.insert(id, reply_tx);
         let next = state.node.poll_timeout();
         self.flush(state);
-        if next < *self.timer_deadline.lock() {
-            self.timer_moved.notify_one();
-        }
+        self.move_timer_for(next);
         Ok(reply_rx)
     }
 
@@ -526,9 +530,7 @@ impl Receive for Inner {
             return;
         }
         let next = self.handle_batch(batch);
-        if next < *self.timer_deadline.lock() {
-            self.timer_moved.notify_one();
-        }
+        self.move_timer_for(next);
     }
 }
 

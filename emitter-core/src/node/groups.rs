@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::name::{short_text_problem, truncate_for_display};
 use crate::node::ListenerFlags;
 use crate::node::ListenerInfo;
+use crate::node::turns::next_in_turn;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 
@@ -179,8 +180,7 @@ impl<S: Clone> Groups<S> {
             return None;
         }
         let turn = self.local_turns.entry(group.into()).or_insert(0);
-        *turn = turn.wrapping_add(1);
-        Some(matching[*turn % matching.len()].info.sink.clone())
+        next_in_turn(turn, &matching).map(|m| m.info.sink.clone())
     }
 
     // ---- everyone's members ------------------------------------------------------------
@@ -232,11 +232,10 @@ impl<S: Clone> Groups<S> {
             .collect()
     }
 
-    /// The next of `candidates` for `group`, in turn.
-    pub(crate) fn pick_node(&mut self, group: &Arc<str>, candidates: &[NodeId]) -> NodeId {
+    /// The next of `candidates` for `group`, in turn (`None` if there are none).
+    pub(crate) fn pick_node(&mut self, group: &Arc<str>, candidates: &[NodeId]) -> Option<NodeId> {
         let turn = self.node_turns.entry(Arc::clone(group)).or_insert(0);
-        *turn = turn.wrapping_add(1);
-        candidates[*turn % candidates.len()].clone()
+        next_in_turn(turn, candidates)
     }
 
     /// How many members, here and on the peers, match `name`.
@@ -398,7 +397,7 @@ mod tests {
         assert_eq!(route.len(), 1);
         assert_eq!(route[0].1, [id("me"), id("p"), id("p")]);
         let picks: Vec<NodeId> = (0..3)
-            .map(|_| groups.pick_node(&route[0].0, &route[0].1))
+            .filter_map(|_| groups.pick_node(&route[0].0, &route[0].1))
             .collect();
         assert_eq!(picks, [id("p"), id("p"), id("me")]);
         assert_eq!(groups.members_matching("job.a"), 3);

@@ -49,6 +49,7 @@ mod remote;
 mod requests;
 mod retained;
 mod sequencing;
+mod turns;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -688,7 +689,9 @@ impl<S: Clone> Node<S> {
         delivery: &mut Delivery,
     ) {
         for (group, candidates) in groups {
-            let chosen = self.groups.pick_node(group, candidates);
+            let Some(chosen) = self.groups.pick_node(group, candidates) else {
+                continue;
+            };
             if chosen == self.id {
                 if let Some(sink) = self.groups.pick_local(group, name) {
                     let mut to = Targets::new();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
 
+use crate::node::turns::next_in_turn;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 
@@ -122,20 +123,12 @@ impl Requests {
             .filter(|r| r.pattern.matches(name))
             .map(|r| r.id)
             .collect();
-        if matching.is_empty() {
-            return None;
-        }
-        self.local_turn = self.local_turn.wrapping_add(1);
-        Some(matching[self.local_turn % matching.len()])
+        next_in_turn(&mut self.local_turn, &matching)
     }
 
     /// The next of `candidates` (sorted, this node among them if it serves), in turn.
     pub(crate) fn pick_node(&mut self, candidates: &[NodeId]) -> Option<NodeId> {
-        if candidates.is_empty() {
-            return None;
-        }
-        self.node_turn = self.node_turn.wrapping_add(1);
-        Some(candidates[self.node_turn % candidates.len()].clone())
+        next_in_turn(&mut self.node_turn, candidates)
     }
 
     /// Records a request to `responder`; returns its number.
