@@ -52,7 +52,7 @@ pub struct BenchArgs {
     pub congestion: Congestion,
     /// What to measure: `events` (publishers to subscribers, against the raw transport),
     /// `requests` (request/reply from one publisher to one subscriber, one at a time and
-    /// 16 in flight, against the emitters' own event round trip) or `groups` (the
+    /// 16 in flight, against the raw transport's round trip) or `groups` (the
     /// subscribers as members of one listener group, with each member's share).
     #[arg(long, default_value = "events", value_parser = parse_workload)]
     pub workload: Workload,

@@ -93,15 +93,11 @@ impl RunEmitters {
         transport: &str,
         scenario: &Scenario,
         progress: &Progress,
-    ) -> Result<Vec<Outcome>, BenchError> {
+    ) -> Result<Outcome, BenchError> {
         let result = match scenario.workload {
-            Workload::Events => run_emitters(transport, &self, scenario, progress)
-                .await
-                .map(|o| vec![o]),
+            Workload::Events => run_emitters(transport, &self, scenario, progress).await,
             Workload::Requests => workloads::requests(transport, &self, scenario, progress).await,
-            Workload::Groups => workloads::groups(transport, &self, scenario, progress)
-                .await
-                .map(|o| vec![o]),
+            Workload::Groups => workloads::groups(transport, &self, scenario, progress).await,
         };
         for e in self
             .publishers
@@ -196,7 +192,7 @@ pub async fn run_on_new_emitters(
     scenario: &Scenario,
     progress: &Progress,
     join: impl Fn() -> Result<Emitter, demitter_core::Error>,
-) -> Result<Vec<Outcome>, BenchError> {
+) -> Result<Outcome, BenchError> {
     RunEmitters::join(scenario, |_| {
         std::future::ready(join().map_err(BenchError::from))
     })

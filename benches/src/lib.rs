@@ -13,6 +13,7 @@ pub mod hot_path;
 pub mod measure;
 pub mod peers;
 pub mod report;
+pub mod round_trips;
 pub mod run;
 pub mod scenario;
 pub mod transports;

@@ -37,3 +37,28 @@ pub fn process_cpu_time() -> Option<Duration> {
     // Linux reports clock ticks of 1/100 s (USER_HZ) on every mainstream architecture.
     Some(Duration::from_millis((utime + stime) * 10))
 }
+
+/// CPU time against wall time from a starting point.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuClock {
+    cpu: Option<Duration>,
+    wall: Instant,
+}
+
+impl CpuClock {
+    /// Starts now.
+    pub fn start() -> Self {
+        Self {
+            cpu: process_cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+
+    /// Process CPU time since the start over wall time (1.0 = one core busy), where the
+    /// platform tells.
+    pub fn cores(&self) -> Option<f64> {
+        self.cpu
+            .zip(process_cpu_time())
+            .map(|(a, b)| b.saturating_sub(a).as_secs_f64() / self.wall.elapsed().as_secs_f64())
+    }
+}

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::measure::{latency_histogram, now_ns, percentiles_us, process_cpu_time};
+use crate::measure::{CpuClock, latency_histogram, now_ns, percentiles_us};
 use crate::scenario::{Layer, Outcome, Scenario, Workload};
 use crate::{BenchError, Progress};
 
@@ -79,7 +79,7 @@ pub struct Run {
     senders: Vec<JoinHandle<()>>,
     start: Instant,
     start_ns: u64,
-    cpu_before: Option<Duration>,
+    cpu: CpuClock,
 }
 
 impl Default for Run {
@@ -98,7 +98,7 @@ impl Run {
             senders: Vec::new(),
             start: Instant::now(),
             start_ns: now_ns(),
-            cpu_before: None,
+            cpu: CpuClock::start(),
         }
     }
 
@@ -130,7 +130,7 @@ impl Run {
     /// Starts the clock: publishers added from now on publish until `scenario.duration`
     /// has passed.
     pub fn start_clock(&mut self) {
-        self.cpu_before = process_cpu_time();
+        self.cpu = CpuClock::start();
         self.start = Instant::now();
         self.start_ns = now_ns();
     }
@@ -181,10 +181,7 @@ impl Run {
             _ => sent * scenario.subscribers as u64,
         };
         drain(&self.counters, expected).await;
-        let cpu_cores = self
-            .cpu_before
-            .zip(process_cpu_time())
-            .map(|(a, b)| b.saturating_sub(a).as_secs_f64() / self.start.elapsed().as_secs_f64());
+        let cpu_cores = self.cpu.cores();
         let last = self.counters.last_delivery_ns.load(Ordering::Relaxed);
         let elapsed =
             Duration::from_nanos(last.saturating_sub(self.start_ns)).max(scenario.duration);

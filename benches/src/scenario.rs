@@ -39,8 +39,8 @@ pub enum Workload {
     Events,
     /// Request/reply between the first publisher (requester) and the first subscriber
     /// (responder): latency one request at a time, throughput with
-    /// [`REQUESTS_IN_FLIGHT`] in flight; against the same emitters' round trip of an
-    /// event answered by an event, in the same run.
+    /// [`REQUESTS_IN_FLIGHT`] in flight; against the raw transport's round trip (a
+    /// message sent back as it came), measured the same way in the same run.
     Requests,
     /// Events flat out (or at the rate) from the publishers to the subscribers as the
     /// members of one listener group: each event reaches one of them, and each member's

@@ -7,27 +7,22 @@ use std::time::{Duration, Instant};
 use demitter_core::{Emitter, Event, EventStream, ListenOptions};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::emitters::RunEmitters;
-use crate::measure::{latency_histogram, now_ns, percentiles_us, process_cpu_time};
+use crate::measure::{CpuClock, latency_histogram, now_ns};
+use crate::round_trips::{PATIENCE, RoundTrips};
 use crate::run::{BenchEvent, Deliveries, EVENT, Run};
 use crate::scenario::{Layer, Outcome, REQUESTS_IN_FLIGHT, Scenario};
 use crate::{BenchError, Progress};
 
-/// The request name, and the names of the event round trip it is measured against.
+/// The request name.
 const REQUEST: &str = "bench.request";
-const PING: &str = "bench.ping";
-const PONG: &str = "bench.pong";
 
 /// The group the members of [`groups`] join.
 const GROUP: &str = "bench";
 
-/// How long one request or round trip may take before it counts as lost.
-const PATIENCE: Duration = Duration::from_secs(5);
-
-/// What a request, a reply, a ping and a pong carry.
+/// What a request and its reply carry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stamped {
     sent_ns: u64,
@@ -43,25 +38,15 @@ impl Stamped {
     }
 }
 
-/// What one way of making round trips measured: latency one at a time, throughput with
-/// [`REQUESTS_IN_FLIGHT`] in flight.
-struct RoundTrips {
-    latency: Histogram<u64>,
-    sent: u64,
-    answered: u64,
-    failed: u64,
-    per_sec: f64,
-}
-
-/// Request/reply from the first publisher to the first subscriber, then the same two
-/// emitters' event round trip (an emit answered by an emit) as the baseline: each for
-/// half the duration one at a time, then half with [`REQUESTS_IN_FLIGHT`] in flight.
+/// Request/reply from the first publisher to the first subscriber: for half the duration
+/// one at a time, then for half with [`REQUESTS_IN_FLIGHT`] in flight. The transport's
+/// raw round trip is its baseline ([`crate::transports::run`]).
 pub async fn requests(
     transport: &str,
     emitters: &RunEmitters,
     scenario: &Scenario,
     progress: &Progress,
-) -> Result<Vec<Outcome>, BenchError> {
+) -> Result<Outcome, BenchError> {
     let (Some(requester), Some(responder)) =
         (emitters.publishers.first(), emitters.subscribers.first())
     else {
@@ -72,34 +57,12 @@ pub async fn requests(
     let _serving = responder.serve(REQUEST, |request: Event<Stamped>| async move {
         Ok::<_, String>(request.data)
     })?;
-    let answerer = responder.clone();
-    let _answering = responder.on(PING, move |ping: Event<Stamped>| {
-        let answerer = answerer.clone();
-        async move {
-            // Lost pongs show as round trips that never ended.
-            let _ = answerer.emit(PONG, &ping.data).await;
-        }
-    })?;
-    let mut pongs =
-        requester.events_with::<Stamped>(PONG, ListenOptions::default().capacity(1 << 12))?;
     settle(requester.wait_for_responders(REQUEST, 1)).await?;
-    settle(requester.wait_for_listeners(PING, 1)).await?;
-    settle(responder.wait_for_listeners(PONG, 1)).await?;
     let pad = vec![0x5a; scenario.payload.saturating_sub(16)];
-    let half = scenario.duration / 2;
     progress.start(&format!("{transport} request/reply"));
-    let cpu_before = process_cpu_time();
-    let started = Instant::now();
-    let replies = request_trips(requester, &pad, half).await;
-    let cpu = cpu_share(cpu_before, started);
-    let started = Instant::now();
-    let cpu_before = process_cpu_time();
-    let events = event_trips(requester, &mut pongs, &pad, half).await?;
-    let event_cpu = cpu_share(cpu_before, started);
-    Ok(vec![
-        outcome(transport, Layer::Baseline, scenario, &events, event_cpu),
-        outcome(transport, Layer::Emitter, scenario, &replies, cpu),
-    ])
+    let cpu = CpuClock::start();
+    let replies = request_trips(requester, &pad, scenario.duration / 2).await;
+    Ok(replies.outcome(transport, Layer::Emitter, scenario, cpu.cores()))
 }
 
 async fn settle<T>(
@@ -109,36 +72,6 @@ async fn settle<T>(
         .await
         .map_err(|_| BenchError::Setup("the bus did not settle within 10 s".into()))?
         .map_err(BenchError::from)
-}
-
-fn cpu_share(before: Option<Duration>, started: Instant) -> Option<f64> {
-    before
-        .zip(process_cpu_time())
-        .map(|(a, b)| b.saturating_sub(a).as_secs_f64() / started.elapsed().as_secs_f64())
-}
-
-fn outcome(
-    transport: &str,
-    layer: Layer,
-    scenario: &Scenario,
-    trips: &RoundTrips,
-    cpu_cores: Option<f64>,
-) -> Outcome {
-    Outcome {
-        transport: transport.to_owned(),
-        layer,
-        scenario: scenario.clone(),
-        sent: trips.sent,
-        expected: trips.sent,
-        received: trips.answered,
-        lost: trips.sent - trips.answered,
-        reported_lost: trips.failed,
-        elapsed_secs: scenario.duration.as_secs_f64(),
-        delivered_per_sec: trips.per_sec,
-        latency_us: percentiles_us(&trips.latency),
-        cpu_cores,
-        shares: Vec::new(),
-    }
 }
 
 /// Requests one at a time for `span`, then [`REQUESTS_IN_FLIGHT`] at a time for `span`.
@@ -184,50 +117,6 @@ async fn request_trips(requester: &Emitter, pad: &[u8], span: Duration) -> Round
         failed,
         per_sec: answered as f64 / started.elapsed().as_secs_f64(),
     }
-}
-
-/// Pings answered by pongs: one at a time for `span`, then [`REQUESTS_IN_FLIGHT`] at a
-/// time for `span`.
-async fn event_trips(
-    requester: &Emitter,
-    pongs: &mut EventStream<Stamped>,
-    pad: &[u8],
-    span: Duration,
-) -> Result<RoundTrips, BenchError> {
-    let mut latency = latency_histogram();
-    let deadline = Instant::now() + span;
-    while Instant::now() < deadline {
-        requester.emit(PING, &Stamped::now(pad)).await?;
-        // A lost one the throughput half counts.
-        if let Ok(Some(Ok(pong))) = tokio::time::timeout(PATIENCE, pongs.recv()).await {
-            let _ = latency.record(now_ns().saturating_sub(pong.data.sent_ns));
-        }
-    }
-    let (mut sent, mut answered, mut out) = (0u64, 0u64, 0u64);
-    let started = Instant::now();
-    let deadline = started + span;
-    for _ in 0..REQUESTS_IN_FLIGHT {
-        requester.emit(PING, &Stamped::now(pad)).await?;
-        (sent, out) = (sent + 1, out + 1);
-    }
-    while out > 0 {
-        match tokio::time::timeout(PATIENCE, pongs.recv()).await {
-            Ok(Some(Ok(_))) => (answered, out) = (answered + 1, out - 1),
-            // Nothing more will come: what is out is lost.
-            _ => break,
-        }
-        if Instant::now() < deadline {
-            requester.emit(PING, &Stamped::now(pad)).await?;
-            (sent, out) = (sent + 1, out + 1);
-        }
-    }
-    Ok(RoundTrips {
-        latency,
-        sent,
-        answered,
-        failed: 0,
-        per_sec: answered as f64 / started.elapsed().as_secs_f64(),
-    })
 }
 
 /// A member's stream that counts what it delivers.

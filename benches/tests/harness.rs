@@ -142,9 +142,9 @@ fn the_instruction_counter_runs_each_hot_path_and_refuses_others() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown scenario"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_group_and_request_workloads_measure_what_they_say() {
-    let scenario = |workload, subscribers| Scenario {
+/// A gentle scenario of `workload` for `subscribers` subscribers, on the first transport.
+fn gentle(workload: Workload, subscribers: usize) -> Scenario {
+    Scenario {
         publishers: 1,
         subscribers,
         bystanders: 0,
@@ -153,17 +153,22 @@ async fn the_group_and_request_workloads_measure_what_they_say() {
         rate: Some(2_000),
         congestion: demitter_core::Congestion::Drop,
         workload,
-    };
-    let run = |s: Scenario| async move {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            transports::run("mem", &s, &Progress::new(false)),
-        )
-        .await
-        .expect("the run finishes")
-        .expect("the run succeeds")
-    };
-    let groups = run(scenario(Workload::Groups, 4)).await;
+    }
+}
+
+async fn run_on(transport: &str, scenario: &Scenario) -> Vec<demitter_benches::scenario::Outcome> {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        transports::run(transport, scenario, &Progress::new(false)),
+    )
+    .await
+    .expect("the run finishes")
+    .expect("the run succeeds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_workload_gives_each_member_its_share() {
+    let groups = run_on("mem", &gentle(Workload::Groups, 4)).await;
     let [members] = &groups[..] else {
         panic!("one row: {groups:?}");
     };
@@ -176,18 +181,46 @@ async fn the_group_and_request_workloads_measure_what_they_say() {
     for share in &members.shares {
         assert!((share - 0.25).abs() < 0.025, "{:?}", members.shares);
     }
-    assert!(report::markdown(&groups).contains("25.0%"));
-
-    let requests = run(scenario(Workload::Requests, 1)).await;
-    let [events, replies] = &requests[..] else {
-        panic!("two rows: {requests:?}");
-    };
+    let table = report::markdown(&groups);
+    let shown: Vec<f64> = table
+        .lines()
+        .last()
+        .and_then(|row| row.trim_end_matches('|').rsplit('|').next())
+        .map(|cell| {
+            cell.split_whitespace()
+                .filter_map(|s| s.trim_end_matches('%').parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
     assert_eq!(
-        (events.layer, replies.layer),
-        (Layer::Baseline, Layer::Emitter)
+        shown.len(),
+        4,
+        "the shares column shows each member: {table}"
     );
-    for o in &requests {
-        assert!(o.sent > 0 && o.received == o.sent, "{o:?}");
-        assert!(o.latency_us[0] > 0.0, "{o:?}");
+    for (percent, share) in shown.iter().zip(&members.shares) {
+        assert!((percent - share * 100.0).abs() < 0.051, "{table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_workload_measures_requests_against_each_raw_round_trip() {
+    let mut transports = vec!["mem", "zmq", "quic"];
+    if demitter_conformance::nats_server::available("the NATS raw round trip") {
+        transports.push("nats");
+    }
+    for transport in transports {
+        let requests = run_on(transport, &gentle(Workload::Requests, 1)).await;
+        let [replies, raw] = &requests[..] else {
+            panic!("{transport}: two rows: {requests:?}");
+        };
+        assert_eq!(
+            (replies.layer, raw.layer),
+            (Layer::Emitter, Layer::Baseline),
+            "{transport}"
+        );
+        for o in &requests {
+            assert!(o.sent > 0 && o.received == o.sent, "{transport}: {o:?}");
+            assert!(o.latency_us[0] > 0.0, "{transport}: {o:?}");
+        }
     }
 }

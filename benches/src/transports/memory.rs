@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use demitter_core::{Destination, Emitter, Incoming, MemoryHub, MemoryTransport, Transport};
+use demitter_core::{Destination, Emitter, Frame, Incoming, MemoryHub, MemoryTransport, Transport};
 
 use crate::baseline::{BaselineFrames, frame_stamp};
 use crate::emitters::run_on_new_emitters;
+use crate::round_trips::{RawEnd, raw_baseline};
 use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
@@ -13,10 +14,7 @@ use crate::{BenchError, Progress};
 const NAME: &str = "mem";
 
 /// Emitters joined to one hub.
-pub async fn emitters(
-    scenario: &Scenario,
-    progress: &Progress,
-) -> Result<Vec<Outcome>, BenchError> {
+pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
     let hub = MemoryHub::new();
     run_on_new_emitters(NAME, scenario, progress, || {
         Emitter::with_config(hub.join(), scenario.emitter_config())
@@ -59,4 +57,28 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         c.send_failures.load(std::sync::atomic::Ordering::Relaxed)
     })
     .await
+}
+
+impl RawEnd for RawMember {
+    type Message = Frame;
+
+    async fn send(&mut self, frame: Frame) -> bool {
+        self.0.send(frame, Destination::All).is_ok()
+    }
+
+    async fn recv(&mut self) -> Option<Frame> {
+        loop {
+            if let Incoming::Frame { frame, .. } = self.0.recv().await? {
+                return Some(frame);
+            }
+        }
+    }
+}
+
+/// Two hub members, one sending frames and the other sending them back.
+pub async fn round_trips(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+    let hub = MemoryHub::new();
+    let mut frames = BaselineFrames::new(0, scenario)?;
+    let ends = (RawMember(hub.join()), RawMember(hub.join()));
+    raw_baseline(NAME, scenario, progress, ends, move || frames.next_frame()).await
 }

@@ -22,17 +22,19 @@ pub const AVAILABLE: &[&str] = &[
     "nng",
 ];
 
-/// Runs `scenario` on `transport`: the emitter layer, then the baseline. For the request
-/// and group workloads the emitters' run measures its own baseline (see
-/// [`Workload`]); the transport's raw one is not run.
+/// Runs `scenario` on `transport`: the emitter layer, then the baseline: for events the
+/// raw transport moving the same frames, for requests the raw transport's round trip
+/// (see [`Workload`]). Groups have no baseline: their measure is each member's share.
 pub async fn run(
     transport: &str,
     scenario: &Scenario,
     progress: &Progress,
 ) -> Result<Vec<Outcome>, BenchError> {
-    let mut outcomes = emitters(transport, scenario, progress).await?;
-    if scenario.workload == Workload::Events {
-        outcomes.push(baseline(transport, scenario, progress).await?);
+    let mut outcomes = vec![emitters(transport, scenario, progress).await?];
+    match scenario.workload {
+        Workload::Events => outcomes.push(baseline(transport, scenario, progress).await?),
+        Workload::Requests => outcomes.push(round_trips(transport, scenario, progress).await?),
+        Workload::Groups => {}
     }
     Ok(outcomes)
 }
@@ -41,7 +43,7 @@ async fn emitters(
     transport: &str,
     scenario: &Scenario,
     progress: &Progress,
-) -> Result<Vec<Outcome>, BenchError> {
+) -> Result<Outcome, BenchError> {
     match transport {
         "mem" => memory::emitters(scenario, progress).await,
         "zmq" => zmq::emitters(scenario, progress).await,
@@ -69,6 +71,24 @@ async fn baseline(
         }
         #[cfg(feature = "nng")]
         "nng" => nng::baseline(scenario, progress).await,
+        other => Err(unknown(other)),
+    }
+}
+
+async fn round_trips(
+    transport: &str,
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Outcome, BenchError> {
+    match transport {
+        "mem" => memory::round_trips(scenario, progress).await,
+        "zmq" => zmq::round_trips(scenario, progress).await,
+        "quic" => quic::round_trips(scenario, progress).await,
+        "nats" | "nats-routed" => {
+            nats::round_trips(transport == "nats-routed", scenario, progress).await
+        }
+        #[cfg(feature = "nng")]
+        "nng" => nng::round_trips(scenario, progress).await,
         other => Err(unknown(other)),
     }
 }

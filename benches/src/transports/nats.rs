@@ -13,6 +13,7 @@ use futures_util::StreamExt as _;
 
 use crate::baseline::{BaselineFrames, frame_stamp};
 use crate::emitters::{Role, RunEmitters};
+use crate::round_trips::{RawEnd, raw_baseline};
 use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
@@ -68,7 +69,7 @@ pub async fn emitters(
     routed: bool,
     scenario: &Scenario,
     progress: &Progress,
-) -> Result<Vec<Outcome>, BenchError> {
+) -> Result<Outcome, BenchError> {
     let servers = Servers::start(routed)?;
     RunEmitters::join(scenario, |role| {
         let addr = servers.addr(role);
@@ -183,6 +184,69 @@ pub async fn baseline(
     for client in &publishers {
         let _ = client.flush().await;
     }
+    drop(servers);
+    outcome
+}
+
+/// The subjects of the raw round trips' requests and of their answers.
+const PING_SUBJECT: &str = "bench.ping";
+const PONG_SUBJECT: &str = "bench.pong";
+
+/// One end of a raw round trip: a client publishing on one subject and subscribed to the
+/// other.
+struct SubjectEnd {
+    client: async_nats::Client,
+    subscriber: async_nats::Subscriber,
+    to: &'static str,
+}
+
+impl SubjectEnd {
+    async fn connect(addr: String, from: &str, to: &'static str) -> Result<Self, BenchError> {
+        let client = async_nats::connect(addr).await.map_err(setup)?;
+        let subscriber = client.subscribe(from.to_owned()).await.map_err(setup)?;
+        Ok(Self {
+            client,
+            subscriber,
+            to,
+        })
+    }
+}
+
+impl RawEnd for SubjectEnd {
+    type Message = bytes::Bytes;
+
+    async fn send(&mut self, payload: bytes::Bytes) -> bool {
+        self.client.publish(self.to, payload).await.is_ok()
+    }
+
+    async fn recv(&mut self) -> Option<bytes::Bytes> {
+        self.subscriber.next().await.map(|message| message.payload)
+    }
+}
+
+/// Raw `async-nats`: the requester publishes frames on one subject and the responder
+/// publishes them back on another, each a client of its own (on different servers for
+/// `nats-routed`, so that both directions cross the route).
+pub async fn round_trips(
+    routed: bool,
+    scenario: &Scenario,
+    progress: &Progress,
+) -> Result<Outcome, BenchError> {
+    let servers = Servers::start(routed)?;
+    let requester =
+        SubjectEnd::connect(servers.addr(Role::Publisher), PONG_SUBJECT, PING_SUBJECT).await?;
+    let responder =
+        SubjectEnd::connect(servers.addr(Role::Subscriber), PING_SUBJECT, PONG_SUBJECT).await?;
+    let mut frames = BaselineFrames::new(0, scenario)?;
+    let make = move || frames.next_frame().to_bytes();
+    let outcome = raw_baseline(
+        servers.name,
+        scenario,
+        progress,
+        (requester, responder),
+        make,
+    )
+    .await;
     drop(servers);
     outcome
 }

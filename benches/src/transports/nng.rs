@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::baseline::{BaselineFrames, frame_stamp};
 use crate::emitters::run_on_new_emitters;
+use crate::round_trips::{RawEnd, raw_baseline};
 use crate::run::{Deliveries, Run};
 use crate::scenario::{Layer, Outcome, Scenario};
 use crate::{BenchError, Progress};
@@ -24,10 +25,7 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
 }
 
 /// Emitters on a bus of nng nodes on loopback: the first node is every other's seed.
-pub async fn emitters(
-    scenario: &Scenario,
-    progress: &Progress,
-) -> Result<Vec<Outcome>, BenchError> {
+pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
     let seed: Mutex<Option<String>> = Mutex::new(None);
     run_on_new_emitters(NAME, scenario, progress, || {
         let mut seed = seed.lock();
@@ -142,4 +140,75 @@ pub async fn baseline(scenario: &Scenario, progress: &Progress) -> Result<Outcom
         socket.close();
     }
     outcome
+}
+
+/// Messages a bus end's reader thread may queue.
+const END_QUEUE: usize = 1024;
+
+/// One end of a raw round trip: a bus0 socket, read by a thread of its own so that
+/// waiting for an answer can time out.
+struct BusEnd {
+    socket: nng::Socket,
+    incoming: mpsc::Receiver<nng::Message>,
+}
+
+impl BusEnd {
+    fn new(socket: nng::Socket) -> Result<Self, BenchError> {
+        let (tx, incoming) = mpsc::channel(END_QUEUE);
+        let reader = socket.clone();
+        std::thread::Builder::new()
+            .name("bench-nng-end".into())
+            .spawn(move || {
+                while let Ok(message) = reader.recv() {
+                    if tx.blocking_send(message).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(setup)?;
+        Ok(Self { socket, incoming })
+    }
+}
+
+impl Drop for BusEnd {
+    fn drop(&mut self) {
+        // Ends the reader thread.
+        self.socket.close();
+    }
+}
+
+impl RawEnd for BusEnd {
+    type Message = nng::Message;
+
+    async fn send(&mut self, message: nng::Message) -> bool {
+        // Blocking, as the event baseline sends.
+        tokio::task::block_in_place(|| self.socket.send(message)).is_ok()
+    }
+
+    async fn recv(&mut self) -> Option<nng::Message> {
+        self.incoming.recv().await
+    }
+}
+
+/// Raw nng: two bus0 sockets, one listening and one dialing it, the same frames each way,
+/// one per message.
+pub async fn round_trips(scenario: &Scenario, progress: &Progress) -> Result<Outcome, BenchError> {
+    let listening = nng::Socket::new(nng::Protocol::Bus0).map_err(setup)?;
+    let listener = nng::Listener::new(&listening, "tcp://127.0.0.1:0").map_err(setup)?;
+    let port = nng::options::Options::get_opt::<nng::options::transport::tcp::BoundPort>(&listener)
+        .map_err(setup)?;
+    let dialing = nng::Socket::new(nng::Protocol::Bus0).map_err(setup)?;
+    // Synchronous: connected when it returns.
+    dialing
+        .dial(&format!("tcp://127.0.0.1:{port}"))
+        .map_err(setup)?;
+    let ends = (BusEnd::new(dialing)?, BusEnd::new(listening)?);
+    let mut frames = BaselineFrames::new(0, scenario)?;
+    let mut buf = BytesMut::new();
+    let make = move || {
+        buf.clear();
+        frames.next_frame().encode(&mut buf);
+        nng::Message::from(&buf[..])
+    };
+    raw_baseline(NAME, scenario, progress, ends, make).await
 }
