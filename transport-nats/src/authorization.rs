@@ -7,8 +7,8 @@
 //!
 //! ```text
 //! publish   PREFIX.e.ID.>   PREFIX.c.ID   PREFIX.c.ID.*
-//!           (its events, its control frames, its control frames for one peer)
-//! subscribe PREFIX.>                         (the whole bus)
+//!           (its events and their marks, its control frames, those for one peer)
+//! subscribe PREFIX.>          (the control subjects, and its patterns' event subjects)
 //! ```
 //!
 //! The server finds a certificate's user by its subject alternative names and then its

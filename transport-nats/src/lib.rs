@@ -3,7 +3,9 @@
 //! API, bus-wide listener counts and loss reports.
 //!
 //! Each frame is one NATS message on a subject under the bus's prefix ([`subject`] says
-//! how names become subjects); each node receives the bus on one subscription.
+//! how names become subjects); each node receives control frames on one subscription and
+//! events on one per pattern, read so that each name's events and sequence marks keep
+//! the order they were sent in ([`NatsTransport`]).
 
 pub mod authorization;
 mod client_events;
@@ -13,6 +15,7 @@ mod error;
 pub mod local_server;
 mod receive;
 pub mod subject;
+mod subscriptions;
 mod transport;
 
 pub use config::{NatsConfig, NatsIdentity};

@@ -5,10 +5,11 @@ use std::sync::{Arc, OnceLock};
 
 use async_nats::{Client, ConnectOptions, Subject};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use demitter_core::protocol::Control;
 use demitter_core::record::{RECORD_HEADER, RecordDecoder, put_record_header};
 use demitter_core::{
-    Backoff, BatchInbox, Capabilities, CloseDeadlines, Destination, Error, Frame, Incoming, NodeId,
-    SendQueue, Transport,
+    Backoff, BatchInbox, Capabilities, CloseDeadlines, ControlFrame, Destination, Error, Frame,
+    Incoming, NodeId, Pattern, SendQueue, Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -20,8 +21,9 @@ use crate::client_events::report_client_events;
 use crate::config::{NatsConfig, NatsIdentity};
 use crate::decode::MessageDecoder;
 use crate::error::NatsError;
-use crate::receive::receive;
+use crate::receive::{SubscriptionChange, receive};
 use crate::subject;
+use crate::subscriptions::{Plan, WantedFilters};
 
 /// Batches of received items waiting for the emitter.
 const INBOX_BATCHES: usize = 256;
@@ -33,8 +35,11 @@ const CLIENT_EVENTS: usize = 1024;
 /// publisher waits on it, so what is waiting to be sent stays in the send queue, which is
 /// bounded by bytes, instead of in a channel bounded only by count.
 const CLIENT_CAPACITY: usize = 128;
-/// The only record kind in the send queue: a subject and a frame.
+/// A record of the send queue: a subject and a frame, to publish.
 const KIND_MESSAGE: u8 = 0;
+/// A record of the send queue: the wanted filters changed (the publisher looks at them
+/// before every record anyway; this one wakes it).
+const KIND_INTEREST: u8 = 1;
 /// How long the server is given to refuse the permission probe (see
 /// [`NatsTransport::connect`]).
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -43,9 +48,11 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 const MAX_SUBJECT: usize = 32 + 3 * 2 * demitter_core::MAX_NAME_BYTES;
 
 /// An emitter's connection to NATS: every frame is published on a subject of the bus's
-/// prefix (events on the subject of their name, see [`subject`]), and the bus's subjects
-/// are received on one subscription, so that NATS keeps each sender's order across events
-/// and control frames.
+/// prefix (events, and the sequence marks of each name, on the subject of their name, see
+/// [`subject`]). A node receives control frames on one subscription and events on one per
+/// pattern, so the servers carry an event only to nodes that may listen. Where two of a
+/// node's subscriptions overlap, it reads each subject from the older one only, so each
+/// name's events and marks arrive once and in the order sent.
 ///
 /// NATS carries the traffic between machines; what NATS does not offer (bus-wide listener
 /// counts, sequence numbers, loss reports) the core does, as on every transport.
@@ -77,6 +84,8 @@ pub struct NatsTransport {
     max_frame_bytes: usize,
     /// The last event's subject, for the next event of the same source and name.
     last_subject: Mutex<Option<LastSubject>>,
+    /// The filters the node's patterns want, which the publisher subscribes to.
+    wanted: Arc<Mutex<WantedFilters>>,
     /// The name the servers' permissions bind this node to, when authenticated.
     identity: Option<NodeId>,
     /// This node's id as a subject token, once known (from the identity, or the first
@@ -91,7 +100,7 @@ pub struct NatsTransport {
 
 impl NatsTransport {
     /// Connects to the first server that answers (then fails over between all of them),
-    /// subscribes to the bus, and starts publishing. Must be called within a tokio runtime.
+    /// subscribes to the bus's control subjects, and starts publishing. Must be called within a tokio runtime.
     ///
     /// With an identity it connects with mutual TLS, then publishes an empty message on a
     /// control subject of no node (`PREFIX.c.~`) and requires the server to refuse it
@@ -119,13 +128,13 @@ impl NatsTransport {
         let max_frame_bytes = config
             .max_frame_bytes
             .min(client.server_info().max_payload.max(1024));
-        let bus = format!("{}.>", config.prefix);
+        let control = format!("{}.c.>", config.prefix);
         let subscriber =
             client
-                .subscribe(bus.clone())
+                .subscribe(control.clone())
                 .await
                 .map_err(|source| NatsError::Subscribe {
-                    subject: bus,
+                    subject: control,
                     source,
                 })?;
         let early_events = if identity.is_some() {
@@ -140,6 +149,7 @@ impl NatsTransport {
             prefix: config.prefix,
             max_frame_bytes,
             last_subject: Mutex::new(None),
+            wanted: Arc::default(),
             identity: identity.clone(),
             own_token: Arc::new(
                 identity
@@ -153,11 +163,18 @@ impl NatsTransport {
             publisher: TaskTracker::new(),
             client: Mutex::new(Some(client.clone())),
         };
-        transport
-            .publisher
-            .spawn(publish(client, Arc::clone(&transport.queue)));
+        let (changes_tx, changes) = mpsc::unbounded_channel();
+        transport.publisher.spawn(publish(
+            client,
+            Arc::clone(&transport.queue),
+            Publishing {
+                wanted: Arc::clone(&transport.wanted),
+                changes: changes_tx,
+            },
+        ));
         transport.tasks.spawn(receive(
             subscriber,
+            changes,
             inbox_tx.clone(),
             {
                 let decoder = MessageDecoder::new(&transport.prefix, max_frame_bytes)
@@ -209,13 +226,7 @@ impl NatsTransport {
                 {
                     return Arc::clone(&last.subject);
                 }
-                let subject: Arc<str> = format!(
-                    "{}.e.{}.{}",
-                    self.prefix,
-                    subject::escape_segment(event.source.as_str()),
-                    subject::escape_name(&event.name)
-                )
-                .into();
+                let subject: Arc<str> = self.event_subject(&event.source, &event.name).into();
                 *last = Some(LastSubject {
                     source: event.source.clone(),
                     name: Arc::clone(&event.name),
@@ -238,6 +249,65 @@ impl NatsTransport {
                 .into()
             }
         }
+    }
+}
+
+impl NatsTransport {
+    /// The subject of `source`'s events named `name`.
+    fn event_subject(&self, source: &NodeId, name: &str) -> String {
+        format!(
+            "{}.e.{}.{}",
+            self.prefix,
+            subject::escape_segment(source.as_str()),
+            subject::escape_name(name)
+        )
+    }
+
+    /// Queues `frame` to be published on `subject`.
+    fn push(&self, subject: &str, frame: &Frame) -> Result<(), Error> {
+        let body_len = 2 + subject.len() + frame.encoded_len();
+        let is_event = matches!(frame, Frame::Event(_));
+        self.queue
+            .push_with(RECORD_HEADER + body_len, is_event, |buf: &mut BytesMut| {
+                put_record_header(buf, KIND_MESSAGE, body_len);
+                buf.put_u16(u16::try_from(subject.len()).unwrap_or(u16::MAX));
+                buf.put_slice(subject.as_bytes());
+                frame.encode(buf);
+            })
+    }
+
+    /// Queues each of a `Sequences` message's marks alone, on the subject of its name: a
+    /// receiver gets a name's events and its marks on one subscription, in the order sent,
+    /// so a mark never overtakes the events it describes.
+    fn push_marks(&self, control: &ControlFrame) -> Result<(), Error> {
+        let Ok(Control::Sequences { epoch, last }) = Control::decode(&control.body) else {
+            tracing::error!("a control message that looked like marks did not decode; dropped");
+            return Ok(());
+        };
+        for mark in last {
+            let subject = self.event_subject(&control.source, &mark.name);
+            let frame = Frame::Control(ControlFrame {
+                source: control.source.clone(),
+                body: Control::Sequences {
+                    epoch,
+                    last: vec![mark],
+                }
+                .encode(),
+            });
+            self.push(&subject, &frame)?;
+        }
+        Ok(())
+    }
+
+    /// Notes that the wanted filters changed, and wakes the publisher to subscribe.
+    fn interest_changed(&self) {
+        // Refused only when the queue is full (the publisher is then busy, and looks at
+        // the filters before its next record) or closed.
+        let _ = self
+            .queue
+            .push_with(RECORD_HEADER, false, |buf: &mut BytesMut| {
+                put_record_header(buf, KIND_INTEREST, 0);
+            });
     }
 }
 
@@ -322,17 +392,64 @@ async fn probe_permissions(
     }
 }
 
+/// What the publisher needs to keep the subscriptions in step with the patterns.
+struct Publishing {
+    wanted: Arc<Mutex<WantedFilters>>,
+    /// To the receiver: the subscriptions made and given up.
+    changes: mpsc::UnboundedSender<SubscriptionChange>,
+}
+
+impl Publishing {
+    /// Makes the subscriptions serve the wanted filters as of now; `held` are those
+    /// held, oldest first. Returns the version applied.
+    async fn resubscribe(&self, client: &Client, held: &mut Vec<String>) -> u64 {
+        let (version, wanted) = {
+            let wanted = self.wanted.lock();
+            (wanted.version(), wanted.filters())
+        };
+        let plan = Plan::new(held, &wanted);
+        for filter in plan.retire {
+            held.retain(|h| *h != filter);
+            let _ = self.changes.send(SubscriptionChange::Retire(filter));
+        }
+        for filter in plan.add {
+            // Sent through the client's command channel before what is published next,
+            // so the server subscribes before any peer hears of the new listener.
+            match client.subscribe(filter.clone()).await {
+                Ok(subscriber) => {
+                    held.push(filter.clone());
+                    let _ = self
+                        .changes
+                        .send(SubscriptionChange::Add { filter, subscriber });
+                }
+                // Only once the client is closed.
+                Err(e) => tracing::debug!("could not subscribe to {filter}: {e}"),
+            }
+        }
+        version
+    }
+}
+
 /// Publishes what the queue holds, in order, until it is closed and empty; then flushes.
-async fn publish(client: Client, queue: Arc<SendQueue>) {
+/// Before each record it brings the subscriptions in step with the node's patterns.
+async fn publish(client: Client, queue: Arc<SendQueue>, publishing: Publishing) {
     let records = RecordDecoder::new(usize::MAX);
+    let mut held = Vec::new();
+    let mut applied = 0;
     while let Some(mut rest) = queue.next_batch(PUBLISH_BATCH).await {
         while let Some(record) = records.split_record(&mut rest) {
+            if publishing.wanted.lock().version() != applied {
+                applied = publishing.resubscribe(&client, &mut held).await;
+            }
             // The queue holds only what `send` wrote: a record that does not parse is a
             // bug here, not input from the network.
-            let Ok((KIND_MESSAGE, mut body)) = record else {
+            let Ok((kind, mut body)) = record else {
                 tracing::error!("a malformed record in the NATS send queue; dropped");
                 continue;
             };
+            if kind == KIND_INTEREST {
+                continue;
+            }
             let subject_len = usize::from(body.get_u16());
             let subject_bytes = body.split_to(subject_len);
             let Ok(subject) = Subject::from_utf8(subject_bytes) else {
@@ -369,7 +486,6 @@ impl Transport for NatsTransport {
     }
 
     fn send(&self, frame: Frame, to: Destination) -> Result<(), Error> {
-        // One subscription per node hears the whole bus; receivers filter.
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -380,16 +496,27 @@ impl Transport for NatsTransport {
                 .own_token
                 .set(subject::escape_segment(frame.source().as_str()));
         }
+        if let Frame::Control(control) = &frame
+            && Control::is_sequences(&control.body)
+        {
+            return self.push_marks(control);
+        }
         let subject = self.subject_of(&frame, &to);
-        let body_len = 2 + subject.len() + frame.encoded_len();
-        let is_event = matches!(frame, Frame::Event(_));
-        self.queue
-            .push_with(RECORD_HEADER + body_len, is_event, |buf: &mut BytesMut| {
-                put_record_header(buf, KIND_MESSAGE, body_len);
-                buf.put_u16(u16::try_from(subject.len()).unwrap_or(u16::MAX));
-                buf.put_slice(subject.as_bytes());
-                frame.encode(buf);
-            })
+        self.push(&subject, &frame)
+    }
+
+    fn subscribe(&self, pattern: &Pattern) {
+        self.wanted
+            .lock()
+            .add(WantedFilters::filter_of(&self.prefix, pattern.as_str()));
+        self.interest_changed();
+    }
+
+    fn unsubscribe(&self, pattern: &Pattern) {
+        self.wanted
+            .lock()
+            .remove(&WantedFilters::filter_of(&self.prefix, pattern.as_str()));
+        self.interest_changed();
     }
 
     fn recv(&self) -> BoxFuture<'_, Option<Incoming>> {

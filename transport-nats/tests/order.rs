@@ -2,10 +2,10 @@
 //! the steady listener gets every event in order, the listeners that come and go get
 //! theirs in order, and nothing is reported lost.
 //!
-//! The patterns overlap (`order.steady`, `order.#`, `+.steady`) so that a transport that
-//! subscribes per pattern must replace its subscriptions at each change. Today a node
-//! hears the whole bus on one subscription; this is the check that per-pattern
-//! subscriptions must pass before they replace it (issue 15, item 3).
+//! The patterns overlap (`order.steady`, `order.#`, `+.steady`), so that the node's
+//! subscriptions (one per pattern) change at each step while the steady one is read from
+//! the subscription that has the subject longest, and the marks of each name travel
+//! beside its events.
 
 mod support;
 

@@ -231,7 +231,24 @@ impl Control {
         rmp_serde::from_slice(bytes)
             .map_err(|e| Error::MalformedFrame(format!("control message: {e}")))
     }
+
+    /// Whether `body`, an encoded control message, is a [`Control::Sequences`]: for a
+    /// transport that carries each name's marks beside the name's events, so that it looks
+    /// at no other control message further than these bytes.
+    ///
+    /// ```
+    /// use demitter_core::protocol::Control;
+    /// let marks = Control::Sequences { epoch: 1, last: Vec::new() };
+    /// assert!(Control::is_sequences(&marks.encode()));
+    /// assert!(!Control::is_sequences(&Control::Bye { epoch: 1 }.encode()));
+    /// ```
+    pub fn is_sequences(body: &[u8]) -> bool {
+        body.starts_with(SEQUENCES_TAG)
+    }
 }
+
+/// How an encoded [`Control::Sequences`] starts: a map of one key, the variant's name.
+const SEQUENCES_TAG: &[u8] = b"\x81\xa9Sequences";
 
 #[cfg(test)]
 mod tests {
@@ -250,5 +267,34 @@ mod tests {
         assert_eq!(Control::decode(&msg.encode()).expect("decodes"), msg);
         assert!(Control::decode(b"\xc1garbage").is_err());
         assert!(Control::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn only_sequences_are_taken_for_sequences() {
+        let others = [
+            Control::Hello {
+                epoch: 1,
+                version: 1,
+                interest: Vec::new(),
+            },
+            Control::Resync { epoch: 1 },
+            Control::Heartbeat {
+                epoch: 1,
+                version: 1,
+            },
+            Control::Bye { epoch: 1 },
+        ];
+        for other in &others {
+            assert!(!Control::is_sequences(&other.encode()), "{other:?}");
+        }
+        let marks = Control::Sequences {
+            epoch: 7,
+            last: vec![SequenceMark {
+                name: "a".into(),
+                seq: 3,
+            }],
+        };
+        assert!(Control::is_sequences(&marks.encode()));
+        assert!(!Control::is_sequences(b"\x81\xa9Sequence"));
     }
 }
