@@ -1,4 +1,5 @@
-//! A listening node's patterns change under load while the emitter's sequence marks flow:
+//! A listening node's patterns change under load while the emitter's sequence marks and
+//! requests (control frames, on another subscription) flow:
 //! the steady listener gets every event in order, the listeners that come and go get
 //! theirs in order, and nothing is reported lost.
 //!
@@ -56,6 +57,21 @@ async fn emit_until(emitter: Emitter, stop: Arc<AtomicBool>) -> u64 {
     n
 }
 
+/// Makes requests one after another until told to stop, each answered with twice its
+/// number; returns how many.
+async fn ask_until(emitter: Emitter, stop: Arc<AtomicBool>) -> u64 {
+    let mut n = 0u64;
+    while !stop.load(Ordering::Acquire) {
+        let reply = emitter
+            .request::<_, u64>("ask.double", &n, Duration::from_secs(10))
+            .await
+            .expect("answered");
+        assert_eq!(reply.data, 2 * n);
+        n += 1;
+    }
+    n
+}
+
 /// A listener on `pattern` that notes in `disorder` each event not after the last of its
 /// name.
 fn checking_order(
@@ -105,8 +121,21 @@ async fn subscriptions_that_change_under_load_keep_order_and_lose_nothing() {
         .expect("valid");
     counted(&emitter.emitter, "order.steady", 1).await;
 
+    let _doubler = listener
+        .emitter
+        .serve("ask.double", |n: Event<u64>| async move {
+            Ok::<_, String>(2 * n.data)
+        })
+        .expect("valid");
+    within(
+        "the responder to be known",
+        emitter.emitter.wait_for_responders("ask.double", 1),
+    )
+    .await
+    .expect("known");
     let stop = Arc::new(AtomicBool::new(false));
     let emitting = tokio::spawn(emit_until(emitter.emitter.clone(), Arc::clone(&stop)));
+    let asking = tokio::spawn(ask_until(emitter.emitter.clone(), Arc::clone(&stop)));
     let first = within("the first steady event", steady.recv())
         .await
         .expect("open")
@@ -142,6 +171,10 @@ async fn subscriptions_that_change_under_load_keep_order_and_lose_nothing() {
     let sent = within("the emitter to stop", emitting)
         .await
         .expect("the emitter task ends");
+    let asked = within("the requests to stop", asking)
+        .await
+        .expect("every request answered");
+    assert!(asked > 0, "requests ran beside the events");
     within(
         "every steady event to arrive",
         received.wait_for(|n| *n == sent),
@@ -161,7 +194,9 @@ async fn subscriptions_that_change_under_load_keep_order_and_lose_nothing() {
         &[] as &[String],
         "every listener's events in order"
     );
-    eprintln!("{sent} events of each name over {ROUNDS} rounds of subscription changes");
+    eprintln!(
+        "{sent} events of each name and {asked} requests over {ROUNDS} rounds of subscription changes"
+    );
     emitter.emitter.close().await;
     listener.emitter.close().await;
     checking.abort();
