@@ -1,10 +1,12 @@
 //! [`MessageDecoder`]: a NATS message of the bus (its subject and payload) as what the
 //! emitter receives.
 //!
-//! A message is one of two things:
+//! A message is one of three things:
 //!
 //! - **a frame** (its payload starts with the frame version and a frame kind): decoded as
 //!   on every transport;
+//! - **a batch** of frames of one subject (its payload starts with `0xC1`, see
+//!   `crate::batch`): each decoded as a frame, a record that is not one reported;
 //! - **a plain event**, from a NATS client that is not an emitter: any other payload on an
 //!   event subject `PREFIX.e.SENDER.NAME…` is the event's MessagePack data, delivered
 //!   unsequenced (`seq` 0, as Demitter's events are on ZeroMQ) with `SENDER` as its source
@@ -22,6 +24,7 @@ use demitter_core::{
     DecodeCache, ErrorKind, ErrorReport, EventFrame, FRAME_VERSION, Frame, Incoming, NodeId,
 };
 
+use crate::batch::{self, BATCH_MARK};
 use crate::subject::{self, BusSubject};
 
 /// The frame kinds (the byte after the version).
@@ -35,8 +38,9 @@ const FRAME_KINDS: [u8; 2] = [1, 2];
 /// use demitter_core::{Frame, Incoming};
 /// use demitter_nats::decode::MessageDecoder;
 /// let mut decoder = MessageDecoder::new("demitter", 1 << 20);
-/// let plain = decoder.decode("demitter.e.shop-1.orders.new", Bytes::from_static(b"\x07"));
-/// let Some(Incoming::Frame { frame: Frame::Event(event), .. }) = plain else { panic!() };
+/// let mut received = Vec::new();
+/// decoder.decode("demitter.e.shop-1.orders.new", Bytes::from_static(b"\x07"), &mut received);
+/// let [Incoming::Frame { frame: Frame::Event(event), .. }] = &received[..] else { panic!() };
 /// assert_eq!((event.source.as_str(), &*event.name, event.seq), ("shop-1", "orders.new", 0));
 /// ```
 #[derive(Debug)]
@@ -88,31 +92,45 @@ impl MessageDecoder {
         self
     }
 
-    /// What a message on `subject` brings: a frame, or a report of why it was dropped;
-    /// `None` for a control frame for another peer.
-    pub fn decode(&mut self, subject: &str, payload: Bytes) -> Option<Incoming> {
+    /// Appends to `into` what a message on `subject` brings: its frames, and a report of
+    /// each part dropped and why; nothing for control frames for another peer.
+    pub fn decode(&mut self, subject: &str, payload: Bytes, into: &mut Vec<Incoming>) {
         if self.for_another(subject) {
-            return None;
+            return;
         }
         let from = if self.authenticated {
             self.sender_of(subject)
         } else {
             None
         };
+        if payload.first() == Some(&BATCH_MARK) {
+            if payload.len() == 1 {
+                into.push(incoming(subject, from, Err("an empty batch".to_owned())));
+                return;
+            }
+            for record in batch::frames(payload.slice(1..), self.max_frame_bytes) {
+                let decoded = record.and_then(|frame| {
+                    if is_frame(&frame) {
+                        self.frame(frame)
+                    } else {
+                        Err("a batch record that is not a frame".to_owned())
+                    }
+                });
+                into.push(incoming(subject, from.clone(), decoded));
+            }
+            return;
+        }
         let decoded = if is_frame(&payload) {
-            Frame::decode_cached(payload, self.max_frame_bytes, &mut self.cache)
-                .map_err(|e| e.to_string())
+            self.frame(payload)
         } else {
             self.plain_event(subject, payload)
         };
-        Some(match decoded {
-            Ok(frame) => Incoming::Frame { from, frame },
-            Err(why) => Incoming::Report(ErrorReport::new(
-                ErrorKind::Deserialization,
-                1,
-                format!("dropped a message from NATS on {subject}: {why}"),
-            )),
-        })
+        into.push(incoming(subject, from, decoded));
+    }
+
+    fn frame(&mut self, bytes: Bytes) -> Result<Frame, String> {
+        Frame::decode_cached(bytes, self.max_frame_bytes, &mut self.cache)
+            .map_err(|e| e.to_string())
     }
 
     /// Whether `subject` is a control subject for a peer that is not this node.
@@ -165,6 +183,18 @@ impl MessageDecoder {
             seq: 0,
             payload,
         }))
+    }
+}
+
+/// A frame from `from`, or the report of why a message (or part) on `subject` was dropped.
+fn incoming(subject: &str, from: Option<NodeId>, decoded: Result<Frame, String>) -> Incoming {
+    match decoded {
+        Ok(frame) => Incoming::Frame { from, frame },
+        Err(why) => Incoming::Report(ErrorReport::new(
+            ErrorKind::Deserialization,
+            1,
+            format!("dropped a message from NATS on {subject}: {why}"),
+        )),
     }
 }
 

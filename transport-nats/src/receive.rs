@@ -125,12 +125,12 @@ pub(crate) async fn receive(
         let Some(first) = first else { break };
         let mut bytes = first.payload.len();
         let mut batch = Vec::with_capacity(16);
-        batch.extend(decoder.decode(&first.subject, first.payload));
+        decoder.decode(&first.subject, first.payload, &mut batch);
         while batch.len() < RECEIVE_BATCH && bytes < RECEIVE_BATCH_BYTES {
             match futures_util::FutureExt::now_or_never(subscriptions.next_message()) {
                 Some(Some(message)) => {
                     bytes += message.payload.len();
-                    batch.extend(decoder.decode(&message.subject, message.payload));
+                    decoder.decode(&message.subject, message.payload, &mut batch);
                 }
                 _ => break,
             }

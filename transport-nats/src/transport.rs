@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::batch::Batcher;
 use crate::client_events::report_client_events;
 use crate::config::{NatsConfig, NatsIdentity};
 use crate::decode::MessageDecoder;
@@ -29,6 +30,9 @@ use crate::subscriptions::{Plan, WantedFilters};
 const INBOX_BATCHES: usize = 256;
 /// The most bytes the publishing task takes from the queue at once.
 const PUBLISH_BATCH: usize = 64 * 1024;
+/// The most bytes of frames the publisher gathers into one message: with a subscription's
+/// buffer of messages, it bounds what a receiver's client may hold.
+const MAX_BATCH: usize = 16 * 1024;
 /// Client events (disconnects, slow-consumer drops) waiting to be reported.
 const CLIENT_EVENTS: usize = 1024;
 /// Messages the client's command channel holds (async-nats's default is 2,048): the
@@ -49,7 +53,8 @@ const MAX_SUBJECT: usize = 32 + 3 * 2 * demitter_core::MAX_NAME_BYTES;
 
 /// An emitter's connection to NATS: every frame is published on a subject of the bus's
 /// prefix (events, and the sequence marks of each name, on the subject of their name, see
-/// [`subject`]). A node receives control frames on one subscription and events on one per
+/// [`subject`]); frames of one subject that wait one after another in the send queue go
+/// as one message. A node receives control frames on one subscription and events on one per
 /// pattern, so the servers carry an event only to nodes that may listen. Where two of a
 /// node's subscriptions overlap, it reads each subject from the older one only, so each
 /// name's events and marks arrive once and in the order sent.
@@ -168,6 +173,7 @@ impl NatsTransport {
             client,
             Arc::clone(&transport.queue),
             Publishing {
+                max_message: max_frame_bytes.min(MAX_BATCH),
                 wanted: Arc::clone(&transport.wanted),
                 changes: changes_tx,
             },
@@ -394,6 +400,8 @@ async fn probe_permissions(
 
 /// What the publisher needs to keep the subscriptions in step with the patterns.
 struct Publishing {
+    /// The most bytes of one message.
+    max_message: usize,
     wanted: Arc<Mutex<WantedFilters>>,
     /// To the receiver: the subscriptions made and given up.
     changes: mpsc::UnboundedSender<SubscriptionChange>,
@@ -431,14 +439,18 @@ impl Publishing {
 }
 
 /// Publishes what the queue holds, in order, until it is closed and empty; then flushes.
+/// Frames of one subject that wait one after another go as one message ([`Batcher`]).
 /// Before each record it brings the subscriptions in step with the node's patterns.
 async fn publish(client: Client, queue: Arc<SendQueue>, publishing: Publishing) {
     let records = RecordDecoder::new(usize::MAX);
+    let mut batcher = Batcher::new(publishing.max_message);
     let mut held = Vec::new();
     let mut applied = 0;
     while let Some(mut rest) = queue.next_batch(PUBLISH_BATCH).await {
         while let Some(record) = records.split_record(&mut rest) {
             if publishing.wanted.lock().version() != applied {
+                // What was queued before the change goes before it.
+                send_message(&client, batcher.take()).await;
                 applied = publishing.resubscribe(&client, &mut held).await;
             }
             // The queue holds only what `send` wrote: a record that does not parse is a
@@ -451,18 +463,27 @@ async fn publish(client: Client, queue: Arc<SendQueue>, publishing: Publishing) 
                 continue;
             }
             let subject_len = usize::from(body.get_u16());
-            let subject_bytes = body.split_to(subject_len);
-            let Ok(subject) = Subject::from_utf8(subject_bytes) else {
-                tracing::error!("a subject that is not UTF-8 in the NATS send queue; dropped");
-                continue;
-            };
-            if let Err(e) = client.publish(subject, body).await {
-                tracing::debug!("publish failed: {e}");
+            let subject = body.split_to(subject_len);
+            match batcher.push(subject, body) {
+                Ok(before) => send_message(&client, before).await,
+                Err(_) => {
+                    tracing::error!("a subject that is not UTF-8 in the NATS send queue; dropped");
+                }
             }
         }
+        send_message(&client, batcher.take()).await;
     }
     if let Err(e) = client.flush().await {
         tracing::debug!("the last frames were not flushed: {e}");
+    }
+}
+
+/// Publishes `message`, if there is one.
+async fn send_message(client: &Client, message: Option<(Subject, Bytes)>) {
+    if let Some((subject, payload)) = message
+        && let Err(e) = client.publish(subject, payload).await
+    {
+        tracing::debug!("publish failed: {e}");
     }
 }
 

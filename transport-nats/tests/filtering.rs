@@ -51,6 +51,25 @@ async fn fence(plain: &async_nats::Client) {
         .expect("subscribed");
 }
 
+/// The frames of a message, read as `docs/wire-format.md` says: a frame alone, or a batch
+/// (`0xC1`, then records of a big-endian `u32` length, a kind byte 0 and a frame).
+fn frames_of(payload: Bytes) -> Vec<Frame> {
+    if payload[0] != 0xc1 {
+        return vec![Frame::decode(payload, 1 << 20).expect("a frame")];
+    }
+    let mut frames = Vec::new();
+    let mut at = 1;
+    while at < payload.len() {
+        let len = u32::from_be_bytes(payload[at..at + 4].try_into().expect("4 bytes"));
+        let len = usize::try_from(len).expect("fits");
+        assert_eq!(payload[at + 4], 0, "a frame record");
+        let frame = payload.slice(at + 5..at + 4 + len);
+        frames.push(Frame::decode(frame, 1 << 20).expect("a frame"));
+        at += 4 + len;
+    }
+    frames
+}
+
 /// The next frame `transport` receives, or the report in its place.
 async fn next_incoming(transport: &NatsTransport) -> Incoming {
     within("the next message", transport.recv())
@@ -143,11 +162,12 @@ async fn a_names_marks_follow_its_events_on_its_subject() {
     let mark = within("three events, then the mark", async {
         loop {
             let message = orders.next().await.expect("subscribed");
-            let frame = Frame::decode(message.payload, 1 << 20).expect("a frame");
-            match frame {
-                Frame::Event(event) => kinds.push(event.seq),
-                Frame::Control(control) => {
-                    break Control::decode(&control.body).expect("a control message");
+            for frame in frames_of(message.payload) {
+                match frame {
+                    Frame::Event(event) => kinds.push(event.seq),
+                    Frame::Control(control) => {
+                        return Control::decode(&control.body).expect("a control message");
+                    }
                 }
             }
         }

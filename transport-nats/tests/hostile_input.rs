@@ -1,5 +1,5 @@
-//! Hostile messages to the NATS decoder: any subject and payload, mutated frames and plain
-//! events, never panic; what is delivered is exactly what the subject and payload say (a
+//! Hostile messages to the NATS decoder: any subject and payload, mutated frames, batches
+//! and plain events, never panic; what is delivered is exactly what the subject and payload say (a
 //! plain event's sender and name spell its subject back, an authenticated frame comes from
 //! the node its subject names), and nothing over the limit gets through.
 
@@ -48,22 +48,35 @@ fn subjects() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A batch of `n` valid frames (`0xC1`, then each as a record).
+fn valid_batch(n: usize) -> Vec<u8> {
+    let mut bytes = BytesMut::from(&b"\xc1"[..]);
+    for _ in 0..n {
+        demitter_core::record::put_record(&mut bytes, 0, &valid_frame());
+    }
+    bytes.to_vec()
+}
+
+fn mutated(mut bytes: Vec<u8>, edits: Vec<(usize, u8)>, keep: usize) -> Vec<u8> {
+    for (at, value) in edits {
+        let at = at % bytes.len();
+        bytes[at] = value;
+    }
+    bytes.truncate(keep % (bytes.len() + 1));
+    bytes
+}
+
 fn payloads() -> impl Strategy<Value = Vec<u8>> {
+    let edits = || prop::collection::vec((any::<usize>(), any::<u8>()), 0..6);
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..200),
-        (
-            prop::collection::vec((any::<usize>(), any::<u8>()), 0..6),
-            any::<usize>()
-        )
-            .prop_map(|(edits, keep)| {
-                let mut bytes = valid_frame();
-                for (at, value) in edits {
-                    let at = at % bytes.len();
-                    bytes[at] = value;
-                }
-                bytes.truncate(keep % (bytes.len() + 1));
-                bytes
-            }),
+        (edits(), any::<usize>()).prop_map(|(edits, keep)| mutated(valid_frame(), edits, keep)),
+        (0..4usize, edits(), any::<usize>()).prop_map(|(n, edits, keep)| mutated(
+            valid_batch(n),
+            edits,
+            keep
+        )),
+        (1..4usize).prop_map(valid_batch),
         Just(vec![0x07; LIMIT + 1]),
     ]
 }
@@ -80,15 +93,25 @@ proptest! {
         let decoder = MessageDecoder::new(PREFIX, LIMIT).for_node("me");
         let mut decoder = if authenticated { decoder.authenticated() } else { decoder };
         let is_frame = payload.starts_with(&[1, 1]) || payload.starts_with(&[1, 2]);
+        let is_batch = payload.first() == Some(&0xc1);
         let len = payload.len();
         let parsed = BusSubject::parse(PREFIX, &subject);
-        match decoder.decode(&subject, Bytes::from(payload)) {
-            None => prop_assert!(
+        let mut received = Vec::new();
+        decoder.decode(&subject, Bytes::from(payload), &mut received);
+        if received.is_empty() {
+            prop_assert!(
                 matches!(parsed, Some(BusSubject::Control { to: Some(to), .. }) if to != "me"),
                 "only control frames for another peer are skipped: {subject}"
-            ),
-            Some(Incoming::Frame { from, frame }) => {
-                prop_assert!(len <= LIMIT);
+            );
+        }
+        if !is_batch {
+            prop_assert!(received.len() <= 1, "one message, one frame or report");
+        }
+        for item in received {
+          match item {
+            Incoming::Frame { from, frame } => {
+                prop_assert!(len <= LIMIT || is_batch);
+                prop_assert!(frame.encoded_len() <= LIMIT);
                 let sender = parsed
                     .and_then(|p| subject::unescape_segment(p.sender()))
                     .and_then(|s| NodeId::new(&s).ok());
@@ -97,7 +120,7 @@ proptest! {
                 } else {
                     prop_assert!(from.is_none());
                 }
-                if !is_frame {
+                if !is_frame && !is_batch {
                     let Frame::Event(event) = frame else {
                         return Err(TestCaseError::fail("a plain message is an event"));
                     };
@@ -108,13 +131,14 @@ proptest! {
                             subject::escape_segment(event.source.as_str()),
                             subject::escape_name(&event.name)
                         ),
-                        subject,
+                        subject.clone(),
                         "a plain event's sender and name spell its subject"
                     );
                 }
             }
-            Some(Incoming::Report(report)) => prop_assert!(report.message.contains("NATS")),
-            Some(other) => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
+            Incoming::Report(report) => prop_assert!(report.message.contains("NATS")),
+            other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
+          }
         }
     }
 }
