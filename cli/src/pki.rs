@@ -1,9 +1,11 @@
-//! `demitter pki`: the certificates a QUIC mesh runs on.
+//! `demitter pki`: the certificates a QUIC mesh (and an authenticated NATS bus) runs on,
+//! and the CURVE keys of ZeroMQ.
 
 use std::path::{Path, PathBuf};
 
 use demitter::nats::authorization::{ServerTls, server_config};
 use demitter::quic::pki::{PeerFiles, create_hood, create_peer, create_server};
+use demitter::zmq::curve_keys::write_key_pair;
 
 use crate::error::CliError;
 
@@ -37,7 +39,12 @@ connect with their certificates:
   demitter pki server office nats-1 --host 127.0.0.1 --host nats-1.example
   demitter pki nats-config office nats-1 alice bob > nats.conf
   nats-server -c nats.conf
-  demitter tap '#' --url 'nats://127.0.0.1:4222?hood=./office&peer=alice'";
+  demitter tap '#' --url 'nats://127.0.0.1:4222?hood=./office&peer=alice'
+
+CURVE keys for ZeroMQ (libzmq's Z85 key files): one pair for the forwarder, one per client;
+each client's line goes into the forwarder's allow file:
+  demitter pki curve forwarder --dir keys   # keys/forwarder.key, keys/forwarder.pub
+  demitter pki curve alice --dir keys >> keys/allow";
 
 /// The `pki` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -76,6 +83,18 @@ pub(crate) enum PkiCommand {
         /// A DNS name or IP address clients reach the server as (at least one).
         #[arg(long = "host", required = true)]
         hosts: Vec<String>,
+    },
+    /// Creates a CURVE key pair for ZeroMQ: writes DIR/NAME.key (the Z85 secret key,
+    /// readable by its owner only) and DIR/NAME.pub (the Z85 public key), and prints the
+    /// forwarder's allow-file line for it, `NAME PUBLIC_KEY`. Nothing is overwritten.
+    #[command(after_help = HOW_TO)]
+    Curve {
+        /// The key's name: for a client, the name it emits under (letters, digits, `.`,
+        /// `-`, `_`).
+        name: String,
+        /// Where to write.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Prints a nats-server configuration for an authenticated bus: TLS with server
     /// SERVER's certificate, clients must present a certificate of the hood, and each PEER
@@ -123,6 +142,15 @@ pub(crate) fn run(command: &PkiCommand) -> Result<(), CliError> {
             let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
             let files = create_server(hood_dir, name, &hosts)?;
             say_issued(&format!("server `{name}` for {}", hosts.join(", ")), &files);
+        }
+        PkiCommand::Curve { name, dir } => {
+            let files = write_key_pair(dir, name)?;
+            eprintln!(
+                "CURVE key pair `{name}`: {} (keep it secret) and {}",
+                files.secret.display(),
+                files.public.display()
+            );
+            println!("{}", files.allow_line);
         }
         PkiCommand::NatsConfig {
             hood_dir,

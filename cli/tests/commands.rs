@@ -92,6 +92,44 @@ async fn duration_flags_refuse_nan_negative_and_absurd_values() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pki_curve_writes_a_key_pair_once_and_prints_its_allow_line() {
+    let dir = temp_dir("curve");
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let dir_arg = dir.display().to_string();
+    let made = run(&["pki", "curve", "alice", "--dir", &dir_arg], None).await;
+    assert!(made.status.success(), "{made:?}");
+    let line = stdout(&made);
+    let public = std::fs::read_to_string(dir.join("alice.pub")).expect("alice.pub");
+    assert_eq!(
+        line.trim(),
+        format!("alice {}", public.trim()),
+        "the allow line"
+    );
+    let allow = demitter::zmq::curve_keys::AllowList::parse(&line).expect("an allow line");
+    assert_eq!(allow.len(), 1);
+    let secret = std::fs::read_to_string(dir.join("alice.key")).expect("alice.key");
+    assert_eq!(secret.trim().len(), 40, "a Z85 key");
+    assert!(!line.contains(secret.trim()), "the secret is never printed");
+    let again = run(&["pki", "curve", "alice", "--dir", &dir_arg], None).await;
+    assert!(
+        !again.status.success() && stderr(&again).contains("never overwritten"),
+        "{again:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("alice.key")).expect("alice.key"),
+        secret,
+        "the first key stands"
+    );
+    let bad = run(&["pki", "curve", "no good", "--dir", &dir_arg], None).await;
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("no whitespace"),
+        "{bad:?}"
+    );
+    assert!(!dir.join("no good.key").exists(), "nothing written");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pki_writes_a_hood_and_its_peers_and_never_overwrites() {
     let dir = temp_dir("pki");
     let hood = dir.join("office");

@@ -43,6 +43,48 @@ pub enum ZmqError {
         /// The socket type that answered.
         found: String,
     },
+    /// A CURVE key that is not 40 Z85 characters of a 32-byte key.
+    #[error("not a CURVE key: {0}")]
+    CurveKey(String),
+    /// A line of a CURVE allow file that is not `NAME Z85_PUBLIC_KEY`.
+    #[error("allow list, line {line}: {reason}")]
+    AllowList {
+        /// The line, counting from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A name a key pair cannot be written for (it is the name its key emits under).
+    #[error("cannot make a CURVE key pair for that name")]
+    KeyName(#[source] demitter_core::Error),
+    /// A name an allow file cannot hold: whitespace separates its fields, and `#` starts
+    /// its comments.
+    #[error(
+        "`{0}` cannot name a CURVE key: an allow file's names hold no whitespace and do not start with `#`"
+    )]
+    KeyNameUnfit(String),
+    /// A key or allow file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A key file is already there: keys are never overwritten.
+    #[error("{} already exists; a key is never overwritten (remove it first to replace it)", path.display())]
+    KeyFileExists {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// What was wrong with a key or allow file.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong in it.
+        source: Box<ZmqError>,
+    },
     /// [`probe_forwarder`](crate::probe_forwarder): something answers there, but it does
     /// not speak ZMTP 3 with the NULL mechanism (an HTTP server, say).
     #[error("{addr} does not answer as a ZeroMQ forwarder: {source}")]
