@@ -6,7 +6,8 @@
 //!   the bus, and answer requests.
 //! - `demitter listeners NAME`, `demitter peers`: the bus-wide counts, and who is there.
 //! - `demitter bench`: the benchmark harness (as `demitter-bench`).
-//! - `demitter pki hood|peer`: certificates for the QUIC mesh.
+//! - `demitter pki hood|peer|server|nats-config|curve`: certificates for the QUIC mesh and
+//!   an authenticated NATS bus, and CURVE keys for ZeroMQ.
 //! - `demitter forwarder`: the ZeroMQ forwarder, as `demitter-forwarder`.
 
 mod bus;
