@@ -102,6 +102,11 @@ impl CurveSecretKey {
         CurvePublicKey(*self.0.public_key().as_bytes())
     }
 
+    /// The primitive, for the handshake.
+    pub(crate) fn box_key(&self) -> &crypto_box::SecretKey {
+        &self.0
+    }
+
     /// The key in a file written by [`write_key_pair`] (or by hand: 40 Z85 characters).
     pub fn read_file(path: &Path) -> Result<Self, ZmqError> {
         let text = read_key_file(path)?;

@@ -43,6 +43,14 @@ pub enum ZmqError {
         /// The socket type that answered.
         found: String,
     },
+    /// The CURVE handshake or a CURVE message was refused: the connection cannot go on.
+    #[error("CURVE {command} refused: {reason}")]
+    Curve {
+        /// The command refused (`HELLO`, `WELCOME`, `INITIATE`, `READY`, `MESSAGE`).
+        command: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
     /// A CURVE key that is not 40 Z85 characters of a 32-byte key.
     #[error("not a CURVE key: {0}")]
     CurveKey(String),

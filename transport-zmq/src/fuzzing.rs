@@ -31,3 +31,8 @@ pub fn demitter_message(data: &[u8]) {
         .collect();
     let _ = wire::decode(parts, LIMIT, &mut DecodeCache::default());
 }
+
+/// The CURVE mechanism's commands: `data` as each of HELLO, WELCOME and INITIATE.
+pub fn curve_commands(data: &[u8]) {
+    crate::curve::decode_hostile(data);
+}

@@ -3,6 +3,7 @@
 //! [`zmtp`]) the forwarder (the `demitter-forwarder` crate) is built from.
 
 pub mod conn;
+pub mod curve;
 pub mod curve_keys;
 mod error;
 mod probe;

@@ -236,3 +236,190 @@ async fn our_emitters_work_through_a_libzmq_proxy() {
     a.close().await;
     b.close().await;
 }
+
+/// A libzmq PUB socket as a CURVE server with the `zmq_curve(7)` test key: prints its
+/// port, then publishes `[b"curve.topic", b"sealed hello"]` every 5 ms.
+const CURVE_PUB: &str = r#"
+import sys, time, zmq
+ctx = zmq.Context()
+pub = ctx.socket(zmq.PUB)
+pub.curve_server = True
+pub.curve_secretkey = b"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+port = pub.bind_to_random_port("tcp://127.0.0.1")
+print(port, flush=True)
+deadline = time.time() + 60
+while time.time() < deadline:
+    pub.send_multipart([b"curve.topic", b"sealed hello"])
+    time.sleep(0.005)
+"#;
+
+/// Reads one ZMTP frame: its flags and body.
+fn read_frame(stream: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
+    use std::io::Read as _;
+    let mut flags = [0u8; 1];
+    stream.read_exact(&mut flags).expect("a frame");
+    let len = if flags[0] & 0x02 != 0 {
+        let mut len = [0u8; 8];
+        stream.read_exact(&mut len).expect("a long size");
+        usize::try_from(u64::from_be_bytes(len)).expect("fits")
+    } else {
+        let mut len = [0u8; 1];
+        stream.read_exact(&mut len).expect("a size");
+        usize::from(len[0])
+    };
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).expect("a body");
+    (flags[0], body)
+}
+
+/// Writes one ZMTP frame.
+fn write_frame(stream: &mut std::net::TcpStream, command: bool, body: &[u8]) {
+    use std::io::Write as _;
+    let mut frame = Vec::with_capacity(9 + body.len());
+    let flags = if command { 0x04 } else { 0x00 };
+    if let Ok(short) = u8::try_from(body.len()) {
+        frame.extend_from_slice(&[flags, short]);
+    } else {
+        frame.push(flags | 0x02);
+        frame.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    }
+    frame.extend_from_slice(body);
+    stream.write_all(&frame).expect("written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_curve_handshake_and_messages_work_with_libzmq() {
+    use demitter_zmq::curve::{ClientHello, FLAG_MORE};
+    use demitter_zmq::curve_keys::{CurvePublicKey, CurveSecretKey};
+    use std::io::{Read as _, Write as _};
+
+    let mut publisher = Python::run(CURVE_PUB, &[]);
+    let port = publisher.line("the CURVE publisher's port").await;
+    let received = tokio::task::spawn_blocking(move || {
+        let mut stream =
+            std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connects");
+        stream.set_read_timeout(Some(WAIT)).expect("a timeout");
+        // ZMTP 3.0, CURVE, as a client.
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xFF;
+        greeting[9] = 0x7F;
+        greeting[10] = 3;
+        greeting[12..17].copy_from_slice(b"CURVE");
+        stream.write_all(&greeting).expect("greets");
+        let mut theirs = [0u8; 64];
+        stream.read_exact(&mut theirs).expect("a greeting");
+        assert_eq!(&theirs[12..17], b"CURVE", "libzmq speaks CURVE");
+        // (libzmq 4.3.5 sends as-server 0 even as a CURVE server: the roles are each
+        // side's configuration, not the greeting's.)
+
+        let server = CurvePublicKey::from_z85("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7")
+            .expect("the test key");
+        let (waiting, hello) =
+            ClientHello::start(&CurveSecretKey::generate(), &server).expect("starts");
+        write_frame(&mut stream, true, &hello);
+        let (_, welcome) = read_frame(&mut stream);
+        let mut metadata = b"\x0bSocket-Type".to_vec();
+        metadata.extend_from_slice(&3u32.to_be_bytes());
+        metadata.extend_from_slice(b"SUB");
+        let (initiated, initiate) = waiting.welcome(&welcome, &metadata).expect("a WELCOME");
+        write_frame(&mut stream, true, &initiate);
+        let (_, ready) = read_frame(&mut stream);
+        let (their_metadata, mut codec) = initiated.ready(&ready).expect("a READY");
+        assert!(
+            their_metadata.windows(3).any(|w| w == b"PUB"),
+            "libzmq's READY names its socket type"
+        );
+        // A ZMTP 3.0 subscription: a message of 0x01 and the topic.
+        let subscribe = codec.seal(0, b"\x01curve.").expect("sealed");
+        write_frame(&mut stream, false, &subscribe);
+        let (_, topic) = read_frame(&mut stream);
+        let (_, data) = read_frame(&mut stream);
+        (
+            codec.open(&topic).expect("opens"),
+            codec.open(&data).expect("opens"),
+        )
+    })
+    .await
+    .expect("the client ran");
+    assert_eq!(received.0.0, FLAG_MORE, "the topic, with more to follow");
+    assert_eq!(&received.0.1[..], b"curve.topic");
+    assert_eq!((received.1.0, &received.1.1[..]), (0, &b"sealed hello"[..]));
+}
+
+/// A libzmq SUB socket as a CURVE client with the `zmq_curve(7)` client key, connecting
+/// to a server whose public key is the first argument on the port of the second: prints
+/// the first message it receives.
+const CURVE_SUB: &str = r#"
+import sys, zmq
+ctx = zmq.Context()
+sub = ctx.socket(zmq.SUB)
+sub.curve_serverkey = sys.argv[1].encode()
+sub.curve_publickey = b"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+sub.curve_secretkey = b"D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs"
+sub.setsockopt(zmq.SUBSCRIBE, b"curve.")
+sub.connect("tcp://127.0.0.1:" + sys.argv[2])
+topic, data = sub.recv_multipart()
+print(topic.decode(), data.decode(), flush=True)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libzmq_clients_pass_our_curve_server_handshake() {
+    use demitter_zmq::curve::{FLAG_MORE, ServerHello};
+    use demitter_zmq::curve_keys::{CurvePublicKey, CurveSecretKey};
+    use std::io::{Read as _, Write as _};
+
+    let server = CurveSecretKey::generate();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = listener.local_addr().expect("bound").port();
+    let mut subscriber = Python::run(CURVE_SUB, &[server.public_key().to_z85(), port.to_string()]);
+    let client = tokio::task::spawn_blocking(move || {
+        let (mut stream, _) = listener.accept().expect("libzmq connects");
+        stream.set_read_timeout(Some(WAIT)).expect("a timeout");
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xFF;
+        greeting[9] = 0x7F;
+        greeting[10] = 3;
+        greeting[12..17].copy_from_slice(b"CURVE");
+        greeting[32] = 1;
+        stream.write_all(&greeting).expect("greets");
+        let mut theirs = [0u8; 64];
+        stream.read_exact(&mut theirs).expect("a greeting");
+        assert_eq!(&theirs[12..17], b"CURVE");
+        let (_, hello) = read_frame(&mut stream);
+        let (welcomed, welcome) = ServerHello::new(&server).hello(&hello).expect("a HELLO");
+        write_frame(&mut stream, true, &welcome);
+        let (_, initiate) = read_frame(&mut stream);
+        let known = welcomed.initiate(&initiate).expect("an INITIATE");
+        assert!(known.metadata.windows(3).any(|w| w == b"SUB"));
+        let mut metadata = b"\x0bSocket-Type".to_vec();
+        metadata.extend_from_slice(&3u32.to_be_bytes());
+        metadata.extend_from_slice(b"PUB");
+        let client = known.client;
+        let (ready, mut codec) = known.accept(&metadata).expect("accepted");
+        write_frame(&mut stream, true, &ready);
+        let (_, subscription) = read_frame(&mut stream);
+        let (flags, topic) = codec.open(&subscription).expect("opens");
+        assert_eq!(
+            (flags, &topic[..]),
+            (0, &b"\x01curve."[..]),
+            "a ZMTP 3.0 subscription"
+        );
+        let topic = codec.seal(FLAG_MORE, b"curve.topic").expect("sealed");
+        let data = codec.seal(0, b"from our server").expect("sealed");
+        write_frame(&mut stream, false, &topic);
+        write_frame(&mut stream, false, &data);
+        stream.flush().expect("flushed");
+        (client, stream)
+    })
+    .await
+    .expect("the server ran");
+    assert_eq!(
+        client.0,
+        CurvePublicKey::from_z85("Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID").expect("the test key"),
+        "the server knows the client by its permanent key"
+    );
+    assert_eq!(
+        subscriber.line("the message, through CURVE").await,
+        "curve.topic from our server"
+    );
+}
