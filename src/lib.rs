@@ -41,13 +41,15 @@ pub use demitter_nats as nats;
 
 #[cfg(feature = "quic")]
 mod quic_url;
+#[cfg(feature = "zmq")]
+mod zmq_url;
 
 /// Connects an emitter to the bus named by `url`, with default settings.
 ///
 /// | scheme | transport |
 /// | --- | --- |
 /// | `mem://NAME` | the in-process hub called `NAME` |
-/// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder |
+/// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder; with `curve=SERVER_Z85_PUBLIC_KEY&secret=FILE` (the client's Z85 secret key file, as `demitter pki curve` writes), the CURVE mechanism: authenticated and encrypted |
 /// | `quic://IP:PORTS?hood=DIR&peer=NAME` | a QUIC mesh node (feature `quic`) listening on `IP` at the first free port of `PORTS` (`4816`, `4816-4819`, `4816,5000`), with the identity `DIR/NAME.crt`, `DIR/NAME.key` and `DIR/hood.crt` (or `ca=FILE&cert=FILE&key=FILE`); more parameters: `seed=HOST:PORT` (repeatable or comma-separated), `allow=NAME,NAME`, `gossip=off`, `mdns=on` (find the hood's peers on the local network by multicast DNS) |
 /// | `nats://HOST:PORT[,HOST:PORT…][?prefix=NAME][&hood=DIR&peer=NAME]` | an emitter on a NATS server or cluster (feature `nats`), failing over between the servers given; buses of different `prefix` (default `demitter`) share servers without hearing each other; with `hood` and `peer`, mutual TLS with peer `NAME`'s certificate of the `demitter pki` hood in `DIR`, and an authenticated bus (the servers configured as `demitter pki nats-config` prints) |
 /// | `nng+tcp://IP:PORT?peer=HOST:PORT` | a node of an nng bus (feature `nng`) listening on `IP:PORT` (port 0: any free one), dialing each `peer` (repeatable or comma-separated) and, from their announcements, the rest of the bus |
@@ -74,13 +76,10 @@ pub async fn connect_with(url: &str, config: EmitterConfig) -> Result<Emitter, E
             Emitter::with_config(MemoryHub::named(rest).join(), config)
         }
         #[cfg(feature = "zmq")]
-        "zmq" => {
-            let (xsub, xpub) = zmq_endpoints_of(url, rest)?;
-            Emitter::with_config(
-                zmq::ZmqTransport::connect(zmq::ZmqConfig::new(xsub, xpub)),
-                config,
-            )
-        }
+        "zmq" => Emitter::with_config(
+            zmq::ZmqTransport::connect(zmq_url::zmq_config(url, rest)?),
+            config,
+        ),
         #[cfg(feature = "nng")]
         "nng+tcp" => {
             let mut nng_config =
@@ -136,50 +135,27 @@ const SCHEMES: &[&str] = &[
 /// ```
 #[cfg(feature = "zmq")]
 pub fn zmq_endpoints(url: &str) -> Result<(String, String), Error> {
+    let config = zmq_config(url)?;
+    Ok((config.xsub, config.xpub))
+}
+
+/// The transport settings a `zmq://` URL names: the forwarder's endpoints and, with
+/// `curve=` and `secret=`, the CURVE keys (the secret key read from its file).
+///
+/// ```
+/// let config = demitter::zmq_config("zmq://127.0.0.1:5555?xpub=6000")?;
+/// assert_eq!((config.xpub.as_str(), config.curve.is_none()), ("127.0.0.1:6000", true));
+/// # Ok::<(), demitter::Error>(())
+/// ```
+#[cfg(feature = "zmq")]
+pub fn zmq_config(url: &str) -> Result<zmq::ZmqConfig, Error> {
     match url.split_once("://") {
-        Some(("zmq", rest)) => zmq_endpoints_of(url, rest),
+        Some(("zmq", rest)) => zmq_url::zmq_config(url, rest),
         _ => Err(Error::InvalidUrl {
             url: url.to_owned(),
             reason: "not a zmq:// URL".into(),
         }),
     }
-}
-
-/// `HOST:PORT?xpub=PORT` -> the XSUB and XPUB addresses.
-#[cfg(feature = "zmq")]
-fn zmq_endpoints_of(url: &str, rest: &str) -> Result<(String, String), Error> {
-    let bad = |reason: String| Error::InvalidUrl {
-        url: url.to_owned(),
-        reason,
-    };
-    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (host, port) = authority.rsplit_once(':').ok_or_else(|| {
-        bad("expected zmq://HOST:XSUB_PORT, for example zmq://127.0.0.1:5555".into())
-    })?;
-    if host.is_empty() {
-        return Err(bad("the host is missing".into()));
-    }
-    let xsub_port: u16 = port
-        .parse()
-        .map_err(|_| bad(format!("`{port}` is not a port number")))?;
-    let mut xpub_port = xsub_port
-        .checked_add(1)
-        .ok_or_else(|| bad("no port follows 65535; give xpub=PORT".into()))?;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("xpub", value)) => {
-                xpub_port = value
-                    .parse()
-                    .map_err(|_| bad(format!("xpub=`{value}` is not a port number")))?;
-            }
-            _ => {
-                return Err(bad(format!(
-                    "unknown parameter `{pair}`; the one parameter is xpub=PORT"
-                )));
-            }
-        }
-    }
-    Ok((format!("{host}:{xsub_port}"), format!("{host}:{xpub_port}")))
 }
 
 /// `IP:PORT` of an `nng+tcp://IP:PORT?...` URL.

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use demitter::zmq::{ZmqConfig, ZmqTransport};
+use demitter::zmq::ZmqTransport;
 use demitter::{Emitter, EmitterConfig, ErrorKind, PEER_UP, RawPayload};
 
 use crate::error::CliError;
@@ -51,14 +51,17 @@ pub(crate) async fn join(
     timeout: Duration,
 ) -> Result<Joined, CliError> {
     if url.starts_with("zmq://") {
-        let (xsub, xpub) = demitter::zmq_endpoints(url)?;
-        demitter::zmq::probe_forwarder(&xsub, &xpub, timeout)
-            .await
-            .map_err(|source| CliError::NoForwarder {
-                hint: forwarder_hint(&source),
-                source,
-            })?;
-        let transport = Arc::new(ZmqTransport::connect(ZmqConfig::new(xsub, xpub)));
+        let zmq_config = demitter::zmq_config(url)?;
+        // The probe speaks NULL: a CURVE forwarder answers only the handshake itself.
+        if zmq_config.curve.is_none() {
+            demitter::zmq::probe_forwarder(&zmq_config.xsub, &zmq_config.xpub, timeout)
+                .await
+                .map_err(|source| CliError::NoForwarder {
+                    hint: forwarder_hint(&source),
+                    source,
+                })?;
+        }
+        let transport = Arc::new(ZmqTransport::connect(zmq_config));
         let shared: Arc<dyn demitter::Transport> = transport.clone();
         let joined = Joined {
             emitter: Emitter::from_shared(shared, config)?,

@@ -11,9 +11,7 @@ use demitter_core::SendQueue;
 use demitter_zmq::ZmqError;
 use demitter_zmq::conn::{self, Reader};
 use demitter_zmq::zmtp::{self, RawMessage, SocketType};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -111,7 +109,7 @@ pub(crate) async fn accept_publishers(
     }
 }
 
-async fn write_control(mut writer: OwnedWriteHalf, mut control: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_control(mut writer: conn::Writer, mut control: mpsc::UnboundedReceiver<Bytes>) {
     while let Some(bytes) = control.recv().await {
         if writer.write_all(&bytes).await.is_err() {
             return;
@@ -197,7 +195,7 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// One subscriber's writer: takes what is queued and writes it, a batch at a time, until
 /// the queue is closed and empty. A failed write closes the queue, which tells the loop
 /// the subscriber is gone.
-async fn write_messages(mut writer: OwnedWriteHalf, queue: Arc<SendQueue>) {
+async fn write_messages(mut writer: conn::Writer, queue: Arc<SendQueue>) {
     while let Some(batch) = queue.next_batch(WRITE_BATCH).await {
         if writer.write_all(&batch).await.is_err() {
             queue.discard();

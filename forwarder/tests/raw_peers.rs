@@ -6,7 +6,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 
 use demitter_forwarder::{Forwarder, ForwarderConfig};
 use demitter_zmq::conn::{self, Reader, Received};
@@ -29,7 +28,7 @@ async fn forwarder(queue: usize) -> Forwarder {
     .expect("binds")
 }
 
-async fn peer(addr: SocketAddr, ours: SocketType) -> (Reader, OwnedWriteHalf) {
+async fn peer(addr: SocketAddr, ours: SocketType) -> (Reader, demitter_zmq::conn::Writer) {
     let stream = TcpStream::connect(addr).await.expect("connects");
     let (reader, writer, _) = conn::handshake(stream, ours, 1 << 20)
         .await
@@ -37,7 +36,7 @@ async fn peer(addr: SocketAddr, ours: SocketType) -> (Reader, OwnedWriteHalf) {
     (reader, writer)
 }
 
-async fn subscribe(writer: &mut OwnedWriteHalf, on: bool, topic: &[u8]) {
+async fn subscribe(writer: &mut demitter_zmq::conn::Writer, on: bool, topic: &[u8]) {
     writer
         .write_all(&zmtp::subscription(on, topic))
         .await
@@ -52,7 +51,7 @@ async fn next_subscription(reader: &mut Reader) -> (bool, Bytes) {
     zmtp::parse_subscription(&frame).unwrap_or_else(|| panic!("not a subscription: {frame:?}"))
 }
 
-async fn publish(writer: &mut OwnedWriteHalf, topic: &str, body: &[u8]) {
+async fn publish(writer: &mut demitter_zmq::conn::Writer, topic: &str, body: &[u8]) {
     let mut out = BytesMut::new();
     zmtp::put_message(&mut out, &[topic.as_bytes(), b"origin", body]);
     writer.write_all(&out).await.expect("writes");

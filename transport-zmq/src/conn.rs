@@ -1,5 +1,6 @@
-//! One ZMTP connection over TCP: the handshake, then a reader of frames and messages and a
-//! raw writer. Public for the forwarder crate (`demitter-forwarder`), which speaks ZMTP
+//! One ZMTP connection over TCP: the handshake (NULL, or CURVE as a client), then a reader
+//! of frames and messages and a writer of ZMTP bytes (sealed into CURVE messages on a CURVE
+//! connection). Public for the forwarder crate (`demitter-forwarder`), which speaks ZMTP
 //! through it; an application wants [`ZmqTransport`](crate::ZmqTransport) instead.
 
 use std::time::Duration;
@@ -9,8 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::curve::{ClientHello, FLAG_COMMAND, FLAG_MORE};
+use crate::curve_keys::{CurvePublicKey, CurveSecretKey};
 use crate::error::ZmqError;
-use crate::zmtp::{self, GREETING_LEN, SocketType, ZmtpFrame, ZmtpFrameDecoder};
+use crate::zmtp::{self, GREETING_LEN, Mechanism, SocketType, ZmtpFrame, ZmtpFrameDecoder};
 
 /// How long a peer has to complete the handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -18,14 +21,24 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most parts one message may have (Demitter's have 3; control messages too).
 const MAX_PARTS: usize = 16;
 
+/// A CURVE client's keys: its own secret key (its public key is derived) and the server's
+/// public key.
+#[derive(Debug, Clone)]
+pub struct CurveClientKeys {
+    /// The client's permanent secret key.
+    pub secret: CurveSecretKey,
+    /// The server's permanent public key.
+    pub server: CurvePublicKey,
+}
+
 /// Performs the ZMTP handshake as `ours` (NULL mechanism, within five seconds) and checks
-/// the peer can talk to us. Returns the reader, the raw writer, and the socket type the
-/// peer named.
+/// the peer can talk to us. Returns the reader, the writer, and the socket type the peer
+/// named.
 pub async fn handshake(
     stream: TcpStream,
     ours: SocketType,
     max_frame: usize,
-) -> Result<(Reader, OwnedWriteHalf, String), ZmqError> {
+) -> Result<(Reader, Writer, String), ZmqError> {
     stream.set_nodelay(true)?;
     let (mut read, mut write) = stream.into_split();
     let exchange = async {
@@ -34,12 +47,7 @@ pub async fn handshake(
         read.read_exact(&mut greeting).await?;
         zmtp::check_greeting(&greeting)?;
         write.write_all(&zmtp::ready(ours)).await?;
-        let mut reader = Reader {
-            read,
-            buf: BytesMut::with_capacity(64 * 1024),
-            decoder: ZmtpFrameDecoder::new(max_frame),
-            parts: Vec::new(),
-        };
+        let mut reader = Reader::new(read, max_frame);
         let peer_type = match reader.next_frame().await? {
             Some(ZmtpFrame::Command { name, data }) if name == "READY" => {
                 zmtp::ready_socket_type(data)?
@@ -67,21 +75,181 @@ pub async fn handshake(
     let (reader, peer_type) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
         .await
         .map_err(|_| ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))??;
-    Ok((reader, write, peer_type))
+    Ok((reader, Writer::plain(write, max_frame), peer_type))
+}
+
+/// Performs the ZMTP handshake as `ours` with the CURVE mechanism as its client (within
+/// five seconds): the server must prove it holds the secret key of `keys.server`, and learns
+/// this client's public key. Returns the reader and writer, which open and seal every frame,
+/// and the socket type the peer named.
+pub async fn handshake_curve_client(
+    stream: TcpStream,
+    ours: SocketType,
+    max_frame: usize,
+    keys: &CurveClientKeys,
+) -> Result<(Reader, Writer, String), ZmqError> {
+    stream.set_nodelay(true)?;
+    let (mut read, mut write) = stream.into_split();
+    let exchange = async {
+        write
+            .write_all(&zmtp::greeting_for(Mechanism::Curve, false))
+            .await?;
+        let mut greeting = [0u8; GREETING_LEN];
+        read.read_exact(&mut greeting).await?;
+        zmtp::check_greeting_for(&greeting, Mechanism::Curve)?;
+        let mut reader = Reader::new(read, max_frame);
+        let (waiting, hello) = ClientHello::start(&keys.secret, &keys.server)?;
+        write.write_all(&zmtp::command_frame(&hello)).await?;
+        let welcome = reader.handshake_command("WELCOME").await?;
+        let (initiated, initiate) = waiting.welcome(&welcome, &zmtp::socket_type_property(ours))?;
+        write.write_all(&zmtp::command_frame(&initiate)).await?;
+        let ready = reader.handshake_command("READY").await?;
+        let (metadata, codec) = initiated.ready(&ready)?;
+        let peer_type = zmtp::ready_socket_type(metadata)?;
+        if !ours.accepts(&peer_type) {
+            return Err(ZmqError::IncompatiblePeer {
+                ours: ours.name(),
+                theirs: peer_type,
+            });
+        }
+        Ok::<_, ZmqError>((reader, codec, peer_type))
+    };
+    let (mut reader, codec, peer_type) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+        .await
+        .map_err(|_| {
+        ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"))
+    })??;
+    let (opener, sealer) = codec.split();
+    reader.curve = Some(opener);
+    let writer = Writer {
+        write,
+        curve: Some(Sealer {
+            codec: sealer,
+            decoder: ZmtpFrameDecoder::new(max_frame),
+        }),
+    };
+    Ok((reader, writer, peer_type))
+}
+
+/// Writes ZMTP bytes to a connection: as they are, or on a CURVE connection each frame
+/// sealed into a MESSAGE.
+#[derive(Debug)]
+pub struct Writer {
+    write: OwnedWriteHalf,
+    curve: Option<Sealer>,
+}
+
+/// Seals the frames of ZMTP bytes.
+struct Sealer {
+    codec: crate::curve::CurveSealer,
+    decoder: ZmtpFrameDecoder,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    fn plain(write: OwnedWriteHalf, max_frame: usize) -> Self {
+        let _ = max_frame;
+        Self { write, curve: None }
+    }
+
+    /// Writes whole ZMTP frames (this crate's own: never half a frame).
+    pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.curve {
+            None => self.write.write_all(bytes).await,
+            Some(sealer) => {
+                let sealed = sealer.seal(bytes).map_err(std::io::Error::other)?;
+                self.write.write_all(&sealed).await
+            }
+        }
+    }
+
+    /// Shuts the writing half down.
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        self.write.shutdown().await
+    }
+}
+
+impl Sealer {
+    /// `bytes`' frames, each sealed into a MESSAGE and framed as a message part.
+    fn seal(&mut self, bytes: &[u8]) -> Result<BytesMut, ZmqError> {
+        let mut frames = BytesMut::from(bytes);
+        let mut out = BytesMut::with_capacity(bytes.len() + bytes.len() / 2 + 64);
+        while let Some(frame) = self.decoder.decode(&mut frames)? {
+            let sealed = match frame {
+                ZmtpFrame::Part { more, body } => {
+                    self.codec.seal(if more { FLAG_MORE } else { 0 }, &body)?
+                }
+                ZmtpFrame::Command { name, data } => self
+                    .codec
+                    .seal(FLAG_COMMAND, &zmtp::command_body(&name, &data))?,
+            };
+            zmtp::put_part(&mut out, false, &sealed);
+        }
+        if !frames.is_empty() {
+            return Err(ZmqError::Malformed(
+                "half a frame handed to a CURVE writer".into(),
+            ));
+        }
+        Ok(out)
+    }
 }
 
 /// Reads frames and whole messages from a connection. Both reads are cancel-safe: bytes
 /// and the parts of a message read so far stay in the reader.
-#[derive(Debug)]
 pub struct Reader {
     read: OwnedReadHalf,
     buf: BytesMut,
     decoder: ZmtpFrameDecoder,
     /// The parts of the message being read.
     parts: Vec<Bytes>,
+    /// On a CURVE connection, what opens each frame.
+    curve: Option<crate::curve::CurveOpener>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("buffered", &self.buf.len())
+            .field("curve", &self.curve.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reader {
+    fn new(read: OwnedReadHalf, max_frame: usize) -> Self {
+        Self {
+            read,
+            buf: BytesMut::with_capacity(64 * 1024),
+            decoder: ZmtpFrameDecoder::new(max_frame),
+            parts: Vec::new(),
+            curve: None,
+        }
+    }
+
+    /// The body of the handshake command `expected`; an ERROR is the server's refusal.
+    async fn handshake_command(&mut self, expected: &str) -> Result<Vec<u8>, ZmqError> {
+        match self.next_frame().await? {
+            Some(ZmtpFrame::Command { name, data }) if name == expected => {
+                Ok(zmtp::command_body(&name, &data))
+            }
+            Some(ZmtpFrame::Command { name, data }) if name == "ERROR" => {
+                let reason = data.get(1..).unwrap_or_default();
+                Err(ZmqError::Handshake(format!(
+                    "the server refused: {}",
+                    String::from_utf8_lossy(reason)
+                )))
+            }
+            other => Err(ZmqError::Handshake(format!(
+                "expected {expected}, got {other:?}"
+            ))),
+        }
+    }
+
     /// Reads more bytes into the buffer. `false` at a clean end of stream (nothing left
     /// half-read); an error if the stream ends inside a `what`.
     async fn fill(&mut self, what: &str) -> Result<bool, ZmqError> {
@@ -104,7 +272,10 @@ impl Reader {
     pub async fn next_frame(&mut self) -> Result<Option<ZmtpFrame>, ZmqError> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
-                return Ok(Some(frame));
+                return match &mut self.curve {
+                    None => Ok(Some(frame)),
+                    Some(opener) => open_frame(opener, frame).map(Some),
+                };
             }
             if !self.fill("frame").await? {
                 return Ok(None);
@@ -148,6 +319,11 @@ impl Reader {
     /// The next whole message as received (for forwarding untouched), skipping commands;
     /// `None` at a clean end of stream.
     pub async fn next_raw_message(&mut self) -> Result<Option<zmtp::RawMessage>, ZmqError> {
+        if self.curve.is_some() {
+            return Err(ZmqError::Handshake(
+                "a CURVE connection's messages are sealed: they cannot be forwarded raw".into(),
+            ));
+        }
         loop {
             match self.decoder.split_message(&mut self.buf, MAX_PARTS)? {
                 zmtp::Split::Message(message) => return Ok(Some(message)),
@@ -159,6 +335,36 @@ impl Reader {
             }
         }
     }
+}
+
+/// A CURVE connection's frame, opened: a MESSAGE holding a message part or a command.
+fn open_frame(
+    opener: &mut crate::curve::CurveOpener,
+    frame: ZmtpFrame,
+) -> Result<ZmtpFrame, ZmqError> {
+    let ZmtpFrame::Part { body, .. } = frame else {
+        return Err(ZmqError::Malformed(
+            "a command in clear on a CURVE connection".into(),
+        ));
+    };
+    let (flags, data) = opener.open(&body)?;
+    if flags & FLAG_COMMAND == 0 {
+        return Ok(ZmtpFrame::Part {
+            more: flags & FLAG_MORE != 0,
+            body: data,
+        });
+    }
+    let name_len = usize::from(*data.first().unwrap_or(&0));
+    if name_len == 0 || data.len() < 1 + name_len {
+        return Err(ZmqError::Malformed(
+            "a sealed command without a name".into(),
+        ));
+    }
+    let name = String::from_utf8_lossy(&data[1..=name_len]).into_owned();
+    Ok(ZmtpFrame::Command {
+        name,
+        data: data.slice(1 + name_len..),
+    })
 }
 
 /// What a reader yields.

@@ -89,6 +89,28 @@ fn seal(with: &SalsaBox, nonce: &crypto_box::Nonce, plain: &[u8]) -> Vec<u8> {
     with.encrypt(nonce, plain).unwrap_or_default()
 }
 
+/// The box of one connection's transient keys, and the keys, to make another.
+struct Session {
+    boxed: SalsaBox,
+    peer: PublicKey,
+    ours: SecretKey,
+}
+
+impl Session {
+    fn new(peer: PublicKey, ours: SecretKey) -> Self {
+        Self {
+            boxed: SalsaBox::new(&peer, &ours),
+            peer,
+            ours,
+        }
+    }
+
+    /// Another box of the same keys (one for each direction of a split connection).
+    fn another_box(&self) -> SalsaBox {
+        SalsaBox::new(&self.peer, &self.ours)
+    }
+}
+
 /// The short nonces of one connection: those this side sends, and the last it received.
 #[derive(Debug)]
 struct ShortNonces {
@@ -198,9 +220,9 @@ impl ClientHello {
         plain.extend_from_slice(&vouch_nonce);
         plain.extend_from_slice(&vouch);
         plain.extend_from_slice(metadata);
-        let session = SalsaBox::new(&server_transient, &self.transient);
+        let session = Session::new(server_transient, self.transient.clone());
         let short = self.nonces.take("INITIATE")?;
-        let sealed = seal(&session, &nonce(b"CurveZMQINITIATE", &short), &plain);
+        let sealed = seal(&session.boxed, &nonce(b"CurveZMQINITIATE", &short), &plain);
         let mut initiate = BytesMut::with_capacity(INITIATE_HEADER + sealed.len());
         initiate.put_slice(INITIATE);
         initiate.put_slice(cookie);
@@ -218,7 +240,7 @@ impl ClientHello {
 
 /// The client's handshake, waiting for READY.
 pub struct ClientInitiate {
-    session: SalsaBox,
+    session: Session,
     nonces: ShortNonces,
 }
 
@@ -238,6 +260,7 @@ impl ClientInitiate {
         self.nonces.accept("READY", short)?;
         let metadata = self
             .session
+            .boxed
             .decrypt(
                 &nonce(b"CurveZMQREADY---", &body[6..14]),
                 &body[SHORT_HEADER..],
@@ -361,7 +384,7 @@ pub struct ServerInitiated {
     pub client: CurvePublicKey,
     /// The client's metadata (ZMTP properties).
     pub metadata: Bytes,
-    session: SalsaBox,
+    session: Session,
     nonces: ShortNonces,
 }
 
@@ -394,8 +417,9 @@ impl ServerWelcome {
         let transient = SecretKey::from(*transient_bytes);
         self.nonces
             .accept("INITIATE", short_nonce_at(body, 9 + COOKIE_LEN))?;
-        let session = SalsaBox::new(&self.client_transient, &transient);
+        let session = Session::new(self.client_transient.clone(), transient.clone());
         let plain = session
+            .boxed
             .decrypt(
                 &nonce(b"CurveZMQINITIATE", &body[105..113]),
                 &body[INITIATE_HEADER..],
@@ -426,7 +450,11 @@ impl ServerInitiated {
     /// Lets the client in: the READY body carrying `metadata`, and the connection's codec.
     pub fn accept(mut self, metadata: &[u8]) -> Result<(Bytes, CurveCodec), ZmqError> {
         let short = self.nonces.take("READY")?;
-        let sealed = seal(&self.session, &nonce(b"CurveZMQREADY---", &short), metadata);
+        let sealed = seal(
+            &self.session.boxed,
+            &nonce(b"CurveZMQREADY---", &short),
+            metadata,
+        );
         let mut ready = BytesMut::with_capacity(SHORT_HEADER + sealed.len());
         ready.put_slice(READY);
         ready.put_slice(&short);
@@ -455,7 +483,7 @@ pub fn error_body(reason: &str) -> Bytes {
 
 /// The boxes of one connection's messages, after the handshake, each way.
 pub struct CurveCodec {
-    session: SalsaBox,
+    session: Session,
     nonces: ShortNonces,
     send_prefix: &'static [u8; 16],
     receive_prefix: &'static [u8; 16],
@@ -471,45 +499,132 @@ impl CurveCodec {
     /// The MESSAGE body carrying one frame's `data` with its `flags` ([`FLAG_MORE`],
     /// [`FLAG_COMMAND`]).
     pub fn seal(&mut self, flags: u8, data: &[u8]) -> Result<Bytes, ZmqError> {
-        let short = self.nonces.take("MESSAGE")?;
-        let mut plain = Vec::with_capacity(1 + data.len());
-        plain.push(flags);
-        plain.extend_from_slice(data);
-        let sealed = seal(&self.session, &nonce(self.send_prefix, &short), &plain);
-        let mut message = BytesMut::with_capacity(MESSAGE_HEADER + sealed.len());
-        message.put_slice(MESSAGE);
-        message.put_slice(&short);
-        message.put_slice(&sealed);
-        Ok(message.freeze())
+        let short = u64::from_be_bytes(self.nonces.take("MESSAGE")?);
+        Ok(seal_message(
+            &self.session.boxed,
+            self.send_prefix,
+            short,
+            flags,
+            data,
+        ))
     }
 
     /// Opens a MESSAGE body: its flags and data. A box that does not open, or a short
     /// nonce that does not rise (a replayed or reordered message), is refused; the
     /// connection cannot go on after it.
     pub fn open(&mut self, body: &[u8]) -> Result<(u8, Bytes), ZmqError> {
-        if body.len() < MESSAGE_HEADER + TAG + 1 || !body.starts_with(MESSAGE) {
-            return Err(refused("MESSAGE", "not a MESSAGE"));
-        }
-        let short = short_nonce_at(body, 8);
-        let plain = self
-            .session
-            .decrypt(
-                &nonce(self.receive_prefix, &body[8..16]),
-                &body[MESSAGE_HEADER..],
-            )
-            .map_err(|_| refused("MESSAGE", "its box does not open"))?;
-        // Only a message that opened moves the nonce: a forged one cannot push it up.
-        self.nonces.accept("MESSAGE", short)?;
-        let flags = plain[0];
-        if flags & !(FLAG_MORE | FLAG_COMMAND) != 0 {
-            return Err(refused("MESSAGE", "reserved flags are set"));
-        }
-        Ok((flags, Bytes::copy_from_slice(&plain[1..])))
+        let (flags, data, short) = open_message(
+            &self.session.boxed,
+            self.receive_prefix,
+            self.nonces.peer,
+            body,
+        )?;
+        self.nonces.peer = short;
+        Ok((flags, data))
     }
 }
 
 /// Feeds `data` to every decoder of the mechanism, each in the state that reads it: for the
 /// fuzz targets and the hostile-input tests.
+impl CurveCodec {
+    /// The two directions apart, for a connection read and written by different tasks:
+    /// each has its own nonces.
+    pub fn split(self) -> (CurveOpener, CurveSealer) {
+        let ShortNonces { next, peer } = self.nonces;
+        (
+            CurveOpener {
+                session: self.session.another_box(),
+                peer,
+                prefix: self.receive_prefix,
+            },
+            CurveSealer {
+                session: self.session.boxed,
+                next,
+                prefix: self.send_prefix,
+            },
+        )
+    }
+}
+
+/// What opens the MESSAGEs a connection receives (see [`CurveCodec::open`]).
+pub struct CurveOpener {
+    session: SalsaBox,
+    peer: u64,
+    prefix: &'static [u8; 16],
+}
+
+/// What seals the MESSAGEs a connection sends (see [`CurveCodec::seal`]).
+pub struct CurveSealer {
+    session: SalsaBox,
+    next: u64,
+    prefix: &'static [u8; 16],
+}
+
+impl CurveOpener {
+    /// Opens a MESSAGE body: its flags and data (see [`CurveCodec::open`]).
+    pub fn open(&mut self, body: &[u8]) -> Result<(u8, Bytes), ZmqError> {
+        let (flags, data, nonce) = open_message(&self.session, self.prefix, self.peer, body)?;
+        self.peer = nonce;
+        Ok((flags, data))
+    }
+}
+
+impl CurveSealer {
+    /// The MESSAGE body carrying `data` with its `flags` (see [`CurveCodec::seal`]).
+    pub fn seal(&mut self, flags: u8, data: &[u8]) -> Result<Bytes, ZmqError> {
+        let short = self.next;
+        self.next = short
+            .checked_add(1)
+            .ok_or_else(|| refused("MESSAGE", "the short nonces ran out"))?;
+        Ok(seal_message(&self.session, self.prefix, short, flags, data))
+    }
+}
+
+/// A MESSAGE body: `data` and its `flags`, sealed with short nonce `short`.
+fn seal_message(
+    session: &SalsaBox,
+    prefix: &[u8; 16],
+    short: u64,
+    flags: u8,
+    data: &[u8],
+) -> Bytes {
+    let short = short.to_be_bytes();
+    let mut plain = Vec::with_capacity(1 + data.len());
+    plain.push(flags);
+    plain.extend_from_slice(data);
+    let sealed = seal(session, &nonce(prefix, &short), &plain);
+    let mut message = BytesMut::with_capacity(MESSAGE_HEADER + sealed.len());
+    message.put_slice(MESSAGE);
+    message.put_slice(&short);
+    message.put_slice(&sealed);
+    message.freeze()
+}
+
+/// Opens a MESSAGE body whose short nonce must be above `last`: its flags, data and nonce.
+fn open_message(
+    session: &SalsaBox,
+    prefix: &[u8; 16],
+    last: u64,
+    body: &[u8],
+) -> Result<(u8, Bytes, u64), ZmqError> {
+    if body.len() < MESSAGE_HEADER + TAG + 1 || !body.starts_with(MESSAGE) {
+        return Err(refused("MESSAGE", "not a MESSAGE"));
+    }
+    let short = short_nonce_at(body, 8);
+    let plain = session
+        .decrypt(&nonce(prefix, &body[8..16]), &body[MESSAGE_HEADER..])
+        .map_err(|_| refused("MESSAGE", "its box does not open"))?;
+    // Only a message that opened moves the nonce: a forged one cannot push it up.
+    if short <= last {
+        return Err(refused("MESSAGE", "its short nonce did not rise"));
+    }
+    let flags = plain[0];
+    if flags & !(FLAG_MORE | FLAG_COMMAND) != 0 {
+        return Err(refused("MESSAGE", "reserved flags are set"));
+    }
+    Ok((flags, Bytes::copy_from_slice(&plain[1..]), short))
+}
+
 #[doc(hidden)]
 pub fn decode_hostile(data: &[u8]) {
     let (client, server) = (CurveSecretKey::generate(), CurveSecretKey::generate());

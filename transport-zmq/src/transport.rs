@@ -18,9 +18,7 @@ use demitter_core::{
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -65,6 +63,10 @@ pub struct ZmqConfig {
     /// means the forwarder (or the path to it) is gone even if TCP has not noticed. Keep it
     /// well above the emitter's heartbeat interval.
     pub silence_timeout: Duration,
+    /// With keys, both connections use the CURVE mechanism as its client: the forwarder
+    /// must prove the server key, and sees this client's key; everything on the wire is
+    /// encrypted. `None` (the default) is the NULL mechanism, as Demitter speaks.
+    pub curve: Option<conn::CurveClientKeys>,
 }
 
 impl ZmqConfig {
@@ -82,6 +84,7 @@ impl ZmqConfig {
             connect_timeout: Duration::from_secs(2),
             silence_timeout: Duration::from_secs(5),
             sync_timeout: Duration::from_millis(200),
+            curve: None,
         }
     }
 }
@@ -326,7 +329,7 @@ async fn connect_with_backoff(
     cancel: &CancellationToken,
     reports: &mpsc::Sender<Incoming>,
     lost_at: Option<tokio::time::Instant>,
-) -> Option<(Reader, OwnedWriteHalf)> {
+) -> Option<(Reader, conn::Writer)> {
     let backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut attempt = 0u32;
     // The refusal last reported: the same one is not reported again at every attempt.
@@ -335,7 +338,11 @@ async fn connect_with_backoff(
         let result = async {
             let attempt = async {
                 let stream = TcpStream::connect(addr).await?;
-                conn::handshake(stream, ours, config.max_frame_bytes + 64 * 1024).await
+                let max_frame = config.max_frame_bytes + 64 * 1024;
+                match &config.curve {
+                    None => conn::handshake(stream, ours, max_frame).await,
+                    Some(keys) => conn::handshake_curve_client(stream, ours, max_frame, keys).await,
+                }
             };
             tokio::time::timeout(config.connect_timeout, attempt)
                 .await
@@ -485,7 +492,7 @@ async fn publish(
 /// of stream after the data, and what the forwarder still sends is read until it closes
 /// too, since dropping a socket with unread input resets it instead.
 async fn flush_and_close(
-    mut writer: OwnedWriteHalf,
+    mut writer: conn::Writer,
     reader: &mut Reader,
     held: Bytes,
     queue: &SendQueue,

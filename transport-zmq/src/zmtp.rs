@@ -58,19 +58,53 @@ impl SocketType {
     }
 }
 
+/// The security mechanisms this crate speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// No security (Demitter's, and ZeroMQ's default).
+    Null,
+    /// CURVE (RFC 25): authenticated and encrypted.
+    Curve,
+}
+
+impl Mechanism {
+    fn name(self) -> &'static [u8] {
+        match self {
+            Mechanism::Null => b"NULL",
+            Mechanism::Curve => b"CURVE",
+        }
+    }
+}
+
 /// Our greeting: ZMTP 3.0, NULL mechanism.
 pub(crate) fn greeting() -> [u8; GREETING_LEN] {
+    greeting_for(Mechanism::Null, false)
+}
+
+/// Our greeting: ZMTP 3.0 with `mechanism`, in the role `as_server`.
+pub(crate) fn greeting_for(mechanism: Mechanism, as_server: bool) -> [u8; GREETING_LEN] {
     let mut g = [0u8; GREETING_LEN];
     g[0] = 0xFF;
     g[9] = 0x7F;
     g[10] = 3;
     g[11] = 0;
-    g[12..16].copy_from_slice(b"NULL");
+    let name = mechanism.name();
+    g[12..12 + name.len()].copy_from_slice(name);
+    g[32] = u8::from(as_server);
     g
 }
 
 /// Checks a peer's greeting: ZMTP 3.x with the NULL mechanism.
 pub(crate) fn check_greeting(g: &[u8; GREETING_LEN]) -> Result<(), ZmqError> {
+    check_greeting_for(g, Mechanism::Null)
+}
+
+/// Checks a peer's greeting: ZMTP 3.x with `mechanism`. (Its as-server field is not
+/// read: libzmq 4.3 sends 0 even as a CURVE server, and each side knows its role.)
+pub(crate) fn check_greeting_for(
+    g: &[u8; GREETING_LEN],
+    wanted: Mechanism,
+) -> Result<(), ZmqError> {
     if g[0] != 0xFF || g[9] != 0x7F {
         return Err(ZmqError::Handshake("not a ZMTP greeting".into()));
     }
@@ -85,28 +119,51 @@ pub(crate) fn check_greeting(g: &[u8; GREETING_LEN]) -> Result<(), ZmqError> {
         .iter()
         .position(|b| *b == 0)
         .unwrap_or(mechanism.len());
-    if &mechanism[..end] != b"NULL" {
+    if &mechanism[..end] != wanted.name() {
         return Err(ZmqError::Handshake(format!(
-            "peer wants the {} security mechanism; only NULL is supported",
-            String::from_utf8_lossy(&mechanism[..end])
+            "peer wants the {} security mechanism; this connection speaks {}",
+            String::from_utf8_lossy(&mechanism[..end]),
+            String::from_utf8_lossy(wanted.name())
         )));
     }
     Ok(())
 }
 
+/// A command frame holding `body` (its name, length-prefixed, and its data).
+pub(crate) fn command_frame(body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(9 + body.len());
+    put_frame(&mut out, FLAG_COMMAND, body);
+    out.freeze()
+}
+
+/// Appends a message part (a data frame) holding `body`.
+pub(crate) fn put_part(out: &mut BytesMut, more: bool, body: &[u8]) {
+    put_frame(out, if more { FLAG_MORE } else { 0 }, body);
+}
+
+/// A command's whole body again: its name, length-prefixed, then its data.
+pub(crate) fn command_body(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(1 + name.len() + data.len());
+    body.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    body
+}
+
+/// The properties of a READY (or CURVE INITIATE) naming `socket_type`.
+pub(crate) fn socket_type_property(socket_type: SocketType) -> Vec<u8> {
+    let value = socket_type.name().as_bytes();
+    let mut out = Vec::with_capacity(16 + value.len());
+    out.push(11);
+    out.extend_from_slice(b"Socket-Type");
+    out.extend_from_slice(&u32::try_from(value.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
 /// The READY command announcing `socket_type`, as a frame.
 pub(crate) fn ready(socket_type: SocketType) -> Bytes {
-    let mut body = BytesMut::new();
-    body.put_u8(5);
-    body.put_slice(b"READY");
-    let value = socket_type.name().as_bytes();
-    body.put_u8(11);
-    body.put_slice(b"Socket-Type");
-    body.put_u32(value.len() as u32);
-    body.put_slice(value);
-    let mut out = BytesMut::new();
-    put_frame(&mut out, FLAG_COMMAND, &body);
-    out.freeze()
+    command_frame(&command_body("READY", &socket_type_property(socket_type)))
 }
 
 /// A decoded frame.
@@ -370,9 +427,10 @@ mod tests {
     #[test]
     fn greeting_round_trips_and_refuses_others() {
         assert!(check_greeting(&greeting()).is_ok());
-        let mut curve = greeting();
-        curve[12..17].copy_from_slice(b"CURVE");
+        let curve = greeting_for(Mechanism::Curve, true);
         assert!(check_greeting(&curve).is_err());
+        assert!(check_greeting_for(&curve, Mechanism::Curve).is_ok());
+        assert!(check_greeting_for(&greeting(), Mechanism::Curve).is_err());
         let mut v2 = greeting();
         v2[10] = 2;
         assert!(check_greeting(&v2).is_err());

@@ -423,3 +423,78 @@ async fn libzmq_clients_pass_our_curve_server_handshake() {
         "curve.topic from our server"
     );
 }
+
+/// libzmq's XSUB/XPUB proxy as a CURVE server (both sides) with the `zmq_curve(7)` test
+/// key, on free ports.
+const LIBZMQ_CURVE_PROXY: &str = r#"
+import zmq
+ctx = zmq.Context()
+sockets = []
+for kind in (zmq.XSUB, zmq.XPUB):
+    s = ctx.socket(kind)
+    s.curve_server = True
+    s.curve_secretkey = b"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+    sockets.append(s)
+ports = [s.bind_to_random_port("tcp://127.0.0.1") for s in sockets]
+print(*ports, flush=True)
+zmq.proxy(*sockets)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_emitters_work_through_a_libzmq_curve_proxy() {
+    use demitter_zmq::conn::CurveClientKeys;
+    use demitter_zmq::curve_keys::{CurvePublicKey, CurveSecretKey};
+
+    let mut proxy = Python::run(LIBZMQ_CURVE_PROXY, &[]);
+    let ports = proxy.line("the proxy's ports").await;
+    let (xsub, xpub) = ports.split_once(' ').expect("two ports");
+    let (xsub, xpub) = (format!("127.0.0.1:{xsub}"), format!("127.0.0.1:{xpub}"));
+    let server =
+        CurvePublicKey::from_z85("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").expect("the test key");
+    let curve_emitter = || {
+        let mut config = ZmqConfig::new(&xsub, &xpub);
+        config.curve = Some(CurveClientKeys {
+            secret: CurveSecretKey::generate(),
+            server,
+        });
+        Emitter::with_config(ZmqTransport::connect(config), EmitterConfig::default())
+            .expect("emitter")
+    };
+    let (a, b) = (curve_emitter(), curve_emitter());
+    let once = b.once::<Chat>("via.curve").expect("valid");
+    tokio::time::timeout(WAIT, a.wait_for_listeners("via.curve", 1))
+        .await
+        .expect("b's listener is seen through libzmq's CURVE proxy")
+        .expect("open");
+    let chat = Chat {
+        text: "sealed".into(),
+        n: 9,
+    };
+    assert_eq!(a.emit("via.curve", &chat).await.expect("emits").remote, 1);
+    let event = tokio::time::timeout(WAIT, once)
+        .await
+        .expect("arrives")
+        .expect("decodes");
+    assert_eq!(event.data, chat);
+
+    // A client with the wrong server key gets nothing through, and its emitter says why.
+    let mut wrong = ZmqConfig::new(&xsub, &xpub);
+    wrong.curve = Some(CurveClientKeys {
+        secret: CurveSecretKey::generate(),
+        server: CurveSecretKey::generate().public_key(),
+    });
+    let stranger = Emitter::with_config(ZmqTransport::connect(wrong), EmitterConfig::default())
+        .expect("emitter");
+    let mut errors = stranger.errors();
+    let report = tokio::time::timeout(WAIT, errors.recv())
+        .await
+        .expect("a report")
+        .expect("open");
+    assert!(
+        report.to_string().contains("CURVE") || report.to_string().contains("handshake"),
+        "{report}"
+    );
+    stranger.close().await;
+    a.close().await;
+    b.close().await;
+}
