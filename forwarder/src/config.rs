@@ -1,7 +1,10 @@
 //! [`ForwarderConfig`]: where a forwarder listens and what each subscriber may queue.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
 
 /// Settings of a [`Forwarder`](crate::Forwarder).
 #[derive(Debug, Clone)]
@@ -22,6 +25,31 @@ pub struct ForwarderConfig {
     pub max_frame_bytes: usize,
     /// How often statistics are logged (at info level); `None` for never.
     pub stats_interval: Option<Duration>,
+    /// With CURVE, both sides speak only the CURVE mechanism as its server and let in
+    /// only the keys of the allow list; `None` (the default) is the NULL mechanism, as
+    /// Demitter's processes speak.
+    pub curve: Option<ForwarderCurve>,
+}
+
+/// CURVE on both sides of a forwarder: its secret key, and which client keys may connect
+/// under which names. The allow list is shared, so that it can be replaced while the
+/// forwarder runs; each connection is checked against the list of its handshake.
+#[derive(Debug, Clone)]
+pub struct ForwarderCurve {
+    /// The forwarder's permanent secret key.
+    pub secret: CurveSecretKey,
+    /// The client keys let in, and their names.
+    pub allow: Arc<RwLock<AllowList>>,
+}
+
+impl ForwarderCurve {
+    /// CURVE with this key and allow list.
+    pub fn new(secret: CurveSecretKey, allow: AllowList) -> Self {
+        Self {
+            secret,
+            allow: Arc::new(RwLock::new(allow)),
+        }
+    }
 }
 
 impl Default for ForwarderConfig {
@@ -33,6 +61,7 @@ impl Default for ForwarderConfig {
             subscriber_queue_bytes: 16 * 1024 * 1024,
             max_frame_bytes: demitter_core::DEFAULT_MAX_FRAME_BYTES + 64 * 1024,
             stats_interval: Some(Duration::from_secs(10)),
+            curve: None,
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::switchboard::Event;
 /// Logs a connection that did not complete its handshake: a peer that only opened and
 /// closed TCP (a port check, a load balancer's probe) at debug, a peer that spoke
 /// something else at warn.
-fn refused(peer: SocketAddr, side: &str, e: &ZmqError) {
+fn refused(peer: SocketAddr, side: &str, e: &ZmqError, events: &mpsc::UnboundedSender<Event>) {
     let left = matches!(e, ZmqError::Io(io) if matches!(
         io.kind(),
         std::io::ErrorKind::UnexpectedEof
@@ -33,6 +33,34 @@ fn refused(peer: SocketAddr, side: &str, e: &ZmqError) {
         tracing::debug!(%peer, "a {side} left before its handshake: {e}");
     } else {
         tracing::warn!(%peer, "{side} refused: {e}");
+        let _ = events.send(Event::Refused);
+    }
+}
+
+/// The handshake on one side of the forwarder: NULL, or CURVE with the allow list as it
+/// is now. Returns the reader, the writer, the peer's socket type and, with CURVE, who it
+/// is.
+async fn handshake(
+    stream: tokio::net::TcpStream,
+    ours: SocketType,
+    config: &ForwarderConfig,
+) -> Result<(Reader, conn::Writer, String, Option<conn::CurveClient>), ZmqError> {
+    let max = config.max_frame_bytes;
+    match &config.curve {
+        None => conn::handshake(stream, ours, max)
+            .await
+            .map(|(reader, writer, peer_type)| (reader, writer, peer_type, None)),
+        Some(curve) => {
+            let allow = curve.allow.read().map_or_else(
+                |poisoned| poisoned.into_inner().clone(),
+                |allow| allow.clone(),
+            );
+            conn::handshake_curve_server(stream, ours, max, &curve.secret, &allow)
+                .await
+                .map(|(reader, writer, peer_type, client)| {
+                    (reader, writer, peer_type, Some(client))
+                })
+        }
     }
 }
 
@@ -65,14 +93,15 @@ pub(crate) async fn accept_publishers(
     while let Some((stream, peer)) = accept(&listener, &cancel, "publisher").await {
         let (events, messages, cancel) = (events.clone(), messages.clone(), cancel.clone());
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let max = config.max_frame_bytes;
+        let config = config.clone();
         tasks.spawn(async move {
-            let (mut reader, writer, peer_type) =
-                match conn::handshake(stream, SocketType::XSub, max).await {
+            let (mut reader, writer, peer_type, client) =
+                match handshake(stream, SocketType::XSub, &config).await {
                     Ok(parts) => parts,
-                    Err(e) => return refused(peer, "publisher", &e),
+                    Err(e) => return refused(peer, "publisher", &e, &events),
                 };
-            tracing::debug!(%peer, %peer_type, "publisher connected");
+            let name = client.as_ref().map(|c| c.name.as_str());
+            tracing::debug!(%peer, %peer_type, ?name, "publisher connected");
             let (control_tx, control_rx) = mpsc::unbounded_channel();
             if events
                 .send(Event::PublisherJoined {
@@ -128,15 +157,16 @@ pub(crate) async fn accept_subscribers(
     while let Some((stream, peer)) = accept(&listener, &cancel, "subscriber").await {
         let (events, cancel) = (events.clone(), cancel.clone());
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let (max, queue_len) = (config.max_frame_bytes, config.subscriber_queue);
-        let queue_bytes = config.subscriber_queue_bytes;
+        let (queue_len, queue_bytes) = (config.subscriber_queue, config.subscriber_queue_bytes);
+        let config = config.clone();
         tasks.spawn(async move {
-            let (reader, writer, peer_type) =
-                match conn::handshake(stream, SocketType::XPub, max).await {
+            let (reader, writer, peer_type, client) =
+                match handshake(stream, SocketType::XPub, &config).await {
                     Ok(parts) => parts,
-                    Err(e) => return refused(peer, "subscriber", &e),
+                    Err(e) => return refused(peer, "subscriber", &e, &events),
                 };
-            tracing::debug!(%peer, %peer_type, "subscriber connected");
+            let name = client.as_ref().map(|c| c.name.as_str());
+            tracing::debug!(%peer, %peer_type, ?name, "subscriber connected");
             let queue = Arc::new(SendQueue::new(queue_bytes, queue_len.max(1)));
             if events
                 .send(Event::SubscriberJoined {

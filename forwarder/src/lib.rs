@@ -38,7 +38,7 @@ mod switchboard;
 
 #[cfg(feature = "command")]
 pub use command::{ForwarderArgs, init_logging, run};
-pub use config::ForwarderConfig;
+pub use config::{ForwarderConfig, ForwarderCurve};
 pub use error::ForwarderError;
 pub use forwarder::Forwarder;
 pub use stats::ForwarderStats;

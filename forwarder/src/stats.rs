@@ -18,6 +18,9 @@ pub struct ForwarderStats {
     pub subscribers: u64,
     /// Distinct topics subscribed now.
     pub topics: u64,
+    /// Connections refused in the handshake (with CURVE: a NULL peer, a wrong server key,
+    /// a key the allow list does not hold).
+    pub refused: u64,
 }
 
 /// The live counters behind [`ForwarderStats`], written by the forwarding loop.
@@ -29,6 +32,7 @@ pub(crate) struct Counters {
     pub(crate) publishers: AtomicU64,
     pub(crate) subscribers: AtomicU64,
     pub(crate) topics: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 impl Counters {
@@ -41,6 +45,7 @@ impl Counters {
             publishers: get(&self.publishers),
             subscribers: get(&self.subscribers),
             topics: get(&self.topics),
+            refused: get(&self.refused),
         }
     }
 }

@@ -39,6 +39,8 @@ pub(crate) enum Event {
         subscribe: bool,
         topic: Bytes,
     },
+    /// A connection was refused in its handshake.
+    Refused,
 }
 
 /// A subscriber, as the loop holds it.
@@ -121,6 +123,10 @@ impl Loop {
             }
             Event::PublisherLeft { id } => {
                 self.publishers.remove(&id);
+            }
+            Event::Refused => {
+                let refused = self.counters.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                self.gauges.send_modify(|g| g.refused = refused);
             }
             Event::SubscriberJoined { id, peer, queue } => {
                 self.routing.subscriber_joined(id);

@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::curve::{ClientHello, FLAG_COMMAND, FLAG_MORE};
-use crate::curve_keys::{CurvePublicKey, CurveSecretKey};
+use crate::curve::{ClientHello, FLAG_COMMAND, FLAG_MORE, ServerHello};
+use crate::curve_keys::{AllowList, CurvePublicKey, CurveSecretKey};
 use crate::error::ZmqError;
 use crate::zmtp::{self, GREETING_LEN, Mechanism, SocketType, ZmtpFrame, ZmtpFrameDecoder};
 
@@ -129,6 +129,79 @@ pub async fn handshake_curve_client(
         }),
     };
     Ok((reader, writer, peer_type))
+}
+
+/// A CURVE client the server let in: who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurveClient {
+    /// Its permanent public key, proven in the handshake.
+    pub key: CurvePublicKey,
+    /// The name the allow list binds the key to.
+    pub name: String,
+}
+
+/// Performs the ZMTP handshake as `ours` with the CURVE mechanism as its server (within
+/// five seconds), letting in only clients whose key `allow` lists: a client with another
+/// key is sent ERROR and refused ([`ZmqError::CurveClientRefused`]). Returns the reader
+/// and writer, the socket type the peer named, and who the client is.
+pub async fn handshake_curve_server(
+    stream: TcpStream,
+    ours: SocketType,
+    max_frame: usize,
+    secret: &CurveSecretKey,
+    allow: &AllowList,
+) -> Result<(Reader, Writer, String, CurveClient), ZmqError> {
+    stream.set_nodelay(true)?;
+    let (mut read, mut write) = stream.into_split();
+    let exchange = async {
+        write
+            .write_all(&zmtp::greeting_for(Mechanism::Curve, true))
+            .await?;
+        let mut greeting = [0u8; GREETING_LEN];
+        read.read_exact(&mut greeting).await?;
+        zmtp::check_greeting_for(&greeting, Mechanism::Curve)?;
+        let mut reader = Reader::new(read, max_frame);
+        let hello = reader.handshake_command("HELLO").await?;
+        let (welcomed, welcome) = ServerHello::new(secret).hello(&hello)?;
+        write.write_all(&zmtp::command_frame(&welcome)).await?;
+        let initiate = reader.handshake_command("INITIATE").await?;
+        let known = welcomed.initiate(&initiate)?;
+        let Some(name) = allow.name_of(&known.client).map(str::to_owned) else {
+            let _ = write
+                .write_all(&zmtp::command_frame(&crate::curve::error_body(
+                    "this key is not allowed",
+                )))
+                .await;
+            return Err(ZmqError::CurveClientRefused { key: known.client });
+        };
+        let peer_type = zmtp::ready_socket_type(known.metadata.clone())?;
+        if !ours.accepts(&peer_type) {
+            return Err(ZmqError::IncompatiblePeer {
+                ours: ours.name(),
+                theirs: peer_type,
+            });
+        }
+        let client = CurveClient {
+            key: known.client,
+            name,
+        };
+        let (ready, codec) = known.accept(&zmtp::socket_type_property(ours))?;
+        write.write_all(&zmtp::command_frame(&ready)).await?;
+        Ok::<_, ZmqError>((reader, codec, peer_type, client))
+    };
+    let (mut reader, codec, peer_type, client) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+        .await
+        .map_err(|_| ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))??;
+    let (opener, sealer) = codec.split();
+    reader.curve = Some(opener);
+    let writer = Writer {
+        write,
+        curve: Some(Sealer {
+            codec: sealer,
+            decoder: ZmtpFrameDecoder::new(max_frame),
+        }),
+    };
+    Ok((reader, writer, peer_type, client))
 }
 
 /// Writes ZMTP bytes to a connection: as they are, or on a CURVE connection each frame
@@ -320,9 +393,7 @@ impl Reader {
     /// `None` at a clean end of stream.
     pub async fn next_raw_message(&mut self) -> Result<Option<zmtp::RawMessage>, ZmqError> {
         if self.curve.is_some() {
-            return Err(ZmqError::Handshake(
-                "a CURVE connection's messages are sealed: they cannot be forwarded raw".into(),
-            ));
+            return self.next_opened_message().await;
         }
         loop {
             match self.decoder.split_message(&mut self.buf, MAX_PARTS)? {
@@ -333,6 +404,27 @@ impl Reader {
             if !self.fill("message").await? {
                 return Ok(None);
             }
+        }
+    }
+}
+
+impl Reader {
+    /// On a CURVE connection, the next whole message, opened and framed again as ZMTP
+    /// bytes (to be sealed again for each connection it is forwarded to), skipping commands.
+    async fn next_opened_message(&mut self) -> Result<Option<zmtp::RawMessage>, ZmqError> {
+        loop {
+            let parts = match self.next_message().await? {
+                None => return Ok(None),
+                Some(Received::Command) => continue,
+                Some(Received::Message(parts)) => parts,
+            };
+            let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+            let mut bytes = BytesMut::new();
+            zmtp::put_message(&mut bytes, &refs);
+            let bytes = bytes.freeze();
+            let header = if parts[0].len() > 255 { 9 } else { 2 };
+            let topic = bytes.slice(header..header + parts[0].len());
+            return Ok(Some(zmtp::RawMessage { bytes, topic }));
         }
     }
 }

@@ -51,6 +51,12 @@ pub enum ZmqError {
         /// Why.
         reason: &'static str,
     },
+    /// A CURVE client whose key the allow list does not hold: sent ERROR and refused.
+    #[error("refused a CURVE client with a key that is not allowed: {key}")]
+    CurveClientRefused {
+        /// The client's (proven) public key.
+        key: crate::curve_keys::CurvePublicKey,
+    },
     /// A CURVE key that is not 40 Z85 characters of a 32-byte key.
     #[error("not a CURVE key: {0}")]
     CurveKey(String),

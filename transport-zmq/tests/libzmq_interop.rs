@@ -477,24 +477,97 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
         .expect("decodes");
     assert_eq!(event.data, chat);
 
-    // A client with the wrong server key gets nothing through, and its emitter says why.
-    let mut wrong = ZmqConfig::new(&xsub, &xpub);
-    wrong.curve = Some(CurveClientKeys {
+    // A client with the wrong server key is refused in its handshake.
+    let stream = tokio::net::TcpStream::connect(&xsub)
+        .await
+        .expect("connects");
+    let wrong = CurveClientKeys {
         secret: CurveSecretKey::generate(),
         server: CurveSecretKey::generate().public_key(),
-    });
-    let stranger = Emitter::with_config(ZmqTransport::connect(wrong), EmitterConfig::default())
-        .expect("emitter");
-    let mut errors = stranger.errors();
-    let report = tokio::time::timeout(WAIT, errors.recv())
-        .await
-        .expect("a report")
-        .expect("open");
-    assert!(
-        report.to_string().contains("CURVE") || report.to_string().contains("handshake"),
-        "{report}"
-    );
-    stranger.close().await;
+    };
+    let refused = tokio::time::timeout(
+        WAIT,
+        demitter_zmq::conn::handshake_curve_client(
+            stream,
+            demitter_zmq::zmtp::SocketType::Pub,
+            1 << 20,
+            &wrong,
+        ),
+    )
+    .await
+    .expect("libzmq answers or hangs up");
+    assert!(refused.is_err(), "the wrong server key is refused");
     a.close().await;
     b.close().await;
+}
+
+/// libzmq PUB and SUB sockets as CURVE clients of a forwarder whose public key is the first
+/// argument (XSUB port second, XPUB port third), with the `zmq_curve(7)` client key, or with
+/// a key of their own if the fourth argument is `stranger`: publishes until its subscriber
+/// hears, then prints what it heard; a stranger prints `nothing` after a second.
+const CURVE_PUB_SUB: &str = r#"
+import sys, time, zmq
+server, xsub, xpub, who = sys.argv[1].encode(), sys.argv[2], sys.argv[3], sys.argv[4]
+if who == "stranger":
+    public, secret = zmq.curve_keypair()
+else:
+    public = b"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+    secret = b"D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs"
+ctx = zmq.Context()
+def curve(kind):
+    s = ctx.socket(kind)
+    s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server, public, secret
+    return s
+sub = curve(zmq.SUB)
+sub.setsockopt(zmq.SUBSCRIBE, b"s:curve.")
+sub.connect("tcp://127.0.0.1:" + xpub)
+pub = curve(zmq.PUB)
+pub.connect("tcp://127.0.0.1:" + xsub)
+deadline = time.time() + (1 if who == "stranger" else 20)
+while time.time() < deadline:
+    pub.send_multipart([b"s:curve.hello", b"pyclient", b"\xa6sealed"])
+    if sub.poll(20):
+        topic, origin, data = sub.recv_multipart()
+        print(topic.decode(), origin.decode(), data.hex(), flush=True)
+        sys.exit(0)
+print("nothing", flush=True)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libzmq_curve_clients_talk_through_our_curve_forwarder() {
+    use demitter_forwarder::ForwarderCurve;
+    use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
+
+    let secret =
+        CurveSecretKey::from_z85("JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6").expect("the test key");
+    let allow = AllowList::parse("pyclient Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID")
+        .expect("an allow list");
+    let f = Forwarder::bind(ForwarderConfig {
+        curve: Some(ForwarderCurve::new(secret.clone(), allow)),
+        ..ForwarderConfig::loopback_free_ports()
+    })
+    .await
+    .expect("binds");
+    let args = |who: &str| {
+        vec![
+            secret.public_key().to_z85(),
+            f.xsub_addr().port().to_string(),
+            f.xpub_addr().port().to_string(),
+            who.to_owned(),
+        ]
+    };
+    let mut allowed = Python::run(CURVE_PUB_SUB, &args("allowed"));
+    assert_eq!(
+        allowed.line("a message through our forwarder").await,
+        "s:curve.hello pyclient a67365616c6564"
+    );
+    let mut stranger = Python::run(CURVE_PUB_SUB, &args("stranger"));
+    assert_eq!(stranger.line("the stranger's outcome").await, "nothing");
+    assert!(
+        tokio::time::timeout(WAIT, f.wait_until(|g| g.refused >= 2))
+            .await
+            .expect("the stranger's sockets are refused and counted"),
+        "the forwarder runs"
+    );
+    f.close().await;
 }
