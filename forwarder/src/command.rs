@@ -6,7 +6,9 @@ use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::{Forwarder, ForwarderConfig, ForwarderError};
+use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
+
+use crate::{Forwarder, ForwarderConfig, ForwarderCurve, ForwarderError};
 
 /// The forwarder's settings, as flags or as Demitter's environment variables.
 ///
@@ -41,6 +43,33 @@ pub struct ForwarderArgs {
     /// Seconds between statistics lines (0: none).
     #[arg(long, default_value_t = 10)]
     pub stats_every: u64,
+    /// CURVE on both sides: the file holding the forwarder's Z85 secret key (from
+    /// `demitter pki curve NAME`). Needs --curve-allow.
+    #[arg(long, env = "CURVE_SECRET_FILE", requires = "curve_allow")]
+    pub curve_secret: Option<std::path::PathBuf>,
+    /// CURVE: the allow file, a line `NAME Z85_PUBLIC_KEY` per client; re-read on SIGHUP
+    /// (new connections are checked against the new list). Needs --curve-secret.
+    #[arg(long, env = "CURVE_ALLOW_FILE", requires = "curve_secret")]
+    pub curve_allow: Option<std::path::PathBuf>,
+}
+
+/// Re-reads the allow file (on SIGHUP): a file that does not read keeps the old list.
+fn reload_allow_list(curve: Option<&ForwarderCurve>, file: Option<&std::path::Path>) {
+    let (Some(curve), Some(file)) = (curve, file) else {
+        tracing::info!("SIGHUP: nothing to re-read (CURVE is off)");
+        return;
+    };
+    match AllowList::read_file(file) {
+        Ok(list) => {
+            let allowed = list.len();
+            match curve.allow.write() {
+                Ok(mut current) => *current = list,
+                Err(poisoned) => *poisoned.into_inner() = list,
+            }
+            tracing::info!(allowed, "SIGHUP: re-read the CURVE allow list");
+        }
+        Err(e) => tracing::warn!("SIGHUP: kept the old CURVE allow list: {e}"),
+    }
 }
 
 fn address(what: &'static str, host: &str, port: u16) -> Result<SocketAddr, ForwarderError> {
@@ -65,12 +94,25 @@ pub async fn run(args: ForwarderArgs) -> Result<(), ForwarderError> {
         source,
     })?;
     let interrupt = tokio::signal::ctrl_c();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|source| ForwarderError::Signal {
+            signal: "SIGHUP",
+            source,
+        })?;
+    let curve = match (&args.curve_secret, &args.curve_allow) {
+        (Some(secret), Some(allow)) => Some(ForwarderCurve::new(
+            CurveSecretKey::read_file(secret).map_err(ForwarderError::Curve)?,
+            AllowList::read_file(allow).map_err(ForwarderError::Curve)?,
+        )),
+        _ => None,
+    };
     let config = ForwarderConfig {
         xsub: address("XSUB", &args.xsub_address, args.xsub_port)?,
         xpub: address("XPUB", &args.xpub_address, args.xpub_port)?,
         subscriber_queue: args.subscriber_queue,
         subscriber_queue_bytes: args.subscriber_queue_bytes,
         stats_interval: (args.stats_every > 0).then(|| Duration::from_secs(args.stats_every)),
+        curve: curve.clone(),
         ..ForwarderConfig::default()
     };
     let forwarder = Forwarder::bind(config).await?;
@@ -89,13 +131,28 @@ pub async fn run(args: ForwarderArgs) -> Result<(), ForwarderError> {
             "only this machine can connect; to expose it on a trusted network set XSUB_ADDRESS=0.0.0.0 XPUB_ADDRESS=0.0.0.0"
         );
     }
+    if let Some(curve) = &curve {
+        let allowed = curve.allow.read().map_or(0, |a| a.len());
+        let _ = writeln!(
+            out,
+            "CURVE: public key {}, {allowed} client key(s) allowed; NULL peers are refused",
+            curve.secret.public_key()
+        );
+    }
     let _ = out.flush();
-    tokio::select! {
-        result = interrupt => result.map_err(|source| ForwarderError::Signal {
-            signal: "SIGINT",
-            source,
-        })?,
-        _ = terminate.recv() => {}
+    tokio::pin!(interrupt);
+    loop {
+        tokio::select! {
+            result = &mut interrupt => {
+                result.map_err(|source| ForwarderError::Signal {
+                    signal: "SIGINT",
+                    source,
+                })?;
+                break;
+            }
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => reload_allow_list(curve.as_ref(), args.curve_allow.as_deref()),
+        }
     }
     tracing::info!("shutting down");
     forwarder.close().await;

@@ -38,10 +38,13 @@ pub enum ForwarderError {
         /// What was given.
         host: String,
     },
+    /// A CURVE key or allow file that could not be read.
+    #[error("CURVE: {0}")]
+    Curve(#[source] demitter_zmq::ZmqError),
     /// Signals could not be listened for.
     #[error("cannot listen for {signal}: {source}")]
     Signal {
-        /// SIGINT or SIGTERM.
+        /// SIGINT, SIGTERM or SIGHUP.
         signal: &'static str,
         /// Why.
         source: std::io::Error,

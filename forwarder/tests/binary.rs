@@ -109,3 +109,139 @@ fn the_environment_configures_it_like_demitter() {
         .expect("runs");
     assert!(!output.status.success(), "an unknown LOG_LEVEL is refused");
 }
+
+/// A CURVE handshake with the forwarder at `addr` (`tcp://HOST:PORT`) as the client of
+/// `secret`.
+async fn curve_handshake(
+    addr: &str,
+    secret: &demitter_zmq::curve_keys::CurveSecretKey,
+    server: demitter_zmq::curve_keys::CurvePublicKey,
+) -> Result<(), demitter_zmq::ZmqError> {
+    let stream = tokio::net::TcpStream::connect(addr.trim_start_matches("tcp://"))
+        .await
+        .expect("connects");
+    let keys = demitter_zmq::conn::CurveClientKeys {
+        secret: secret.clone(),
+        server,
+    };
+    let shaken = demitter_zmq::conn::handshake_curve_client(
+        stream,
+        demitter_zmq::zmtp::SocketType::Pub,
+        1 << 20,
+        &keys,
+    );
+    tokio::time::timeout(WAIT, shaken)
+        .await
+        .expect("the forwarder answers or hangs up")
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curve_flags_guard_the_forwarder_and_sighup_rereads_the_allow_list() {
+    use std::io::{BufRead, BufReader, Write as _};
+
+    use demitter_zmq::curve_keys::{CurvePublicKey, CurveSecretKey, write_key_pair};
+
+    let dir = std::env::temp_dir().join(format!("demitter-fwd-curve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let server = write_key_pair(&dir, "forwarder").expect("keys");
+    let alice = write_key_pair(&dir, "alice").expect("keys");
+    let bob = write_key_pair(&dir, "bob").expect("keys");
+    let allow = dir.join("allow");
+    std::fs::write(&allow, format!("{}\n", alice.allow_line)).expect("written");
+    let (secret_arg, allow_arg) = (
+        server.secret.display().to_string(),
+        allow.display().to_string(),
+    );
+
+    let refused = forwarder(&["--curve-secret", &secret_arg])
+        .output()
+        .expect("runs");
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("--curve-allow"),
+        "{refused:?}"
+    );
+
+    let mut child = forwarder(&[
+        "--xsub-port",
+        "0",
+        "--xpub-port",
+        "0",
+        "--stats-every",
+        "0",
+        "--curve-secret",
+        &secret_arg,
+        "--curve-allow",
+        &allow_arg,
+    ])
+    .env("LOG_LEVEL", "info")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("the binary starts");
+    let lines = |from: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    };
+    let stdout = lines(Box::new(child.stdout.take().expect("piped")));
+    let stderr = lines(Box::new(child.stderr.take().expect("piped")));
+    let running = Running(child);
+    let until = |rx: &std::sync::mpsc::Receiver<String>, needle: &str| loop {
+        let line = rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("no line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    };
+    let listening = until(&stdout, "listening");
+    let xsub = listening
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://"))
+        .expect("an endpoint")
+        .trim_end_matches(',')
+        .to_owned();
+    let public = CurvePublicKey::read_file(&server.public).expect("the public key");
+    let said = until(&stdout, "CURVE");
+    assert!(
+        said.contains(&public.to_z85()) && said.contains("1 client key"),
+        "{said}"
+    );
+
+    let alice_key = CurveSecretKey::read_file(&alice.secret).expect("alice's key");
+    let bob_key = CurveSecretKey::read_file(&bob.secret).expect("bob's key");
+    curve_handshake(&xsub, &alice_key, public)
+        .await
+        .expect("alice is allowed");
+    assert!(
+        curve_handshake(&xsub, &bob_key, public).await.is_err(),
+        "bob is not, yet"
+    );
+
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&allow)
+        .expect("opens");
+    writeln!(file, "{}", bob.allow_line).expect("written");
+    drop(file);
+    let status = Command::new("kill")
+        .args(["-HUP", &running.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    until(&stderr, "re-read the CURVE allow list");
+    curve_handshake(&xsub, &bob_key, public)
+        .await
+        .expect("bob is allowed now");
+    drop(running);
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
