@@ -113,6 +113,7 @@ pub(crate) async fn accept_publishers(
                 return;
             }
             let writing = tokio::spawn(write_control(writer, control_rx));
+            let mut forged_before = false;
             loop {
                 let message = tokio::select! {
                     () = cancel.cancelled() => break,
@@ -120,6 +121,18 @@ pub(crate) async fn accept_publishers(
                 };
                 match message {
                     Ok(Some(message)) => {
+                        if let Some(name) = name
+                            && !sent_as(&message, name)
+                        {
+                            // An allowed key emitting under another name: dropped, counted,
+                            // and said once per connection.
+                            if !forged_before {
+                                tracing::warn!(%peer, name, "a CURVE publisher sent a message under another name; dropped (and any more)");
+                                forged_before = true;
+                            }
+                            let _ = events.send(Event::Forged);
+                            continue;
+                        }
                         if messages.send(message).await.is_err() {
                             break;
                         }
@@ -136,6 +149,19 @@ pub(crate) async fn accept_publishers(
             tracing::debug!(%peer, "publisher disconnected");
         });
     }
+}
+
+/// Whether `message`'s origin (its second part: `ID`, or `ID@EPOCH:SEQ` for an event) is
+/// `name`, the name a CURVE publisher's key is bound to.
+fn sent_as(message: &RawMessage, name: &str) -> bool {
+    let Some(origin) = message.part(1) else {
+        return false;
+    };
+    let id = origin
+        .iter()
+        .position(|b| *b == b'@')
+        .map_or(&origin[..], |at| &origin[..at]);
+    id == name.as_bytes()
 }
 
 async fn write_control(mut writer: conn::Writer, mut control: mpsc::UnboundedReceiver<Bytes>) {

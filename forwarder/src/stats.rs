@@ -21,6 +21,9 @@ pub struct ForwarderStats {
     /// Connections refused in the handshake (with CURVE: a NULL peer, a wrong server key,
     /// a key the allow list does not hold).
     pub refused: u64,
+    /// Messages dropped because a CURVE publisher sent them under a name that is not the
+    /// one its key is bound to.
+    pub forged: u64,
 }
 
 /// The live counters behind [`ForwarderStats`], written by the forwarding loop.
@@ -33,6 +36,7 @@ pub(crate) struct Counters {
     pub(crate) subscribers: AtomicU64,
     pub(crate) topics: AtomicU64,
     pub(crate) refused: AtomicU64,
+    pub(crate) forged: AtomicU64,
 }
 
 impl Counters {
@@ -46,6 +50,7 @@ impl Counters {
             subscribers: get(&self.subscribers),
             topics: get(&self.topics),
             refused: get(&self.refused),
+            forged: get(&self.forged),
         }
     }
 }

@@ -41,6 +41,8 @@ pub(crate) enum Event {
     },
     /// A connection was refused in its handshake.
     Refused,
+    /// A CURVE publisher's message under a name not its key's was dropped.
+    Forged,
 }
 
 /// A subscriber, as the loop holds it.
@@ -127,6 +129,10 @@ impl Loop {
             Event::Refused => {
                 let refused = self.counters.refused.fetch_add(1, Ordering::Relaxed) + 1;
                 self.gauges.send_modify(|g| g.refused = refused);
+            }
+            Event::Forged => {
+                let forged = self.counters.forged.fetch_add(1, Ordering::Relaxed) + 1;
+                self.gauges.send_modify(|g| g.forged = forged);
             }
             Event::SubscriberJoined { id, peer, queue } => {
                 self.routing.subscriber_joined(id);

@@ -121,6 +121,7 @@ async fn curve_handshake(
         .await
         .expect("connects");
     let keys = demitter_zmq::conn::CurveClientKeys {
+        name: demitter_core::NodeId::new("client").expect("an id"),
         secret: secret.clone(),
         server,
     };

@@ -22,9 +22,12 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_PARTS: usize = 16;
 
 /// A CURVE client's keys: its own secret key (its public key is derived) and the server's
-/// public key.
+/// public key, and the name the server's allow list binds its key to.
 #[derive(Debug, Clone)]
 pub struct CurveClientKeys {
+    /// The name its key is allowed under: the emitter's id, which this project's
+    /// forwarder checks every message's origin against.
+    pub name: demitter_core::NodeId,
     /// The client's permanent secret key.
     pub secret: CurveSecretKey,
     /// The server's permanent public key.

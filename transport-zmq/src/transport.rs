@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use demitter_core::{
     Backoff, Capabilities, CloseDeadlines, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination,
-    Error, ErrorKind, ErrorReport, Frame, Incoming, Pattern, SendQueue, Transport,
+    Error, ErrorKind, ErrorReport, Frame, Incoming, NodeId, Pattern, SendQueue, Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -65,7 +65,9 @@ pub struct ZmqConfig {
     pub silence_timeout: Duration,
     /// With keys, both connections use the CURVE mechanism as its client: the forwarder
     /// must prove the server key, and sees this client's key; everything on the wire is
-    /// encrypted. `None` (the default) is the NULL mechanism, as Demitter speaks.
+    /// encrypted, and the emitter's id is the keys' name (this project's forwarder drops
+    /// what a key sends under any other). `None` (the default) is the NULL mechanism, as
+    /// Demitter speaks.
     pub curve: Option<conn::CurveClientKeys>,
 }
 
@@ -157,6 +159,8 @@ pub struct ZmqTransport {
     gate: Arc<SubscriptionGate>,
     incoming: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
     max_frame_bytes: usize,
+    /// With CURVE, the name the forwarder binds this client's key to: the emitter's id.
+    curve_name: Option<NodeId>,
     closed: AtomicBool,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -166,6 +170,7 @@ impl ZmqTransport {
     /// Starts connecting to the forwarder and returns at once. Call within a tokio
     /// runtime.
     pub fn connect(config: ZmqConfig) -> Self {
+        let curve_name = config.curve.as_ref().map(|keys| keys.name.clone());
         let outgoing = Arc::new(SendQueue::new(config.send_queue_bytes, config.send_queue));
         let (subscriptions, subscription_rx) = mpsc::unbounded_channel();
         let (incoming_tx, incoming) = mpsc::channel(config.receive_queue.max(1));
@@ -192,6 +197,7 @@ impl ZmqTransport {
         ));
         tasks.close();
         Self {
+            curve_name,
             outgoing,
             interest: Mutex::new(HashMap::new()),
             subscriptions,
@@ -257,6 +263,10 @@ impl Transport for ZmqTransport {
         let mut caps = Capabilities::broadcast(self.max_frame_bytes);
         caps.blocking_send = true;
         caps
+    }
+
+    fn local_id(&self) -> Option<NodeId> {
+        self.curve_name.clone()
     }
 
     fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {

@@ -279,6 +279,32 @@ pub struct RawMessage {
     pub topic: Bytes,
 }
 
+impl RawMessage {
+    /// The body of part `index` (0 is the topic), a slice of `bytes`; `None` if the
+    /// message has fewer parts. (Its frames were checked when it was split off.)
+    pub fn part(&self, index: usize) -> Option<Bytes> {
+        let mut at = 0;
+        for i in 0..=index {
+            let flags = *self.bytes.get(at)?;
+            let (header, size) = if flags & FLAG_LONG != 0 {
+                let raw: [u8; 8] = self.bytes.get(at + 1..at + 9)?.try_into().ok()?;
+                (9, usize::try_from(u64::from_be_bytes(raw)).ok()?)
+            } else {
+                (2, usize::from(*self.bytes.get(at + 1)?))
+            };
+            let body = at + header..at + header + size;
+            if body.end > self.bytes.len() {
+                return None;
+            }
+            if i == index {
+                return Some(self.bytes.slice(body));
+            }
+            at = body.end;
+        }
+        None
+    }
+}
+
 /// What [`ZmtpFrameDecoder::split_message`] found at the front of a buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Split {
@@ -422,6 +448,22 @@ mod tests {
         }
         assert!(buf.is_empty());
         out
+    }
+
+    #[test]
+    fn a_raw_messages_parts_are_found_short_and_long() {
+        let long = vec![7u8; 300];
+        let mut bytes = BytesMut::new();
+        put_message(&mut bytes, &[b"topic", &long, b"last"]);
+        let bytes = bytes.freeze();
+        let message = RawMessage {
+            topic: bytes.slice(2..7),
+            bytes,
+        };
+        assert_eq!(message.part(0).as_deref(), Some(&b"topic"[..]));
+        assert_eq!(message.part(1).as_deref(), Some(&long[..]));
+        assert_eq!(message.part(2).as_deref(), Some(&b"last"[..]));
+        assert_eq!(message.part(3), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use demitter_core::{Emitter, EmitterConfig};
+use demitter_core::{Emitter, EmitterConfig, NodeId};
 use demitter_forwarder::{Forwarder, ForwarderConfig, ForwarderCurve};
 use demitter_zmq::ZmqError;
 use demitter_zmq::conn::{self, CurveClientKeys};
@@ -30,6 +30,14 @@ fn emitter(forwarder: &Forwarder, keys: Option<CurveClientKeys>) -> Emitter {
         .expect("an emitter")
 }
 
+fn keys(name: &str, secret: &CurveSecretKey, server: CurvePublicKey) -> CurveClientKeys {
+    CurveClientKeys {
+        name: NodeId::new(name).expect("an id"),
+        secret: secret.clone(),
+        server,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_keys_talk_through_a_curve_forwarder_and_others_are_refused() {
     let server = CurveSecretKey::generate();
@@ -46,14 +54,13 @@ async fn allowed_keys_talk_through_a_curve_forwarder_and_others_are_refused() {
     })
     .await
     .expect("binds");
-    let keys = |secret: &CurveSecretKey, server: CurvePublicKey| {
-        Some(CurveClientKeys {
-            secret: secret.clone(),
-            server,
-        })
-    };
-    let a = emitter(&forwarder, keys(&alice, server.public_key()));
-    let b = emitter(&forwarder, keys(&bob, server.public_key()));
+    let a = emitter(&forwarder, Some(keys("alice", &alice, server.public_key())));
+    let b = emitter(&forwarder, Some(keys("bob", &bob, server.public_key())));
+    assert_eq!(
+        a.id().as_str(),
+        "alice",
+        "the key's name is the emitter's id"
+    );
     let once = b.once::<String>("sealed.hello").expect("valid");
     within(
         "alice to see bob's listener",
@@ -67,12 +74,86 @@ async fn allowed_keys_talk_through_a_curve_forwarder_and_others_are_refused() {
     assert_eq!(event.data, "hi bob");
     assert_eq!(forwarder.stats().refused, 0, "nobody refused yet");
 
-    // A NULL peer, a key the allow list does not hold, and a client with the wrong
-    // server key: each refused in its handshake, told why, and counted.
+    // Kept open: it counts among the publishers below.
+    let _raw = forged_names_are_dropped(&forwarder, &a, &b, &alice, server.public_key()).await;
+
+    strangers_are_refused(&forwarder, &alice, server.public_key()).await;
+    // Alice, bob and alice's raw connection; none of the strangers.
+    assert!(
+        within(
+            "the publishers' gauge",
+            forwarder.wait_until(|g| g.publishers == 3)
+        )
+        .await,
+        "the forwarder runs"
+    );
+    a.close().await;
+    b.close().await;
+    forwarder.close().await;
+}
+
+/// Alice's key cannot emit under another name: the forwarder drops it and counts it.
+async fn forged_names_are_dropped(
+    forwarder: &Forwarder,
+    a: &Emitter,
+    b: &Emitter,
+    alice: &CurveSecretKey,
+    server: CurvePublicKey,
+) -> (conn::Reader, conn::Writer) {
+    let mut heard = b.events::<String>("forged.x").expect("valid");
+    within("bob's listener", a.wait_for_listeners("forged.x", 1))
+        .await
+        .expect("open");
+    let stream = tokio::net::TcpStream::connect(forwarder.xsub_addr())
+        .await
+        .expect("connects");
+    let alice_keys = keys("alice", alice, server);
+    let (reader, mut raw, _) =
+        conn::handshake_curve_client(stream, SocketType::Pub, 1 << 20, &alice_keys)
+            .await
+            .expect("alice's key is allowed");
+    for (origin, text) in [(&b"carol"[..], "forged"), (b"alice", "honest")] {
+        let mut message = bytes::BytesMut::new();
+        let payload = [&[0xa0 | text.len() as u8][..], text.as_bytes()].concat();
+        demitter_zmq::zmtp::put_message(&mut message, &[b"s:forged.x", origin, &payload]);
+        raw.write_all(&message).await.expect("written");
+    }
+    let event = within("the honest event", heard.recv())
+        .await
+        .expect("open")
+        .expect("decodes");
+    assert_eq!(
+        (event.data.as_str(), event.source.as_str()),
+        ("honest", "alice"),
+        "only what alice's key sent as alice"
+    );
+    assert!(
+        within(
+            "the forgery to be counted",
+            forwarder.wait_until(|g| g.forged >= 1)
+        )
+        .await,
+        "the forwarder runs"
+    );
+    assert_eq!(forwarder.stats().forged, 1);
+    (reader, raw)
+}
+
+/// A NULL peer, a key the allow list does not hold, and a client with the wrong server
+/// key: each refused in its handshake, told why, and counted.
+async fn strangers_are_refused(
+    forwarder: &Forwarder,
+    alice: &CurveSecretKey,
+    server: CurvePublicKey,
+) {
     let strangers = [
         None,
-        keys(&CurveSecretKey::generate(), server.public_key()),
-        keys(&alice, CurveSecretKey::generate().public_key()),
+        Some(keys("eve", &CurveSecretKey::generate(), server)),
+        Some(keys(
+            "alice",
+            alice,
+            CurveSecretKey::generate().public_key(),
+        )),
     ];
     for (n, stranger) in strangers.into_iter().enumerate() {
         let stream = tokio::net::TcpStream::connect(forwarder.xsub_addr())
@@ -106,12 +187,4 @@ async fn allowed_keys_talk_through_a_curve_forwarder_and_others_are_refused() {
         );
     }
     assert_eq!(forwarder.stats().refused, 3, "each refusal counted once");
-    assert_eq!(
-        forwarder.stats().publishers,
-        2,
-        "only alice and bob are on the bus"
-    );
-    a.close().await;
-    b.close().await;
-    forwarder.close().await;
 }

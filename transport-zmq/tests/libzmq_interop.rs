@@ -451,16 +451,17 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
     let (xsub, xpub) = (format!("127.0.0.1:{xsub}"), format!("127.0.0.1:{xpub}"));
     let server =
         CurvePublicKey::from_z85("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").expect("the test key");
-    let curve_emitter = || {
+    let curve_emitter = |name: &str| {
         let mut config = ZmqConfig::new(&xsub, &xpub);
         config.curve = Some(CurveClientKeys {
+            name: demitter_core::NodeId::new(name).expect("an id"),
             secret: CurveSecretKey::generate(),
             server,
         });
         Emitter::with_config(ZmqTransport::connect(config), EmitterConfig::default())
             .expect("emitter")
     };
-    let (a, b) = (curve_emitter(), curve_emitter());
+    let (a, b) = (curve_emitter("curve-a"), curve_emitter("curve-b"));
     let once = b.once::<Chat>("via.curve").expect("valid");
     tokio::time::timeout(WAIT, a.wait_for_listeners("via.curve", 1))
         .await
@@ -482,6 +483,7 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
         .await
         .expect("connects");
     let wrong = CurveClientKeys {
+        name: demitter_core::NodeId::new("stranger").expect("an id"),
         secret: CurveSecretKey::generate(),
         server: CurveSecretKey::generate().public_key(),
     };
