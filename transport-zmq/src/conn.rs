@@ -92,15 +92,9 @@ pub async fn handshake_curve_client(
     keys: &CurveClientKeys,
 ) -> Result<(Reader, Writer, String), ZmqError> {
     stream.set_nodelay(true)?;
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
     let exchange = async {
-        write
-            .write_all(&zmtp::greeting_for(Mechanism::Curve, false))
-            .await?;
-        let mut greeting = [0u8; GREETING_LEN];
-        read.read_exact(&mut greeting).await?;
-        zmtp::check_greeting_for(&greeting, Mechanism::Curve)?;
-        let mut reader = Reader::new(read, max_frame);
+        let mut reader = curve_greetings(read, &mut write, false, max_frame).await?;
         let (waiting, hello) = ClientHello::start(&keys.secret, &keys.server)?;
         write.write_all(&zmtp::command_frame(&hello)).await?;
         let welcome = reader.handshake_command("WELCOME").await?;
@@ -117,11 +111,38 @@ pub async fn handshake_curve_client(
         }
         Ok::<_, ZmqError>((reader, codec, peer_type))
     };
-    let (mut reader, codec, peer_type) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+    let (reader, codec, peer_type) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
         .await
-        .map_err(|_| {
-        ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"))
-    })??;
+        .map_err(|_| ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))??;
+    let (reader, writer) = sealed(reader, write, codec, max_frame);
+    Ok((reader, writer, peer_type))
+}
+
+/// Sends our CURVE greeting (as the server or not), checks the peer's, and returns the
+/// reader for what follows.
+async fn curve_greetings(
+    mut read: OwnedReadHalf,
+    write: &mut OwnedWriteHalf,
+    as_server: bool,
+    max_frame: usize,
+) -> Result<Reader, ZmqError> {
+    write
+        .write_all(&zmtp::greeting_for(Mechanism::Curve, as_server))
+        .await?;
+    let mut greeting = [0u8; GREETING_LEN];
+    read.read_exact(&mut greeting).await?;
+    zmtp::check_greeting_for(&greeting, Mechanism::Curve)?;
+    Ok(Reader::new(read, max_frame))
+}
+
+/// The reader and writer of a connection whose handshake made `codec`: each frame opened
+/// and sealed.
+fn sealed(
+    mut reader: Reader,
+    write: OwnedWriteHalf,
+    codec: crate::curve::CurveCodec,
+    max_frame: usize,
+) -> (Reader, Writer) {
     let (opener, sealer) = codec.split();
     reader.curve = Some(opener);
     let writer = Writer {
@@ -131,7 +152,7 @@ pub async fn handshake_curve_client(
             decoder: ZmtpFrameDecoder::new(max_frame),
         }),
     };
-    Ok((reader, writer, peer_type))
+    (reader, writer)
 }
 
 /// A CURVE client the server let in: who it is.
@@ -155,15 +176,9 @@ pub async fn handshake_curve_server(
     allow: &AllowList,
 ) -> Result<(Reader, Writer, String, CurveClient), ZmqError> {
     stream.set_nodelay(true)?;
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
     let exchange = async {
-        write
-            .write_all(&zmtp::greeting_for(Mechanism::Curve, true))
-            .await?;
-        let mut greeting = [0u8; GREETING_LEN];
-        read.read_exact(&mut greeting).await?;
-        zmtp::check_greeting_for(&greeting, Mechanism::Curve)?;
-        let mut reader = Reader::new(read, max_frame);
+        let mut reader = curve_greetings(read, &mut write, true, max_frame).await?;
         let hello = reader.handshake_command("HELLO").await?;
         let (welcomed, welcome) = ServerHello::new(secret).hello(&hello)?;
         write.write_all(&zmtp::command_frame(&welcome)).await?;
@@ -192,18 +207,10 @@ pub async fn handshake_curve_server(
         write.write_all(&zmtp::command_frame(&ready)).await?;
         Ok::<_, ZmqError>((reader, codec, peer_type, client))
     };
-    let (mut reader, codec, peer_type, client) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+    let (reader, codec, peer_type, client) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
         .await
         .map_err(|_| ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))??;
-    let (opener, sealer) = codec.split();
-    reader.curve = Some(opener);
-    let writer = Writer {
-        write,
-        curve: Some(Sealer {
-            codec: sealer,
-            decoder: ZmtpFrameDecoder::new(max_frame),
-        }),
-    };
+    let (reader, writer) = sealed(reader, write, codec, max_frame);
     Ok((reader, writer, peer_type, client))
 }
 

@@ -191,6 +191,13 @@ async fn our_events_reach_libzmq_subscribers_and_decode_with_msgpack() {
     f.close().await;
 }
 
+/// The XSUB and XPUB endpoints a proxy script prints (`XSUB_PORT XPUB_PORT`).
+async fn proxy_endpoints(proxy: &mut Python) -> (String, String) {
+    let ports = proxy.line("the proxy's ports").await;
+    let (xsub, xpub) = ports.split_once(' ').expect("two ports");
+    (format!("127.0.0.1:{xsub}"), format!("127.0.0.1:{xpub}"))
+}
+
 /// libzmq's own XSUB/XPUB proxy, on free ports.
 const LIBZMQ_PROXY: &str = r#"
 import zmq
@@ -206,9 +213,7 @@ zmq.proxy(xsub, xpub)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_emitters_work_through_a_libzmq_proxy() {
     let mut proxy = Python::run(LIBZMQ_PROXY, &[]);
-    let ports = proxy.line("the proxy's ports").await;
-    let (xsub, xpub) = ports.split_once(' ').expect("two ports");
-    let (xsub, xpub) = (format!("127.0.0.1:{xsub}"), format!("127.0.0.1:{xpub}"));
+    let (xsub, xpub) = proxy_endpoints(&mut proxy).await;
     let a = emitter(&xsub, &xpub);
     let b = emitter(&xsub, &xpub);
     let once = b.once::<Chat>("via.proxy").expect("valid");
@@ -446,9 +451,7 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
     use demitter_zmq::curve_keys::{CurvePublicKey, CurveSecretKey};
 
     let mut proxy = Python::run(LIBZMQ_CURVE_PROXY, &[]);
-    let ports = proxy.line("the proxy's ports").await;
-    let (xsub, xpub) = ports.split_once(' ').expect("two ports");
-    let (xsub, xpub) = (format!("127.0.0.1:{xsub}"), format!("127.0.0.1:{xpub}"));
+    let (xsub, xpub) = proxy_endpoints(&mut proxy).await;
     let server =
         CurvePublicKey::from_z85("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").expect("the test key");
     let curve_emitter = |name: &str| {
