@@ -48,7 +48,8 @@ pub struct ForwarderArgs {
     #[arg(long, env = "CURVE_SECRET_FILE", requires = "curve_allow")]
     pub curve_secret: Option<std::path::PathBuf>,
     /// CURVE: the allow file, a line `NAME Z85_PUBLIC_KEY` per client; re-read on SIGHUP
-    /// (new connections are checked against the new list). Needs --curve-secret.
+    /// (new connections are checked against the new list; those of keys it no longer
+    /// holds are closed). Needs --curve-secret.
     #[arg(long, env = "CURVE_ALLOW_FILE", requires = "curve_secret")]
     pub curve_allow: Option<std::path::PathBuf>,
 }
@@ -62,10 +63,7 @@ fn reload_allow_list(curve: Option<&ForwarderCurve>, file: Option<&std::path::Pa
     match AllowList::read_file(file) {
         Ok(list) => {
             let allowed = list.len();
-            match curve.allow.write() {
-                Ok(mut current) => *current = list,
-                Err(poisoned) => *poisoned.into_inner() = list,
-            }
+            curve.replace_allow_list(list);
             tracing::info!(allowed, "SIGHUP: re-read the CURVE allow list");
         }
         Err(e) => tracing::warn!("SIGHUP: kept the old CURVE allow list: {e}"),
@@ -132,7 +130,7 @@ pub async fn run(args: ForwarderArgs) -> Result<(), ForwarderError> {
         );
     }
     if let Some(curve) = &curve {
-        let allowed = curve.allow.read().map_or(0, |a| a.len());
+        let allowed = curve.allow_list().len();
         let _ = writeln!(
             out,
             "CURVE: public key {}, {allowed} client key(s) allowed; NULL peers are refused",

@@ -1,7 +1,7 @@
 //! [`ForwarderConfig`]: where a forwarder listens and what each subscriber may queue.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
@@ -32,14 +32,14 @@ pub struct ForwarderConfig {
 }
 
 /// CURVE on both sides of a forwarder: its secret key, and which client keys may connect
-/// under which names. The allow list is shared, so that it can be replaced while the
-/// forwarder runs; each connection is checked against the list of its handshake.
+/// under which names. The allow list can be replaced while the forwarder runs
+/// ([`replace_allow_list`](Self::replace_allow_list)): new connections are checked
+/// against the new list, and connections whose key it no longer holds are closed.
 #[derive(Debug, Clone)]
 pub struct ForwarderCurve {
     /// The forwarder's permanent secret key.
     pub secret: CurveSecretKey,
-    /// The client keys let in, and their names.
-    pub allow: Arc<RwLock<AllowList>>,
+    allow: Arc<tokio::sync::watch::Sender<Arc<AllowList>>>,
 }
 
 impl ForwarderCurve {
@@ -47,8 +47,23 @@ impl ForwarderCurve {
     pub fn new(secret: CurveSecretKey, allow: AllowList) -> Self {
         Self {
             secret,
-            allow: Arc::new(RwLock::new(allow)),
+            allow: Arc::new(tokio::sync::watch::Sender::new(Arc::new(allow))),
         }
+    }
+
+    /// The allow list now.
+    pub fn allow_list(&self) -> Arc<AllowList> {
+        Arc::clone(&self.allow.borrow())
+    }
+
+    /// Replaces the allow list: the connections of keys it does not hold are closed.
+    pub fn replace_allow_list(&self, allow: AllowList) {
+        self.allow.send_replace(Arc::new(allow));
+    }
+
+    /// Follows the allow list's replacements.
+    pub(crate) fn watch_allow_list(&self) -> tokio::sync::watch::Receiver<Arc<AllowList>> {
+        self.allow.subscribe()
     }
 }
 

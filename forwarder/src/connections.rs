@@ -51,10 +51,7 @@ async fn handshake(
             .await
             .map(|(reader, writer, peer_type)| (reader, writer, peer_type, None)),
         Some(curve) => {
-            let allow = curve.allow.read().map_or_else(
-                |poisoned| poisoned.into_inner().clone(),
-                |allow| allow.clone(),
-            );
+            let allow = curve.allow_list();
             conn::handshake_curve_server(stream, ours, max, &curve.secret, &allow)
                 .await
                 .map(|(reader, writer, peer_type, client)| {
@@ -114,9 +111,15 @@ pub(crate) async fn accept_publishers(
             }
             let writing = tokio::spawn(write_control(writer, control_rx));
             let mut forged_before = false;
+            let revoked = revoked(&config, client.as_ref());
+            tokio::pin!(revoked);
             loop {
                 let message = tokio::select! {
                     () = cancel.cancelled() => break,
+                    () = &mut revoked => {
+                        tracing::warn!(%peer, ?name, "closing a publisher: its key was removed from the allow list");
+                        break;
+                    }
                     message = reader.next_raw_message() => message,
                 };
                 match message {
@@ -148,6 +151,22 @@ pub(crate) async fn accept_publishers(
             let _ = events.send(Event::PublisherLeft { id });
             tracing::debug!(%peer, "publisher disconnected");
         });
+    }
+}
+
+/// Resolves once the allow list no longer holds `client`'s key; never without CURVE.
+async fn revoked(config: &ForwarderConfig, client: Option<&conn::CurveClient>) {
+    let (Some(curve), Some(client)) = (&config.curve, client) else {
+        return std::future::pending().await;
+    };
+    let mut allow = curve.watch_allow_list();
+    loop {
+        if allow.borrow_and_update().name_of(&client.key).is_none() {
+            return;
+        }
+        if allow.changed().await.is_err() {
+            return std::future::pending().await;
+        }
     }
 }
 
@@ -205,7 +224,13 @@ pub(crate) async fn accept_subscribers(
                 return;
             }
             let writing = tokio::spawn(write_messages(writer, queue));
-            read_subscriptions(reader, id, peer, &events, &cancel).await;
+            let revoked = revoked(&config, client.as_ref());
+            tokio::select! {
+                () = read_subscriptions(reader, id, peer, &events, &cancel) => {}
+                () = revoked => {
+                    tracing::warn!(%peer, ?name, "closing a subscriber: its key was removed from the allow list");
+                }
+            }
             writing.abort();
             let _ = events.send(Event::SubscriberLeft { id });
             tracing::debug!(%peer, "subscriber disconnected");

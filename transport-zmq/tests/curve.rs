@@ -48,8 +48,9 @@ async fn allowed_keys_talk_through_a_curve_forwarder_and_others_are_refused() {
         bob.public_key()
     ))
     .expect("an allow list");
+    let curve = ForwarderCurve::new(server.clone(), allow);
     let forwarder = Forwarder::bind(ForwarderConfig {
-        curve: Some(ForwarderCurve::new(server.clone(), allow)),
+        curve: Some(curve.clone()),
         ..ForwarderConfig::loopback_free_ports()
     })
     .await
@@ -83,6 +84,20 @@ async fn allowed_keys_talk_through_a_curve_forwarder_and_others_are_refused() {
         within(
             "the publishers' gauge",
             forwarder.wait_until(|g| g.publishers == 3)
+        )
+        .await,
+        "the forwarder runs"
+    );
+
+    // Alice's key removed from the allow list: her connections (the emitter's and the raw
+    // one) are closed, and bob's stay.
+    curve.replace_allow_list(
+        AllowList::parse(&format!("bob {}", bob.public_key())).expect("an allow list"),
+    );
+    assert!(
+        within(
+            "alice's publishers to be closed",
+            forwarder.wait_until(|g| g.publishers == 1)
         )
         .await,
         "the forwarder runs"

@@ -509,7 +509,8 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
 /// libzmq PUB and SUB sockets as CURVE clients of a forwarder whose public key is the first
 /// argument (XSUB port second, XPUB port third), with the `zmq_curve(7)` client key, or with
 /// a key of their own if the fourth argument is `stranger`: publishes until its subscriber
-/// hears, then prints what it heard; a stranger prints `nothing` after a second.
+/// hears, then prints what it heard; a stranger (or a client given the wrong server key,
+/// `wrong-server`) prints `nothing` after a second.
 const CURVE_PUB_SUB: &str = r#"
 import sys, time, zmq
 server, xsub, xpub, who = sys.argv[1].encode(), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -528,7 +529,7 @@ sub.setsockopt(zmq.SUBSCRIBE, b"s:curve.")
 sub.connect("tcp://127.0.0.1:" + xpub)
 pub = curve(zmq.PUB)
 pub.connect("tcp://127.0.0.1:" + xsub)
-deadline = time.time() + (1 if who == "stranger" else 20)
+deadline = time.time() + (20 if who == "allowed" else 1)
 while time.time() < deadline:
     pub.send_multipart([b"s:curve.hello", b"pyclient", b"\xa6sealed"])
     if sub.poll(20):
@@ -572,6 +573,22 @@ async fn libzmq_curve_clients_talk_through_our_curve_forwarder() {
         tokio::time::timeout(WAIT, f.wait_until(|g| g.refused >= 2))
             .await
             .expect("the stranger's sockets are refused and counted"),
+        "the forwarder runs"
+    );
+    // Its sockets retry while it runs: count from when it has ended.
+    drop(stranger);
+    let before = f.stats().refused;
+    let mut wrong_args = args("wrong-server");
+    wrong_args[0] = CurveSecretKey::generate().public_key().to_z85();
+    let mut wrong = Python::run(CURVE_PUB_SUB, &wrong_args);
+    assert_eq!(
+        wrong.line("the wrong server key's outcome").await,
+        "nothing"
+    );
+    assert!(
+        tokio::time::timeout(WAIT, f.wait_until(|g| g.refused >= before + 2))
+            .await
+            .expect("its sockets are refused and counted"),
         "the forwarder runs"
     );
     f.close().await;
