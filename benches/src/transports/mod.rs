@@ -7,6 +7,7 @@ pub mod nats;
 pub mod nng;
 pub mod quic;
 pub mod zmq;
+pub mod zmq_curve;
 
 use crate::scenario::{Outcome, Scenario, Workload};
 use crate::{BenchError, Progress};
@@ -15,6 +16,7 @@ use crate::{BenchError, Progress};
 pub const AVAILABLE: &[&str] = &[
     "mem",
     "zmq",
+    "zmq-curve",
     "quic",
     "nats",
     "nats-routed",
@@ -47,6 +49,7 @@ async fn emitters(
     match transport {
         "mem" => memory::emitters(scenario, progress).await,
         "zmq" => zmq::emitters(scenario, progress).await,
+        "zmq-curve" => zmq_curve::emitters(scenario, progress).await,
         "quic" => quic::emitters(scenario, progress).await,
         "nats" | "nats-routed" => {
             nats::emitters(transport == "nats-routed", scenario, progress).await
@@ -65,6 +68,7 @@ async fn baseline(
     match transport {
         "mem" => memory::baseline(scenario, progress).await,
         "zmq" => zmq::baseline(scenario, progress).await,
+        "zmq-curve" => zmq_curve::baseline(scenario, progress).await,
         "quic" => quic::baseline(scenario, progress).await,
         "nats" | "nats-routed" => {
             nats::baseline(transport == "nats-routed", scenario, progress).await
@@ -83,6 +87,13 @@ async fn round_trips(
     match transport {
         "mem" => memory::round_trips(scenario, progress).await,
         "zmq" => zmq::round_trips(scenario, progress).await,
+        // CURVE's requests against the raw zmq.rs round trip, as plain ZeroMQ's.
+        "zmq-curve" => zmq::round_trips(scenario, progress)
+            .await
+            .map(|outcome| Outcome {
+                transport: transport.to_owned(),
+                ..outcome
+            }),
         "quic" => quic::round_trips(scenario, progress).await,
         "nats" | "nats-routed" => {
             nats::round_trips(transport == "nats-routed", scenario, progress).await
