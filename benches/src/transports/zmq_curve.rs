@@ -1,6 +1,7 @@
 //! ZeroMQ with CURVE: emitters through this project's forwarder with CURVE on both sides,
 //! against the same emitters over NULL in the same run: what CURVE costs.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use demitter_core::{Emitter, NodeId};
@@ -28,10 +29,10 @@ pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcom
             Ok((name, CurveSecretKey::generate()))
         })
         .collect::<Result<_, BenchError>>()?;
-    let lines: String = keys
-        .iter()
-        .map(|(name, secret)| format!("{name} {}\n", secret.public_key()))
-        .collect();
+    let mut lines = String::new();
+    for (name, secret) in &keys {
+        let _ = writeln!(lines, "{name} {}", secret.public_key());
+    }
     let allow = AllowList::parse(&lines).map_err(setup)?;
     let forwarder = Forwarder::bind(ForwarderConfig {
         curve: Some(ForwarderCurve::new(server.clone(), allow)),
