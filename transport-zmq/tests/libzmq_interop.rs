@@ -242,21 +242,31 @@ async fn our_emitters_work_through_a_libzmq_proxy() {
     b.close().await;
 }
 
-/// A libzmq PUB socket as a CURVE server with the `zmq_curve(7)` test key: prints its
-/// port, then publishes `[b"curve.topic", b"sealed hello"]` every 5 ms.
+/// A libzmq XPUB socket as a CURVE server with the `zmq_curve(7)` test key: prints its
+/// port, waits for a subscription, then publishes `[b"curve.topic", b"sealed hello"]`.
 const CURVE_PUB: &str = r#"
-import sys, time, zmq
+import zmq
 ctx = zmq.Context()
-pub = ctx.socket(zmq.PUB)
+pub = ctx.socket(zmq.XPUB)
 pub.curve_server = True
 pub.curve_secretkey = b"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
 port = pub.bind_to_random_port("tcp://127.0.0.1")
 print(port, flush=True)
-deadline = time.time() + 60
-while time.time() < deadline:
-    pub.send_multipart([b"curve.topic", b"sealed hello"])
-    time.sleep(0.005)
+pub.recv()  # the subscription: the subscriber is ready
+pub.send_multipart([b"curve.topic", b"sealed hello"])
+pub.recv()  # held open until the test ends it
 "#;
+
+/// A ZMTP 3.0 greeting for the CURVE mechanism, in the role `as_server`.
+fn curve_greeting(as_server: bool) -> [u8; 64] {
+    let mut greeting = [0u8; 64];
+    greeting[0] = 0xFF;
+    greeting[9] = 0x7F;
+    greeting[10] = 3;
+    greeting[12..17].copy_from_slice(b"CURVE");
+    greeting[32] = u8::from(as_server);
+    greeting
+}
 
 /// Reads one ZMTP frame: its flags and body.
 fn read_frame(stream: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
@@ -305,12 +315,7 @@ async fn our_curve_handshake_and_messages_work_with_libzmq() {
             std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connects");
         stream.set_read_timeout(Some(WAIT)).expect("a timeout");
         // ZMTP 3.0, CURVE, as a client.
-        let mut greeting = [0u8; 64];
-        greeting[0] = 0xFF;
-        greeting[9] = 0x7F;
-        greeting[10] = 3;
-        greeting[12..17].copy_from_slice(b"CURVE");
-        stream.write_all(&greeting).expect("greets");
+        stream.write_all(&curve_greeting(false)).expect("greets");
         let mut theirs = [0u8; 64];
         stream.read_exact(&mut theirs).expect("a greeting");
         assert_eq!(&theirs[12..17], b"CURVE", "libzmq speaks CURVE");
@@ -380,13 +385,7 @@ async fn libzmq_clients_pass_our_curve_server_handshake() {
     let client = tokio::task::spawn_blocking(move || {
         let (mut stream, _) = listener.accept().expect("libzmq connects");
         stream.set_read_timeout(Some(WAIT)).expect("a timeout");
-        let mut greeting = [0u8; 64];
-        greeting[0] = 0xFF;
-        greeting[9] = 0x7F;
-        greeting[10] = 3;
-        greeting[12..17].copy_from_slice(b"CURVE");
-        greeting[32] = 1;
-        stream.write_all(&greeting).expect("greets");
+        stream.write_all(&curve_greeting(true)).expect("greets");
         let mut theirs = [0u8; 64];
         stream.read_exact(&mut theirs).expect("a greeting");
         assert_eq!(&theirs[12..17], b"CURVE");
