@@ -170,17 +170,13 @@ async fn revoked(config: &ForwarderConfig, client: Option<&conn::CurveClient>) {
     }
 }
 
-/// Whether `message`'s origin (its second part: `ID`, or `ID@EPOCH:SEQ` for an event) is
-/// `name`, the name a CURVE publisher's key is bound to.
+/// Whether `message`'s origin (its second part) names `name`, the name a CURVE
+/// publisher's key is bound to, read exactly as every client decodes it.
 fn sent_as(message: &RawMessage, name: &str) -> bool {
-    let Some(origin) = message.part(1) else {
+    let (Some(topic), Some(origin)) = (message.part(0), message.part(1)) else {
         return false;
     };
-    let id = origin
-        .iter()
-        .position(|b| *b == b'@')
-        .map_or(&origin[..], |at| &origin[..at]);
-    id == name.as_bytes()
+    demitter_zmq::wire::origin_id(&topic, &origin) == name.as_bytes()
 }
 
 async fn write_control(mut writer: conn::Writer, mut control: mpsc::UnboundedReceiver<Bytes>) {

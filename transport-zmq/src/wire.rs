@@ -95,6 +95,22 @@ pub(crate) fn decode(
     })))
 }
 
+/// The node id a message's origin (its second part) names, exactly as [`decode`] reads
+/// it: the whole origin of a control message; the part before the last `@` of an event's
+/// `<id>@<epoch hex>:<seq>`, or the whole origin when it has no such tail. What a forwarder
+/// that binds names to keys must compare, so that no origin it lets through decodes as
+/// another name.
+pub fn origin_id<'a>(topic: &[u8], origin: &'a [u8]) -> &'a [u8] {
+    if topic == CONTROL_TOPIC {
+        return origin;
+    }
+    match std::str::from_utf8(origin) {
+        Ok(text) => parse_origin(text).0.as_bytes(),
+        // Refused by every decoder anyway.
+        Err(_) => origin,
+    }
+}
+
 /// `<id>@<epoch hex>:<seq>`, or a plain id (a Demitter origin: unsequenced).
 fn parse_origin(origin: &str) -> (&str, u64, u64) {
     let parsed = origin.rsplit_once('@').and_then(|(id, rest)| {
@@ -141,6 +157,46 @@ mod tests {
             assert_eq!(parts.len(), 3);
             let back = decode(parts, 1 << 20, &mut DecodeCache::default()).expect("decodes");
             assert_eq!(back, Some(frame));
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever origin a message carries, the source it decodes as is the id
+        /// `origin_id` names: a forwarder comparing `origin_id` lets no other name through.
+        #[test]
+        fn origin_id_is_the_decoded_source(
+            control in proptest::bool::ANY,
+            origin in "[a-c@:0-9]{0,12}",
+        ) {
+            let topic: &[u8] = if control { CONTROL_TOPIC } else { b"s:x" };
+            let parts = vec![
+                Bytes::copy_from_slice(topic),
+                Bytes::from(origin.clone()),
+                Bytes::new(),
+            ];
+            if let Ok(Some(frame)) = decode(parts, 1024, &mut DecodeCache::default()) {
+                let source = match &frame {
+                    Frame::Event(e) => &e.source,
+                    Frame::Control(c) => &c.source,
+                };
+                proptest::prop_assert_eq!(
+                    source.as_str().as_bytes(),
+                    origin_id(topic, origin.as_bytes())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn origin_ids_are_read_as_the_decoder_reads_them() {
+        for (topic, origin, id) in [
+            (&b"s:x"[..], &b"a@1f:2"[..], &b"a"[..]),
+            (b"s:x", b"a@b@1:2", b"a@b"),
+            (b"s:x", b"a@junk", b"a@junk"),
+            (b"s:x", b"plain", b"plain"),
+            (CONTROL_TOPIC, b"a@1:2", b"a@1:2"),
+        ] {
+            assert_eq!(origin_id(topic, origin), id, "{origin:?}");
         }
     }
 
