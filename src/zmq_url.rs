@@ -7,8 +7,10 @@ use demitter_zmq::ZmqConfig;
 use demitter_zmq::conn::CurveClientKeys;
 use demitter_zmq::curve_keys::{CurvePublicKey, CurveSecretKey};
 
-/// `HOST:PORT?xpub=PORT&curve=SERVER_KEY&secret=FILE[&name=NAME]` -> the transport's
-/// settings. The name defaults to the secret file's stem (`alice` for `keys/alice.key`).
+/// `HOST:PORT?xpub=PORT&curve=SERVER_KEY&secret=FILE[&name=NAME][&names=unchecked]` -> the
+/// transport's settings. The name defaults to the secret file's stem (`alice` for
+/// `keys/alice.key`); `names=unchecked` accepts a CURVE server that checks no names
+/// (libzmq's `zmq_proxy`).
 pub(crate) fn zmq_config(url: &str, rest: &str) -> Result<ZmqConfig, Error> {
     let bad = |reason: String| Error::InvalidUrl {
         url: url.to_owned(),
@@ -28,6 +30,7 @@ pub(crate) fn zmq_config(url: &str, rest: &str) -> Result<ZmqConfig, Error> {
         .checked_add(1)
         .ok_or_else(|| bad("no port follows 65535; give xpub=PORT".into()))?;
     let (mut server, mut secret, mut name) = (None, None, None);
+    let mut unchecked_names = false;
     // A Z85 key may hold `&`, `=` and `?`: `curve=` takes the 40 characters after it.
     let (key, query) = take_curve_key(query);
     if let Some(key) = key {
@@ -50,6 +53,7 @@ pub(crate) fn zmq_config(url: &str, rest: &str) -> Result<ZmqConfig, Error> {
                     .map(|s| s.to_string_lossy().into_owned());
                 secret = Some((key, stem));
             }
+            Some(("names", "unchecked")) => unchecked_names = true,
             Some(("name", value)) => {
                 let id = NodeId::new(value).map_err(|e| bad(format!("name=: {e}")))?;
                 name = Some(id);
@@ -57,7 +61,8 @@ pub(crate) fn zmq_config(url: &str, rest: &str) -> Result<ZmqConfig, Error> {
             _ => {
                 return Err(bad(format!(
                     "unknown parameter `{pair}`; the parameters are xpub=PORT, and \
-                     curve=SERVER_PUBLIC_KEY with secret=FILE (and name=NAME)"
+                     curve=SERVER_PUBLIC_KEY with secret=FILE (and name=NAME, \
+                     names=unchecked)"
                 )));
             }
         }
@@ -75,10 +80,14 @@ pub(crate) fn zmq_config(url: &str, rest: &str) -> Result<ZmqConfig, Error> {
                 (None, None) => return Err(bad("give name=NAME, the key's name".into())),
             };
             Some(CurveClientKeys {
-                name,
-                secret,
-                server,
+                unchecked_names,
+                ..CurveClientKeys::new(name, secret, server)
             })
+        }
+        (None, None) if unchecked_names => {
+            return Err(bad(
+                "names=unchecked is for CURVE: give curve=KEY and secret=FILE".into(),
+            ));
         }
         (None, None) => None,
         (Some(_), None) => {
@@ -181,7 +190,12 @@ mod tests {
         assert_eq!(config.curve.expect("CURVE").server, ampersand);
         let renamed = format!("{url}&name=carol");
         let config = zmq_config(&renamed, renamed.trim_start_matches("zmq://")).expect("parses");
-        assert_eq!(config.curve.expect("CURVE").name.as_str(), "carol");
+        let renamed = config.curve.expect("CURVE");
+        assert_eq!(renamed.name.as_str(), "carol");
+        assert!(!renamed.unchecked_names, "names are checked unless told");
+        let proxied = format!("{url}&names=unchecked");
+        let config = zmq_config(&proxied, proxied.trim_start_matches("zmq://")).expect("parses");
+        assert!(config.curve.expect("CURVE").unchecked_names);
         assert_eq!(
             Some(keys.secret.public_key()),
             CurvePublicKey::read_file(&files.public).ok()
@@ -191,6 +205,11 @@ mod tests {
             (format!("secret={secret}"), "needs curve"),
             ("curve=short&secret=x".to_owned(), "public key"),
             (format!("curve={server}&secret=/nowhere/k"), "secret="),
+            ("names=unchecked".to_owned(), "is for CURVE"),
+            (
+                format!("curve={server}&secret={secret}&names=any"),
+                "unknown parameter",
+            ),
         ] {
             let url = format!("zmq://127.0.0.1:5555?{query}");
             let err = zmq_config(&url, url.trim_start_matches("zmq://")).expect_err("refused");

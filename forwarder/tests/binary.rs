@@ -120,11 +120,11 @@ async fn curve_handshake(
     let stream = tokio::net::TcpStream::connect(addr.trim_start_matches("tcp://"))
         .await
         .expect("connects");
-    let keys = demitter_zmq::conn::CurveClientKeys {
-        name: demitter_core::NodeId::new("client").expect("an id"),
-        secret: secret.clone(),
+    let keys = demitter_zmq::conn::CurveClientKeys::new(
+        demitter_core::NodeId::new("client").expect("an id"),
+        secret.clone(),
         server,
-    };
+    );
     let shaken = demitter_zmq::conn::handshake_curve_client(
         stream,
         demitter_zmq::zmtp::SocketType::Pub,

@@ -21,6 +21,11 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most parts one message may have (Demitter's have 3; control messages too).
 const MAX_PARTS: usize = 16;
 
+/// The READY property with which a CURVE server says it binds names to keys: it drops
+/// each message whose origin ([`wire::origin_id`](crate::wire::origin_id)) is not the
+/// name its allow list gives the sender's key.
+pub const NAMES_BOUND_PROPERTY: &str = "X-Demitter-Names";
+
 /// A CURVE client's keys: its own secret key (its public key is derived) and the server's
 /// public key, and the name the server's allow list binds its key to.
 #[derive(Debug, Clone)]
@@ -32,6 +37,39 @@ pub struct CurveClientKeys {
     pub secret: CurveSecretKey,
     /// The server's permanent public key.
     pub server: CurvePublicKey,
+    /// Whether to accept a server that does not check names (libzmq's `zmq_proxy` as a
+    /// CURVE server): then any allowed key may emit under any name, and the transport
+    /// declares itself unauthenticated. `false` (the default) refuses such a server with
+    /// [`ZmqError::NamesUnchecked`].
+    pub unchecked_names: bool,
+}
+
+impl CurveClientKeys {
+    /// Keys for the client `name` with `secret`, to a server with the public key `server`
+    /// that checks names (this project's forwarder).
+    ///
+    /// ```
+    /// use demitter_core::NodeId;
+    /// use demitter_zmq::conn::CurveClientKeys;
+    /// use demitter_zmq::curve_keys::CurveSecretKey;
+    ///
+    /// let server = CurveSecretKey::generate().public_key();
+    /// let keys = CurveClientKeys::new(NodeId::new("alice")?, CurveSecretKey::generate(), server);
+    /// assert!(!keys.unchecked_names);
+    /// # Ok::<(), demitter_core::Error>(())
+    /// ```
+    pub fn new(
+        name: demitter_core::NodeId,
+        secret: CurveSecretKey,
+        server: CurvePublicKey,
+    ) -> Self {
+        Self {
+            name,
+            secret,
+            server,
+            unchecked_names: false,
+        }
+    }
 }
 
 /// Performs the ZMTP handshake as `ours` (NULL mechanism, within five seconds) and checks
@@ -102,6 +140,10 @@ pub async fn handshake_curve_client(
         write.write_all(&zmtp::command_frame(&initiate)).await?;
         let ready = reader.handshake_command("READY").await?;
         let (metadata, codec) = initiated.ready(&ready)?;
+        let bound = zmtp::property(metadata.clone(), NAMES_BOUND_PROPERTY)?;
+        if bound.as_deref() != Some(b"bound") && !keys.unchecked_names {
+            return Err(ZmqError::NamesUnchecked);
+        }
         let peer_type = zmtp::ready_socket_type(metadata)?;
         if !ours.accepts(&peer_type) {
             return Err(ZmqError::IncompatiblePeer {
@@ -168,6 +210,9 @@ pub struct CurveClient {
 /// five seconds), letting in only clients whose key `allow` lists: a client with another
 /// key is sent ERROR and refused ([`ZmqError::CurveClientRefused`]). Returns the reader
 /// and writer, the socket type the peer named, and who the client is.
+///
+/// Its READY tells the client that names are bound to keys ([`NAMES_BOUND_PROPERTY`]):
+/// the caller must drop each message whose origin is not [`CurveClient::name`].
 pub async fn handshake_curve_server(
     stream: TcpStream,
     ours: SocketType,
@@ -203,7 +248,9 @@ pub async fn handshake_curve_server(
             key: known.client,
             name,
         };
-        let (ready, codec) = known.accept(&zmtp::socket_type_property(ours))?;
+        let mut properties = zmtp::socket_type_property(ours);
+        zmtp::put_property(&mut properties, NAMES_BOUND_PROPERTY, b"bound");
+        let (ready, codec) = known.accept(&properties)?;
         write.write_all(&zmtp::command_frame(&ready)).await?;
         Ok::<_, ZmqError>((reader, codec, peer_type, client))
     };

@@ -57,6 +57,16 @@ pub enum ZmqError {
         /// The client's (proven) public key.
         key: crate::curve_keys::CurvePublicKey,
     },
+    /// The CURVE server does not bind names to keys (it is not this project's forwarder,
+    /// or an older one), so events it forwards could carry any name. Refused unless the
+    /// client was told to accept that ([`CurveClientKeys::unchecked_names`]).
+    ///
+    /// [`CurveClientKeys::unchecked_names`]: crate::conn::CurveClientKeys::unchecked_names
+    #[error(
+        "the CURVE server does not check that each key emits only under its own name; \
+         to use a plain CURVE proxy (libzmq's zmq_proxy), accept unchecked names (names=unchecked)"
+    )]
+    NamesUnchecked,
     /// A CURVE key that is not 40 Z85 characters of a 32-byte key.
     #[error("not a CURVE key: {0}")]
     CurveKey(String),

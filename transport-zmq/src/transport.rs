@@ -72,6 +72,14 @@ pub struct ZmqConfig {
 }
 
 impl ZmqConfig {
+    /// Whether the forwarder proves each message's source: CURVE, to a forwarder that
+    /// binds names to keys.
+    pub(crate) fn names_checked(&self) -> bool {
+        self.curve
+            .as_ref()
+            .is_some_and(|keys| !keys.unchecked_names)
+    }
+
     /// Settings for a forwarder at these addresses (`host:port` each).
     pub fn new(xsub: impl Into<String>, xpub: impl Into<String>) -> Self {
         Self {
@@ -161,6 +169,8 @@ pub struct ZmqTransport {
     max_frame_bytes: usize,
     /// With CURVE, the name the forwarder binds this client's key to: the emitter's id.
     curve_name: Option<NodeId>,
+    /// Whether the forwarder proves each frame's source (CURVE with names checked).
+    authenticated: bool,
     closed: AtomicBool,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -171,6 +181,7 @@ impl ZmqTransport {
     /// runtime.
     pub fn connect(config: ZmqConfig) -> Self {
         let curve_name = config.curve.as_ref().map(|keys| keys.name.clone());
+        let authenticated = config.names_checked();
         let outgoing = Arc::new(SendQueue::new(config.send_queue_bytes, config.send_queue));
         let (subscriptions, subscription_rx) = mpsc::unbounded_channel();
         let (incoming_tx, incoming) = mpsc::channel(config.receive_queue.max(1));
@@ -198,6 +209,7 @@ impl ZmqTransport {
         tasks.close();
         Self {
             curve_name,
+            authenticated,
             outgoing,
             interest: Mutex::new(HashMap::new()),
             subscriptions,
@@ -262,6 +274,7 @@ impl Transport for ZmqTransport {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::broadcast(self.max_frame_bytes);
         caps.blocking_send = true;
+        caps.authenticated = self.authenticated;
         caps
     }
 
@@ -601,7 +614,7 @@ async fn subscribe(
                                 }
                                 continue;
                             }
-                            let Some(item) = to_incoming(parts, config.max_frame_bytes, &mut cache) else {
+                            let Some(item) = to_incoming(parts, &config, &mut cache) else {
                                 continue;
                             };
                             if incoming.send(item).await.is_err() {
@@ -639,13 +652,14 @@ async fn sync_deadline(deadline: Option<tokio::time::Instant>) {
 /// a (re)connected subscriber writes first.
 /// A received message as what the emitter gets: a frame, a report of why it was dropped, or
 /// nothing for topics this project does not map.
-fn to_incoming(
-    parts: Vec<Bytes>,
-    max_frame_bytes: usize,
-    cache: &mut DecodeCache,
-) -> Option<Incoming> {
-    match wire::decode(parts, max_frame_bytes, cache) {
-        Ok(Some(frame)) => Some(Incoming::Frame { from: None, frame }),
+fn to_incoming(parts: Vec<Bytes>, config: &ZmqConfig, cache: &mut DecodeCache) -> Option<Incoming> {
+    match wire::decode(parts, config.max_frame_bytes, cache) {
+        Ok(Some(frame)) => {
+            // With names checked, the forwarder let this origin through only from the key
+            // bound to it: the source is proven.
+            let from = config.names_checked().then(|| frame.source().clone());
+            Some(Incoming::Frame { from, frame })
+        }
         Ok(None) => None,
         Err(e) => Some(Incoming::Report(ErrorReport::new(
             ErrorKind::Deserialization,

@@ -152,13 +152,17 @@ pub(crate) fn command_body(name: &str, data: &[u8]) -> Vec<u8> {
 
 /// The properties of a READY (or CURVE INITIATE) naming `socket_type`.
 pub(crate) fn socket_type_property(socket_type: SocketType) -> Vec<u8> {
-    let value = socket_type.name().as_bytes();
-    let mut out = Vec::with_capacity(16 + value.len());
-    out.push(11);
-    out.extend_from_slice(b"Socket-Type");
+    let mut out = Vec::with_capacity(16 + socket_type.name().len());
+    put_property(&mut out, "Socket-Type", socket_type.name().as_bytes());
+    out
+}
+
+/// Appends the property `name` = `value` to a READY's (or INITIATE's) properties.
+pub(crate) fn put_property(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(&u32::try_from(value.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(value);
-    out
 }
 
 /// The READY command announcing `socket_type`, as a frame.
@@ -186,7 +190,16 @@ pub enum ZmtpFrame {
 }
 
 /// The `Socket-Type` property of a READY command's data.
-pub(crate) fn ready_socket_type(mut data: Bytes) -> Result<String, ZmqError> {
+pub(crate) fn ready_socket_type(data: Bytes) -> Result<String, ZmqError> {
+    let value = property(data, "Socket-Type")?
+        .ok_or_else(|| ZmqError::Handshake("READY carries no Socket-Type".into()))?;
+    String::from_utf8(value.to_vec())
+        .map_err(|_| ZmqError::Malformed("Socket-Type is not UTF-8".into()))
+}
+
+/// The value of the property `wanted` (its name compared without case) in a READY
+/// command's data, if it is there.
+pub(crate) fn property(mut data: Bytes, wanted: &str) -> Result<Option<Bytes>, ZmqError> {
     while !data.is_empty() {
         let name_len = data.get_u8() as usize;
         if data.len() < name_len + 4 {
@@ -198,12 +211,11 @@ pub(crate) fn ready_socket_type(mut data: Bytes) -> Result<String, ZmqError> {
             return Err(ZmqError::Malformed("truncated READY property value".into()));
         }
         let value = data.split_to(value_len);
-        if name.eq_ignore_ascii_case(b"Socket-Type") {
-            return String::from_utf8(value.to_vec())
-                .map_err(|_| ZmqError::Malformed("Socket-Type is not UTF-8".into()));
+        if name.eq_ignore_ascii_case(wanted.as_bytes()) {
+            return Ok(Some(value));
         }
     }
-    Err(ZmqError::Handshake("READY carries no Socket-Type".into()))
+    Ok(None)
 }
 
 /// Splits frames off a byte stream, refusing frames over `max_frame`.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use demitter_core::{Emitter, EmitterConfig, NodeId};
+use demitter_core::{Emitter, EmitterConfig, NodeId, Transport};
 use demitter_forwarder::{Forwarder, ForwarderConfig, ForwarderCurve};
 use demitter_zmq::ZmqError;
 use demitter_zmq::conn::{self, CurveClientKeys};
@@ -31,11 +31,7 @@ fn emitter(forwarder: &Forwarder, keys: Option<CurveClientKeys>) -> Emitter {
 }
 
 fn keys(name: &str, secret: &CurveSecretKey, server: CurvePublicKey) -> CurveClientKeys {
-    CurveClientKeys {
-        name: NodeId::new(name).expect("an id"),
-        secret: secret.clone(),
-        server,
-    }
+    CurveClientKeys::new(NodeId::new(name).expect("an id"), secret.clone(), server)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,6 +51,27 @@ async fn allowed_keys_talk_through_a_curve_forwarder_and_others_are_refused() {
     })
     .await
     .expect("binds");
+    let checked = ZmqTransport::connect(ZmqConfig {
+        curve: Some(keys("alice", &alice, server.public_key())),
+        ..ZmqConfig::new("127.0.0.1:1", "127.0.0.1:2")
+    });
+    assert!(
+        checked.capabilities().authenticated,
+        "names checked: sources are proven"
+    );
+    checked.close().await;
+    let unchecked = ZmqTransport::connect(ZmqConfig {
+        curve: Some(CurveClientKeys {
+            unchecked_names: true,
+            ..keys("alice", &alice, server.public_key())
+        }),
+        ..ZmqConfig::new("127.0.0.1:1", "127.0.0.1:2")
+    });
+    assert!(
+        !unchecked.capabilities().authenticated,
+        "names unchecked: any key may claim any source"
+    );
+    unchecked.close().await;
     let a = emitter(&forwarder, Some(keys("alice", &alice, server.public_key())));
     let b = emitter(&forwarder, Some(keys("bob", &bob, server.public_key())));
     assert_eq!(

@@ -456,9 +456,13 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
     let curve_emitter = |name: &str| {
         let mut config = ZmqConfig::new(&xsub, &xpub);
         config.curve = Some(CurveClientKeys {
-            name: demitter_core::NodeId::new(name).expect("an id"),
-            secret: CurveSecretKey::generate(),
-            server,
+            // libzmq's proxy checks no names.
+            unchecked_names: true,
+            ..CurveClientKeys::new(
+                demitter_core::NodeId::new(name).expect("an id"),
+                CurveSecretKey::generate(),
+                server,
+            )
         });
         Emitter::with_config(ZmqTransport::connect(config), EmitterConfig::default())
             .expect("emitter")
@@ -484,11 +488,11 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
     let stream = tokio::net::TcpStream::connect(&xsub)
         .await
         .expect("connects");
-    let wrong = CurveClientKeys {
-        name: demitter_core::NodeId::new("stranger").expect("an id"),
-        secret: CurveSecretKey::generate(),
-        server: CurveSecretKey::generate().public_key(),
-    };
+    let wrong = CurveClientKeys::new(
+        demitter_core::NodeId::new("stranger").expect("an id"),
+        CurveSecretKey::generate(),
+        CurveSecretKey::generate().public_key(),
+    );
     let refused = tokio::time::timeout(
         WAIT,
         demitter_zmq::conn::handshake_curve_client(
@@ -501,6 +505,32 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
     .await
     .expect("libzmq answers or hangs up");
     assert!(refused.is_err(), "the wrong server key is refused");
+
+    // Right keys, but names checked (the default): libzmq's proxy does not bind names to
+    // keys, so a client that relies on it refuses the proxy.
+    let stream = tokio::net::TcpStream::connect(&xsub)
+        .await
+        .expect("connects");
+    let checked = CurveClientKeys::new(
+        demitter_core::NodeId::new("careful").expect("an id"),
+        CurveSecretKey::generate(),
+        server,
+    );
+    let refused = tokio::time::timeout(
+        WAIT,
+        demitter_zmq::conn::handshake_curve_client(
+            stream,
+            demitter_zmq::zmtp::SocketType::Pub,
+            1 << 20,
+            &checked,
+        ),
+    )
+    .await
+    .expect("libzmq answers");
+    assert!(
+        matches!(refused, Err(demitter_zmq::ZmqError::NamesUnchecked)),
+        "a proxy that checks no names is refused: {refused:?}"
+    );
     a.close().await;
     b.close().await;
 }

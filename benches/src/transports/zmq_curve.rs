@@ -48,11 +48,7 @@ pub async fn emitters(scenario: &Scenario, progress: &Progress) -> Result<Outcom
     let result = crate::emitters::run_on_new_emitters(NAME, scenario, progress, || {
         let (name, secret) = keys[next.fetch_add(1, Ordering::Relaxed) % keys.len()].clone();
         let mut config = ZmqConfig::new(xsub.clone(), xpub.clone());
-        config.curve = Some(CurveClientKeys {
-            name,
-            secret,
-            server: server.public_key(),
-        });
+        config.curve = Some(CurveClientKeys::new(name, secret, server.public_key()));
         Emitter::with_config(ZmqTransport::connect(config), scenario.emitter_config())
     })
     .await;
