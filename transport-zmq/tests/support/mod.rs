@@ -1,5 +1,5 @@
-//! A cluster of emitters on one embedded forwarder, for the conformance suite, and fast
-//! emitters for the other tests.
+//! A cluster of emitters on one embedded forwarder (NULL or CURVE), for the conformance
+//! suite, and fast emitters for the other tests.
 
 // Each test binary uses a part of this.
 #![allow(dead_code)]
@@ -9,14 +9,68 @@ use std::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
 use demitter_core::faulty::{KillSwitch, killable};
-use demitter_core::{DEFAULT_MAX_FRAME_BYTES, Emitter, EmitterConfig, Error};
-use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_core::{DEFAULT_MAX_FRAME_BYTES, Emitter, EmitterConfig, Error, NodeId};
+use demitter_forwarder::{Forwarder, ForwarderConfig, ForwarderCurve};
+use demitter_zmq::conn::{self, CurveClientKeys};
+use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
+use demitter_zmq::zmtp::{self, SocketType};
 use demitter_zmq::{ZmqConfig, ZmqTransport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Builds clusters of emitters around a fresh forwarder on free loopback ports.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ZmqClusterFactory;
+/// Builds clusters of emitters around a fresh forwarder on free loopback ports: with the
+/// NULL mechanism, as Demitter speaks, or with CURVE, every node's key on the allow list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ZmqClusterFactory {
+    curve: bool,
+}
+
+impl ZmqClusterFactory {
+    /// Plain NULL connections.
+    pub(crate) const NULL: Self = Self { curve: false };
+    /// CURVE: each node's own key, bound to its name, and the forwarder checks names.
+    pub(crate) const CURVE: Self = Self { curve: true };
+}
+
+/// The name of the key a CURVE cluster injects raw frames with.
+const INJECTOR: &str = "injector";
+
+/// A CURVE cluster's keys: the forwarder's, and one per node and the injector's, each
+/// allowed under its name.
+#[derive(Debug)]
+struct ClusterKeys {
+    server: CurveSecretKey,
+    nodes: Vec<CurveSecretKey>,
+    injector: CurveSecretKey,
+}
+
+impl ClusterKeys {
+    fn new(nodes: usize) -> Self {
+        Self {
+            server: CurveSecretKey::generate(),
+            nodes: (0..nodes).map(|_| CurveSecretKey::generate()).collect(),
+            injector: CurveSecretKey::generate(),
+        }
+    }
+
+    fn allow_list(&self) -> AllowList {
+        let mut lines = format!("{INJECTOR} {}\n", self.injector.public_key());
+        for (i, key) in self.nodes.iter().enumerate() {
+            lines.push_str(&format!("{} {}\n", node_name(i), key.public_key()));
+        }
+        AllowList::parse(&lines).expect("names and keys of our own")
+    }
+
+    fn client(&self, name: &str, secret: &CurveSecretKey) -> CurveClientKeys {
+        CurveClientKeys::new(
+            NodeId::new(name).expect("a name of our own"),
+            secret.clone(),
+            self.server.public_key(),
+        )
+    }
+}
+
+fn node_name(i: usize) -> String {
+    format!("node-{i}")
+}
 
 /// Emitters connected to one forwarder.
 #[derive(Debug)]
@@ -25,17 +79,23 @@ pub(crate) struct ZmqCluster {
     xsub: SocketAddr,
     xpub: SocketAddr,
     config: EmitterConfig,
+    curve: Option<ClusterKeys>,
     nodes: Vec<(Emitter, KillSwitch)>,
     /// Raw publishers that injected frames, kept open: closing a socket with unread data
     /// resets it, and the reset can discard what it sent.
-    injectors: tokio::sync::Mutex<Vec<RawPublisher>>,
+    injectors: tokio::sync::Mutex<Vec<(conn::Reader, conn::Writer)>>,
 }
 
-fn forwarder_config(xsub: SocketAddr, xpub: SocketAddr) -> ForwarderConfig {
+fn forwarder_config(
+    xsub: SocketAddr,
+    xpub: SocketAddr,
+    curve: Option<&ClusterKeys>,
+) -> ForwarderConfig {
     ForwarderConfig {
         xsub,
         xpub,
         stats_interval: None,
+        curve: curve.map(|keys| ForwarderCurve::new(keys.server.clone(), keys.allow_list())),
         ..ForwarderConfig::default()
     }
 }
@@ -45,12 +105,15 @@ fn transport_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 }
 
 impl ZmqCluster {
-    fn start_node(&self, config: EmitterConfig) -> Result<(Emitter, KillSwitch), Error> {
+    /// Node `i`, on `config`; with CURVE, on its own key (and so under its key's name).
+    fn start_node(&self, i: usize, config: EmitterConfig) -> Result<(Emitter, KillSwitch), Error> {
+        let mut zmq = ZmqConfig::new(self.xsub.to_string(), self.xpub.to_string());
+        zmq.curve = self
+            .curve
+            .as_ref()
+            .map(|keys| keys.client(&node_name(i), &keys.nodes[i]));
         // Killed, it sends nothing, as a crashed process would.
-        let (transport, switch) = killable(ZmqTransport::connect(ZmqConfig::new(
-            self.xsub.to_string(),
-            self.xpub.to_string(),
-        )));
+        let (transport, switch) = killable(ZmqTransport::connect(zmq));
         Ok((Emitter::with_config(transport, config)?, switch))
     }
 }
@@ -60,7 +123,8 @@ impl ClusterFactory for ZmqClusterFactory {
 
     async fn build(&self, nodes: usize, config: EmitterConfig) -> Result<ZmqCluster, Error> {
         let any: SocketAddr = "127.0.0.1:0".parse().map_err(transport_error)?;
-        let forwarder = Forwarder::bind(forwarder_config(any, any))
+        let curve = self.curve.then(|| ClusterKeys::new(nodes));
+        let forwarder = Forwarder::bind(forwarder_config(any, any, curve.as_ref()))
             .await
             .map_err(transport_error)?;
         let mut cluster = ZmqCluster {
@@ -68,11 +132,12 @@ impl ClusterFactory for ZmqClusterFactory {
             xpub: forwarder.xpub_addr(),
             forwarder: Some(forwarder),
             config,
+            curve,
             nodes: Vec::new(),
             injectors: tokio::sync::Mutex::default(),
         };
-        for _ in 0..nodes {
-            let node = cluster.start_node(cluster.config.clone())?;
+        for i in 0..nodes {
+            let node = cluster.start_node(i, cluster.config.clone())?;
             cluster.nodes.push(node);
         }
         Ok(cluster)
@@ -100,7 +165,7 @@ impl Cluster for ZmqCluster {
 
     async fn restart(&mut self, i: usize) -> Result<(), Error> {
         let config = self.config.clone().with_id(self.nodes[i].0.id().as_str());
-        self.nodes[i] = self.start_node(config)?;
+        self.nodes[i] = self.start_node(i, config)?;
         Ok(())
     }
 
@@ -108,23 +173,44 @@ impl Cluster for ZmqCluster {
         if let Some(forwarder) = self.forwarder.take() {
             forwarder.close().await;
         }
-        let forwarder = Forwarder::bind(forwarder_config(self.xsub, self.xpub))
-            .await
-            .map_err(transport_error)?;
+        let config = forwarder_config(self.xsub, self.xpub, self.curve.as_ref());
+        let forwarder = Forwarder::bind(config).await.map_err(transport_error)?;
         self.forwarder = Some(forwarder);
         Ok(())
     }
 
     async fn inject_raw(&self, _i: usize, bytes: Bytes) -> Result<(), Error> {
         // A raw publisher sends the bytes as the body of a control message, which every node
-        // receives: how a hostile peer on the bus would reach them.
+        // receives: how a hostile peer on the bus would reach them. With CURVE it is an
+        // allowed key of its own, sending under that key's name.
         let stream = tokio::net::TcpStream::connect(self.xsub)
             .await
             .map_err(transport_error)?;
-        let mut raw = RawPublisher::handshake(stream).await?;
-        raw.send(&[demitter_zmq::wire::CONTROL_TOPIC, b"injector", &bytes])
-            .await?;
-        self.injectors.lock().await.push(raw);
+        // Room for the oversize frames the suite injects.
+        let max = 2 * DEFAULT_MAX_FRAME_BYTES;
+        let (reader, mut writer) = match &self.curve {
+            None => conn::handshake(stream, SocketType::Pub, max)
+                .await
+                .map(|(reader, writer, _)| (reader, writer)),
+            Some(keys) => {
+                let injector = keys.client(INJECTOR, &keys.injector);
+                conn::handshake_curve_client(stream, SocketType::Pub, max, &injector)
+                    .await
+                    .map(|(reader, writer, _)| (reader, writer))
+            }
+        }
+        .map_err(transport_error)?;
+        let mut message = BytesMut::new();
+        zmtp::put_message(
+            &mut message,
+            &[
+                demitter_zmq::wire::CONTROL_TOPIC,
+                INJECTOR.as_bytes(),
+                &bytes,
+            ],
+        );
+        writer.write_all(&message).await.map_err(transport_error)?;
+        self.injectors.lock().await.push((reader, writer));
         Ok(())
     }
 
@@ -139,53 +225,6 @@ impl Cluster for ZmqCluster {
         if let Some(forwarder) = self.forwarder {
             forwarder.close().await;
         }
-    }
-}
-
-/// Just enough of a ZMTP 3.0 PUB to push raw messages at the forwarder.
-#[derive(Debug)]
-struct RawPublisher(tokio::net::TcpStream);
-
-impl RawPublisher {
-    async fn handshake(mut stream: tokio::net::TcpStream) -> Result<Self, Error> {
-        let mut greeting = [0u8; 64];
-        greeting[0] = 0xFF;
-        greeting[9] = 0x7F;
-        greeting[10] = 3;
-        greeting[12..16].copy_from_slice(b"NULL");
-        stream.write_all(&greeting).await.map_err(transport_error)?;
-        let body: Vec<u8> = [
-            &[5u8][..],
-            b"READY",
-            &[11],
-            b"Socket-Type",
-            &3u32.to_be_bytes(),
-            b"PUB",
-        ]
-        .concat();
-        let mut ready = vec![0x04, u8::try_from(body.len()).map_err(transport_error)?];
-        ready.extend_from_slice(&body);
-        stream.write_all(&ready).await.map_err(transport_error)?;
-        // The forwarder's greeting (64 bytes) and READY (2 + 22 + "XSUB"), read like a real
-        // peer.
-        let mut theirs = [0u8; 64 + 2 + 22 + 4];
-        stream
-            .read_exact(&mut theirs)
-            .await
-            .map_err(transport_error)?;
-        Ok(Self(stream))
-    }
-
-    async fn send(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
-        let mut out = BytesMut::new();
-        for (i, part) in parts.iter().enumerate() {
-            let more = u8::from(i + 1 < parts.len());
-            out.extend_from_slice(&[more | 0x02]);
-            out.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            out.extend_from_slice(part);
-        }
-        self.0.write_all(&out).await.map_err(transport_error)?;
-        self.0.flush().await.map_err(transport_error)
     }
 }
 
