@@ -4,6 +4,7 @@
 // Each test binary uses a part of this.
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
@@ -54,7 +55,7 @@ impl ClusterKeys {
     fn allow_list(&self) -> AllowList {
         let mut lines = format!("{INJECTOR} {}\n", self.injector.public_key());
         for (i, key) in self.nodes.iter().enumerate() {
-            lines.push_str(&format!("{} {}\n", node_name(i), key.public_key()));
+            let _ = writeln!(lines, "{} {}", node_name(i), key.public_key());
         }
         AllowList::parse(&lines).expect("names and keys of our own")
     }
