@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::curve::{ClientHello, FLAG_COMMAND, FLAG_MORE, ServerHello};
+use crate::curve::{ClientHello, FLAG_BATCH, FLAG_COMMAND, FLAG_MORE, ServerHello};
 use crate::curve_keys::{AllowList, CurvePublicKey, CurveSecretKey};
 use crate::error::ZmqError;
 use crate::zmtp::{self, GREETING_LEN, Mechanism, SocketType, ZmtpFrame, ZmtpFrameDecoder};
@@ -25,6 +25,34 @@ const MAX_PARTS: usize = 16;
 /// each message whose origin ([`wire::origin_id`](crate::wire::origin_id)) is not the
 /// name its allow list gives the sender's key.
 pub const NAMES_BOUND_PROPERTY: &str = "X-Demitter-Names";
+
+/// The handshake property with which this crate's CURVE peers offer to take batches
+/// ([`FLAG_BATCH`]): several frames in one box, up to the value's bytes (decimal). Each
+/// side batches what it sends only to a peer that offered; libzmq never does.
+pub const BATCH_PROPERTY: &str = "X-Demitter-Batch";
+
+/// The most frame bytes one box holds: a box costs a fixed amount (a key derivation and
+/// the MAC's setup) whatever it holds, and a frame of 64 B paid it on its own.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// What a MESSAGE frame's body adds to the frames it holds: its name and nonce, the
+/// box's tag, and the flags.
+const MESSAGE_OVERHEAD: usize = 16 + 16 + 1;
+
+/// The batches a peer offered to take, in bytes, from its handshake metadata; `None` if
+/// it did not offer (or said something unreadable).
+fn batch_offer(metadata: &Bytes) -> Result<Option<usize>, ZmqError> {
+    let offer = zmtp::property(metadata.clone(), BATCH_PROPERTY)?;
+    Ok(offer
+        .and_then(|value| std::str::from_utf8(&value).ok()?.parse::<usize>().ok())
+        .map(|bytes| bytes.saturating_sub(MESSAGE_OVERHEAD).min(BATCH_BYTES))
+        .filter(|bytes| *bytes > 0))
+}
+
+/// Our offer to take batches, as handshake properties: up to what our reader takes.
+fn offer_batches(properties: &mut Vec<u8>, max_frame: usize) {
+    zmtp::put_property(properties, BATCH_PROPERTY, max_frame.to_string().as_bytes());
+}
 
 /// A CURVE client's keys: its own secret key (its public key is derived) and the server's
 /// public key, and the name the server's allow list binds its key to.
@@ -136,10 +164,16 @@ pub async fn handshake_curve_client(
         let (waiting, hello) = ClientHello::start(&keys.secret, &keys.server)?;
         write.write_all(&zmtp::command_frame(&hello)).await?;
         let welcome = reader.handshake_command("WELCOME").await?;
-        let (initiated, initiate) = waiting.welcome(&welcome, &zmtp::socket_type_property(ours))?;
+        let mut properties = zmtp::socket_type_property(ours);
+        offer_batches(&mut properties, max_frame);
+        let (initiated, initiate) = waiting.welcome(&welcome, &properties)?;
         write.write_all(&zmtp::command_frame(&initiate)).await?;
         let ready = reader.handshake_command("READY").await?;
         let (metadata, codec) = initiated.ready(&ready)?;
+        let batches = Batches {
+            send: batch_offer(&metadata)?,
+            receive: true,
+        };
         let bound = zmtp::property(metadata.clone(), NAMES_BOUND_PROPERTY)?;
         if bound.as_deref() != Some(b"bound") && !keys.unchecked_names {
             return Err(ZmqError::NamesUnchecked);
@@ -151,12 +185,12 @@ pub async fn handshake_curve_client(
                 theirs: peer_type,
             });
         }
-        Ok::<_, ZmqError>((reader, codec, peer_type))
+        Ok::<_, ZmqError>((reader, codec, peer_type, batches))
     };
-    let (reader, codec, peer_type) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+    let (reader, codec, peer_type, batches) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
         .await
         .map_err(|_| ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))??;
-    let (reader, writer) = sealed(reader, write, codec, max_frame);
+    let (reader, writer) = sealed(reader, write, codec, max_frame, batches);
     Ok((reader, writer, peer_type))
 }
 
@@ -177,21 +211,33 @@ async fn curve_greetings(
     Ok(Reader::new(read, max_frame))
 }
 
-/// The reader and writer of a connection whose handshake made `codec`: each frame opened
-/// and sealed.
+/// What a CURVE connection's handshake agreed about batches.
+#[derive(Debug, Clone, Copy)]
+struct Batches {
+    /// The peer takes batches of up to this many frame bytes.
+    send: Option<usize>,
+    /// We offered to take them.
+    receive: bool,
+}
+
+/// The reader and writer of a connection whose handshake made `codec`: each frame (or
+/// batch of frames) opened and sealed.
 fn sealed(
     mut reader: Reader,
     write: OwnedWriteHalf,
     codec: crate::curve::CurveCodec,
     max_frame: usize,
+    batches: Batches,
 ) -> (Reader, Writer) {
     let (opener, sealer) = codec.split();
     reader.curve = Some(opener);
+    reader.takes_batches = batches.receive;
     let writer = Writer {
         write,
         curve: Some(Sealer {
             codec: sealer,
             decoder: ZmtpFrameDecoder::new(max_frame),
+            batch_bytes: batches.send,
         }),
     };
     (reader, writer)
@@ -238,6 +284,12 @@ pub async fn handshake_curve_server(
             return Err(ZmqError::CurveClientRefused { key: known.client });
         };
         let peer_type = zmtp::ready_socket_type(known.metadata.clone())?;
+        // Batches both ways, if the client offered to take them.
+        let send = batch_offer(&known.metadata)?;
+        let batches = Batches {
+            send,
+            receive: send.is_some(),
+        };
         if !ours.accepts(&peer_type) {
             return Err(ZmqError::IncompatiblePeer {
                 ours: ours.name(),
@@ -250,14 +302,20 @@ pub async fn handshake_curve_server(
         };
         let mut properties = zmtp::socket_type_property(ours);
         zmtp::put_property(&mut properties, NAMES_BOUND_PROPERTY, b"bound");
+        if batches.receive {
+            offer_batches(&mut properties, max_frame);
+        }
         let (ready, codec) = known.accept(&properties)?;
         write.write_all(&zmtp::command_frame(&ready)).await?;
-        Ok::<_, ZmqError>((reader, codec, peer_type, client))
+        Ok::<_, ZmqError>((reader, codec, peer_type, client, batches))
     };
-    let (reader, codec, peer_type, client) = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
-        .await
-        .map_err(|_| ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))??;
-    let (reader, writer) = sealed(reader, write, codec, max_frame);
+    let (reader, codec, peer_type, client, batches) =
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| {
+                ZmqError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"))
+            })??;
+    let (reader, writer) = sealed(reader, write, codec, max_frame, batches);
     Ok((reader, writer, peer_type, client))
 }
 
@@ -273,6 +331,8 @@ pub struct Writer {
 struct Sealer {
     codec: crate::curve::CurveSealer,
     decoder: ZmtpFrameDecoder,
+    /// When the peer takes batches: the most frame bytes in one.
+    batch_bytes: Option<usize>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -305,11 +365,31 @@ impl Writer {
 }
 
 impl Sealer {
-    /// `bytes`' frames, each sealed into a MESSAGE and framed as a message part.
+    /// `bytes`' frames, each sealed into a MESSAGE and framed as a message part; to a peer
+    /// that takes batches, runs of whole frames sealed together, as many as fit.
     fn seal(&mut self, bytes: &[u8]) -> Result<BytesMut, ZmqError> {
         let mut frames = BytesMut::from(bytes);
         let mut out = BytesMut::with_capacity(bytes.len() + bytes.len() / 2 + 64);
-        while let Some(frame) = self.decoder.decode(&mut frames)? {
+        // The frames waiting to be sealed together: `bytes[batch.start..batch.end]`.
+        let mut batch = 0..0;
+        loop {
+            let start = bytes.len() - frames.len();
+            let Some(frame) = self.decoder.decode(&mut frames)? else {
+                break;
+            };
+            let end = bytes.len() - frames.len();
+            if let Some(limit) = self.batch_bytes
+                && end - start <= limit
+            {
+                if end - batch.start > limit {
+                    self.seal_batch(&bytes[batch.clone()], &mut out)?;
+                    batch = start..start;
+                }
+                batch.end = end;
+                continue;
+            }
+            self.seal_batch(&bytes[batch], &mut out)?;
+            batch = end..end;
             let sealed = match frame {
                 ZmtpFrame::Part { more, body } => {
                     self.codec.seal(if more { FLAG_MORE } else { 0 }, &body)?
@@ -320,12 +400,22 @@ impl Sealer {
             };
             zmtp::put_part(&mut out, false, &sealed);
         }
+        self.seal_batch(&bytes[batch], &mut out)?;
         if !frames.is_empty() {
             return Err(ZmqError::Malformed(
                 "half a frame handed to a CURVE writer".into(),
             ));
         }
         Ok(out)
+    }
+
+    /// Whole frames in one box, if there are any.
+    fn seal_batch(&mut self, frames: &[u8], out: &mut BytesMut) -> Result<(), ZmqError> {
+        if !frames.is_empty() {
+            let sealed = self.codec.seal(FLAG_BATCH, frames)?;
+            zmtp::put_part(out, false, &sealed);
+        }
+        Ok(())
     }
 }
 
@@ -339,6 +429,10 @@ pub struct Reader {
     parts: Vec<Bytes>,
     /// On a CURVE connection, what opens each frame.
     curve: Option<crate::curve::CurveOpener>,
+    /// Whether we offered to take batches (so a batch is not an error).
+    takes_batches: bool,
+    /// The frames of the last batch opened, not yet read.
+    batch: BytesMut,
 }
 
 impl std::fmt::Debug for Reader {
@@ -358,6 +452,8 @@ impl Reader {
             decoder: ZmtpFrameDecoder::new(max_frame),
             parts: Vec::new(),
             curve: None,
+            takes_batches: false,
+            batch: BytesMut::new(),
         }
     }
 
@@ -401,11 +497,29 @@ impl Reader {
     /// The next frame; `None` at a clean end of stream.
     pub async fn next_frame(&mut self) -> Result<Option<ZmtpFrame>, ZmqError> {
         loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
-                return match &mut self.curve {
-                    None => Ok(Some(frame)),
-                    Some(opener) => open_frame(opener, frame).map(Some),
+            if !self.batch.is_empty() {
+                return match self.decoder.decode(&mut self.batch)? {
+                    Some(frame) => Ok(Some(frame)),
+                    None => Err(ZmqError::Malformed("half a frame in a batch".into())),
                 };
+            }
+            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+                let Some(opener) = &mut self.curve else {
+                    return Ok(Some(frame));
+                };
+                match open_frame(opener, frame)? {
+                    Opened::Frame(frame) => return Ok(Some(frame)),
+                    Opened::Batch(frames) if self.takes_batches => {
+                        self.batch = BytesMut::from(&frames[..]);
+                        continue;
+                    }
+                    Opened::Batch(_) => {
+                        return Err(ZmqError::Curve {
+                            command: "MESSAGE",
+                            reason: "a batch, which this side did not offer to take",
+                        });
+                    }
+                }
             }
             if !self.fill("frame").await? {
                 return Ok(None);
@@ -486,22 +600,34 @@ impl Reader {
     }
 }
 
-/// A CURVE connection's frame, opened: a MESSAGE holding a message part or a command.
+/// What a CURVE connection's MESSAGE held.
+enum Opened {
+    /// One frame.
+    Frame(ZmtpFrame),
+    /// Whole ZMTP frames, several in one box.
+    Batch(Bytes),
+}
+
+/// A CURVE connection's frame, opened: a MESSAGE holding a message part, a command, or a
+/// batch of frames.
 fn open_frame(
     opener: &mut crate::curve::CurveOpener,
     frame: ZmtpFrame,
-) -> Result<ZmtpFrame, ZmqError> {
+) -> Result<Opened, ZmqError> {
     let ZmtpFrame::Part { body, .. } = frame else {
         return Err(ZmqError::Malformed(
             "a command in clear on a CURVE connection".into(),
         ));
     };
     let (flags, data) = opener.open(&body)?;
+    if flags == FLAG_BATCH {
+        return Ok(Opened::Batch(data));
+    }
     if flags & FLAG_COMMAND == 0 {
-        return Ok(ZmtpFrame::Part {
+        return Ok(Opened::Frame(ZmtpFrame::Part {
             more: flags & FLAG_MORE != 0,
             body: data,
-        });
+        }));
     }
     let name_len = usize::from(*data.first().unwrap_or(&0));
     if name_len == 0 || data.len() < 1 + name_len {
@@ -510,10 +636,10 @@ fn open_frame(
         ));
     }
     let name = String::from_utf8_lossy(&data[1..=name_len]).into_owned();
-    Ok(ZmtpFrame::Command {
+    Ok(Opened::Frame(ZmtpFrame::Command {
         name,
         data: data.slice(1 + name_len..),
-    })
+    }))
 }
 
 /// What a reader yields.
@@ -523,4 +649,128 @@ pub enum Received {
     Message(Vec<Bytes>),
     /// A command frame (nothing this crate acts on after the handshake).
     Command,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CURVE client (a PUB) and server (an XSUB) of this crate, connected on loopback.
+    async fn curve_pair(max_frame: usize) -> ((Reader, Writer), (Reader, Writer)) {
+        let server_key = CurveSecretKey::generate();
+        let client_key = CurveSecretKey::generate();
+        let allow = AllowList::parse(&format!("client {}", client_key.public_key()))
+            .expect("an allow list");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("bound");
+        let server = async {
+            let (stream, _) = listener.accept().await.expect("accepts");
+            handshake_curve_server(stream, SocketType::XSub, max_frame, &server_key, &allow)
+                .await
+                .expect("the server's handshake")
+        };
+        let keys = CurveClientKeys::new(
+            demitter_core::NodeId::new("client").expect("an id"),
+            client_key.clone(),
+            server_key.public_key(),
+        );
+        let client = async {
+            let stream = TcpStream::connect(addr).await.expect("connects");
+            handshake_curve_client(stream, SocketType::Pub, max_frame, &keys)
+                .await
+                .expect("the client's handshake")
+        };
+        let ((sr, sw, _, _), (cr, cw, _)) = tokio::time::timeout(
+            Duration::from_secs(10),
+            async { tokio::join!(server, client) },
+        )
+        .await
+        .expect("handshakes in time");
+        ((cr, cw), (sr, sw))
+    }
+
+    fn outer_frames(sealed: &BytesMut) -> usize {
+        let mut sealed = sealed.clone();
+        let mut n = 0;
+        while ZmtpFrameDecoder::new(1 << 24)
+            .decode(&mut sealed)
+            .expect("frames")
+            .is_some()
+        {
+            n += 1;
+        }
+        n
+    }
+
+    #[tokio::test]
+    async fn our_curve_peers_box_runs_of_frames_together_and_read_them_back() {
+        let ((_client_reader, mut client), (mut server, _server_writer)) =
+            curve_pair(1 << 20).await;
+        // 200 small messages of three parts, one too big for a batch, and 200 more.
+        let mut plain = BytesMut::new();
+        let mut sent = Vec::new();
+        let big = vec![7u8; BATCH_BYTES + 1];
+        for i in 0..401u32 {
+            let body = if i == 200 {
+                big.clone()
+            } else {
+                i.to_be_bytes().to_vec()
+            };
+            let parts: [&[u8]; 3] = [b"s:x", b"client", &body];
+            zmtp::put_message(&mut plain, &parts);
+            sent.push(parts.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
+        }
+        let sealer = client.curve.as_mut().expect("CURVE");
+        assert!(sealer.batch_bytes.is_some(), "our server offered batches");
+        let sealed = sealer.seal(&plain).expect("sealed");
+        // Before the big frame: its message's first two parts join the run; the big part
+        // goes alone; the rest is one more run.
+        assert_eq!(outer_frames(&sealed), 3, "two batches and the big frame");
+        client.write.write_all(&sealed).await.expect("written");
+        for (i, parts) in sent.iter().enumerate() {
+            let message = tokio::time::timeout(Duration::from_secs(10), server.next_message())
+                .await
+                .expect("in time")
+                .expect("opens")
+                .expect("open");
+            let Received::Message(got) = message else {
+                panic!("message {i}: a command");
+            };
+            let got: Vec<Vec<u8>> = got.iter().map(|p| p.to_vec()).collect();
+            assert_eq!(&got, parts, "message {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_to_a_reader_that_did_not_offer_is_refused() {
+        let ((mut client_reader, _client), (_server_reader, mut server)) =
+            curve_pair(1 << 20).await;
+        client_reader.takes_batches = false;
+        let mut plain = BytesMut::new();
+        zmtp::put_message(&mut plain, &[b"s:x", b"server", b"1"]);
+        server.write_all(&plain).await.expect("written");
+        let refused = tokio::time::timeout(Duration::from_secs(10), client_reader.next_frame())
+            .await
+            .expect("in time");
+        assert!(
+            matches!(refused, Err(ZmqError::Curve { .. })),
+            "refused: {refused:?}"
+        );
+    }
+
+    #[test]
+    fn batch_offers_are_read_within_bounds() {
+        let offer = |value: &[u8]| {
+            let mut properties = Vec::new();
+            zmtp::put_property(&mut properties, BATCH_PROPERTY, value);
+            batch_offer(&Bytes::from(properties)).expect("well formed")
+        };
+        assert_eq!(offer(b"1048576"), Some(BATCH_BYTES));
+        assert_eq!(offer(b"1033"), Some(1000), "the MESSAGE's own bytes come off");
+        assert_eq!(offer(b"33"), None, "no room for a frame");
+        assert_eq!(offer(b"lots"), None);
+        assert_eq!(batch_offer(&Bytes::new()).expect("empty"), None);
+    }
 }

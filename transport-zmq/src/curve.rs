@@ -53,6 +53,10 @@ const TAG: usize = 16;
 pub const FLAG_MORE: u8 = 0x01;
 /// A MESSAGE's flag: the data is a command (ZMTP 3.1's SUBSCRIBE and CANCEL).
 pub const FLAG_COMMAND: u8 = 0x02;
+/// A MESSAGE's flag, this project's own: the data is whole ZMTP frames, several in one
+/// box. Sent only to a peer that asked for it in its handshake metadata (which libzmq
+/// never does), and only on its own.
+pub const FLAG_BATCH: u8 = 0x80;
 
 fn refused(command: &'static str, reason: &'static str) -> ZmqError {
     ZmqError::Curve { command, reason }
@@ -619,7 +623,7 @@ fn open_message(
         return Err(refused("MESSAGE", "its short nonce did not rise"));
     }
     let flags = plain[0];
-    if flags & !(FLAG_MORE | FLAG_COMMAND) != 0 {
+    if flags & !(FLAG_MORE | FLAG_COMMAND) != 0 && flags != FLAG_BATCH {
         return Err(refused("MESSAGE", "reserved flags are set"));
     }
     Ok((flags, Bytes::copy_from_slice(&plain[1..]), short))
