@@ -682,10 +682,9 @@ mod tests {
                 .await
                 .expect("the client's handshake")
         };
-        let ((sr, sw, _, _), (cr, cw, _)) = tokio::time::timeout(
-            Duration::from_secs(10),
-            async { tokio::join!(server, client) },
-        )
+        let ((sr, sw, _, _), (cr, cw, _)) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(server, client)
+        })
         .await
         .expect("handshakes in time");
         ((cr, cw), (sr, sw))
@@ -768,7 +767,11 @@ mod tests {
             batch_offer(&Bytes::from(properties)).expect("well formed")
         };
         assert_eq!(offer(b"1048576"), Some(BATCH_BYTES));
-        assert_eq!(offer(b"1033"), Some(1000), "the MESSAGE's own bytes come off");
+        assert_eq!(
+            offer(b"1033"),
+            Some(1000),
+            "the MESSAGE's own bytes come off"
+        );
         assert_eq!(offer(b"33"), None, "no room for a frame");
         assert_eq!(offer(b"lots"), None);
         assert_eq!(batch_offer(&Bytes::new()).expect("empty"), None);

@@ -632,13 +632,50 @@ fn open_message(
 #[doc(hidden)]
 pub fn decode_hostile(data: &[u8]) {
     let (client, server) = (CurveSecretKey::generate(), CurveSecretKey::generate());
-    let _ = ServerHello::new(&server).hello(data);
-    let Ok((waiting, hello)) = ClientHello::start(&client, &server.public_key()) else {
+    let start = || ClientHello::start(&client, &server.public_key());
+    let welcomed = |hello: &[u8]| ServerHello::new(&server).hello(hello);
+    // `data` as HELLO, as WELCOME, as INITIATE.
+    let _ = welcomed(data);
+    if let Ok((waiting, _)) = start() {
+        let _ = waiting.welcome(data, b"");
+    }
+    let Ok((waiting, hello)) = start() else {
         return;
     };
-    let _ = waiting.welcome(data, b"");
-    if let Ok((welcomed, _)) = ServerHello::new(&server).hello(&hello) {
-        let _ = welcomed.initiate(data);
+    let Ok((server_waiting, welcome)) = welcomed(&hello) else {
+        return;
+    };
+    let _ = server_waiting.initiate(data);
+    // As READY, after a real WELCOME.
+    if let Ok((initiated, _)) = waiting.welcome(&welcome, b"") {
+        let _ = initiated.ready(data);
+    }
+    // As a MESSAGE, and as the frames of a batch that an allowed peer sealed, opened and
+    // split as a reader does.
+    let Ok((waiting, hello)) = start() else {
+        return;
+    };
+    let Ok((server_waiting, welcome)) = welcomed(&hello) else {
+        return;
+    };
+    let Ok((initiated, initiate)) = waiting.welcome(&welcome, b"") else {
+        return;
+    };
+    let Ok((ready, mut server_codec)) = server_waiting
+        .initiate(&initiate)
+        .and_then(|known| known.accept(b""))
+    else {
+        return;
+    };
+    let Ok((_, mut client_codec)) = initiated.ready(&ready) else {
+        return;
+    };
+    let _ = server_codec.open(data);
+    if let Ok(sealed) = client_codec.seal(FLAG_BATCH, data)
+        && let Ok((FLAG_BATCH, frames)) = server_codec.open(&sealed)
+    {
+        let mut frames = bytes::BytesMut::from(&frames[..]);
+        while let Ok(Some(_)) = crate::zmtp::ZmtpFrameDecoder::new(64 * 1024).decode(&mut frames) {}
     }
 }
 
