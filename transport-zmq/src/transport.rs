@@ -66,8 +66,9 @@ pub struct ZmqConfig {
     /// With keys, both connections use the CURVE mechanism as its client: the forwarder
     /// must prove the server key, and sees this client's key; everything on the wire is
     /// encrypted, and the emitter's id is the keys' name (this project's forwarder drops
-    /// what a key sends under any other). `None` (the default) is the NULL mechanism, as
-    /// Demitter speaks.
+    /// what a key sends under any other, so the transport declares itself authenticated,
+    /// unless [`unchecked_names`](conn::CurveClientKeys::unchecked_names) is set). `None`
+    /// (the default) is the NULL mechanism, as Demitter speaks.
     pub curve: Option<conn::CurveClientKeys>,
 }
 
