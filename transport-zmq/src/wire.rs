@@ -95,7 +95,7 @@ pub(crate) fn decode(
     })))
 }
 
-/// The node id a message's origin (its second part) names, exactly as [`decode`] reads
+/// The node id a message's origin (its second part) names, exactly as the transport's decoder reads
 /// it: the whole origin of a control message; the part before the last `@` of an event's
 /// `<id>@<epoch hex>:<seq>`, or the whole origin when it has no such tail. What a forwarder
 /// that binds names to keys must compare, so that no origin it lets through decodes as
