@@ -95,11 +95,11 @@ pub(crate) fn decode(
     })))
 }
 
-/// The node id a message's origin (its second part) names, exactly as the transport's decoder reads
-/// it: the whole origin of a control message; the part before the last `@` of an event's
-/// `<id>@<epoch hex>:<seq>`, or the whole origin when it has no such tail. What a forwarder
-/// that binds names to keys must compare, so that no origin it lets through decodes as
-/// another name.
+/// The node id a message's origin (its second part) names, exactly as the transport's
+/// decoder reads it: the whole origin of a control message; the part before the last `@`
+/// of an event's `<id>@<epoch hex>:<seq>`, or the whole origin when it has no such tail.
+/// What a forwarder that binds names to keys must compare, so that no origin it lets
+/// through decodes as another name.
 pub fn origin_id<'a>(topic: &[u8], origin: &'a [u8]) -> &'a [u8] {
     if topic == CONTROL_TOPIC {
         return origin;
