@@ -485,48 +485,34 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
     assert_eq!(event.data, chat);
 
     // A client with the wrong server key is refused in its handshake.
-    let stream = tokio::net::TcpStream::connect(&xsub)
-        .await
-        .expect("connects");
-    let wrong = CurveClientKeys::new(
-        demitter_core::NodeId::new("stranger").expect("an id"),
-        CurveSecretKey::generate(),
-        CurveSecretKey::generate().public_key(),
-    );
-    let refused = tokio::time::timeout(
-        WAIT,
-        demitter_zmq::conn::handshake_curve_client(
-            stream,
-            demitter_zmq::zmtp::SocketType::Pub,
-            1 << 20,
-            &wrong,
-        ),
-    )
-    .await
-    .expect("libzmq answers or hangs up");
+    let handshake = |name: &str, server: CurvePublicKey| {
+        let keys = CurveClientKeys::new(
+            demitter_core::NodeId::new(name).expect("an id"),
+            CurveSecretKey::generate(),
+            server,
+        );
+        let xsub = xsub.clone();
+        async move {
+            let stream = tokio::net::TcpStream::connect(&xsub)
+                .await
+                .expect("connects");
+            let shaken = demitter_zmq::conn::handshake_curve_client(
+                stream,
+                demitter_zmq::zmtp::SocketType::Pub,
+                1 << 20,
+                &keys,
+            );
+            tokio::time::timeout(WAIT, shaken)
+                .await
+                .expect("libzmq answers or hangs up")
+                .map(|_| ())
+        }
+    };
+    let refused = handshake("stranger", CurveSecretKey::generate().public_key()).await;
     assert!(refused.is_err(), "the wrong server key is refused");
-
     // Right keys, but names checked (the default): libzmq's proxy does not bind names to
     // keys, so a client that relies on it refuses the proxy.
-    let stream = tokio::net::TcpStream::connect(&xsub)
-        .await
-        .expect("connects");
-    let checked = CurveClientKeys::new(
-        demitter_core::NodeId::new("careful").expect("an id"),
-        CurveSecretKey::generate(),
-        server,
-    );
-    let refused = tokio::time::timeout(
-        WAIT,
-        demitter_zmq::conn::handshake_curve_client(
-            stream,
-            demitter_zmq::zmtp::SocketType::Pub,
-            1 << 20,
-            &checked,
-        ),
-    )
-    .await
-    .expect("libzmq answers");
+    let refused = handshake("careful", server).await;
     assert!(
         matches!(refused, Err(demitter_zmq::ZmqError::NamesUnchecked)),
         "a proxy that checks no names is refused: {refused:?}"
