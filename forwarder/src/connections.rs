@@ -19,10 +19,15 @@ use tokio_util::task::TaskTracker;
 use crate::config::ForwarderConfig;
 use crate::switchboard::Event;
 
-/// Logs a connection that did not complete its handshake: a peer that only opened and
-/// closed TCP (a port check, a load balancer's probe) at debug, a peer that spoke
-/// something else at warn.
-fn refused(peer: SocketAddr, side: &str, e: &ZmqError, events: &mpsc::UnboundedSender<Event>) {
+/// A connection that did not complete its handshake: a peer that only opened and closed
+/// TCP (a port check, a load balancer's probe) is logged at debug; a peer that spoke
+/// something else is counted, and logged by the forwarding loop (once per address).
+fn refused(
+    peer: SocketAddr,
+    side: &'static str,
+    e: &ZmqError,
+    events: &mpsc::UnboundedSender<Event>,
+) {
     let left = matches!(e, ZmqError::Io(io) if matches!(
         io.kind(),
         std::io::ErrorKind::UnexpectedEof
@@ -32,8 +37,11 @@ fn refused(peer: SocketAddr, side: &str, e: &ZmqError, events: &mpsc::UnboundedS
     if left {
         tracing::debug!(%peer, "a {side} left before its handshake: {e}");
     } else {
-        tracing::warn!(%peer, "{side} refused: {e}");
-        let _ = events.send(Event::Refused);
+        let _ = events.send(Event::Refused {
+            peer,
+            side,
+            why: e.to_string(),
+        });
     }
 }
 

@@ -32,6 +32,7 @@ mod config;
 mod connections;
 mod error;
 mod forwarder;
+mod refusals;
 mod routing;
 mod stats;
 mod switchboard;

@@ -14,6 +14,7 @@ use demitter_zmq::zmtp::RawMessage;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::refusals::RefusalLog;
 use crate::routing::{Routing, Subscribed};
 use crate::stats::{Counters, ForwarderStats};
 
@@ -40,7 +41,14 @@ pub(crate) enum Event {
         topic: Bytes,
     },
     /// A connection was refused in its handshake.
-    Refused,
+    Refused {
+        /// Who.
+        peer: std::net::SocketAddr,
+        /// The side it came to (`publisher`, `subscriber`).
+        side: &'static str,
+        /// Why.
+        why: String,
+    },
     /// A CURVE publisher's message under a name not its key's was dropped.
     Forged,
 }
@@ -60,6 +68,7 @@ pub(crate) struct Loop {
     routing: Routing,
     counters: Arc<Counters>,
     gauges: watch::Sender<ForwarderStats>,
+    refusals: RefusalLog,
 }
 
 impl Loop {
@@ -70,6 +79,7 @@ impl Loop {
             routing: Routing::default(),
             counters,
             gauges,
+            refusals: RefusalLog::default(),
         }
     }
 
@@ -126,7 +136,8 @@ impl Loop {
             Event::PublisherLeft { id } => {
                 self.publishers.remove(&id);
             }
-            Event::Refused => {
+            Event::Refused { peer, side, why } => {
+                self.refusals.refused(peer, side, &why);
                 let refused = self.counters.refused.fetch_add(1, Ordering::Relaxed) + 1;
                 self.gauges.send_modify(|g| g.refused = refused);
             }

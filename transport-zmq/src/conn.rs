@@ -206,7 +206,23 @@ async fn curve_greetings(
         .write_all(&zmtp::greeting_for(Mechanism::Curve, as_server))
         .await?;
     let mut greeting = [0u8; GREETING_LEN];
-    read.read_exact(&mut greeting).await?;
+    let mut got = 0;
+    while got < GREETING_LEN {
+        match read.read(&mut greeting[got..]).await? {
+            // Closed without a word: a port check, not a ZeroMQ peer.
+            0 if got == 0 => {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            // libzmq hangs up inside its greeting on meeting a mechanism it does not speak.
+            0 => {
+                return Err(ZmqError::Handshake(format!(
+                    "the peer left inside its greeting ({got} of {GREETING_LEN} bytes): \
+                     a ZeroMQ peer without CURVE (the NULL mechanism)?"
+                )));
+            }
+            n => got += n,
+        }
+    }
     zmtp::check_greeting_for(&greeting, Mechanism::Curve)?;
     Ok(Reader::new(read, max_frame))
 }

@@ -525,7 +525,8 @@ async fn our_emitters_work_through_a_libzmq_curve_proxy() {
 /// argument (XSUB port second, XPUB port third), with the `zmq_curve(7)` client key, or with
 /// a key of their own if the fourth argument is `stranger`: publishes until its subscriber
 /// hears, then prints what it heard; a stranger (or a client given the wrong server key,
-/// `wrong-server`) prints `nothing` after a second.
+/// `wrong-server`, or one with no key at all, `null`, speaking the NULL mechanism) prints
+/// `nothing` after a second.
 const CURVE_PUB_SUB: &str = r#"
 import sys, time, zmq
 server, xsub, xpub, who = sys.argv[1].encode(), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -537,7 +538,8 @@ else:
 ctx = zmq.Context()
 def curve(kind):
     s = ctx.socket(kind)
-    s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server, public, secret
+    if who != "null":
+        s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server, public, secret
     return s
 sub = curve(zmq.SUB)
 sub.setsockopt(zmq.SUBSCRIBE, b"s:curve.")
@@ -600,6 +602,17 @@ async fn libzmq_curve_clients_talk_through_our_curve_forwarder() {
         wrong.line("the wrong server key's outcome").await,
         "nothing"
     );
+    assert!(
+        tokio::time::timeout(WAIT, f.wait_until(|g| g.refused >= before + 2))
+            .await
+            .expect("its sockets are refused and counted"),
+        "the forwarder runs"
+    );
+    drop(wrong);
+    // No key at all: libzmq's NULL sockets.
+    let before = f.stats().refused;
+    let mut null = Python::run(CURVE_PUB_SUB, &args("null"));
+    assert_eq!(null.line("the NULL client's outcome").await, "nothing");
     assert!(
         tokio::time::timeout(WAIT, f.wait_until(|g| g.refused >= before + 2))
             .await
