@@ -406,15 +406,16 @@ impl Sealer {
             }
             self.seal_batch(&bytes[batch], &mut out)?;
             batch = end..end;
-            let sealed = match frame {
+            match frame {
                 ZmtpFrame::Part { more, body } => {
-                    self.codec.seal(if more { FLAG_MORE } else { 0 }, &body)?
+                    let flags = if more { FLAG_MORE } else { 0 };
+                    self.codec.seal_frame(flags, &body, &mut out)?;
                 }
-                ZmtpFrame::Command { name, data } => self
-                    .codec
-                    .seal(FLAG_COMMAND, &zmtp::command_body(&name, &data))?,
-            };
-            zmtp::put_part(&mut out, false, &sealed);
+                ZmtpFrame::Command { name, data } => {
+                    let body = zmtp::command_body(&name, &data);
+                    self.codec.seal_frame(FLAG_COMMAND, &body, &mut out)?;
+                }
+            }
         }
         self.seal_batch(&bytes[batch], &mut out)?;
         if !frames.is_empty() {
@@ -428,8 +429,7 @@ impl Sealer {
     /// Whole frames in one box, if there are any.
     fn seal_batch(&mut self, frames: &[u8], out: &mut BytesMut) -> Result<(), ZmqError> {
         if !frames.is_empty() {
-            let sealed = self.codec.seal(FLAG_BATCH, frames)?;
-            zmtp::put_part(out, false, &sealed);
+            self.codec.seal_frame(FLAG_BATCH, frames, out)?;
         }
         Ok(())
     }
@@ -526,7 +526,9 @@ impl Reader {
                 match open_frame(opener, frame)? {
                     Opened::Frame(frame) => return Ok(Some(frame)),
                     Opened::Batch(frames) if self.takes_batches => {
-                        self.batch = BytesMut::from(&frames[..]);
+                        self.batch = frames
+                            .try_into_mut()
+                            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
                         continue;
                     }
                     Opened::Batch(_) => {

@@ -23,7 +23,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use crypto_box::aead::rand_core::RngCore as _;
-use crypto_box::aead::{Aead, KeyInit as _, OsRng};
+use crypto_box::aead::{Aead, AeadInPlace as _, KeyInit as _, OsRng};
 use crypto_box::{PublicKey, SalsaBox, SecretKey};
 use crypto_secretbox::XSalsa20Poly1305;
 
@@ -576,11 +576,42 @@ impl CurveOpener {
 impl CurveSealer {
     /// The MESSAGE body carrying `data` with its `flags` (see [`CurveCodec::seal`]).
     pub fn seal(&mut self, flags: u8, data: &[u8]) -> Result<Bytes, ZmqError> {
+        let short = self.take()?;
+        Ok(seal_message(&self.session, self.prefix, short, flags, data))
+    }
+
+    /// Appends to `out` the ZMTP frame of a MESSAGE carrying `data` with its `flags`,
+    /// sealed where it lies: the data is copied once, into `out`.
+    pub fn seal_frame(
+        &mut self,
+        flags: u8,
+        data: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), ZmqError> {
+        let short = self.take()?.to_be_bytes();
+        crate::zmtp::put_frame_header(out, false, MESSAGE_HEADER + TAG + 1 + data.len());
+        out.put_slice(MESSAGE);
+        out.put_slice(&short);
+        let tag_at = out.len();
+        // The box is its tag, then the sealed bytes.
+        out.put_bytes(0, TAG);
+        out.put_u8(flags);
+        out.put_slice(data);
+        let tag = self
+            .session
+            .encrypt_in_place_detached(&nonce(self.prefix, &short), b"", &mut out[tag_at + TAG..])
+            .map_err(|_| refused("MESSAGE", "it could not be sealed"))?;
+        out[tag_at..tag_at + TAG].copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// The next short nonce.
+    fn take(&mut self) -> Result<u64, ZmqError> {
         let short = self.next;
         self.next = short
             .checked_add(1)
             .ok_or_else(|| refused("MESSAGE", "the short nonces ran out"))?;
-        Ok(seal_message(&self.session, self.prefix, short, flags, data))
+        Ok(short)
     }
 }
 
@@ -626,7 +657,7 @@ fn open_message(
     if flags & !(FLAG_MORE | FLAG_COMMAND) != 0 && flags != FLAG_BATCH {
         return Err(refused("MESSAGE", "reserved flags are set"));
     }
-    Ok((flags, Bytes::copy_from_slice(&plain[1..]), short))
+    Ok((flags, Bytes::from(plain).slice(1..), short))
 }
 
 #[doc(hidden)]
@@ -737,6 +768,46 @@ mod tests {
                 (0, Bytes::from_static(b"back"))
             );
         }
+    }
+
+    #[test]
+    fn frames_sealed_in_place_open_as_boxes_sealed_apart() {
+        let (client, server) = (CurveSecretKey::generate(), CurveSecretKey::generate());
+        let done = handshake(&client, &server).expect("handshake");
+        let (_, mut sealer) = done.client.split();
+        let (mut opener, _) = done.server.split();
+        let mut out = BytesMut::new();
+        let long = vec![9u8; 300];
+        let sent: [(u8, &[u8]); 4] = [
+            (FLAG_MORE, b"first"),
+            (0, &long),
+            (FLAG_BATCH, b""),
+            (FLAG_COMMAND, b"\x09SUBSCRIBE"),
+        ];
+        for (flags, data) in sent {
+            sealer.seal_frame(flags, data, &mut out).expect("sealed");
+        }
+        // One apart, after them: the nonces run on.
+        let apart = sealer.seal(0, b"apart").expect("sealed");
+        for (flags, data) in sent {
+            let Some(crate::zmtp::ZmtpFrame::Part { more: false, body }) =
+                crate::zmtp::ZmtpFrameDecoder::new(1 << 20)
+                    .decode(&mut out)
+                    .expect("a frame")
+            else {
+                panic!("a frame for {data:?}");
+            };
+            assert!(!body.windows(5).any(|w| w == b"first"), "not in clear");
+            assert_eq!(
+                opener.open(&body).expect("opens"),
+                (flags, Bytes::copy_from_slice(data))
+            );
+        }
+        assert!(out.is_empty());
+        assert_eq!(
+            opener.open(&apart).expect("opens"),
+            (0, Bytes::from_static(b"apart"))
+        );
     }
 
     #[test]

@@ -136,11 +136,6 @@ pub(crate) fn command_frame(body: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// Appends a message part (a data frame) holding `body`.
-pub(crate) fn put_part(out: &mut BytesMut, more: bool, body: &[u8]) {
-    put_frame(out, if more { FLAG_MORE } else { 0 }, body);
-}
-
 /// A command's whole body again: its name, length-prefixed, then its data.
 pub(crate) fn command_body(name: &str, data: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(1 + name.len() + data.len());
