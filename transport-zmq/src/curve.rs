@@ -504,13 +504,7 @@ impl CurveCodec {
     /// [`FLAG_COMMAND`]).
     pub fn seal(&mut self, flags: u8, data: &[u8]) -> Result<Bytes, ZmqError> {
         let short = u64::from_be_bytes(self.nonces.take("MESSAGE")?);
-        Ok(seal_message(
-            &self.session.boxed,
-            self.send_prefix,
-            short,
-            flags,
-            data,
-        ))
+        sealed_message(&self.session.boxed, self.send_prefix, short, flags, data)
     }
 
     /// Opens a MESSAGE body: its flags and data. A box that does not open, or a short
@@ -577,7 +571,7 @@ impl CurveSealer {
     /// The MESSAGE body carrying `data` with its `flags` (see [`CurveCodec::seal`]).
     pub fn seal(&mut self, flags: u8, data: &[u8]) -> Result<Bytes, ZmqError> {
         let short = self.take()?;
-        Ok(seal_message(&self.session, self.prefix, short, flags, data))
+        sealed_message(&self.session, self.prefix, short, flags, data)
     }
 
     /// Appends to `out` the ZMTP frame of a MESSAGE carrying `data` with its `flags`,
@@ -588,21 +582,9 @@ impl CurveSealer {
         data: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), ZmqError> {
-        let short = self.take()?.to_be_bytes();
+        let short = self.take()?;
         crate::zmtp::put_frame_header(out, false, MESSAGE_HEADER + TAG + 1 + data.len());
-        out.put_slice(MESSAGE);
-        out.put_slice(&short);
-        let tag_at = out.len();
-        // The box is its tag, then the sealed bytes.
-        out.put_bytes(0, TAG);
-        out.put_u8(flags);
-        out.put_slice(data);
-        let tag = self
-            .session
-            .encrypt_in_place_detached(&nonce(self.prefix, &short), b"", &mut out[tag_at + TAG..])
-            .map_err(|_| refused("MESSAGE", "it could not be sealed"))?;
-        out[tag_at..tag_at + TAG].copy_from_slice(&tag);
-        Ok(())
+        seal_message(&self.session, self.prefix, short, flags, data, out)
     }
 
     /// The next short nonce.
@@ -616,23 +598,41 @@ impl CurveSealer {
 }
 
 /// A MESSAGE body: `data` and its `flags`, sealed with short nonce `short`.
+fn sealed_message(
+    session: &SalsaBox,
+    prefix: &[u8; 16],
+    short: u64,
+    flags: u8,
+    data: &[u8],
+) -> Result<Bytes, ZmqError> {
+    let mut message = BytesMut::with_capacity(MESSAGE_HEADER + TAG + 1 + data.len());
+    seal_message(session, prefix, short, flags, data, &mut message)?;
+    Ok(message.freeze())
+}
+
+/// Appends a MESSAGE body to `out`: `data` and its `flags` copied once and sealed where
+/// they lie, with short nonce `short`.
 fn seal_message(
     session: &SalsaBox,
     prefix: &[u8; 16],
     short: u64,
     flags: u8,
     data: &[u8],
-) -> Bytes {
+    out: &mut BytesMut,
+) -> Result<(), ZmqError> {
     let short = short.to_be_bytes();
-    let mut plain = Vec::with_capacity(1 + data.len());
-    plain.push(flags);
-    plain.extend_from_slice(data);
-    let sealed = seal(session, &nonce(prefix, &short), &plain);
-    let mut message = BytesMut::with_capacity(MESSAGE_HEADER + sealed.len());
-    message.put_slice(MESSAGE);
-    message.put_slice(&short);
-    message.put_slice(&sealed);
-    message.freeze()
+    out.put_slice(MESSAGE);
+    out.put_slice(&short);
+    let tag_at = out.len();
+    // The box is its tag, then the sealed bytes.
+    out.put_bytes(0, TAG);
+    out.put_u8(flags);
+    out.put_slice(data);
+    let tag = session
+        .encrypt_in_place_detached(&nonce(prefix, &short), b"", &mut out[tag_at + TAG..])
+        .map_err(|_| refused("MESSAGE", "it could not be sealed"))?;
+    out[tag_at..tag_at + TAG].copy_from_slice(&tag);
+    Ok(())
 }
 
 /// Opens a MESSAGE body whose short nonce must be above `last`: its flags, data and nonce.
