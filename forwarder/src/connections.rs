@@ -181,10 +181,10 @@ async fn revoked(config: &ForwarderConfig, client: Option<&conn::CurveClient>) {
 /// Whether `message`'s origin (its second part) names `name`, the name a CURVE
 /// publisher's key is bound to, read exactly as every client decodes it.
 fn sent_as(message: &RawMessage, name: &str) -> bool {
-    let (Some(topic), Some(origin)) = (message.part(0), message.part(1)) else {
+    let Some(origin) = message.part(1) else {
         return false;
     };
-    demitter_zmq::wire::origin_id(&topic, &origin) == name.as_bytes()
+    demitter_zmq::wire::origin_id(&message.topic, &origin) == name.as_bytes()
 }
 
 async fn write_control(mut writer: conn::Writer, mut control: mpsc::UnboundedReceiver<Bytes>) {
