@@ -28,13 +28,7 @@ fn refused(
     e: &ZmqError,
     events: &mpsc::UnboundedSender<Event>,
 ) {
-    let left = matches!(e, ZmqError::Io(io) if matches!(
-        io.kind(),
-        std::io::ErrorKind::UnexpectedEof
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::BrokenPipe
-    ));
-    if left {
+    if e.is_silent_hangup() {
         tracing::debug!(%peer, "a {side} left before its handshake: {e}");
     } else {
         let _ = events.send(Event::Refused {

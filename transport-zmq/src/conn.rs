@@ -111,10 +111,7 @@ pub async fn handshake(
     stream.set_nodelay(true)?;
     let (mut read, mut write) = stream.into_split();
     let exchange = async {
-        write.write_all(&zmtp::greeting()).await?;
-        let mut greeting = [0u8; GREETING_LEN];
-        read.read_exact(&mut greeting).await?;
-        zmtp::check_greeting(&greeting)?;
+        exchange_greetings(&mut read, &mut write, Mechanism::Null, false).await?;
         write.write_all(&zmtp::ready(ours)).await?;
         let mut reader = Reader::new(read, max_frame);
         let peer_type = match reader.next_frame().await? {
@@ -202,29 +199,66 @@ async fn curve_greetings(
     as_server: bool,
     max_frame: usize,
 ) -> Result<Reader, ZmqError> {
-    write
-        .write_all(&zmtp::greeting_for(Mechanism::Curve, as_server))
-        .await?;
-    let mut greeting = [0u8; GREETING_LEN];
-    let mut got = 0;
-    while got < GREETING_LEN {
-        match read.read(&mut greeting[got..]).await? {
-            // Closed without a word: a port check, not a ZeroMQ peer.
-            0 if got == 0 => {
-                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-            }
-            // libzmq hangs up inside its greeting on meeting a mechanism it does not speak.
-            0 => {
-                return Err(ZmqError::Handshake(format!(
-                    "the peer left inside its greeting ({got} of {GREETING_LEN} bytes): \
-                     a ZeroMQ peer without CURVE (the NULL mechanism)?"
-                )));
-            }
-            n => got += n,
-        }
-    }
-    zmtp::check_greeting_for(&greeting, Mechanism::Curve)?;
+    exchange_greetings(&mut read, write, Mechanism::Curve, as_server).await?;
     Ok(Reader::new(read, max_frame))
+}
+
+/// Exchanges ZMTP greetings naming `mechanism`, as libzmq does: our signature first, and
+/// the rest of our greeting (which names the mechanism) once the peer's signature has
+/// come. So a peer has always spoken before it learns our mechanism, and one that hangs
+/// up over a mechanism it does not speak (libzmq does, on reading it) is told apart from
+/// a port check, which says nothing ([`ZmqError::is_silent_hangup`]); any other peer that
+/// leaves gets [`ZmqError::Handshake`].
+async fn exchange_greetings(
+    read: &mut OwnedReadHalf,
+    write: &mut OwnedWriteHalf,
+    mechanism: Mechanism,
+    as_server: bool,
+) -> Result<(), ZmqError> {
+    let ours = zmtp::greeting_for(mechanism, as_server);
+    let (signature, rest) = ours.split_at(zmtp::SIGNATURE_LEN);
+    write.write_all(signature).await?;
+    let mut theirs = [0u8; GREETING_LEN];
+    let got = read_greeting(read, &mut theirs, 0, zmtp::SIGNATURE_LEN, mechanism).await?;
+    zmtp::check_signature(&theirs)?;
+    write.write_all(rest).await?;
+    read_greeting(read, &mut theirs, got, GREETING_LEN, mechanism).await?;
+    zmtp::check_greeting_for(&theirs, mechanism)
+}
+
+/// Reads the peer's greeting into `greeting` (which holds `got` bytes of it) until it
+/// holds at least `wanted`, never past its end; returns how many it holds.
+async fn read_greeting(
+    read: &mut OwnedReadHalf,
+    greeting: &mut [u8; GREETING_LEN],
+    mut got: usize,
+    wanted: usize,
+    mechanism: Mechanism,
+) -> Result<usize, ZmqError> {
+    while got < wanted {
+        let left = match read.read(&mut greeting[got..]).await {
+            Ok(0) => None,
+            Ok(n) => {
+                got += n;
+                continue;
+            }
+            Err(e) => Some(e),
+        };
+        return Err(match left {
+            // Closed without a word: a port check, not a ZeroMQ peer.
+            None if got == 0 => std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into(),
+            Some(e) if got == 0 => e.into(),
+            _ if got < zmtp::SIGNATURE_LEN => ZmqError::Handshake(format!(
+                "the peer left inside its greeting ({got} of {GREETING_LEN} bytes)"
+            )),
+            _ => ZmqError::Handshake(format!(
+                "the peer left inside its greeting ({got} of {GREETING_LEN} bytes), on hearing \
+                 ours: a ZeroMQ peer that does not speak the {} mechanism?",
+                mechanism.label()
+            )),
+        });
+    }
+    Ok(got)
 }
 
 /// What a CURVE connection's handshake agreed about batches.
@@ -793,5 +827,97 @@ mod tests {
         assert_eq!(offer(b"33"), None, "no room for a frame");
         assert_eq!(offer(b"lots"), None);
         assert_eq!(batch_offer(&Bytes::new()).expect("empty"), None);
+    }
+
+    /// What our CURVE server's handshake makes of a raw TCP peer that does `peer`.
+    async fn curve_server_meets<F, Fut>(peer: F) -> ZmqError
+    where
+        F: FnOnce(TcpStream) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let key = CurveSecretKey::generate();
+        let allow = AllowList::parse("").expect("an empty allow list");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("bound");
+        let server = async {
+            let (stream, _) = listener.accept().await.expect("accepts");
+            handshake_curve_server(stream, SocketType::XSub, 1 << 20, &key, &allow).await
+        };
+        let client = async { peer(TcpStream::connect(addr).await.expect("connects")).await };
+        let (outcome, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(server, client)
+        })
+        .await
+        .expect("the handshake ends in time");
+        let Err(refusal) = outcome else {
+            panic!("the server let the peer in");
+        };
+        refusal
+    }
+
+    /// libzmq reads the whole greeting it is sent, and a NULL socket that finds CURVE in it
+    /// hangs up; if it had not yet sent its signature, it would pass for a port check.
+    #[tokio::test]
+    async fn a_peer_hears_our_mechanism_only_after_its_signature() {
+        let refusal = curve_server_meets(|mut peer| async move {
+            let mut heard = [0u8; GREETING_LEN];
+            let mut got = 0;
+            while got < zmtp::SIGNATURE_LEN {
+                got += peer.read(&mut heard[got..]).await.expect("reads");
+            }
+            assert_eq!(
+                got,
+                zmtp::SIGNATURE_LEN,
+                "the signature, and nothing yet after it"
+            );
+            let null = zmtp::greeting_for(Mechanism::Null, false);
+            peer.write_all(&null[..zmtp::SIGNATURE_LEN])
+                .await
+                .expect("writes");
+            peer.read_exact(&mut heard[got..]).await.expect("the rest");
+            assert_eq!(&heard[12..17], b"CURVE");
+            // Leaves, as libzmq does over a mechanism it does not speak.
+        })
+        .await;
+        assert!(
+            matches!(&refusal, ZmqError::Handshake(why) if why.contains("left inside its greeting")),
+            "{refusal:?}"
+        );
+        assert!(!refusal.is_silent_hangup());
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_says_nothing_is_a_port_check() {
+        for reads_first in [false, true] {
+            let refusal = curve_server_meets(|mut peer| async move {
+                if reads_first {
+                    let mut signature = [0u8; zmtp::SIGNATURE_LEN];
+                    peer.read_exact(&mut signature)
+                        .await
+                        .expect("our signature");
+                }
+            })
+            .await;
+            assert!(refusal.is_silent_hangup(), "{refusal:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_is_not_zmtp_hears_no_mechanism() {
+        let refusal = curve_server_meets(|mut peer| async move {
+            peer.write_all(b"GET / HTTP/1.1\r\n\r\n")
+                .await
+                .expect("writes");
+            let mut heard = Vec::new();
+            let _ = peer.read_to_end(&mut heard).await;
+            assert_eq!(heard.len(), zmtp::SIGNATURE_LEN, "{heard:?}");
+        })
+        .await;
+        assert!(
+            matches!(&refusal, ZmqError::Handshake(why) if why.contains("not a ZMTP greeting")),
+            "{refusal:?}"
+        );
     }
 }

@@ -119,3 +119,18 @@ pub enum ZmqError {
         source: Box<ZmqError>,
     },
 }
+
+impl ZmqError {
+    /// Whether a handshake ended because the peer hung up before saying a word, as a port
+    /// check or a load balancer's probe does: nothing to count as a refused peer. (A ZeroMQ
+    /// peer always sends its signature before it hears ours name a mechanism, so one that
+    /// leaves over the mechanism gets [`ZmqError::Handshake`] instead.)
+    pub fn is_silent_hangup(&self) -> bool {
+        matches!(self, ZmqError::Io(io) if matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+        ))
+    }
+}

@@ -57,7 +57,8 @@ proptest! {
         ready in prop::collection::vec(any::<u8>(), 0..256),
     ) {
         let greeting: [u8; GREETING_LEN] = greeting.try_into().expect("the right length");
-        let _ = zmtp::check_greeting(&greeting);
+        let _ = zmtp::check_greeting_for(&greeting, zmtp::Mechanism::Null);
+        let _ = zmtp::check_greeting_for(&greeting, zmtp::Mechanism::Curve);
         let _ = zmtp::ready_socket_type(Bytes::from(ready));
     }
 

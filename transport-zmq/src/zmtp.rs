@@ -19,6 +19,8 @@ use crate::error::ZmqError;
 
 /// The length of a ZMTP 3 greeting.
 pub(crate) const GREETING_LEN: usize = 64;
+/// The length of its signature, the part that says nothing about the peer.
+pub(crate) const SIGNATURE_LEN: usize = 10;
 const FLAG_MORE: u8 = 0x01;
 const FLAG_LONG: u8 = 0x02;
 const FLAG_COMMAND: u8 = 0x04;
@@ -69,16 +71,16 @@ pub enum Mechanism {
 
 impl Mechanism {
     fn name(self) -> &'static [u8] {
+        self.label().as_bytes()
+    }
+
+    /// Its name in the greeting: `NULL` or `CURVE`.
+    pub fn label(self) -> &'static str {
         match self {
-            Mechanism::Null => b"NULL",
-            Mechanism::Curve => b"CURVE",
+            Mechanism::Null => "NULL",
+            Mechanism::Curve => "CURVE",
         }
     }
-}
-
-/// Our greeting: ZMTP 3.0, NULL mechanism.
-pub(crate) fn greeting() -> [u8; GREETING_LEN] {
-    greeting_for(Mechanism::Null, false)
 }
 
 /// Our greeting: ZMTP 3.0 with `mechanism`, in the role `as_server`.
@@ -94,9 +96,12 @@ pub(crate) fn greeting_for(mechanism: Mechanism, as_server: bool) -> [u8; GREETI
     g
 }
 
-/// Checks a peer's greeting: ZMTP 3.x with the NULL mechanism.
-pub(crate) fn check_greeting(g: &[u8; GREETING_LEN]) -> Result<(), ZmqError> {
-    check_greeting_for(g, Mechanism::Null)
+/// Checks the signature a peer's greeting starts with (its first [`SIGNATURE_LEN`] bytes).
+pub(crate) fn check_signature(g: &[u8; GREETING_LEN]) -> Result<(), ZmqError> {
+    if g[0] != 0xFF || g[9] != 0x7F {
+        return Err(ZmqError::Handshake("not a ZMTP greeting".into()));
+    }
+    Ok(())
 }
 
 /// Checks a peer's greeting: ZMTP 3.x with `mechanism`. (Its as-server field is not
@@ -105,9 +110,7 @@ pub(crate) fn check_greeting_for(
     g: &[u8; GREETING_LEN],
     wanted: Mechanism,
 ) -> Result<(), ZmqError> {
-    if g[0] != 0xFF || g[9] != 0x7F {
-        return Err(ZmqError::Handshake("not a ZMTP greeting".into()));
-    }
+    check_signature(g)?;
     if g[10] < 3 {
         return Err(ZmqError::Handshake(format!(
             "peer speaks ZMTP {}.{}; version 3 or later is required",
@@ -475,15 +478,18 @@ mod tests {
 
     #[test]
     fn greeting_round_trips_and_refuses_others() {
-        assert!(check_greeting(&greeting()).is_ok());
+        let null = greeting_for(Mechanism::Null, false);
         let curve = greeting_for(Mechanism::Curve, true);
-        assert!(check_greeting(&curve).is_err());
+        assert!(check_greeting_for(&null, Mechanism::Null).is_ok());
+        assert!(check_greeting_for(&curve, Mechanism::Null).is_err());
         assert!(check_greeting_for(&curve, Mechanism::Curve).is_ok());
-        assert!(check_greeting_for(&greeting(), Mechanism::Curve).is_err());
-        let mut v2 = greeting();
+        assert!(check_greeting_for(&null, Mechanism::Curve).is_err());
+        let mut v2 = null;
         v2[10] = 2;
-        assert!(check_greeting(&v2).is_err());
-        assert!(check_greeting(&[0u8; GREETING_LEN]).is_err());
+        assert!(check_greeting_for(&v2, Mechanism::Null).is_err());
+        assert!(check_signature(&null).is_ok());
+        assert!(check_signature(&[0u8; GREETING_LEN]).is_err());
+        assert!(check_greeting_for(&[0u8; GREETING_LEN], Mechanism::Null).is_err());
     }
 
     #[test]
