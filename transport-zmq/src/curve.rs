@@ -22,10 +22,9 @@
 //! live as long as the state machine that made them, and are wiped with it.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use crypto_box::aead::rand_core::RngCore as _;
-use crypto_box::aead::{Aead, AeadInPlace as _, KeyInit as _, OsRng};
-use crypto_box::{PublicKey, SalsaBox, SecretKey};
-use crypto_secretbox::XSalsa20Poly1305;
+use demitter_curve_box::{
+    KeyPairBox, PublicKey, SecretKey, SecretKeyBox, generate_secret_key, random_bytes,
+};
 
 use crate::curve_keys::{CurvePublicKey, CurveSecretKey};
 use crate::error::ZmqError;
@@ -63,17 +62,15 @@ fn refused(command: &'static str, reason: &'static str) -> ZmqError {
 }
 
 /// A 24-octet nonce: a prefix and a short (8) or long (16) part.
-fn nonce(prefix: &[u8], tail: &[u8]) -> crypto_box::Nonce {
-    let mut n = crypto_box::Nonce::default();
+fn nonce(prefix: &[u8], tail: &[u8]) -> demitter_curve_box::Nonce {
+    let mut n = [0u8; 24];
     n[..prefix.len()].copy_from_slice(prefix);
     n[prefix.len()..].copy_from_slice(tail);
     n
 }
 
 fn long_nonce() -> [u8; 16] {
-    let mut n = [0u8; 16];
-    OsRng.fill_bytes(&mut n);
-    n
+    random_bytes()
 }
 
 fn key_at(bytes: &[u8], at: usize) -> PublicKey {
@@ -89,13 +86,13 @@ fn short_nonce_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// Seals `plain` in a box with `nonce`. Sealing cannot fail for inputs of these sizes.
-fn seal(with: &SalsaBox, nonce: &crypto_box::Nonce, plain: &[u8]) -> Vec<u8> {
-    with.encrypt(nonce, plain).unwrap_or_default()
+fn seal(with: &KeyPairBox, nonce: &demitter_curve_box::Nonce, plain: &[u8]) -> Vec<u8> {
+    with.seal(nonce, plain).unwrap_or_default()
 }
 
 /// The box of one connection's transient keys, and the keys, to make another.
 struct Session {
-    boxed: SalsaBox,
+    boxed: KeyPairBox,
     peer: PublicKey,
     ours: SecretKey,
 }
@@ -103,15 +100,15 @@ struct Session {
 impl Session {
     fn new(peer: PublicKey, ours: SecretKey) -> Self {
         Self {
-            boxed: SalsaBox::new(&peer, &ours),
+            boxed: KeyPairBox::new(&peer, &ours),
             peer,
             ours,
         }
     }
 
     /// Another box of the same keys (one for each direction of a split connection).
-    fn another_box(&self) -> SalsaBox {
-        SalsaBox::new(&self.peer, &self.ours)
+    fn another_box(&self) -> KeyPairBox {
+        KeyPairBox::new(&self.peer, &self.ours)
     }
 }
 
@@ -167,12 +164,12 @@ impl ClientHello {
         secret: &CurveSecretKey,
         server: &CurvePublicKey,
     ) -> Result<(Self, Bytes), ZmqError> {
-        let transient = SecretKey::generate(&mut OsRng);
+        let transient = generate_secret_key();
         let server = PublicKey::from(*server.as_bytes());
         let mut nonces = ShortNonces::new();
         let short = nonces.take("HELLO")?;
         let signature = seal(
-            &SalsaBox::new(&server, &transient),
+            &KeyPairBox::new(&server, &transient),
             &nonce(b"CurveZMQHELLO---", &short),
             &[0u8; 64],
         );
@@ -204,8 +201,8 @@ impl ClientHello {
         if body.len() != WELCOME_LEN || !body.starts_with(WELCOME) {
             return Err(refused("WELCOME", "not a 168-octet WELCOME"));
         }
-        let opened = SalsaBox::new(&self.server, &self.transient)
-            .decrypt(&nonce(b"WELCOME-", &body[8..24]), &body[24..])
+        let opened = KeyPairBox::new(&self.server, &self.transient)
+            .open(&nonce(b"WELCOME-", &body[8..24]), &body[24..])
             .map_err(|_| refused("WELCOME", "its box does not open with the server's key"))?;
         let server_transient = key_at(&opened, 0);
         let cookie = &opened[32..32 + COOKIE_LEN];
@@ -215,7 +212,7 @@ impl ClientHello {
         vouched.extend_from_slice(self.transient.public_key().as_bytes());
         vouched.extend_from_slice(self.server.as_bytes());
         let vouch = seal(
-            &SalsaBox::new(&server_transient, self.secret.box_key()),
+            &KeyPairBox::new(&server_transient, self.secret.box_key()),
             &nonce(b"VOUCH---", &vouch_nonce),
             &vouched,
         );
@@ -265,7 +262,7 @@ impl ClientInitiate {
         let metadata = self
             .session
             .boxed
-            .decrypt(
+            .open(
                 &nonce(b"CurveZMQREADY---", &body[6..14]),
                 &body[SHORT_HEADER..],
             )
@@ -315,8 +312,8 @@ impl ServerHello {
         let client_transient = key_at(body, 80);
         let mut nonces = ShortNonces::new();
         nonces.accept("HELLO", short_nonce_at(body, 112))?;
-        let signature = SalsaBox::new(&client_transient, self.secret.box_key())
-            .decrypt(&nonce(b"CurveZMQHELLO---", &body[112..120]), &body[120..])
+        let signature = KeyPairBox::new(&client_transient, self.secret.box_key())
+            .open(&nonce(b"CurveZMQHELLO---", &body[112..120]), &body[120..])
             .map_err(|_| {
                 refused(
                     "HELLO",
@@ -327,14 +324,14 @@ impl ServerHello {
             return Err(refused("HELLO", "its signature is not 64 zero octets"));
         }
 
-        let transient = SecretKey::generate(&mut OsRng);
-        let cookie_key = XSalsa20Poly1305::generate_key(&mut OsRng);
+        let transient = generate_secret_key();
+        let cookie = SecretKeyBox::generate();
         let cookie_nonce = long_nonce();
         let mut kept = Vec::with_capacity(64);
         kept.extend_from_slice(client_transient.as_bytes());
         kept.extend_from_slice(&transient.to_bytes());
-        let cookie_box = XSalsa20Poly1305::new(&cookie_key)
-            .encrypt(&nonce(b"COOKIE--", &cookie_nonce), kept.as_slice())
+        let cookie_box = cookie
+            .seal(&nonce(b"COOKIE--", &cookie_nonce), kept.as_slice())
             .unwrap_or_default();
         zeroize::Zeroize::zeroize(&mut kept);
         let mut plain = Vec::with_capacity(32 + COOKIE_LEN);
@@ -343,7 +340,7 @@ impl ServerHello {
         plain.extend_from_slice(&cookie_box);
         let welcome_nonce = long_nonce();
         let sealed = seal(
-            &SalsaBox::new(&client_transient, self.secret.box_key()),
+            &KeyPairBox::new(&client_transient, self.secret.box_key()),
             &nonce(b"WELCOME-", &welcome_nonce),
             &plain,
         );
@@ -358,7 +355,7 @@ impl ServerHello {
             ServerWelcome {
                 secret: self.secret,
                 client_transient,
-                cookie: XSalsa20Poly1305::new(&cookie_key),
+                cookie,
                 nonces,
             },
             welcome.freeze(),
@@ -370,7 +367,7 @@ impl ServerHello {
 pub struct ServerWelcome {
     secret: CurveSecretKey,
     client_transient: PublicKey,
-    cookie: XSalsa20Poly1305,
+    cookie: SecretKeyBox,
     nonces: ShortNonces,
 }
 
@@ -410,7 +407,7 @@ impl ServerWelcome {
         let cookie = &body[9..9 + COOKIE_LEN];
         let kept = self
             .cookie
-            .decrypt(&nonce(b"COOKIE--", &cookie[..16]), &cookie[16..])
+            .open(&nonce(b"COOKIE--", &cookie[..16]), &cookie[16..])
             .map_err(|_| refused("INITIATE", "its cookie is not this connection's"))?;
         let kept = zeroize::Zeroizing::new(kept);
         if kept[..32] != *self.client_transient.as_bytes() {
@@ -424,14 +421,14 @@ impl ServerWelcome {
         let session = Session::new(self.client_transient.clone(), transient.clone());
         let plain = session
             .boxed
-            .decrypt(
+            .open(
                 &nonce(b"CurveZMQINITIATE", &body[105..113]),
                 &body[INITIATE_HEADER..],
             )
             .map_err(|_| refused("INITIATE", "its box does not open"))?;
         let client = key_at(&plain, 0);
-        let vouch = SalsaBox::new(&client, &transient)
-            .decrypt(&nonce(b"VOUCH---", &plain[32..48]), &plain[48..128])
+        let vouch = KeyPairBox::new(&client, &transient)
+            .open(&nonce(b"VOUCH---", &plain[32..48]), &plain[48..128])
             .map_err(|_| refused("INITIATE", "its vouch does not open with the client's key"))?;
         if vouch[..32] != *self.client_transient.as_bytes()
             || vouch[32..64] != *self.secret.public_key().as_bytes()
@@ -546,14 +543,14 @@ impl CurveCodec {
 
 /// What opens the MESSAGEs a connection receives (see [`CurveCodec::open`]).
 pub struct CurveOpener {
-    session: SalsaBox,
+    session: KeyPairBox,
     peer: u64,
     prefix: &'static [u8; 16],
 }
 
 /// What seals the MESSAGEs a connection sends (see [`CurveCodec::seal`]).
 pub struct CurveSealer {
-    session: SalsaBox,
+    session: KeyPairBox,
     next: u64,
     prefix: &'static [u8; 16],
 }
@@ -599,7 +596,7 @@ impl CurveSealer {
 
 /// A MESSAGE body: `data` and its `flags`, sealed with short nonce `short`.
 fn sealed_message(
-    session: &SalsaBox,
+    session: &KeyPairBox,
     prefix: &[u8; 16],
     short: u64,
     flags: u8,
@@ -613,7 +610,7 @@ fn sealed_message(
 /// Appends a MESSAGE body to `out`: `data` and its `flags` copied once and sealed where
 /// they lie, with short nonce `short`.
 fn seal_message(
-    session: &SalsaBox,
+    session: &KeyPairBox,
     prefix: &[u8; 16],
     short: u64,
     flags: u8,
@@ -629,7 +626,7 @@ fn seal_message(
     out.put_u8(flags);
     out.put_slice(data);
     let tag = session
-        .encrypt_in_place_detached(&nonce(prefix, &short), b"", &mut out[tag_at + TAG..])
+        .seal_in_place(&nonce(prefix, &short), &mut out[tag_at + TAG..])
         .map_err(|_| refused("MESSAGE", "it could not be sealed"))?;
     out[tag_at..tag_at + TAG].copy_from_slice(&tag);
     Ok(())
@@ -637,7 +634,7 @@ fn seal_message(
 
 /// Opens a MESSAGE body whose short nonce must be above `last`: its flags, data and nonce.
 fn open_message(
-    session: &SalsaBox,
+    session: &KeyPairBox,
     prefix: &[u8; 16],
     last: u64,
     body: &[u8],
@@ -647,7 +644,7 @@ fn open_message(
     }
     let short = short_nonce_at(body, 8);
     let plain = session
-        .decrypt(&nonce(prefix, &body[8..16]), &body[MESSAGE_HEADER..])
+        .open(&nonce(prefix, &body[8..16]), &body[MESSAGE_HEADER..])
         .map_err(|_| refused("MESSAGE", "its box does not open"))?;
     // Only a message that opened moves the nonce: a forged one cannot push it up.
     if short <= last {

@@ -72,19 +72,17 @@ impl fmt::Display for CurvePublicKey {
 /// A Curve25519 secret key. Its bytes are wiped when it is dropped, and neither `Debug`
 /// nor any error ever shows them.
 #[derive(Clone)]
-pub struct CurveSecretKey(crypto_box::SecretKey);
+pub struct CurveSecretKey(demitter_curve_box::SecretKey);
 
 impl CurveSecretKey {
     /// A new key from the operating system's random numbers.
     pub fn generate() -> Self {
-        Self(crypto_box::SecretKey::generate(
-            &mut crypto_box::aead::OsRng,
-        ))
+        Self(demitter_curve_box::generate_secret_key())
     }
 
     /// The key of these bytes.
     pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
-        Self(crypto_box::SecretKey::from(bytes))
+        Self(demitter_curve_box::SecretKey::from(bytes))
     }
 
     /// Reads a key written in Z85 (40 characters; surrounding whitespace is ignored).
@@ -103,7 +101,7 @@ impl CurveSecretKey {
     }
 
     /// The primitive, for the handshake.
-    pub(crate) fn box_key(&self) -> &crypto_box::SecretKey {
+    pub(crate) fn box_key(&self) -> &demitter_curve_box::SecretKey {
         &self.0
     }
 
