@@ -707,38 +707,53 @@ pub enum Received {
 mod tests {
     use super::*;
 
-    /// A CURVE client (a PUB) and server (an XSUB) of this crate, connected on loopback.
-    async fn curve_pair(max_frame: usize) -> ((Reader, Writer), (Reader, Writer)) {
-        let server_key = CurveSecretKey::generate();
-        let client_key = CurveSecretKey::generate();
-        let allow = AllowList::parse(&format!("client {}", client_key.public_key()))
-            .expect("an allow list");
+    /// Runs our CURVE server's handshake (an XSUB with `server_key`, letting in `allow`)
+    /// against what `peer` does with a TCP connection to it, on loopback: both outcomes.
+    async fn meet_curve_server<F, Fut, T>(
+        server_key: &CurveSecretKey,
+        allow: &AllowList,
+        max_frame: usize,
+        peer: F,
+    ) -> (Result<(Reader, Writer, String, CurveClient), ZmqError>, T)
+    where
+        F: FnOnce(TcpStream) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binds");
         let addr = listener.local_addr().expect("bound");
         let server = async {
             let (stream, _) = listener.accept().await.expect("accepts");
-            handshake_curve_server(stream, SocketType::XSub, max_frame, &server_key, &allow)
-                .await
-                .expect("the server's handshake")
+            handshake_curve_server(stream, SocketType::XSub, max_frame, server_key, allow).await
         };
+        let client = async { peer(TcpStream::connect(addr).await.expect("connects")).await };
+        tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(server, client)
+        })
+        .await
+        .expect("the handshake ends in time")
+    }
+
+    /// A CURVE client (a PUB) and server (an XSUB) of this crate, connected on loopback.
+    async fn curve_pair(max_frame: usize) -> ((Reader, Writer), (Reader, Writer)) {
+        let server_key = CurveSecretKey::generate();
+        let client_key = CurveSecretKey::generate();
+        let allow = AllowList::parse(&format!("client {}", client_key.public_key()))
+            .expect("an allow list");
         let keys = CurveClientKeys::new(
             demitter_core::NodeId::new("client").expect("an id"),
             client_key.clone(),
             server_key.public_key(),
         );
-        let client = async {
-            let stream = TcpStream::connect(addr).await.expect("connects");
-            handshake_curve_client(stream, SocketType::Pub, max_frame, &keys)
-                .await
-                .expect("the client's handshake")
-        };
-        let ((sr, sw, _, _), (cr, cw, _)) = tokio::time::timeout(Duration::from_secs(10), async {
-            tokio::join!(server, client)
-        })
-        .await
-        .expect("handshakes in time");
+        let keys = &keys;
+        let (server, client) =
+            meet_curve_server(&server_key, &allow, max_frame, |stream| async move {
+                handshake_curve_client(stream, SocketType::Pub, max_frame, keys).await
+            })
+            .await;
+        let (sr, sw, _, _) = server.expect("the server's handshake");
+        let (cr, cw, _) = client.expect("the client's handshake");
         ((cr, cw), (sr, sw))
     }
 
@@ -837,20 +852,7 @@ mod tests {
     {
         let key = CurveSecretKey::generate();
         let allow = AllowList::parse("").expect("an empty allow list");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let addr = listener.local_addr().expect("bound");
-        let server = async {
-            let (stream, _) = listener.accept().await.expect("accepts");
-            handshake_curve_server(stream, SocketType::XSub, 1 << 20, &key, &allow).await
-        };
-        let client = async { peer(TcpStream::connect(addr).await.expect("connects")).await };
-        let (outcome, ()) = tokio::time::timeout(Duration::from_secs(10), async {
-            tokio::join!(server, client)
-        })
-        .await
-        .expect("the handshake ends in time");
+        let (outcome, ()) = meet_curve_server(&key, &allow, 1 << 20, peer).await;
         let Err(refusal) = outcome else {
             panic!("the server let the peer in");
         };
