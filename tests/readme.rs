@@ -1,5 +1,7 @@
-//! The README's programs are the files in `examples/`, word for word, and they run: the
-//! quick start alone, and the two-process example as two processes over a forwarder.
+//! The README renders (its code fences pair up), its programs are the files in `examples/`,
+//! word for word and once each, and they run: the quick start alone, and the two-process
+//! example as two processes over a forwarder. (Its `demitter` commands are checked by the
+//! CLI's tests, which have the binary.)
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -12,10 +14,9 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// The code blocks of the README marked `rust`, in order.
 fn readme_programs() -> Vec<String> {
-    let readme = include_str!("../README.md");
     let mut programs = Vec::new();
     let mut current: Option<String> = None;
-    for line in readme.lines() {
+    for line in README.lines() {
         match (&mut current, line.trim_end()) {
             (None, "```rust") => current = Some(String::new()),
             (Some(_), "```") => programs.extend(current.take()),
@@ -29,19 +30,88 @@ fn readme_programs() -> Vec<String> {
     programs
 }
 
+const README: &str = include_str!("../README.md");
+
+/// The examples the README shows, with their text.
+const EXAMPLES: [(&str, &str); 2] = [
+    ("quick_start.rs", include_str!("../examples/quick_start.rs")),
+    (
+        "two_processes.rs",
+        include_str!("../examples/two_processes.rs"),
+    ),
+];
+
+#[test]
+fn every_code_fence_of_the_readme_is_closed() {
+    let fences: Vec<usize> = README
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with("```"))
+        .map(|(n, _)| n + 1)
+        .collect();
+    assert!(
+        fences.len() % 2 == 0,
+        "README.md has {} code fences (lines {fences:?}): one is never closed, and \
+         everything after it renders as code",
+        fences.len()
+    );
+    // An opening fence names its language; a closing one is bare. Two bare fences in a row
+    // mean a block was closed twice, or opened without a language.
+    for pair in fences.chunks(2) {
+        let opening = README
+            .lines()
+            .nth(pair[0] - 1)
+            .expect("a fence line")
+            .trim();
+        assert!(
+            opening.len() > 3,
+            "README.md line {}: a code block opens without a language (or a stray fence \
+             closes nothing)",
+            pair[0]
+        );
+    }
+}
+
+#[test]
+fn no_text_after_an_example_repeats_it() {
+    for (name, text) in EXAMPLES {
+        let block = format!("```rust\n{text}```\n");
+        let Some(at) = README.find(&block) else {
+            panic!("README.md must show examples/{name} whole, as a rust code block");
+        };
+        let after = &README[at + block.len()..];
+        // The prose up to the next heading: where a stray paste would land.
+        let mut in_block = false;
+        let mut until_heading = Vec::new();
+        for line in after.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+            } else if !in_block && line.starts_with('#') {
+                break;
+            } else if !in_block {
+                until_heading.push(line);
+            }
+        }
+        let repeated: Vec<&str> = text
+            .lines()
+            .filter(|line| line.trim().len() >= 12)
+            .filter(|line| until_heading.contains(line))
+            .collect();
+        assert!(
+            repeated.is_empty(),
+            "after its block, README.md repeats lines of examples/{name}: {repeated:?}"
+        );
+    }
+}
+
 #[test]
 fn the_readme_shows_the_examples_word_for_word() {
     let programs = readme_programs();
-    for (name, text) in [
-        ("quick_start.rs", include_str!("../examples/quick_start.rs")),
-        (
-            "two_processes.rs",
-            include_str!("../examples/two_processes.rs"),
-        ),
-    ] {
-        assert!(
-            programs.iter().any(|p| p == text),
-            "README.md must show examples/{name} whole, as a rust code block"
+    for (name, text) in EXAMPLES {
+        assert_eq!(
+            programs.iter().filter(|p| *p == text).count(),
+            1,
+            "README.md must show examples/{name} whole, once, as a rust code block"
         );
     }
     assert!(
