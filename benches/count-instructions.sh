@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 small=${SMALL:-1000}
 large=${LARGE:-51000}
-cargo build --release -p demitter-benches --bin demitter-instructions --quiet
-bin=target/release/demitter-instructions
+cargo build --profile profiling -p demitter-benches --bin demitter-instructions --quiet
+bin=target/profiling/demitter-instructions
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 count() { # scenario events -> total instructions

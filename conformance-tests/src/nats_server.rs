@@ -20,9 +20,6 @@ pub fn available(test: &str) -> bool {
     false
 }
 
-/// The name the test clusters' servers share.
-const CLUSTER_NAME: &str = "demitter";
-
 /// A running server, killed on drop.
 #[derive(Debug)]
 pub struct NatsServer(LocalServer);
@@ -35,36 +32,15 @@ impl NatsServer {
         Self::start_with(&[])
     }
 
-    /// Starts `n` servers routed into one cluster, each on ports it picks: the first
-    /// listens for routes, the others route to it (and learn each other from it).
-    /// Clients of any of them reach clients of all.
+    /// Starts `n` servers routed into one cluster ([`LocalServer::start_cluster`]).
     ///
     /// Panics if it cannot (call [`available`] first).
     pub fn start_cluster(n: usize) -> Vec<Self> {
-        let route = |extra: &[String]| {
-            let mut args = vec![
-                "--cluster".to_owned(),
-                "nats://127.0.0.1:-1".to_owned(),
-                "--cluster_name".to_owned(),
-                CLUSTER_NAME.to_owned(),
-            ];
-            args.extend_from_slice(extra);
-            args
-        };
-        let first = Self::start_with(&route(&[]));
-        let route_port = first
-            .0
-            .route_port()
-            .expect("the first server says where it listens for routes");
-        let seed = vec![
-            "--routes".to_owned(),
-            format!("nats://127.0.0.1:{route_port}"),
-        ];
-        let mut servers = vec![first];
-        for _ in 1..n {
-            servers.push(Self::start_with(&route(&seed)));
-        }
-        servers
+        LocalServer::start_cluster(n)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(Self)
+            .collect()
     }
 
     fn start_with(args: &[String]) -> Self {

@@ -42,6 +42,9 @@ pub fn missing() -> Option<String> {
     ))
 }
 
+/// The name the servers of [`LocalServer::start_cluster`] share.
+const CLUSTER_NAME: &str = "demitter";
+
 /// A running local server.
 #[derive(Debug)]
 pub struct LocalServer {
@@ -100,6 +103,38 @@ impl LocalServer {
         };
         server.spawn(None)?;
         Ok(server)
+    }
+
+    /// Starts `n` servers routed into one cluster (named `demitter`), each on ports it
+    /// picks: the first listens for routes, the others route to it (and learn each other
+    /// from it), so clients of any of them reach clients of all.
+    pub fn start_cluster(n: usize) -> Result<Vec<Self>, NatsError> {
+        let route = |extra: &[String]| {
+            let mut args = vec![
+                "--cluster".to_owned(),
+                "nats://127.0.0.1:-1".to_owned(),
+                "--cluster_name".to_owned(),
+                CLUSTER_NAME.to_owned(),
+            ];
+            args.extend_from_slice(extra);
+            args
+        };
+        let first = Self::start(&route(&[]))?;
+        let Some(route_port) = first.route_port() else {
+            return Err(NatsError::ServerStart {
+                binary: binary(),
+                source: std::io::Error::other("the server did not say where it listens for routes"),
+            });
+        };
+        let seed = vec![
+            "--routes".to_owned(),
+            format!("nats://127.0.0.1:{route_port}"),
+        ];
+        let mut servers = vec![first];
+        for _ in 1..n {
+            servers.push(Self::start(&route(&seed))?);
+        }
+        Ok(servers)
     }
 
     /// Where clients connect: `HOST:PORT` (`127.0.0.1:PORT` unless started elsewhere).

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use demitter_conformance::nats_server::{NatsServer, missing};
 use demitter_core::{Emitter, Frame};
+use demitter_nats::local_server::{LocalServer, missing};
 use demitter_nats::{NatsConfig, NatsTransport};
 use futures_util::StreamExt as _;
 
@@ -32,7 +32,7 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
 /// The servers of a run: one, or two routed into a cluster.
 struct Servers {
     name: &'static str,
-    servers: Vec<NatsServer>,
+    servers: Vec<LocalServer>,
 }
 
 impl Servers {
@@ -45,11 +45,12 @@ impl Servers {
         }
         let servers = tokio::task::block_in_place(|| {
             if routed {
-                NatsServer::start_cluster(2)
+                LocalServer::start_cluster(2)
             } else {
-                vec![NatsServer::start()]
+                LocalServer::start(&[]).map(|server| vec![server])
             }
-        });
+        })
+        .map_err(setup)?;
         Ok(Self { name, servers })
     }
 
