@@ -31,6 +31,15 @@ pub enum Error {
         /// Which rule it broke.
         reason: &'static str,
     },
+    /// A listener's options contradict each other (a group member asked for retained
+    /// values, or to be a spy).
+    #[error("a member of group {group:?} cannot be added: {reason}")]
+    ConflictingListenOptions {
+        /// The group.
+        group: String,
+        /// Which options conflict, and why.
+        reason: &'static str,
+    },
     /// A user tried to emit a `$` system event.
     #[error(
         "event name {0:?} is reserved: names starting with `$` are emitted by the library only"

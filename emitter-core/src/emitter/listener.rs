@@ -4,6 +4,7 @@ use std::sync::Weak;
 
 use crate::emitter::inner::Inner;
 use crate::emitter::sink::{Sink, Target};
+use crate::error::Error;
 use crate::node::ListenerFlags;
 use crate::pattern::Pattern;
 
@@ -68,7 +69,8 @@ impl ListenOptions {
     /// A group name is non-empty, at most 255 bytes, without `.`, `+`, `#` or NUL, and does
     /// not start with `$` (else adding the listener fails with
     /// [`Error::InvalidGroup`](crate::Error::InvalidGroup)). A member is never a spy, and
-    /// does not take [`with_last`](Self::with_last).
+    /// does not take [`with_last`](Self::with_last): adding one with either fails with
+    /// [`Error::ConflictingListenOptions`](crate::Error::ConflictingListenOptions).
     ///
     /// ```
     /// use demitter_core::{Emitter, ListenOptions, MemoryHub};
@@ -89,6 +91,10 @@ impl ListenOptions {
     /// // One order each.
     /// let (x, y) = (a.recv().await.expect("open")?, b.recv().await.expect("open")?);
     /// assert_ne!(x.data, y.data);
+    ///
+    /// // A member takes no retained values: refused, not silently ignored.
+    /// let refused = workers.events_with::<u32>("order.+", ListenOptions::default().group("packers").with_last());
+    /// assert!(matches!(refused, Err(demitter_core::Error::ConflictingListenOptions { .. })));
     /// # Ok(()) }
     /// ```
     #[must_use]
@@ -120,15 +126,36 @@ impl ListenOptions {
         }
     }
 
-    /// The driver's side of a listener on `pattern` with these options. A group member
-    /// never catches up: `with_last` does not apply to it.
-    pub(crate) fn into_sink(self, pattern: Pattern, target: Target) -> Sink {
-        Sink {
+    /// The driver's side of a listener on `pattern` with these options; options that
+    /// contradict each other are refused: a group member takes no retained values (each
+    /// event reaches only one member, so none can be brought up to date) and is never a
+    /// spy (members are counted, so that senders know them).
+    pub(crate) fn into_sink(self, pattern: Pattern, target: Target) -> Result<Sink, Error> {
+        if let Some(group) = &self.group {
+            let conflict = if self.last {
+                Some(
+                    "a group member takes no retained values (with_last): each event reaches one member, so no member can be brought up to date",
+                )
+            } else if self.spy {
+                Some(
+                    "a group member cannot be a spy: members are counted, so that senders know where to send",
+                )
+            } else {
+                None
+            };
+            if let Some(reason) = conflict {
+                return Err(Error::ConflictingListenOptions {
+                    group: group.to_string(),
+                    reason,
+                });
+            }
+        }
+        Ok(Sink {
             pattern,
             target,
-            with_last: self.last && self.group.is_none(),
+            with_last: self.last,
             group: self.group,
-        }
+        })
     }
 
     pub(crate) fn capacity_or(&self, default: usize) -> usize {
@@ -192,5 +219,37 @@ impl Drop for Listener {
         if self.off_on_drop {
             self.remove();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::lag_queue::LagQueue;
+
+    fn sink(options: ListenOptions) -> Result<Sink, Error> {
+        let pattern = Pattern::new("order.+").expect("a pattern");
+        options.into_sink(pattern, Target::Stream(Arc::new(LagQueue::new(4))))
+    }
+
+    #[test]
+    fn a_group_member_with_last_values_or_as_a_spy_is_refused() {
+        let member = ListenOptions::default().group("packers");
+        assert!(sink(member.clone()).is_ok());
+        for (options, words) in [
+            (member.clone().with_last(), "takes no retained values"),
+            (member.spy(), "cannot be a spy"),
+        ] {
+            match sink(options) {
+                Err(e @ Error::ConflictingListenOptions { .. }) => {
+                    assert!(e.to_string().contains(words), "{e}");
+                }
+                Err(other) => panic!("expected a conflict, got {other}"),
+                Ok(_) => panic!("expected a refusal of {words}"),
+            }
+        }
+        assert!(sink(ListenOptions::default().spy().with_last()).is_ok());
     }
 }

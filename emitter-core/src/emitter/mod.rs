@@ -258,7 +258,7 @@ impl Emitter {
                 call,
                 queue: Arc::new(LagQueue::new(capacity)),
             },
-        );
+        )?;
         let id = self.inner().add_listener(flags, sink)?;
         Ok(Listener::new(id, pattern, Arc::downgrade(self.inner())))
     }
@@ -294,7 +294,7 @@ impl Emitter {
         ));
         let sink = options
             .clone()
-            .into_sink(pattern.clone(), Target::Stream(Arc::clone(&queue)));
+            .into_sink(pattern.clone(), Target::Stream(Arc::clone(&queue)))?;
         let id = self.inner().add_listener(options.flags(any), sink)?;
         Ok(EventStream::new(
             id,

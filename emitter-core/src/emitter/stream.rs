@@ -123,7 +123,7 @@ impl<T: FromPayload> EventStream<T> {
         let sink = self
             .options
             .clone()
-            .into_sink(pattern, Target::Stream(queue));
+            .into_sink(pattern, Target::Stream(queue))?;
         let id = inner.add_listener(flags, sink)?;
         self.more.push(id);
         Ok(())
