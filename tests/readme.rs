@@ -50,7 +50,7 @@ fn every_code_fence_of_the_readme_is_closed() {
         .map(|(n, _)| n + 1)
         .collect();
     assert!(
-        fences.len() % 2 == 0,
+        fences.len().is_multiple_of(2),
         "README.md has {} code fences (lines {fences:?}): one is never closed, and \
          everything after it renders as code",
         fences.len()
