@@ -635,8 +635,13 @@ impl Emitter {
     // ---- errors ----------------------------------------------------------------------
 
     /// The error channel (Demitter's `distributed:error`): every failure that happens away
-    /// from a call — gaps, lag, undecodable frames, refused peers, failing listeners —
-    /// with counts. The same reports are delivered locally as the `$error` event.
+    /// from a call — gaps, lag, undecodable frames, refused peers, failing listeners, a
+    /// transport that cannot reach its bus — with counts. The same reports are delivered
+    /// locally as the `$error` event.
+    ///
+    /// Each stream gets the reports made after it; the first one made also gets those made
+    /// before it (the first 64), so that what a transport says at once, as a forwarder
+    /// refusing the connection, is not lost between `connect` and this call.
     pub fn errors(&self) -> ErrorStream {
         let queue = self
             .inner()
