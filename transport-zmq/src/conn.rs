@@ -160,7 +160,17 @@ pub async fn handshake_curve_client(
         let mut reader = curve_greetings(read, &mut write, false, max_frame).await?;
         let (waiting, hello) = ClientHello::start(&keys.secret, &keys.server)?;
         write.write_all(&zmtp::command_frame(&hello)).await?;
-        let welcome = reader.handshake_command("WELCOME").await?;
+        // A server that cannot open HELLO (it was sealed for another server key) hangs up
+        // without a word, as libzmq's does; this project's forwarder says so in ERROR.
+        let welcome = match reader.handshake_command("WELCOME").await {
+            Err(e) if e.is_silent_hangup() || matches!(e, ZmqError::Handshake(_)) => {
+                return Err(ZmqError::Curve {
+                    command: "HELLO",
+                    reason: "the server hung up on it: is curve= the server's public key?",
+                });
+            }
+            other => other?,
+        };
         let mut properties = zmtp::socket_type_property(ours);
         offer_batches(&mut properties, max_frame);
         let (initiated, initiate) = waiting.welcome(&welcome, &properties)?;
@@ -302,9 +312,19 @@ pub struct CurveClient {
     pub name: String,
 }
 
+/// The ERROR reason for a client key the allow list does not hold: ZAP's status code for
+/// a failed authentication, as libzmq's CURVE server sends it, so that a libzmq client's
+/// monitor reports `ZMQ_EVENT_HANDSHAKE_FAILED_AUTH` with 400.
+pub const KEY_NOT_ALLOWED: &str = "400";
+
+/// The ERROR reason for a HELLO that does not open with the server's key: the client
+/// sealed it for another server key (libzmq's server hangs up without a word).
+pub const HELLO_NOT_OPENED: &str = "HELLO does not open with this server's key";
+
 /// Performs the ZMTP handshake as `ours` with the CURVE mechanism as its server (within
 /// five seconds), letting in only clients whose key `allow` lists: a client with another
-/// key is sent ERROR and refused ([`ZmqError::CurveClientRefused`]). Returns the reader
+/// key is sent ERROR ([`KEY_NOT_ALLOWED`]) and refused ([`ZmqError::CurveClientRefused`]),
+/// and one whose HELLO does not open is sent ERROR ([`HELLO_NOT_OPENED`]). Returns the reader
 /// and writer, the socket type the peer named, and who the client is.
 ///
 /// Its READY tells the client that names are bound to keys ([`NAMES_BOUND_PROPERTY`]):
@@ -321,14 +341,28 @@ pub async fn handshake_curve_server(
     let exchange = async {
         let mut reader = curve_greetings(read, &mut write, true, max_frame).await?;
         let hello = reader.handshake_command("HELLO").await?;
-        let (welcomed, welcome) = ServerHello::new(secret).hello(&hello)?;
+        let (welcomed, welcome) = match ServerHello::new(secret).hello(&hello) {
+            Ok(welcomed) => welcomed,
+            Err(e) => {
+                // Sealed for another key: the client is told (a malformed HELLO is not).
+                if matches!(&e, ZmqError::Curve { reason, .. } if *reason == crate::curve::HELLO_SIGNATURE_NOT_OPENED)
+                {
+                    let _ = write
+                        .write_all(&zmtp::command_frame(&crate::curve::error_body(
+                            HELLO_NOT_OPENED,
+                        )))
+                        .await;
+                }
+                return Err(e);
+            }
+        };
         write.write_all(&zmtp::command_frame(&welcome)).await?;
         let initiate = reader.handshake_command("INITIATE").await?;
         let known = welcomed.initiate(&initiate)?;
         let Some(name) = allow.name_of(&known.client).map(str::to_owned) else {
             let _ = write
                 .write_all(&zmtp::command_frame(&crate::curve::error_body(
-                    "this key is not allowed",
+                    KEY_NOT_ALLOWED,
                 )))
                 .await;
             return Err(ZmqError::CurveClientRefused { key: known.client });
@@ -515,10 +549,9 @@ impl Reader {
             }
             Some(ZmtpFrame::Command { name, data }) if name == "ERROR" => {
                 let reason = data.get(1..).unwrap_or_default();
-                Err(ZmqError::Handshake(format!(
-                    "the server refused: {}",
-                    String::from_utf8_lossy(reason)
-                )))
+                Err(ZmqError::PeerRefused {
+                    reason: String::from_utf8_lossy(reason).into_owned(),
+                })
             }
             other => Err(ZmqError::Handshake(format!(
                 "expected {expected}, got {other:?}"

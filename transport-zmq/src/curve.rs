@@ -57,6 +57,10 @@ pub const FLAG_COMMAND: u8 = 0x02;
 /// never does), and only on its own.
 pub const FLAG_BATCH: u8 = 0x80;
 
+/// Why a HELLO sealed for another server key is refused.
+pub(crate) const HELLO_SIGNATURE_NOT_OPENED: &str =
+    "its signature does not open with this server's key";
+
 fn refused(command: &'static str, reason: &'static str) -> ZmqError {
     ZmqError::Curve { command, reason }
 }
@@ -314,12 +318,7 @@ impl ServerHello {
         nonces.accept("HELLO", short_nonce_at(body, 112))?;
         let signature = KeyPairBox::new(&client_transient, self.secret.box_key())
             .open(&nonce(b"CurveZMQHELLO---", &body[112..120]), &body[120..])
-            .map_err(|_| {
-                refused(
-                    "HELLO",
-                    "its signature does not open with this server's key",
-                )
-            })?;
+            .map_err(|_| refused("HELLO", HELLO_SIGNATURE_NOT_OPENED))?;
         if signature != [0u8; 64] {
             return Err(refused("HELLO", "its signature is not 64 zero octets"));
         }

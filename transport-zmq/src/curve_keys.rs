@@ -202,11 +202,10 @@ pub struct KeyPairFiles {
 
 /// Writes a new key pair for `name` into `dir` as `NAME.key` (the secret, readable by its
 /// owner only) and `NAME.pub`, never overwriting either: an existing file is an error,
-/// and nothing is written.
+/// and nothing is written. `dir` is created if it is not there.
 ///
 /// ```
 /// let dir = std::env::temp_dir().join(format!("curve-doc-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir)?;
 /// let files = demitter_zmq::curve_keys::write_key_pair(&dir, "alice")?;
 /// assert!(files.allow_line.starts_with("alice "));
 /// assert!(demitter_zmq::curve_keys::write_key_pair(&dir, "alice").is_err(), "never overwrites");
@@ -225,6 +224,10 @@ pub fn write_key_pair(dir: &Path, name: &str) -> Result<KeyPairFiles, ZmqError> 
             return Err(ZmqError::KeyFileExists { path: path.clone() });
         }
     }
+    std::fs::create_dir_all(dir).map_err(|source| ZmqError::KeyFile {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let secret = CurveSecretKey::generate();
     let public = secret.public_key();
     write_new(&secret_path, &secret.to_z85(), true)?;

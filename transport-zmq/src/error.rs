@@ -51,6 +51,12 @@ pub enum ZmqError {
         /// Why.
         reason: &'static str,
     },
+    /// The peer ended the handshake with an ERROR command, saying why.
+    #[error("{}", describe_refusal(reason))]
+    PeerRefused {
+        /// The ERROR's reason, as the peer gave it.
+        reason: String,
+    },
     /// A CURVE client whose key the allow list does not hold: sent ERROR and refused.
     #[error("refused a CURVE client with a key that is not allowed: {key}")]
     CurveClientRefused {
@@ -132,5 +138,24 @@ impl ZmqError {
                 | std::io::ErrorKind::ConnectionReset
                 | std::io::ErrorKind::BrokenPipe
         ))
+    }
+}
+
+/// What an ERROR's reason means, in words: ZAP status codes (as libzmq's servers send
+/// them, and this project's forwarder for a key it does not allow) and the forwarder's
+/// own reasons.
+fn describe_refusal(reason: &str) -> String {
+    match reason {
+        crate::conn::KEY_NOT_ALLOWED => {
+            "the server does not allow this client's CURVE key (ZAP 400: not in its allow list)"
+                .to_owned()
+        }
+        crate::conn::HELLO_NOT_OPENED => {
+            "the server could not open this client's HELLO: is curve= the server's public key?"
+                .to_owned()
+        }
+        "300" => "the server could not check this client's key just now (ZAP 300)".to_owned(),
+        "500" => "the server failed while checking this client's key (ZAP 500)".to_owned(),
+        other => format!("the server refused the handshake: {other}"),
     }
 }

@@ -356,8 +356,9 @@ async fn connect_with_backoff(
 ) -> Option<(Reader, conn::Writer)> {
     let backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut attempt = 0u32;
-    // The refusal last reported: the same one is not reported again at every attempt.
-    let mut refusal: Option<String> = None;
+    // The failure last reported in this streak of failed attempts: the same one is not
+    // reported again at every attempt.
+    let mut reported: Option<String> = None;
     loop {
         let result = async {
             let attempt = async {
@@ -393,17 +394,12 @@ async fn connect_with_backoff(
             }
             Err(e) => {
                 attempt += 1;
-                if attempt == 1 {
-                    tracing::info!(%addr, "forwarder not reachable yet ({e}); retrying");
-                }
-                if let ZmqError::IncompatiblePeer { .. } | ZmqError::Handshake(_) = e {
-                    let message =
-                        format!("the peer at {addr} is not a forwarder this emitter can use: {e}");
-                    if refusal.as_ref() != Some(&message) {
-                        let report = ErrorReport::new(ErrorKind::Refused, 1, message.clone());
-                        let _ = reports.try_send(Incoming::Report(report));
-                        refusal = Some(message);
-                    }
+                tracing::debug!(%addr, attempt, "cannot connect to the forwarder ({e}); retrying");
+                let message = connect_failure(ours, addr, &e);
+                if reported.as_ref() != Some(&message) {
+                    let report = ErrorReport::new(ErrorKind::Network, 1, message.clone());
+                    let _ = reports.try_send(Incoming::Report(report));
+                    reported = Some(message);
                 }
             }
         }
@@ -411,6 +407,27 @@ async fn connect_with_backoff(
             () = cancel.cancelled() => return None,
             () = tokio::time::sleep(backoff.delay(attempt.saturating_sub(1))) => {}
         }
+    }
+}
+
+/// A failed connection attempt, said for the error channel with its cause: nothing there,
+/// a peer that hung up or is not a forwarder, a CURVE key not allowed, the wrong server
+/// key. (The transport keeps trying; the report is made once a streak of failures.)
+fn connect_failure(ours: SocketType, addr: &str, e: &ZmqError) -> String {
+    let side = if ours == SocketType::Pub {
+        "XSUB"
+    } else {
+        "XPUB"
+    };
+    match e {
+        _ if e.is_silent_hangup() => format!(
+            "the peer at {addr} hung up in the ZMTP handshake: it is not the forwarder's {side} side, or it refuses this node ({e})"
+        ),
+        ZmqError::Io(_) => format!("cannot reach the forwarder's {side} side at {addr}: {e}"),
+        ZmqError::PeerRefused { .. } | ZmqError::Curve { .. } | ZmqError::NamesUnchecked => {
+            format!("the forwarder's {side} side at {addr} refused this node: {e}")
+        }
+        _ => format!("the peer at {addr} is not a forwarder's {side} side this node can use: {e}"),
     }
 }
 
