@@ -75,10 +75,14 @@ async fn zmq_urls_reach_a_forwarder() {
     let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports())
         .await
         .expect("binds");
-    let url = format!(
-        "zmq://127.0.0.1:{}?xpub={}",
-        forwarder.xsub_addr().port(),
-        forwarder.xpub_addr().port()
+    let url = forwarder.url();
+    assert_eq!(
+        url,
+        format!(
+            "zmq://127.0.0.1:{}?xpub={}",
+            forwarder.xsub_addr().port(),
+            forwarder.xpub_addr().port()
+        )
     );
     let a = demitter::connect(&url).await.expect("connects");
     let b = demitter::connect(&url).await.expect("connects");
@@ -96,6 +100,30 @@ async fn zmq_urls_reach_a_forwarder() {
     a.close().await;
     b.close().await;
     forwarder.close().await;
+}
+
+/// The README's promise: `connect` returns at once, and a wrong address is heard on
+/// `errors()`.
+#[cfg(feature = "zmq")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zmq_url_with_nothing_there_is_heard_on_errors() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = closed.local_addr().expect("bound").port();
+    drop(closed);
+    let emitter = demitter::connect(&format!("zmq://127.0.0.1:{port}?xpub={port}"))
+        .await
+        .expect("connect returns at once");
+    let report = tokio::time::timeout(Duration::from_secs(10), emitter.errors().recv())
+        .await
+        .expect("a report in time")
+        .expect("open");
+    assert_eq!(report.kind, demitter::ErrorKind::Network, "{report}");
+    assert!(
+        report.message.contains("cannot reach the forwarder's")
+            && report.message.contains(&format!("127.0.0.1:{port}")),
+        "{report}"
+    );
+    emitter.close().await;
 }
 
 #[cfg(feature = "quic")]

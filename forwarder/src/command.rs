@@ -31,7 +31,8 @@ pub struct ForwarderArgs {
     /// Address the XPUB side listens on.
     #[arg(long, env = "XPUB_ADDRESS", default_value = "127.0.0.1")]
     pub xpub_address: String,
-    /// Log level: debug, info, warn or error.
+    /// Log level: debug, info, warn or error (DEMITTER_LOG, in tracing's filter syntax,
+    /// takes precedence).
     #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,
     /// Messages queued per subscriber before its messages are dropped (and counted).
@@ -157,12 +158,14 @@ pub async fn run(args: ForwarderArgs) -> Result<(), ForwarderError> {
     Ok(())
 }
 
-/// Logs to stderr at `level` (debug, info, warn or error) for the forwarder's crates.
+/// Logs to stderr: with `DEMITTER_LOG` set (tracing's filter syntax, as every `demitter`
+/// command takes), as it says; otherwise at `level` (debug, info, warn or error, Demitter's
+/// `LOG_LEVEL`) for the forwarder's crates.
 pub fn init_logging(level: &str) {
+    let filter = std::env::var("DEMITTER_LOG")
+        .unwrap_or_else(|_| format!("demitter_zmq={level},demitter_forwarder={level}"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "demitter_zmq={level},demitter_forwarder={level}"
-        )))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

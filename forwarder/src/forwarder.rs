@@ -9,7 +9,9 @@
 //! and gives every subscriber its own bounded queue and writer: a subscriber that stalls
 //! loses its own messages, counted and logged, and delays no one else.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use demitter_zmq::curve_keys::CurvePublicKey;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -40,6 +42,8 @@ use crate::switchboard::Loop;
 pub struct Forwarder {
     xsub_addr: SocketAddr,
     xpub_addr: SocketAddr,
+    /// With CURVE, the forwarder's public key: what clients prove it by.
+    curve_public: Option<CurvePublicKey>,
     counters: Arc<Counters>,
     gauges: watch::Receiver<ForwarderStats>,
     cancel: CancellationToken,
@@ -61,6 +65,7 @@ impl Forwarder {
         let forwarder = Self {
             xsub_addr,
             xpub_addr,
+            curve_public: config.curve.as_ref().map(|c| c.secret.public_key()),
             counters: Arc::default(),
             gauges,
             cancel: CancellationToken::new(),
@@ -110,6 +115,40 @@ impl Forwarder {
     /// The address subscribers connect to.
     pub fn xpub_addr(&self) -> SocketAddr {
         self.xpub_addr
+    }
+
+    /// The `zmq://` URL that reaches this forwarder from this machine, for
+    /// [`demitter::connect`](https://docs.rs/demitter) and the `demitter` command:
+    /// `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT`, with loopback for a side bound to every
+    /// interface (`0.0.0.0`, `::`), and the XSUB side's host for both (a URL names one).
+    /// With CURVE it adds `curve=` and the forwarder's public key; a client adds its own
+    /// `&secret=FILE`.
+    ///
+    /// ```
+    /// use demitter_forwarder::{Forwarder, ForwarderConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), demitter_forwarder::ForwarderError> {
+    /// let forwarder = Forwarder::bind(ForwarderConfig::loopback_free_ports()).await?;
+    /// let url = forwarder.url();
+    /// assert_eq!(
+    ///     url,
+    ///     format!("zmq://127.0.0.1:{}?xpub={}", forwarder.xsub_addr().port(), forwarder.xpub_addr().port())
+    /// );
+    /// forwarder.close().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn url(&self) -> String {
+        let ip = match self.xsub_addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let host = SocketAddr::new(ip, self.xsub_addr.port());
+        let curve = self
+            .curve_public
+            .as_ref()
+            .map_or_else(String::new, |key| format!("&curve={key}"));
+        format!("zmq://{host}?xpub={}{curve}", self.xpub_addr.port())
     }
 
     /// The counters now.
