@@ -34,13 +34,18 @@ impl Mesh {
                             tracing::debug!(%remote, "incoming connection not kept: {e}");
                         }
                     }
-                    Ok(Err(e)) => {
+                    // A certificate refused is reported; a peer that closed the
+                    // connection, left or went quiet during the handshake (a short-lived
+                    // node, a duplicate connection) is nobody's refusal.
+                    Ok(Err(e)) if link::is_tls_refusal(&e) => {
                         mesh.refused(remote, format!("the TLS handshake failed: {e}"))
                             .await;
                     }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%remote, "an incoming handshake ended: {e}");
+                    }
                     Err(_) => {
-                        mesh.refused(remote, "the handshake timed out".to_owned())
-                            .await;
+                        tracing::debug!(%remote, "an incoming handshake timed out");
                     }
                 }
             });

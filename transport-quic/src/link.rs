@@ -283,14 +283,14 @@ pub(crate) enum DialError {
     SelfConnection,
 }
 
-/// Sorts a failed connection: certificate and protocol problems are refusals, the rest is
-/// a peer that is not there (yet).
+/// Sorts a failed connection: a refused certificate (a TLS alert, from either side), a
+/// QUIC version we do not share, or a peer that refuses us by name are refusals; the rest
+/// (a peer that left or went quiet, or is not there yet) is not.
 pub(crate) fn classify(e: &quinn::ConnectionError) -> DialError {
     use quinn::ConnectionError as E;
     match e {
-        E::TransportError(_) | E::ConnectionClosed(_) | E::VersionMismatch => {
-            DialError::Refused(format!("the TLS handshake failed: {e}"))
-        }
+        E::VersionMismatch => DialError::Refused(format!("the QUIC handshake failed: {e}")),
+        _ if is_tls_refusal(e) => DialError::Refused(format!("the TLS handshake failed: {e}")),
         E::ApplicationClosed(close) if close.error_code == close_code::REFUSED => {
             DialError::Refused(format!(
                 "the peer refused us: {}",
@@ -299,4 +299,16 @@ pub(crate) fn classify(e: &quinn::ConnectionError) -> DialError {
         }
         _ => DialError::Unreachable(e.to_string()),
     }
+}
+
+/// Whether a failed connection ended in a TLS alert, raised by either side (a crypto error
+/// code, 0x100 to 0x1ff): a certificate refused, as opposed to a peer that closed the
+/// connection or left during the handshake, which is no one's refusal.
+pub(crate) fn is_tls_refusal(e: &quinn::ConnectionError) -> bool {
+    let code = match e {
+        quinn::ConnectionError::TransportError(error) => error.code,
+        quinn::ConnectionError::ConnectionClosed(close) => close.error_code,
+        _ => return false,
+    };
+    (0x100..0x200).contains(&u64::from(code))
 }
