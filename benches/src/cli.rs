@@ -17,12 +17,15 @@ use crate::{BenchError, Progress, chart, peers, report, transports};
 /// What to measure: the flags of `demitter-bench` and `demitter bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Transports to run (repeat or comma-separate).
-    #[arg(long, value_delimiter = ',', default_value = "mem")]
+    /// Transports to run (repeat or comma-separate): mem, zmq, zmq-curve, quic, nats,
+    /// nats-routed, and nng in a build with the `nng` feature. Every name is checked before
+    /// anything runs.
+    #[arg(long, value_delimiter = ',', default_value = "mem", value_parser = parse_transport)]
     pub transport: Vec<String>,
-    /// Also run each scenario on these peer systems (repeat or comma-separate): `zenoh`,
-    /// with the `zenoh` feature.
-    #[arg(long, value_delimiter = ',')]
+    /// Also run each scenario on these peer systems (repeat or comma-separate): zenoh, in
+    /// a build with the `zenoh` feature (of demitter-benches, or of demitter-cli for
+    /// `demitter bench`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
     pub peer: Vec<String>,
     /// Run the standard scenarios: 64 B and 4 KiB, 1→1 and 1→4, flat out and at 10,000/s.
     #[arg(long)]
@@ -98,21 +101,41 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
     all
 }
 
-async fn measure_all(args: &BenchArgs) -> Result<Vec<Outcome>, BenchError> {
+/// Runs every scenario on every transport and peer system, in turn; once `stop`
+/// resolves, stops at once with what was measured so far.
+async fn measure_all(
+    args: &BenchArgs,
+    stop: impl Future<Output = ()>,
+) -> Result<Vec<Outcome>, BenchError> {
     let progress = Progress::new(std::io::stderr().is_terminal());
+    let runs: Vec<(&str, bool, Scenario)> = args
+        .transport
+        .iter()
+        .map(|t| (t.as_str(), false))
+        .chain(args.peer.iter().map(|p| (p.as_str(), true)))
+        .flat_map(|(name, peer)| scenarios(args).into_iter().map(move |s| (name, peer, s)))
+        .collect();
     let mut outcomes = Vec::new();
-    for transport in &args.transport {
-        for scenario in scenarios(args) {
-            progress.start(&format!("{transport} {scenario}"));
-            eprintln!("running {transport}: {scenario}");
-            outcomes.extend(transports::run(transport, &scenario, &progress).await?);
-        }
-    }
-    for peer in &args.peer {
-        for scenario in scenarios(args) {
-            progress.start(&format!("{peer} {scenario}"));
-            eprintln!("running {peer} (peer): {scenario}");
-            outcomes.push(peers::run(peer, &scenario, &progress).await?);
+    let mut stop = std::pin::pin!(stop);
+    for (finished, (name, peer, scenario)) in runs.iter().enumerate() {
+        progress.start(&format!("{name} {scenario}"));
+        let run = async {
+            if *peer {
+                eprintln!("running {name} (peer): {scenario}");
+                Ok(vec![peers::run(name, scenario, &progress).await?])
+            } else {
+                eprintln!("running {name}: {scenario}");
+                transports::run(name, scenario, &progress).await
+            }
+        };
+        tokio::select! {
+            measured = run => outcomes.extend(measured?),
+            () = &mut stop => {
+                if !outcomes.is_empty() {
+                    println!("{}", report::markdown(&outcomes));
+                }
+                return Err(BenchError::Interrupted { finished, runs: runs.len() });
+            }
         }
     }
     Ok(outcomes)
@@ -120,6 +143,10 @@ async fn measure_all(args: &BenchArgs) -> Result<Vec<Outcome>, BenchError> {
 
 fn write_outputs(args: &BenchArgs, outcomes: &[Outcome]) -> Result<(), BenchError> {
     println!("{}", report::markdown(outcomes));
+    println!("{}", report::LEGEND);
+    for path in [&args.json, &args.chart].into_iter().flatten() {
+        create_parent(path)?;
+    }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(outcomes)
             .map_err(|e| BenchError::Setup(format!("serializing results: {e}")))?;
@@ -139,11 +166,69 @@ fn write_outputs(args: &BenchArgs, outcomes: &[Outcome]) -> Result<(), BenchErro
     Ok(())
 }
 
-/// Runs what `args` asks for, then prints the Markdown table (and writes the JSON and the
-/// chart it asks for).
+/// Runs what `args` asks for, then prints the Markdown table and its legend (and writes
+/// the JSON and the chart it asks for).
 pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
-    let outcomes = measure_all(args).await?;
+    run_until(args, std::future::pending::<()>()).await
+}
+
+/// [`run`], cut short once `stop` resolves (a signal, say): then it prints the table of
+/// the runs that finished and fails with [`BenchError::Interrupted`].
+pub async fn run_until(
+    args: &BenchArgs,
+    stop: impl Future<Output = impl Sized>,
+) -> Result<(), BenchError> {
+    let outcomes = measure_all(args, async {
+        stop.await;
+    })
+    .await?;
     write_outputs(args, &outcomes)
+}
+
+/// Makes the directory a file is written into, if it is not there.
+fn create_parent(path: &std::path::Path) -> Result<(), BenchError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && path.as_os_str() != "-" => {
+            std::fs::create_dir_all(dir).map_err(|source| BenchError::Write {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A transport this build has.
+fn parse_transport(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if transports::AVAILABLE.contains(&name) {
+        return Ok(name.to_owned());
+    }
+    let nng = if cfg!(feature = "nng") {
+        ""
+    } else {
+        " (nng needs a build with the `nng` feature)"
+    };
+    Err(format!(
+        "unknown transport `{name}`; this build has: {}{nng}",
+        transports::AVAILABLE.join(", ")
+    ))
+}
+
+/// A peer system this build has.
+fn parse_peer(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if peers::AVAILABLE.contains(&name) {
+        return Ok(name.to_owned());
+    }
+    Err(format!(
+        "unknown peer system `{name}`; this build has {}",
+        if peers::AVAILABLE.is_empty() {
+            "none: zenoh needs a build with the `zenoh` feature (`cargo install --path cli --features zenoh`, or `cargo run --release -p demitter-benches --features zenoh --bin demitter-bench`)".to_owned()
+        } else {
+            peers::AVAILABLE.join(", ")
+        }
+    ))
 }
 
 /// `drop` or `block`.

@@ -63,6 +63,14 @@ pub enum BenchError {
     /// Drawing the chart failed.
     #[error("could not draw the chart: {0}")]
     Chart(String),
+    /// Stopped before every run had finished ([`cli::run_until`]).
+    #[error("interrupted after {finished} of {runs} runs")]
+    Interrupted {
+        /// The runs that finished.
+        finished: usize,
+        /// The runs asked for.
+        runs: usize,
+    },
 }
 
 /// A progress bar on a terminal, nothing elsewhere.

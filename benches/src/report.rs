@@ -4,6 +4,19 @@ use std::fmt::Write as _;
 
 use crate::scenario::{Layer, Outcome};
 
+/// What the table's columns mean, printed under it.
+pub const LEGEND: &str = "\
+delivered/s: events received per second, over all subscribers. × baseline: that rate over \
+the raw transport's in the same scenario of the same run (× peer: over the peer system's). \
+lost: events that did not arrive: sent × subscribers (a group run: sent) minus received, \
+counted once the run has drained. reported lost: the losses the system said it had; for an \
+emitter row, the gaps and lag its subscribers reported (equal to lost when nothing was lost \
+silently); for a baseline row, the publishes the raw transport refused, which were never \
+sent and so are not in lost (a baseline can report more than it lost), and nothing for what \
+a raw transport drops without a word, as zmq.rs's PUB does. p50/p99/p99.9: microseconds \
+from publish to delivery. CPU cores: the process's CPU time over the run's. shares: each \
+group member's part of the events.";
+
 /// A Markdown table of `outcomes`, each emitter row with its ratio to the baseline row of
 /// the same scenario (measured in the same invocation) and, when a peer system ran
 /// (`--peer`), to the peer's row of the same scenario.

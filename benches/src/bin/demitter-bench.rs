@@ -9,7 +9,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use demitter_benches::cli::{BenchArgs, run};
+use demitter_benches::BenchError;
+use demitter_benches::cli::{BenchArgs, run_until};
 
 /// mimalloc, unless built without the `mimalloc` feature (see `benches/Cargo.toml`).
 #[cfg(feature = "mimalloc")]
@@ -37,9 +38,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(&args));
+    // Ctrl-C prints what finished and exits 130, as `demitter bench` does.
+    let result = runtime.block_on(run_until(&args, tokio::signal::ctrl_c()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ BenchError::Interrupted { .. }) => {
+            eprintln!("error: {e} (their results are above)");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
