@@ -28,7 +28,8 @@ pub(crate) struct BusArgs {
     #[arg(short, long, value_name = "SECONDS", default_value = "5", allow_negative_numbers = true, value_parser = crate::seconds::parse)]
     pub(crate) timeout: Duration,
     /// This node's name on the bus, the `source` of what it emits (default: a random
-    /// node-… id). A QUIC node's name is its certificate's (peer=NAME).
+    /// node-… id). A QUIC node's name is its certificate's (peer=NAME), a CURVE node's its
+    /// key's: --id is refused there.
     #[arg(long, value_name = "NAME")]
     pub(crate) id: Option<String>,
 }
@@ -54,6 +55,9 @@ impl BusArgs {
         if let Some(id) = &self.id {
             if self.url.starts_with("quic://") {
                 return Err(CliError::IdOnQuic);
+            }
+            if self.url.starts_with("zmq://") && demitter::zmq_config(&self.url)?.curve.is_some() {
+                return Err(CliError::IdOnCurve);
             }
             config = config.with_id(id);
         }

@@ -21,7 +21,7 @@ pub(crate) enum CliError {
         /// What to try, if there is something to suggest.
         hint: &'static str,
     },
-    /// Every seed or peer dialed refused this node.
+    /// Every seed or peer dialed refused this node, or the forwarder could not be used.
     #[error("could not join the bus: {cause}")]
     Refused {
         /// The refusal, as the transport reported it.
@@ -42,6 +42,26 @@ pub(crate) enum CliError {
         "--id does not apply to quic:// URLs: a QUIC node's name is its certificate's (peer=NAME)"
     )]
     IdOnQuic,
+    /// `--id` with a CURVE `zmq://` URL.
+    #[error(
+        "--id does not apply to a CURVE zmq:// URL: the node's name is its key's (name=NAME, or the secret file's name)"
+    )]
+    IdOnCurve,
+    /// A signal cut the command short; what it had done by then.
+    #[error("interrupted {0}")]
+    Interrupted(String),
+    /// A line of `emit -`'s standard input that is not JSON.
+    #[error(
+        "line {line} of standard input is not JSON: {source} ({emitted} event(s) emitted before it)"
+    )]
+    PayloadLine {
+        /// The line, counting from 1.
+        line: u64,
+        /// The parser's reason.
+        source: serde_json::Error,
+        /// Events emitted before it.
+        emitted: u64,
+    },
     /// Waited long enough.
     #[error("{0}")]
     Timeout(String),
@@ -102,10 +122,12 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
-    /// The exit status it ends the command with: 1, or for a request without a reply,
-    /// why (see the `--help` of `request`).
+    /// The exit status it ends the command with: 1; 2 for a usage error; 130 when a signal
+    /// cut it short; for a request without a reply, why (see the `--help` of `request`).
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
+            Self::IdOnQuic | Self::IdOnCurve => 2,
+            Self::Interrupted(_) => crate::interrupt::EXIT_INTERRUPTED,
             Self::Request(demitter::Error::NoResponder { .. }) => 3,
             Self::Request(demitter::Error::ResponderFailed { .. }) => 4,
             Self::Request(demitter::Error::ResponderLost { .. }) => 5,

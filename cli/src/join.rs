@@ -44,52 +44,92 @@ impl Joined {
     }
 }
 
-/// Joins `url` within `timeout`.
+/// Joins `url` within `timeout`; a signal (see [`crate::interrupt`]) while it joins leaves
+/// the bus and fails with [`CliError::Interrupted`].
 pub(crate) async fn join(
     url: &str,
     config: EmitterConfig,
     timeout: Duration,
 ) -> Result<Joined, CliError> {
-    if url.starts_with("zmq://") {
-        let zmq_config = demitter::zmq_config(url)?;
-        // The probe speaks NULL: a CURVE forwarder answers only the handshake itself.
-        if zmq_config.curve.is_none() {
-            demitter::zmq::probe_forwarder(&zmq_config.xsub, &zmq_config.xpub, timeout)
-                .await
-                .map_err(|source| CliError::NoForwarder {
-                    hint: forwarder_hint(&source),
-                    source,
-                })?;
-        }
-        let transport = Arc::new(ZmqTransport::connect(zmq_config));
-        let shared: Arc<dyn demitter::Transport> = transport.clone();
-        let joined = Joined {
-            emitter: Emitter::from_shared(shared, config)?,
-            zmq: Some(transport),
-            timeout,
-        };
-        if let Err(e) = joined.subscribed().await {
-            joined.emitter.close().await;
-            return Err(e);
-        }
-        return Ok(joined);
-    }
-    let joined = Joined {
-        emitter: demitter::connect_with(url, config).await?,
-        zmq: None,
-        timeout,
+    let interrupted =
+        |signal: &str| CliError::Interrupted(format!("by {signal} while joining the bus at {url}"));
+    let joined = tokio::select! {
+        joined = start(url, config, timeout) => joined?,
+        signal = crate::interrupt::requested() => return Err(interrupted(signal)),
     };
-    let seeds = seeds_of(url);
-    if seeds.is_empty() {
-        return Ok(joined);
-    }
-    match first_peer(&joined.emitter, &seeds, timeout).await {
+    let ready = tokio::select! {
+        ready = joined.ready(url) => ready,
+        signal = crate::interrupt::requested() => Err(interrupted(signal)),
+    };
+    match ready {
         Ok(()) => Ok(joined),
         Err(e) => {
             joined.emitter.close().await;
             Err(e)
         }
     }
+}
+
+/// Checks what can be checked before joining (a NULL forwarder answers a probe) and makes
+/// the emitter.
+async fn start(url: &str, config: EmitterConfig, timeout: Duration) -> Result<Joined, CliError> {
+    if !url.starts_with("zmq://") {
+        return Ok(Joined {
+            emitter: demitter::connect_with(url, config).await?,
+            zmq: None,
+            timeout,
+        });
+    }
+    let zmq_config = demitter::zmq_config(url)?;
+    // The probe speaks NULL: a CURVE forwarder answers only the handshake itself, whose
+    // refusal the transport reports (see `Joined::ready`).
+    if zmq_config.curve.is_none() {
+        demitter::zmq::probe_forwarder(&zmq_config.xsub, &zmq_config.xpub, timeout)
+            .await
+            .map_err(|source| CliError::NoForwarder {
+                hint: forwarder_hint(&source),
+                source,
+            })?;
+    }
+    let transport = Arc::new(ZmqTransport::connect(zmq_config));
+    let shared: Arc<dyn demitter::Transport> = transport.clone();
+    Ok(Joined {
+        emitter: Emitter::from_shared(shared, config)?,
+        zmq: Some(transport),
+        timeout,
+    })
+}
+
+impl Joined {
+    /// Waits until the bus is joined: on `zmq://`, until both connections are up and the
+    /// forwarder has the subscriptions, failing with the first report of a failure to
+    /// connect (refused, not a forwarder, a CURVE key not allowed, the wrong server key);
+    /// with seeds or peers, until a first peer is up; otherwise at once.
+    async fn ready(&self, url: &str) -> Result<(), CliError> {
+        if self.zmq.is_some() {
+            let mut errors = self.emitter.errors();
+            return tokio::select! {
+                subscribed = self.subscribed() => subscribed,
+                report = join_failure(&mut errors) => Err(CliError::Refused { cause: report }),
+            };
+        }
+        let seeds = seeds_of(url);
+        if seeds.is_empty() {
+            return Ok(());
+        }
+        first_peer(&self.emitter, &seeds, self.timeout).await
+    }
+}
+
+/// The first report of a failure to reach the bus (the transport's own, of kind network
+/// or refused), as a cause; never if the stream ends.
+async fn join_failure(errors: &mut demitter::ErrorStream) -> String {
+    while let Some(report) = errors.recv().await {
+        if matches!(report.kind, ErrorKind::Network | ErrorKind::Refused) {
+            return report.message;
+        }
+    }
+    std::future::pending().await
 }
 
 /// What to suggest for a forwarder that is not there.

@@ -1,5 +1,5 @@
 //! `demitter listeners NAME`: how many listeners the whole bus has for an event (or a
-//! pattern), once or, with `--watch`, on every change.
+//! pattern), once or, with `--watch`, on every change until stopped.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use demitter::CountStream;
 
 use crate::bus::BusArgs;
 use crate::error::CliError;
+use crate::tap::print_line;
 
 /// How long the count must stay the same before `listeners` (without `--watch`) takes it
 /// as the bus's answer: peers announce their listeners as soon as they hear of a new
@@ -19,9 +20,12 @@ pub(crate) struct ListenersArgs {
     /// An event name (the listeners that would receive it: `user.login`) or a pattern (the
     /// listeners on exactly that pattern: `user.+`).
     name: String,
-    /// Print the count now and again at every change, until Ctrl-C.
+    /// Print the count now and again at every change, until stopped (Ctrl-C).
     #[arg(short, long)]
     watch: bool,
+    /// Print each count as a JSON line, `{"name":"user.login","listeners":2}`.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     bus: BusArgs,
 }
@@ -31,11 +35,18 @@ pub(crate) async fn run(args: ListenersArgs) -> Result<(), CliError> {
     let result = async {
         let mut counts = emitter.observe_listener_count(&args.name)?;
         if args.watch {
-            watch(&mut counts, &args.name).await
+            watch(&mut counts, &args).await
         } else {
-            let count = settled(&mut counts, args.bus.timeout.max(QUIET)).await?;
-            println!("{}", describe(count, &args.name));
-            Ok(())
+            let count = tokio::select! {
+                count = settled(&mut counts, args.bus.timeout.max(QUIET)) => count?,
+                signal = crate::interrupt::requested() => {
+                    return Err(CliError::Interrupted(format!(
+                        "by {signal} before the count of `{}` had settled",
+                        args.name
+                    )));
+                }
+            };
+            print_line(&describe(count, &args))
         }
     }
     .await;
@@ -56,23 +67,28 @@ async fn settled(counts: &mut CountStream, limit: Duration) -> Result<usize, Cli
     }
 }
 
-async fn watch(counts: &mut CountStream, name: &str) -> Result<(), CliError> {
+async fn watch(counts: &mut CountStream, args: &ListenersArgs) -> Result<(), CliError> {
     loop {
         tokio::select! {
             next = counts.recv() => match next {
-                Some(count) => println!("{}", describe(count, name)),
+                Some(count) => print_line(&describe(count, args))?,
                 None => return Err(CliError::Demo("the bus closed".into())),
             },
-            stop = tokio::signal::ctrl_c() => {
-                return stop.map_err(CliError::io("listening for Ctrl-C"));
-            }
+            // Watching runs until stopped: a signal is its ordinary end.
+            _ = crate::interrupt::requested() => return Ok(()),
         }
     }
 }
 
-fn describe(count: usize, name: &str) -> String {
-    format!(
-        "{count} listener{} for `{name}`",
-        if count == 1 { "" } else { "s" }
-    )
+/// "2 listeners for \`user.login\`", or its JSON line.
+fn describe(count: usize, args: &ListenersArgs) -> String {
+    if args.json {
+        serde_json::json!({ "name": args.name, "listeners": count }).to_string()
+    } else {
+        format!(
+            "{count} listener{} for `{}`",
+            if count == 1 { "" } else { "s" },
+            args.name
+        )
+    }
 }

@@ -29,7 +29,14 @@ pub(crate) async fn run(args: RequestArgs) -> Result<(), CliError> {
     demitter::validate_user_name(&args.name)?;
     let query = payload(args.json.as_deref())?;
     let emitter = args.bus.connect().await?.emitter;
-    let result = request(&emitter, &args, &query).await;
+    // Cut short by a signal, it still leaves the bus, and says what it was waiting for.
+    let result = tokio::select! {
+        result = request(&emitter, &args, &query) => result,
+        signal = crate::interrupt::requested() => Err(CliError::Interrupted(format!(
+            "by {signal} while waiting for a reply to `{}`",
+            args.name
+        ))),
+    };
     emitter.close().await;
     let reply = result?;
     println!("{}", serde_json::to_string(&reply)?);

@@ -1,10 +1,13 @@
 //! `demitter tap PATTERN`: every matching event as a JSON line on stdout, with the bus's
-//! own `$peer.up`, `$peer.down` and `$error` events in the order they happened.
+//! own `$peer.up`, `$peer.down` and `$error` events in the order they happened. It runs
+//! until stopped (or `--count` events): a signal ends it with 0.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use demitter::{ERROR_EVENT, Event, ListenOptions, PEER_DOWN, PEER_UP, Pattern, RawPayload};
+use demitter::{
+    ERROR_EVENT, Event, EventStream, ListenOptions, PEER_DOWN, PEER_UP, Pattern, RawPayload,
+};
 use serde_json::Value;
 
 use crate::bus::BusArgs;
@@ -58,7 +61,6 @@ pub(crate) async fn run(args: TapArgs) -> Result<(), CliError> {
 }
 
 async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), CliError> {
-    // One stream, so events print in the order this node received them.
     let mut options = ListenOptions::default();
     if args.last {
         options = options.with_last();
@@ -69,13 +71,11 @@ async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), C
     let mut events = joined
         .emitter
         .events_with::<RawPayload>(pattern.as_str(), options)?;
-    if !args.no_system {
-        for name in SYSTEM_EVENTS {
-            if !pattern.matches(name) {
-                events.also(name)?;
-            }
-        }
-    }
+    let mut system = if args.no_system {
+        None
+    } else {
+        system_events(joined, &mut events, args, pattern)?
+    };
     // Listening means the bus delivers here: the forwarder has the subscription.
     joined.subscribed().await?;
     eprintln!("listening on `{}` at {}", args.pattern, args.bus.url);
@@ -86,10 +86,9 @@ async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), C
     loop {
         let item = tokio::select! {
             item = events.recv() => item,
-            stop = tokio::signal::ctrl_c() => {
-                stop.map_err(CliError::io("listening for Ctrl-C"))?;
-                return Ok(());
-            }
+            Some(item) = next(&mut system) => Some(item),
+            // Tapping runs until stopped: a signal is its ordinary end.
+            _ = crate::interrupt::requested() => return Ok(()),
         };
         let Some(item) = item else {
             return Err(CliError::Demo("the bus closed".into()));
@@ -107,6 +106,45 @@ async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), C
             // Lag is reported on $error too; the stream goes on.
             Err(e) => eprintln!("warning: {e}"),
         }
+    }
+}
+
+/// Listens on the bus's own events that the pattern does not match. They join the
+/// pattern's stream, so that everything prints in the order this node received it, unless
+/// that stream is a group member's or takes retained values, which a `$` listener cannot
+/// be: then they come in a stream of their own.
+fn system_events(
+    joined: &Joined,
+    events: &mut EventStream<RawPayload>,
+    args: &TapArgs,
+    pattern: &Pattern,
+) -> Result<Option<EventStream<RawPayload>>, CliError> {
+    let mut names = SYSTEM_EVENTS
+        .into_iter()
+        .filter(|name| !pattern.matches(name));
+    if args.group.is_none() && !args.last {
+        for name in names {
+            events.also(name)?;
+        }
+        return Ok(None);
+    }
+    let Some(first) = names.next() else {
+        return Ok(None);
+    };
+    let mut own = joined.emitter.events::<RawPayload>(first)?;
+    for name in names {
+        own.also(name)?;
+    }
+    Ok(Some(own))
+}
+
+/// The next item of a stream that may not be there (never, then).
+async fn next(
+    stream: &mut Option<EventStream<RawPayload>>,
+) -> Option<Result<Event<RawPayload>, demitter::Error>> {
+    match stream {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -59,8 +59,90 @@ async fn bench_runs_the_harness_with_its_flags() {
     assert!(output.status.success(), "{output:?}");
     let table = stdout(&output);
     assert!(table.contains("| mem"), "a Markdown table: {table}");
+    assert!(
+        table.contains("reported lost: the losses the system said it had"),
+        "a legend of the columns under the table: {table}"
+    );
     let refused = run(&["bench", "--duration", "inf"], None).await;
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    // Every name is checked before anything runs: mem is not run first.
+    let unknown = run(&["bench", "--transport", "mem,nope"], None).await;
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    assert!(
+        stderr(&unknown).contains("unknown transport `nope`; this build has: mem, zmq")
+            && !stderr(&unknown).contains("running mem"),
+        "{unknown:?}"
+    );
+    let peer = run(&["bench", "--peer", "zenoh"], None).await;
+    assert_eq!(peer.status.code(), Some(2), "{peer:?}");
+    assert!(
+        stderr(&peer).contains("needs a build with the `zenoh` feature"),
+        "{peer:?}"
+    );
+}
+
+/// As the `nats` command: the bus flags before the command too, `sub`, `pub` and `req`
+/// for `tap`, `emit` and `request`, and `--json` for scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_flags_go_before_the_command_and_nats_words_work() {
+    let (_forwarder, url) = forwarder().await;
+    let mut sub = common::demitter()
+        .args([
+            "-u",
+            &url,
+            "--id",
+            "subscriber",
+            "sub",
+            "user.+",
+            "-n",
+            "1",
+            "--no-system",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sub starts");
+    let mut said = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        sub.stderr.take().expect("stderr"),
+    ));
+    line_with(&mut said, "listening on `user.+`").await;
+    let published = run(
+        &["--url", &url, "pub", "user.x", "1", "--wait-for", "1"],
+        None,
+    )
+    .await;
+    assert_eq!(
+        stdout(&published).trim(),
+        "reached 1 listener",
+        "{published:?}"
+    );
+    let status = tokio::time::timeout(common::WAIT, sub.wait())
+        .await
+        .expect("sub ends after one event")
+        .expect("ran");
+    assert!(status.success());
+
+    let (_tap, _out, _err) = tap(&url, &["user.+", "--id", "watcher"]).await;
+    let counted = run(&["-u", &url, "listeners", "user.x", "--json"], None).await;
+    assert_eq!(
+        common::json(stdout(&counted).trim()),
+        serde_json::json!({"name": "user.x", "listeners": 1}),
+        "{counted:?}"
+    );
+    let peers = run(&["-u", &url, "--id", "counter", "peers", "--json"], None).await;
+    assert_eq!(
+        common::json(stdout(&peers).trim()),
+        serde_json::json!({"node": "counter", "peers": ["watcher"]}),
+        "{peers:?}"
+    );
+    let asked = run(&["-u", &url, "-t", "0.5", "req", "nobody.home", "1"], None).await;
+    assert_eq!(asked.status.code(), Some(3), "no responder: {asked:?}");
+    let misplaced = run(&["-u", &url, "pki", "hood", "x"], None).await;
+    assert_eq!(
+        misplaced.status.code(),
+        Some(2),
+        "pki takes no bus: {misplaced:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,8 +175,9 @@ async fn duration_flags_refuse_nan_negative_and_absurd_values() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pki_curve_writes_a_key_pair_once_and_prints_its_allow_line() {
-    let dir = temp_dir("curve");
-    std::fs::create_dir_all(&dir).expect("a directory");
+    // A directory that is not there yet: it is made, as `pki hood` makes its own.
+    let top = temp_dir("curve");
+    let dir = top.join("keys");
     let dir_arg = dir.display().to_string();
     let made = run(&["pki", "curve", "alice", "--dir", &dir_arg], None).await;
     assert!(made.status.success(), "{made:?}");
@@ -126,7 +209,7 @@ async fn pki_curve_writes_a_key_pair_once_and_prints_its_allow_line() {
         "{bad:?}"
     );
     assert!(!dir.join("no good.key").exists(), "nothing written");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
+    std::fs::remove_dir_all(&top).expect("cleaned up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +281,21 @@ async fn the_forwarder_refuses_one_port_for_both_sides() {
 async fn help_documents_the_log_variable_and_exit_codes() {
     let help = run(&["--help"], None).await;
     let text = stdout(&help);
-    for needle in ["DEMITTER_LOG", "Exit status", "listeners", "peers", "bench"] {
+    assert!(
+        text.starts_with("Distributed events from the command line"),
+        "the command's own words first, not the crate's description: {text}"
+    );
+    for needle in [
+        "DEMITTER_LOG",
+        "Exit status",
+        "listeners",
+        "peers",
+        "bench",
+        "[alias: sub]",
+        "before it (`demitter -u URL peers`)",
+        "leave the bus and exit 0",
+        "130 cut\nshort by a signal",
+    ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
 }

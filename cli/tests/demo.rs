@@ -71,7 +71,7 @@ async fn demo_runs_twice_in_a_row_and_every_bid_is_seen() {
         // The banner gives a URL that `demitter tap` takes as it is.
         let banner = summary
             .lines()
-            .find(|l| l.contains("demitter tap 'auction.#' --url 'zmq://127.0.0.1:"));
+            .find(|l| l.contains("demitter tap 'auction.#' -u 'zmq://127.0.0.1:"));
         assert!(banner.is_some(), "{summary}");
         assert!(field(&summary, "bus:").starts_with("zmq"));
     }
@@ -91,12 +91,76 @@ async fn demo_refuses_nonsense_settings() {
         .output()
         .await
         .expect("runs");
-    assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("0 is not in 1..=64"), "{stderr}");
+}
+
+/// The command the demo prints (and shows in its dashboard) watches it from another
+/// terminal while it runs, on QUIC too, where it needs a certificate of the demo's hood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_command_taps_a_running_quic_demo() {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_demitter"))
+        .args([
+            "demo",
+            "--transport",
+            "quic",
+            "--bidders",
+            "2",
+            "--duration",
+            "8",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the demo starts");
+    let mut lines = tokio::io::BufReader::new(demo.stdout.take().expect("stdout")).lines();
+    let watch = tokio::time::timeout(RUN_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.expect("readable") {
+            if let Some(at) = line.find("Watch: ") {
+                return line[at + "Watch: ".len()..]
+                    .trim_end_matches(')')
+                    .to_owned();
+            }
+        }
+        panic!("the demo printed no watch command");
+    })
+    .await
+    .expect("the banner in time");
+    let url = watch
+        .split('\'')
+        .nth(3)
+        .unwrap_or_else(|| panic!("a quoted URL in {watch}"));
     assert!(
-        stderr.contains("--bidders must be between 1 and 64"),
-        "{stderr}"
+        url.starts_with("quic://") && url.contains("peer=watcher"),
+        "{watch}"
     );
+    let tapped = Command::new(env!("CARGO_BIN_EXE_demitter"))
+        .args(["tap", "auction.#", "-u", url, "-n", "2", "--no-system"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let tapped = tokio::time::timeout(RUN_TIMEOUT, tapped)
+        .await
+        .expect("the tap sees the auction")
+        .expect("runs");
+    assert!(tapped.status.success(), "{tapped:?}");
+    let events = String::from_utf8_lossy(&tapped.stdout);
+    assert_eq!(
+        events.lines().filter(|l| l.contains("\"auction.")).count(),
+        2,
+        "{events}"
+    );
+    // Drained, so the demo is not blocked on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let status = tokio::time::timeout(RUN_TIMEOUT, demo.wait())
+        .await
+        .expect("the demo ends")
+        .expect("waited for");
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +173,7 @@ async fn demo_runs_on_a_local_nats_server() {
     assert!(field(&summary, "bus:").starts_with("nats"));
     let banner = summary
         .lines()
-        .find(|l| l.contains("demitter tap 'auction.#' --url 'nats://127.0.0.1:"));
+        .find(|l| l.contains("demitter tap 'auction.#' -u 'nats://127.0.0.1:"));
     assert!(banner.is_some(), "{summary}");
 }
 

@@ -12,11 +12,16 @@ use demitter::quic::pki::{create_hood, create_peer};
 use demitter::quic::{PeerIdentity, QuicConfig, QuicTransport};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// Runs `args`, expects a failed exit whose stderr is one `error:` line containing `needle`.
+/// Runs `args`, expects exit 1 and a stderr of one `error:` line containing `needle`.
 async fn fails_with_one_line(args: &[&str], needle: &str) {
+    exits_with_one_line(args, 1, needle).await;
+}
+
+/// Runs `args`, expects exit `code` and a stderr of one `error:` line containing `needle`.
+async fn exits_with_one_line(args: &[&str], code: i32, needle: &str) {
     let output = run(args, None).await;
     let said = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{args:?}: {said}");
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {said}");
     assert_eq!(said.lines().count(), 1, "one line, not a log: {said}");
     assert!(
         said.starts_with("error: ") && said.contains(needle),
@@ -129,7 +134,8 @@ async fn a_quic_peer_of_another_hood_or_a_dead_seed_fails_the_join() {
         "`demitter pki peer",
     )
     .await;
-    fails_with_one_line(
+    // A usage error: the certificate names the node.
+    exits_with_one_line(
         &[
             "emit",
             "hello",
@@ -138,6 +144,7 @@ async fn a_quic_peer_of_another_hood_or_a_dead_seed_fails_the_join() {
             "--url",
             &url(&office, "carol", &seed),
         ],
+        2,
         "--id does not apply to quic://",
     )
     .await;
@@ -196,4 +203,44 @@ async fn a_lost_forwarder_is_said_once_and_its_return_too() {
             break;
         }
     }
+}
+
+/// A CURVE forwarder that does not allow the key: the client is told so in the handshake
+/// (ZMTP's ERROR) and says it, in one line; `--id` on a CURVE URL is a usage error, since
+/// the key names the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_curve_key_the_forwarder_does_not_allow_fails_the_join_with_its_cause() {
+    use demitter::forwarder::{Forwarder, ForwarderConfig, ForwarderCurve};
+    use demitter::zmq::curve_keys::{AllowList, CurveSecretKey, write_key_pair};
+    let dir = temp_dir("join-curve");
+    let eve = write_key_pair(&dir.join("keys"), "eve").expect("eve's keys");
+    let allow = AllowList::parse(&format!(
+        "alice {}",
+        CurveSecretKey::generate().public_key()
+    ))
+    .expect("an allow list");
+    let forwarder = Forwarder::bind(ForwarderConfig {
+        curve: Some(ForwarderCurve::new(CurveSecretKey::generate(), allow)),
+        ..ForwarderConfig::loopback_free_ports()
+    })
+    .await
+    .expect("a CURVE forwarder");
+    let url = format!("{}&secret={}", forwarder.url(), eve.secret.display());
+    assert!(
+        url.contains("&curve="),
+        "the forwarder's URL names its key: {url}"
+    );
+    for command in [vec!["emit", "user.x", "1"], vec!["tap", "#"]] {
+        let mut args = command.clone();
+        args.extend(["--url", &url]);
+        fails_with_one_line(&args, "does not allow this client's CURVE key").await;
+    }
+    exits_with_one_line(
+        &["emit", "user.x", "--id", "mallory", "--url", &url],
+        2,
+        "--id does not apply to a CURVE zmq:// URL",
+    )
+    .await;
+    forwarder.close().await;
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }

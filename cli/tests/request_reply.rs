@@ -89,3 +89,35 @@ async fn each_unanswered_request_has_its_own_exit_status() {
         .await
         .expect("closes");
 }
+
+/// `reply --command`: each request's JSON goes to the command's stdin, its stdout is the
+/// reply; a command that fails is the responder failing (exit 4), with its stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_runs_a_command_per_request() {
+    let (_forwarder, url) = forwarder().await;
+    let mut replier = demitter()
+        .args([
+            "reply",
+            "calc.+",
+            "--command",
+            r#"read x; if [ "$DEMITTER_REQUEST_NAME" = calc.fail ]; then echo "no $x" >&2; exit 3; fi; echo $((x * 2))"#,
+            "--url",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("reply starts");
+    let mut err = BufReader::new(replier.stderr.take().expect("stderr")).lines();
+    next_line(&mut err, "reply's first line").await;
+    let doubled = run(&["request", "calc.double", "21", "--url", &url], None).await;
+    assert!(doubled.status.success(), "{doubled:?}");
+    assert_eq!(stdout(&doubled).trim(), "42");
+    let failed = run(&["request", "calc.fail", "5", "--url", &url], None).await;
+    assert_eq!(failed.status.code(), Some(4), "{failed:?}");
+    assert!(
+        stderr(&failed).contains("exit status: 3") && stderr(&failed).contains("no 5"),
+        "{failed:?}"
+    );
+    replier.start_kill().expect("stopped");
+}

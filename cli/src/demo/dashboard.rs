@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style, Stylize as _};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::demo::stats::Stats;
 use crate::error::CliError;
@@ -18,10 +18,12 @@ use crate::error::CliError;
 /// Redraws per second.
 const FRAME: Duration = Duration::from_millis(100);
 
-/// Draws `stats` until `deadline` or a key press, whichever comes first.
+/// Draws `stats` until `deadline`, a key press or a signal, whichever comes first; `watch`
+/// is the command that watches the same bus from another terminal.
 pub(crate) async fn show(
     stats: &Arc<Mutex<Stats>>,
     title: &str,
+    watch: &str,
     deadline: Instant,
 ) -> Result<(), CliError> {
     let mut terminal = ratatui::try_init().map_err(CliError::io("opening the terminal"))?;
@@ -30,7 +32,7 @@ pub(crate) async fn show(
         if left.is_zero() {
             break Ok(());
         }
-        if let Err(e) = terminal.draw(|frame| draw(frame, &stats.lock(), title, left)) {
+        if let Err(e) = terminal.draw(|frame| draw(frame, &stats.lock(), title, watch, left)) {
             break Err(CliError::Io {
                 what: "drawing the dashboard".into(),
                 source: e,
@@ -45,7 +47,10 @@ pub(crate) async fn show(
             Ok(false) => {}
             Err(e) => break Err(CliError::io("reading the keyboard")(e)),
         }
-        tokio::time::sleep(FRAME).await;
+        tokio::select! {
+            () = tokio::time::sleep(FRAME) => {}
+            _ = crate::interrupt::requested() => break Ok(()),
+        }
     };
     ratatui::restore();
     result
@@ -56,9 +61,13 @@ const RULE_LINE: &str =
     "Rule: highest bid received while the lot is open wins; late bids are refused";
 
 /// One frame of the dashboard.
-pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, left: Duration) {
+pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, watch: &str, left: Duration) {
+    // The header: four lines, the watch command (wrapped on a narrow terminal), borders.
+    let inner_width = usize::from(frame.area().width.saturating_sub(2)).max(1);
+    let watch_rows =
+        u16::try_from(watch.chars().count().div_ceil(inner_width).max(1)).unwrap_or(u16::MAX);
     let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(6),
+        Constraint::Length(6 + watch_rows),
         Constraint::Min(8),
         Constraint::Length(1),
     ])
@@ -67,7 +76,8 @@ pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, left: Dura
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(middle);
 
     frame.render_widget(
-        Paragraph::new(header(stats))
+        Paragraph::new(header(stats, watch))
+            .wrap(Wrap { trim: false })
             .block(Block::bordered().title(format!(" {title} ")))
             .style(Style::new()),
         top,
@@ -113,8 +123,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, stats: &Stats, title: &str, left: Dura
     );
 }
 
-/// The header: the lot (open, or just sold), its leader, the last sale, the rule.
-fn header(stats: &Stats) -> Vec<Line<'static>> {
+/// The header: the lot (open, or just sold), its leader, the last sale, the rule, and
+/// how to watch the bus from another terminal.
+fn header(stats: &Stats, watch: &str) -> Vec<Line<'static>> {
     let sold = |s: &crate::demo::protocol::Sold| match &s.winner {
         Some(w) => format!("sold to {w} for {}", s.amount),
         None => "not sold".to_owned(),
@@ -141,6 +152,7 @@ fn header(stats: &Stats) -> Vec<Line<'static>> {
         Line::from(leader),
         Line::from(last),
         Line::from(RULE_LINE).dim(),
+        Line::from(watch.to_owned()),
     ]
 }
 
@@ -152,10 +164,20 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
+    const WATCH: &str = "Watch: demitter tap 'auction.#' -u 'zmq://127.0.0.1:40123?xpub=40124'";
+
     fn screen(stats: &Stats, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
         terminal
-            .draw(|frame| draw(frame, stats, "demitter demo", Duration::from_secs(12)))
+            .draw(|frame| {
+                draw(
+                    frame,
+                    stats,
+                    "demitter demo",
+                    WATCH,
+                    Duration::from_secs(12),
+                );
+            })
             .expect("draws");
         let buffer = terminal.backend().buffer();
         let mut text = String::new();
@@ -204,6 +226,10 @@ mod tests {
         assert!(text.contains("late bids"), "{text}");
         assert!(text.contains("ends by itself in 12 s"), "{text}");
         assert!(text.contains(RULE_LINE), "the rule is shown whole: {text}");
+        assert!(
+            text.contains(WATCH),
+            "the command that watches the bus, under the rule: {text}"
+        );
     }
 
     #[test]
@@ -244,8 +270,8 @@ mod tests {
         }
         let text = screen(&stats, 100, 30);
         let shown = text.matches("bidder-1").count();
-        // 30 rows: a 6-row header, a 1-row footer, the panel's 2 borders.
-        assert_eq!(shown, 30 - 6 - 1 - 2, "{text}");
+        // 30 rows: a 7-row header, a 1-row footer, the panel's 2 borders.
+        assert_eq!(shown, 30 - 7 - 1 - 2, "{text}");
         assert!(text.contains("490  late, refused"), "{text}");
     }
 }

@@ -33,11 +33,11 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The demo's settings.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
-    /// How many bidders (each its own process, with one of four strategies).
-    #[arg(long, default_value_t = 4)]
-    bidders: usize,
-    /// Seconds the auction runs (on a terminal, any key ends it sooner).
-    #[arg(short, long, value_name = "SECONDS", default_value = "20", allow_negative_numbers = true, value_parser = crate::seconds::parse)]
+    /// How many bidders (each its own process, with one of four strategies): 1 to 64.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=64))]
+    bidders: u8,
+    /// Seconds the auction runs, at least 0.5 (on a terminal, any key ends it sooner).
+    #[arg(short, long, value_name = "SECONDS", default_value = "20", allow_negative_numbers = true, value_parser = parse_duration)]
     duration: Duration,
     /// The bus: an embedded ZeroMQ forwarder, a QUIC mesh with a hood made for the demo, or
     /// a local nats-server (`$NATS_SERVER` or `nats-server` on PATH).
@@ -54,16 +54,19 @@ struct Participant {
     child: tokio::process::Child,
 }
 
+/// `--duration`: a number of seconds, at least half a second.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = crate::seconds::parse(text)?;
+    if duration < Duration::from_millis(500) {
+        return Err(format!("`{text}`: the demo runs at least 0.5 s"));
+    }
+    Ok(duration)
+}
+
 pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
-    if args.bidders == 0 || args.bidders > 64 {
-        return Err(CliError::Demo("--bidders must be between 1 and 64".into()));
-    }
-    if args.duration < Duration::from_millis(500) {
-        return Err(CliError::Demo("--duration must be at least 0.5 s".into()));
-    }
     let names: Vec<String> = ["auctioneer".to_owned(), "spectator".to_owned()]
         .into_iter()
-        .chain((1..=args.bidders).map(|i| format!("bidder-{i}")))
+        .chain((1..=usize::from(args.bidders)).map(|i| format!("bidder-{i}")))
         .collect();
     let mut bus = Bus::start(args.transport, &names).await?;
     let result = match bus.join_dashboard().await {
@@ -102,16 +105,20 @@ async fn watch(args: &DemoArgs, bus: &Bus, me: &Emitter, names: &[String]) -> Re
         )?);
     }
     // Every participant listens for the stop (`once`): when all are counted, all are in.
-    let joined = tokio::time::timeout(
-        JOIN_TIMEOUT,
-        me.wait_for_listeners(STOP, participants.len()),
-    )
-    .await;
-    if joined.is_err() {
+    let joined = tokio::select! {
+        joined = tokio::time::timeout(
+            JOIN_TIMEOUT,
+            me.wait_for_listeners(STOP, participants.len()),
+        ) => joined.map_err(|_| {
+            CliError::Demo(format!("the participants did not all join within {JOIN_TIMEOUT:?}"))
+        }),
+        signal = crate::interrupt::requested() => Err(CliError::Interrupted(format!(
+            "by {signal} while the participants were joining"
+        ))),
+    };
+    if let Err(e) = joined {
         stop_all(me, participants).await;
-        return Err(CliError::Demo(format!(
-            "the participants did not all join within {JOIN_TIMEOUT:?}"
-        )));
+        return Err(e);
     }
     println!(
         "{} processes joined: the auctioneer, {} bidders and a spectator",
@@ -128,12 +135,19 @@ async fn watch(args: &DemoArgs, bus: &Bus, me: &Emitter, names: &[String]) -> Re
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     });
+    // It runs until its time is up, a key (on a terminal) or a signal: each its ordinary end.
     let shown = if tty {
-        dashboard::show(&stats, "demitter demo: live auction", deadline).await
+        dashboard::show(
+            &stats,
+            "demitter demo: live auction",
+            &bus.watch_command(),
+            deadline,
+        )
+        .await
     } else {
         tokio::select! {
             () = tokio::time::sleep_until(deadline.into()) => Ok(()),
-            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = crate::interrupt::requested() => Ok(()),
         }
     };
     peer_count.abort();
@@ -162,6 +176,9 @@ fn spawn(
         ])
         .args(["--url", &bus.url_for(name)])
         .env("DEMITTER_LOG", "error")
+        // A group of their own: Ctrl-C on the terminal reaches the demo, which stops them
+        // in order, and not them directly.
+        .process_group(0)
         // Held open for the child's life: it stops when this closes (see roles.rs).
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

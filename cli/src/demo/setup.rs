@@ -25,6 +25,8 @@ pub(crate) enum Transport {
 
 /// The name the demo's own process has on the bus.
 pub(crate) const DASHBOARD: &str = "dashboard";
+/// A QUIC demo's spare peer, for `demitter tap` in another terminal.
+const WATCHER: &str = "watcher";
 
 /// A running bus.
 pub(crate) enum Bus {
@@ -50,7 +52,7 @@ impl Bus {
                     crate::demo::protocol::wall_ns()
                 ));
                 create_hood(&hood, "demo")?;
-                for name in names.iter().map(String::as_str).chain([DASHBOARD]) {
+                for name in names.iter().map(String::as_str).chain([DASHBOARD, WATCHER]) {
                     create_peer(&hood, name)?;
                 }
                 Ok(Self::Quic { hood, seed: None })
@@ -96,26 +98,28 @@ impl Bus {
         }
     }
 
-    /// What the bus is, in a few words.
+    /// What the bus is, in a few words, and how to watch it.
     pub(crate) fn describe(&self) -> String {
-        match self {
-            Self::Zmq(_) => {
-                let url = self.url_for(DASHBOARD);
-                format!(
-                    "an embedded ZeroMQ forwarder at {url}\n  (watch it from another terminal: demitter tap 'auction.#' --url '{url}')"
-                )
-            }
-            Self::Nats(_) => {
-                let url = self.url_for(DASHBOARD);
-                format!(
-                    "a local nats-server at {url}\n  (watch it from another terminal: demitter tap 'auction.#' --url '{url}')"
-                )
-            }
+        let what = match self {
+            Self::Zmq(_) => format!(
+                "an embedded ZeroMQ forwarder at {}",
+                self.url_for(DASHBOARD)
+            ),
+            Self::Nats(_) => format!("a local nats-server at {}", self.url_for(DASHBOARD)),
             Self::Quic { seed, .. } => format!(
                 "a QUIC mesh with mutual TLS (seed {})",
                 seed.map_or_else(|| "-".to_owned(), |s| s.to_string())
             ),
-        }
+        };
+        format!("{what}\n  ({})", self.watch_command())
+    }
+
+    /// The command that watches the auction from another terminal.
+    pub(crate) fn watch_command(&self) -> String {
+        format!(
+            "Watch: demitter tap 'auction.#' -u '{}'",
+            self.url_for(WATCHER)
+        )
     }
 
     /// Stops the forwarder or the server, or removes the hood's files.
