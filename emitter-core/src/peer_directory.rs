@@ -194,13 +194,16 @@ impl<A: Clone + Eq + Hash, N: Clone + Ord> PeerDirectory<A, N> {
     }
 
     /// A dial to `addr` failed: back off, and forget a learned address unreachable for too
-    /// long.
-    pub fn dial_failed(&mut self, addr: &A, now: Instant) {
+    /// long. Returns whether the failure is one to report: the first of a streak at an
+    /// address a seed or a discovery mechanism gave, which is how this node joins (a
+    /// learned address that stops answering is a peer gone, which its loss says).
+    pub fn dial_failed(&mut self, addr: &A, now: Instant) -> bool {
         let Some(entry) = self.entries.get_mut(addr) else {
-            return;
+            return false;
         };
         entry.dialing = false;
         entry.failures = entry.failures.saturating_add(1);
+        let report = entry.failures == 1 && entry.origin == AddressOrigin::Discovered;
         entry.next_attempt = Some(now + self.timing.backoff.delay(entry.failures));
         let since = *entry.unreachable_since.get_or_insert(now);
         if entry.origin == AddressOrigin::Learned
@@ -208,6 +211,7 @@ impl<A: Clone + Eq + Hash, N: Clone + Ord> PeerDirectory<A, N> {
         {
             self.entries.remove(addr);
         }
+        report
     }
 
     /// The connection to `name` was lost: dial its addresses again soon (by the rule of
@@ -293,6 +297,17 @@ mod tests {
     }
 
     #[test]
+    fn the_first_failure_of_a_streak_at_a_seed_is_the_one_reported() {
+        let now = Instant::now();
+        let mut d = directory("m");
+        d.learn(addr(3), None, AddressOrigin::Discovered, now);
+        assert!(d.dial_failed(&addr(3), now), "the first failure at a seed");
+        assert!(!d.dial_failed(&addr(3), now), "the same streak");
+        d.dial_succeeded(&addr(3), &id("s"));
+        assert!(d.dial_failed(&addr(3), now), "a new streak");
+    }
+
+    #[test]
     fn the_lower_name_dials_first_and_failures_back_off() {
         let now = Instant::now();
         let mut d = directory("m");
@@ -312,7 +327,10 @@ mod tests {
             vec![addr(2)]
         );
 
-        d.dial_failed(&addr(1), now);
+        assert!(
+            !d.dial_failed(&addr(1), now),
+            "a learned address: its peer's loss is what is said"
+        );
         assert_eq!(
             d.next_due(|_| false),
             Some(now + Duration::from_millis(200))

@@ -98,10 +98,24 @@ impl Mesh {
                 self.directory.lock().dial_failed(&addr, now);
                 self.refused(addr, reason).await;
             }
-            Err(DialError::NotAllowed) => self.directory.lock().dial_failed(&addr, now),
+            Err(DialError::NotAllowed) => {
+                self.directory.lock().dial_failed(&addr, now);
+            }
             Err(DialError::Unreachable(reason)) => {
                 tracing::debug!(%addr, "dial failed: {reason}");
-                self.directory.lock().dial_failed(&addr, now);
+                // A seed (or a discovered address) that does not answer is how a node
+                // fails to join: said once, until it answers.
+                if self.directory.lock().dial_failed(&addr, now) {
+                    self.report(
+                        ErrorReport::new(
+                            ErrorKind::Network,
+                            1,
+                            format!("cannot reach the peer at {addr} (a seed or a discovered address): {reason}; still dialing"),
+                        )
+                        .with_peer(addr.to_string()),
+                    )
+                    .await;
+                }
             }
         }
         self.dial_wake.notify_one();

@@ -203,3 +203,30 @@ async fn a_stalled_peer_costs_only_its_own_queue_and_every_drop_is_counted() {
     publisher.close().await;
     healthy.emitter.close().await;
 }
+
+/// A seed where nothing answers is how a node fails to join: said on `errors()` once, as
+/// a network report naming the seed, while the node keeps dialing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_that_does_not_answer_is_reported_once() {
+    let hood = Hood::create("silent").expect("hood");
+    // A UDP port held and never read: QUIC's handshake times out there.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+    let seed = silent.local_addr().expect("bound");
+    let mut quic = support::fast_config(hood.issue("alone").expect("identity"));
+    quic.seeds = vec![seed.to_string()];
+    quic.handshake_timeout = Duration::from_millis(300);
+    let node = Emitter::new(QuicTransport::bind(quic).expect("binds")).expect("an emitter");
+    let mut errors = node.errors();
+    let report = within("the seed's report", errors.recv())
+        .await
+        .expect("open");
+    assert_eq!(report.kind, ErrorKind::Network, "{report}");
+    assert!(
+        report
+            .message
+            .contains(&format!("cannot reach the peer at {seed}")),
+        "{report}"
+    );
+    assert_eq!(report.peer.as_deref(), Some(seed.to_string().as_str()));
+    node.close().await;
+}
