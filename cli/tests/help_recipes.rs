@@ -1,0 +1,261 @@
+//! Every recipe a `--help` prints runs as it is printed. The recipes are the indented
+//! `demitter …` and `nats-server …` lines of every command's help (today `pki`'s); they run
+//! through `sh`, in order, in one scratch directory, inside network namespaces made for the
+//! test: host `alice` for everything on one machine, and `bob` for the second machine of
+//! the two-machine recipe (its `ALICE-HOST` is alice's address). In fresh namespaces the
+//! fixed ports the recipes name (QUIC's 4816, nats-server's 4222) are free, whatever else
+//! runs here. Without root and `ip`, the test prints `SKIPPED` and why.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use demitter_conformance::netns::Hosts;
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// Where a recipe runs, and how it ends.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// On alice or bob (`true` for bob), to its end, with 0.
+    Once(bool),
+    /// On alice, until stopped: ready when its stdout (`true`) or stderr says the text.
+    Start(bool, &'static str),
+    /// Stops the last started, which must exit 0, and checks it printed the text.
+    Stop(&'static str),
+}
+
+/// The recipes `demitter pki --help` prints, in order, each with what the test does.
+const RECIPES: &[(&str, Step)] = &[
+    ("demitter pki hood office", Step::Once(false)),
+    ("demitter pki peer office alice", Step::Once(false)),
+    ("demitter pki peer office bob", Step::Once(false)),
+    (
+        "demitter tap '#' --url 'quic://127.0.0.1:4816?hood=./office&peer=alice'",
+        Step::Start(false, "listening on"),
+    ),
+    (
+        "demitter emit hello '\"hi\"' --url 'quic://127.0.0.1:0?hood=./office&peer=bob&seed=127.0.0.1:4816'",
+        Step::Once(false),
+    ),
+    ("", Step::Stop("\"hello\"")),
+    (
+        "demitter tap '#' --url 'quic://0.0.0.0:4816?hood=./office&peer=alice'",
+        Step::Start(false, "listening on"),
+    ),
+    (
+        "demitter emit hello '\"hi\"' --url 'quic://0.0.0.0:4816?hood=./office&peer=bob&seed=ALICE-HOST:4816'",
+        Step::Once(true),
+    ),
+    ("", Step::Stop("\"hello\"")),
+    (
+        "demitter pki server office nats-1 --host 127.0.0.1 --host nats-1.example",
+        Step::Once(false),
+    ),
+    (
+        "demitter pki nats-config office nats-1 alice bob > nats.conf",
+        Step::Once(false),
+    ),
+    (
+        "nats-server -c nats.conf",
+        Step::Start(false, "Server is ready"),
+    ),
+    (
+        "demitter tap '#' --url 'nats://127.0.0.1:4222?hood=./office&peer=alice'",
+        Step::Start(false, "listening on"),
+    ),
+    ("", Step::Stop("")),
+    ("", Step::Stop("")),
+    ("demitter pki curve forwarder --dir keys", Step::Once(false)),
+    (
+        "demitter pki curve alice --dir keys >> keys/allow",
+        Step::Once(false),
+    ),
+];
+
+/// The recipe lines of one help text: indented lines that run `demitter` or
+/// `nats-server`, without their comments.
+fn recipes_in(help: &str) -> Vec<String> {
+    help.lines()
+        .filter(|line| line.starts_with("  "))
+        .map(str::trim)
+        .filter(|line| line.starts_with("demitter ") || line.starts_with("nats-server "))
+        .map(|line| {
+            let line = line.find("  # ").map_or(line, |at| &line[..at]);
+            line.trim_end().to_owned()
+        })
+        .collect()
+}
+
+/// The help of every command and subcommand.
+async fn every_help() -> Vec<String> {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["demo"],
+        &["tap"],
+        &["emit"],
+        &["request"],
+        &["reply"],
+        &["listeners"],
+        &["peers"],
+        &["bench"],
+        &["forwarder"],
+        &["pki"],
+        &["pki", "hood"],
+        &["pki", "peer"],
+        &["pki", "server"],
+        &["pki", "curve"],
+        &["pki", "nats-config"],
+    ];
+    let mut helps = Vec::new();
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = common::run(&args, None).await;
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        helps.push(common::stdout(&output));
+    }
+    helps
+}
+
+/// `line` through `sh` inside `namespace`, as typed, with the test's `demitter` first on
+/// PATH, in `dir`.
+fn shell(namespace: &str, line: &str, dir: &Path) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_demitter"))
+        .parent()
+        .expect("the binary's directory");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new("ip");
+    command
+        .args([
+            "netns",
+            "exec",
+            namespace,
+            "sh",
+            "-c",
+            &format!("exec {line}"),
+        ])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env_remove("DEMITTER_URL")
+        .env_remove("DEMITTER_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// A recipe running until stopped.
+struct Started {
+    line: String,
+    child: Child,
+    stdout: tokio::task::JoinHandle<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_help_recipe_runs_as_printed() {
+    let mut printed = Vec::new();
+    for help in every_help().await {
+        for recipe in recipes_in(&help) {
+            if !printed.contains(&recipe) {
+                printed.push(recipe);
+            }
+        }
+    }
+    let tested: Vec<String> = RECIPES
+        .iter()
+        .filter(|(line, _)| !line.is_empty())
+        .map(|(line, _)| (*line).to_owned())
+        .collect();
+    assert_eq!(
+        printed, tested,
+        "the recipes the helps print, in order, are the ones this test runs"
+    );
+    if !demitter_conformance::nats_server::available("every_help_recipe_runs_as_printed") {
+        return;
+    }
+    let Some(hosts) = Hosts::or_skip(Hosts::make(&["alice", "bob"])) else {
+        return;
+    };
+    let dir = common::temp_dir("help-recipes");
+    let alice_ip = hosts.host_ip("alice").to_string();
+    let mut started: Vec<Started> = Vec::new();
+    for (line, step) in RECIPES {
+        match *step {
+            Step::Once(on_bob) => {
+                let (host, line) = if on_bob {
+                    ("bob", line.replace("ALICE-HOST", &alice_ip))
+                } else {
+                    ("alice", (*line).to_owned())
+                };
+                let output = tokio::time::timeout(
+                    common::WAIT,
+                    shell(&hosts.namespace(host), &line, &dir).output(),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("`{line}` ends"))
+                .expect("runs");
+                assert!(
+                    output.status.success(),
+                    "`{line}` on {host}: {:?}\n{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Step::Start(on_stdout, ready) => {
+                let mut child = shell(&hosts.namespace("alice"), line, &dir)
+                    .spawn()
+                    .expect("starts");
+                let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+                let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+                if on_stdout {
+                    common::line_with(&mut out, ready).await;
+                } else {
+                    common::line_with(&mut err, ready).await;
+                }
+                tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+                let stdout = tokio::spawn(async move {
+                    let mut text = String::new();
+                    while let Ok(Some(line)) = out.next_line().await {
+                        text.push_str(&line);
+                        text.push('\n');
+                    }
+                    text
+                });
+                started.push(Started {
+                    line: (*line).to_owned(),
+                    child,
+                    stdout,
+                });
+            }
+            Step::Stop(expected) => {
+                let mut last = started.pop().expect("a recipe to stop");
+                let pid = last.child.id().expect("running");
+                nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),
+                    Signal::SIGINT,
+                )
+                .expect("signalled");
+                let status = tokio::time::timeout(common::WAIT, last.child.wait())
+                    .await
+                    .unwrap_or_else(|_| panic!("`{}` ends on SIGINT", last.line))
+                    .expect("waited for");
+                assert!(status.success(), "`{}` on SIGINT: {status:?}", last.line);
+                let out = last.stdout.await.expect("its output");
+                assert!(out.contains(expected), "`{}` printed: {out}", last.line);
+            }
+        }
+    }
+    assert!(started.is_empty(), "every recipe started was stopped");
+    let allow = std::fs::read_to_string(dir.join("keys/allow")).expect("the allow file");
+    assert!(allow.starts_with("alice "), "{allow}");
+    drop(hosts);
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
