@@ -24,8 +24,16 @@ pub(crate) const ALPN: &[u8] = b"demitter/1";
 /// The server name the client side asks for; never checked (see the module docs).
 pub(crate) const SERVER_NAME: &str = "demitter.peer";
 
+/// The process's rustls provider: the one the application installed
+/// ([`CryptoProvider::install_default`]), or else the one rustls's crate features select
+/// (ring, which this crate builds rustls with), which rustls then installs. An application
+/// whose build enables more than one provider must install one first, as rustls requires of
+/// every `ClientConfig::builder`.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    match CryptoProvider::get_default() {
+        Some(installed) => Arc::clone(installed),
+        None => Arc::clone(rustls::ClientConfig::builder().crypto_provider()),
+    }
 }
 
 fn tls_error(e: impl std::error::Error + Send + Sync + 'static) -> QuicError {
