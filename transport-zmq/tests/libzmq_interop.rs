@@ -621,3 +621,58 @@ async fn libzmq_curve_clients_talk_through_our_curve_forwarder() {
     );
     f.close().await;
 }
+
+/// A libzmq CURVE client with a key of its own, watching its handshakes: how the server
+/// ended the one to the forwarder's XPUB side (the second argument, the server key first).
+const CURVE_MONITOR: &str = r#"
+import sys, zmq
+from zmq.utils.monitor import recv_monitor_message
+server, xpub = sys.argv[1].encode(), sys.argv[2]
+ctx = zmq.Context()
+s = ctx.socket(zmq.SUB)
+s.curve_publickey, s.curve_secretkey = zmq.curve_keypair()
+s.curve_serverkey = server
+failed = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+monitor = s.get_monitor_socket(failed)
+s.connect("tcp://127.0.0.1:" + xpub)
+if monitor.poll(10000):
+    event = recv_monitor_message(monitor)
+    kind = "auth" if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH else str(event["event"])
+    print(kind, event["value"], flush=True)
+else:
+    print("nothing", flush=True)
+"#;
+
+/// Our CURVE forwarder refuses a key it does not allow as libzmq's servers do, with ZMTP's
+/// ERROR and ZAP's status 400: a libzmq client's monitor reports the authentication failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_libzmq_client_with_a_key_not_allowed_hears_error_400() {
+    use demitter_forwarder::ForwarderCurve;
+    use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
+
+    let secret = CurveSecretKey::generate();
+    let allow = AllowList::parse(&format!(
+        "someone {}",
+        CurveSecretKey::generate().public_key()
+    ))
+    .expect("an allow list");
+    let f = Forwarder::bind(ForwarderConfig {
+        curve: Some(ForwarderCurve::new(secret.clone(), allow)),
+        ..ForwarderConfig::loopback_free_ports()
+    })
+    .await
+    .expect("binds");
+    let mut client = Python::run(
+        CURVE_MONITOR,
+        &[
+            secret.public_key().to_z85(),
+            f.xpub_addr().port().to_string(),
+        ],
+    );
+    assert_eq!(
+        client.line("the client's handshake event").await,
+        "auth 400"
+    );
+    drop(client);
+    f.close().await;
+}
