@@ -244,3 +244,55 @@ async fn a_curve_key_the_forwarder_does_not_allow_fails_the_join_with_its_cause(
     forwarder.close().await;
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
+
+/// Short-lived QUIC peers (an `emit` that joins through one node, emits and leaves) are
+/// nobody's refusal: the nodes of the mesh (one the visitor seeded with, one it heard of
+/// and may have been dialing as it left) report nothing, however its connections end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_quic_peers_leaving_are_not_refusals() {
+    let dir = temp_dir("join-quic-leaving");
+    let office = dir.join("office");
+    create_hood(&office, "office").expect("a hood");
+    for peer in ["alice", "bob", "carol"] {
+        create_peer(&office, peer).expect("a peer");
+    }
+    let node = |name: &str, seed: Option<String>| {
+        let identity = PeerIdentity::load(&office, name).expect("the peer's files");
+        let mut config = QuicConfig::new(identity).loopback();
+        config.seeds = seed.into_iter().collect();
+        let transport = QuicTransport::bind(config).expect("listens");
+        let addr = transport.local_addr().to_string();
+        (demitter::Emitter::new(transport).expect("an emitter"), addr)
+    };
+    let (alice, seed) = node("alice", None);
+    let (carol, _) = node("carol", Some(seed.clone()));
+    let mut at_alice = alice.events::<serde_json::Value>("hello").expect("valid");
+    let _at_carol = carol.events::<serde_json::Value>("hello").expect("valid");
+    tokio::time::timeout(common::WAIT, alice.wait_for_listeners("hello", 2))
+        .await
+        .expect("alice and carol know each other")
+        .expect("open");
+    let url = format!(
+        "quic://127.0.0.1:0?hood={}&peer=bob&seed={seed}",
+        office.display()
+    );
+    // As a user types it: the emit waits for a first listener, not for both, and may
+    // leave while it is still dialing the node it heard of.
+    for n in 0..6 {
+        let sent = emit(&url, &["hello", &n.to_string()], None).await;
+        assert!(sent.status.success(), "{sent:?}");
+        let event = tokio::time::timeout(common::WAIT, at_alice.recv())
+            .await
+            .expect("the event")
+            .expect("open")
+            .expect("decodes");
+        assert_eq!(event.data, n);
+    }
+    for (name, node) in [("alice", &alice), ("carol", &carol)] {
+        let counts = node.error_counts();
+        assert_eq!(counts.refused, 0, "{name}: no refusals: {counts:?}");
+    }
+    alice.close().await;
+    carol.close().await;
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
