@@ -253,6 +253,10 @@ async fn pki_writes_a_hood_and_its_peers_and_never_overwrites() {
     );
     let help = run(&["pki", "--help"], None).await;
     let text = stdout(&help);
+    assert!(
+        text.starts_with("Certificates and keys: a hood"),
+        "not only the QUIC mesh's: {text}"
+    );
     for needle in [
         "On one machine",
         "On two machines",
@@ -275,6 +279,44 @@ async fn the_forwarder_refuses_one_port_for_both_sides() {
     assert!(!output.status.success(), "{said}");
     assert!(said.contains("cannot share port 7390"), "{said}");
     assert!(!said.contains("another forwarder"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_help_shows_no_default_that_its_text_contradicts() {
+    let help = stdout(&run(&["emit", "--help"], None).await);
+    let wait_for = help
+        .split("--wait-for <N>")
+        .nth(1)
+        .and_then(|rest| rest.split("\n  -").next())
+        .unwrap_or_else(|| panic!("--wait-for in {help}"));
+    assert!(!wait_for.contains("[default"), "{wait_for}");
+    assert!(wait_for.contains("up to a second"), "{wait_for}");
+}
+
+/// The forwarder takes `DEMITTER_LOG`, as every other command does (over `LOG_LEVEL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forwarder_honours_demitter_log() {
+    let mut forwarder = common::demitter()
+        .args([
+            "forwarder",
+            "--xsub-port",
+            "0",
+            "--xpub-port",
+            "0",
+            "--log-level",
+            "error",
+        ])
+        .env("DEMITTER_LOG", "demitter_forwarder=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the forwarder starts");
+    let mut log = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        forwarder.stderr.take().expect("stderr"),
+    ));
+    let line = line_with(&mut log, "forwarder listening").await;
+    assert!(line.contains("INFO"), "{line}");
+    forwarder.start_kill().expect("stopped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

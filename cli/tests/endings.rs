@@ -27,12 +27,7 @@ fn start(args: &[&str]) -> (Child, Out, Err) {
 
 /// Sends `signal` and returns the exit code and what the process said on stderr after it.
 async fn stop(child: &mut Child, err: &mut Err, signal: Signal) -> (Option<i32>, String) {
-    let pid = child.id().expect("running");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),
-        signal,
-    )
-    .expect("signalled");
+    common::signal(child, signal);
     let status = tokio::time::timeout(common::WAIT, child.wait())
         .await
         .unwrap_or_else(|_| panic!("it ends after {signal}"))

@@ -13,10 +13,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
-use tokio::task::JoinHandle;
+use common::Running;
+use tokio::process::Command;
 
 const README: &str = include_str!("../../README.md");
 
@@ -102,40 +100,6 @@ fn shell(line: &str, dir: &Path, url: Option<&str>) -> Command {
     command
 }
 
-/// A command that runs until stopped, and what it prints after it said it was ready.
-struct Running {
-    line: String,
-    child: Child,
-    stdout: JoinHandle<Vec<String>>,
-    ready_line: String,
-}
-
-async fn start(line: &str, dir: &Path, url: Option<&str>, on_stdout: bool, ready: &str) -> Running {
-    let mut child = shell(line, dir, url).spawn().expect("sh starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let ready_line = if on_stdout {
-        common::line_with(&mut out, ready).await
-    } else {
-        common::line_with(&mut err, ready).await
-    };
-    // Drained from now on, so that nothing blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-    let stdout = tokio::spawn(async move {
-        let mut lines = Vec::new();
-        while let Ok(Some(line)) = out.next_line().await {
-            lines.push(line);
-        }
-        lines
-    });
-    Running {
-        line: line.to_owned(),
-        child,
-        stdout,
-        ready_line,
-    }
-}
-
 /// `demitter-forwarder listening: publishers tcp://127.0.0.1:P, subscribers tcp://…:S`
 /// -> `zmq://127.0.0.1:P?xpub=S`.
 fn url_of(forwarder_line: &str) -> String {
@@ -165,7 +129,8 @@ async fn run_all(commands: &[String], dir: &Path) -> (HashMap<String, String>, V
     for line in commands {
         match ending(line) {
             Ending::UntilStopped(on_stdout, ready) => {
-                let started = start(line, dir, url.as_deref(), on_stdout, ready).await;
+                let started =
+                    Running::start(shell(line, dir, url.as_deref()), line, on_stdout, ready).await;
                 if url.is_none() {
                     url = Some(url_of(&started.ready_line));
                 }
@@ -197,20 +162,9 @@ async fn run_all(commands: &[String], dir: &Path) -> (HashMap<String, String>, V
 /// exit 0. Returns what each printed, by line.
 async fn stop_all(running: Vec<Running>) -> HashMap<String, Vec<String>> {
     let mut outputs = HashMap::new();
-    for mut stopped in running.into_iter().rev() {
-        let pid = stopped.child.id().expect("running");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),
-            Signal::SIGINT,
-        )
-        .expect("signalled");
-        let status = tokio::time::timeout(common::WAIT, stopped.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("`{}` ends on SIGINT", stopped.line))
-            .expect("waited for");
-        assert_eq!(status.code(), Some(0), "`{}` on SIGINT", stopped.line);
-        let lines = stopped.stdout.await.expect("its output");
-        outputs.insert(stopped.line, lines);
+    for stopped in running.into_iter().rev() {
+        let line = stopped.line.clone();
+        outputs.insert(line, stopped.stop().await);
     }
     outputs
 }

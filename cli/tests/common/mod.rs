@@ -185,3 +185,69 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     dir
 }
+
+/// Sends `signal` to `child`.
+pub fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    let pid = child.id().expect("running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),
+        signal,
+    )
+    .expect("signalled");
+}
+
+/// A command that runs until stopped, started and ready; what it prints on stdout after it
+/// said it was ready is collected (and its stderr drained), so no pipe fills.
+pub struct Running {
+    /// What it is (for messages).
+    pub line: String,
+    pub child: Child,
+    /// The line that said it was ready.
+    pub ready_line: String,
+    stdout: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Running {
+    /// Starts `command` (with its output piped) and waits for a line containing `ready` on
+    /// its stdout (`on_stdout`) or stderr.
+    pub async fn start(mut command: Command, line: &str, on_stdout: bool, ready: &str) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("`{line}` starts: {e}"));
+        let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let ready_line = if on_stdout {
+            line_with(&mut out, ready).await
+        } else {
+            line_with(&mut err, ready).await
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+        let stdout = tokio::spawn(async move {
+            let mut lines = Vec::new();
+            while let Ok(Some(line)) = out.next_line().await {
+                lines.push(line);
+            }
+            lines
+        });
+        Self {
+            line: line.to_owned(),
+            child,
+            ready_line,
+            stdout,
+        }
+    }
+
+    /// Stops it with SIGINT: it must exit 0. Returns what it printed.
+    pub async fn stop(mut self) -> Vec<String> {
+        signal(&self.child, nix::sys::signal::Signal::SIGINT);
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("`{}` ends on SIGINT", self.line))
+            .expect("waited for");
+        assert_eq!(status.code(), Some(0), "`{}` on SIGINT", self.line);
+        self.stdout.await.expect("its output")
+    }
+}
