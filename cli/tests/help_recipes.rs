@@ -9,11 +9,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 
 use common::Running;
 use demitter_conformance::netns::Hosts;
-use tokio::process::Command;
 
 /// Where a recipe runs, and how it ends.
 #[derive(Debug, Clone, Copy)]
@@ -123,38 +121,6 @@ async fn every_help() -> Vec<String> {
     helps
 }
 
-/// `line` through `sh` inside `namespace`, as typed, with the test's `demitter` first on
-/// PATH, in `dir`.
-fn shell(namespace: &str, line: &str, dir: &Path) -> Command {
-    let bin = Path::new(env!("CARGO_BIN_EXE_demitter"))
-        .parent()
-        .expect("the binary's directory");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut command = Command::new("ip");
-    command
-        .args([
-            "netns",
-            "exec",
-            namespace,
-            "sh",
-            "-c",
-            &format!("exec {line}"),
-        ])
-        .current_dir(dir)
-        .env("PATH", path)
-        .env_remove("DEMITTER_URL")
-        .env_remove("DEMITTER_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
 /// Runs a one-shot recipe on `host` (bob: `ALICE-HOST` is alice's address): it must exit 0.
 async fn run_once(hosts: &Hosts, line: &str, on_bob: bool, dir: &Path) {
     let (host, line) = if on_bob {
@@ -167,7 +133,7 @@ async fn run_once(hosts: &Hosts, line: &str, on_bob: bool, dir: &Path) {
     };
     let output = tokio::time::timeout(
         common::WAIT,
-        shell(&hosts.namespace(host), &line, dir).output(),
+        common::shell(&["ip", "netns", "exec", &hosts.namespace(host)], &line, dir).output(),
     )
     .await
     .unwrap_or_else(|_| panic!("`{line}` ends"))
@@ -218,7 +184,8 @@ async fn every_help_recipe_runs_as_printed() {
         match *step {
             Step::Once(on_bob) => run_once(&hosts, line, on_bob, &dir).await,
             Step::Start(on_stdout, ready) => {
-                let command = shell(&hosts.namespace("alice"), line, &dir);
+                let namespace = hosts.namespace("alice");
+                let command = common::shell(&["ip", "netns", "exec", &namespace], line, &dir);
                 started.push(Running::start(command, line, on_stdout, ready).await);
             }
             Step::Stop(expected) => {

@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::Running;
@@ -65,59 +64,21 @@ fn ending(command: &str) -> Ending {
     }
 }
 
-/// `line` through `sh`, as typed, with the test's `demitter` first on PATH.
+/// `line` as a user types it, on the README's forwarder (`url`), or for the forwarder's
+/// own line (no `url` yet) on free ports.
 fn shell(line: &str, dir: &Path, url: Option<&str>) -> Command {
-    let bin = Path::new(env!("CARGO_BIN_EXE_demitter"))
-        .parent()
-        .expect("the binary's directory");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    // A single command is exec'd, so that the signal reaches demitter itself.
-    let script = if line.contains("&&") {
-        line.to_owned()
-    } else {
-        format!("exec {line}")
-    };
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", &script])
-        .current_dir(dir)
-        .env("PATH", path)
-        .env_remove("DEMITTER_LOG")
-        .env_remove("DEMITTER_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = common::shell(&[], line, dir);
     match url {
         Some(url) => command.env("DEMITTER_URL", url),
-        // The forwarder's line, on free ports.
         None => command.env("XSUB_PORT", "0").env("XPUB_PORT", "0"),
     };
     command
 }
 
-/// `demitter-forwarder listening: publishers tcp://127.0.0.1:P, subscribers tcp://…:S`
-/// -> `zmq://127.0.0.1:P?xpub=S`.
-fn url_of(forwarder_line: &str) -> String {
-    let port = |side: &str| -> String {
-        let at = forwarder_line
-            .find(side)
-            .unwrap_or_else(|| panic!("{side} in {forwarder_line}"))
-            + side.len();
-        forwarder_line[at..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect()
-    };
-    format!(
-        "zmq://127.0.0.1:{}?xpub={}",
-        port("publishers tcp://127.0.0.1:"),
-        port("subscribers tcp://127.0.0.1:")
-    )
+/// The URL of a forwarder whose first line is `line`.
+fn url_of(line: &str) -> String {
+    let (xsub, xpub) = common::forwarder_ports(line);
+    format!("zmq://127.0.0.1:{xsub}?xpub={xpub}")
 }
 
 /// Runs `commands` in order in `dir`: the one-shot ones to their end (what each printed,

@@ -73,6 +73,23 @@ pub async fn forwarder_on(ports: (u16, u16), keep_log: bool) -> RunningForwarder
         .expect("the forwarder starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let line = next_line(&mut lines, "the forwarder's address line").await;
+    let (xsub, xpub) = forwarder_ports(&line);
+    let log = child
+        .stderr
+        .take()
+        .map(|stderr| BufReader::new(stderr).lines());
+    RunningForwarder {
+        child,
+        url: format!("zmq://127.0.0.1:{xsub}?xpub={xpub}"),
+        xsub,
+        xpub,
+        log,
+    }
+}
+
+/// The ports of a forwarder's first line, `demitter-forwarder listening: publishers
+/// tcp://127.0.0.1:P, subscribers tcp://127.0.0.1:S`: (P, S).
+pub fn forwarder_ports(line: &str) -> (u16, u16) {
     let port = |side: &str| -> u16 {
         let at = line
             .find(side)
@@ -85,21 +102,51 @@ pub async fn forwarder_on(ports: (u16, u16), keep_log: bool) -> RunningForwarder
             .parse()
             .expect("a port")
     };
-    let (xsub, xpub) = (
+    (
         port("publishers tcp://127.0.0.1:"),
         port("subscribers tcp://127.0.0.1:"),
+    )
+}
+
+/// `line` through `sh` as a user types it, in `dir`, with the test's `demitter` first on
+/// PATH and nothing from the environment that would change its bus; a single command is
+/// exec'd, so that a signal reaches `demitter` itself. `under` runs the shell under a
+/// command (`ip netns exec NS`).
+pub fn shell(under: &[&str], line: &str, dir: &std::path::Path) -> Command {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_demitter"))
+        .parent()
+        .expect("the binary's directory");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
     );
-    let log = child
-        .stderr
-        .take()
-        .map(|stderr| BufReader::new(stderr).lines());
-    RunningForwarder {
-        child,
-        url: format!("zmq://127.0.0.1:{xsub}?xpub={xpub}"),
-        xsub,
-        xpub,
-        log,
+    let script = if line.contains("&&") {
+        line.to_owned()
+    } else {
+        format!("exec {line}")
+    };
+    let (program, before) = match under.split_first() {
+        Some((program, rest)) => (*program, rest),
+        None => ("sh", &[][..]),
+    };
+    let mut command = Command::new(program);
+    if !under.is_empty() {
+        command.args(before).arg("sh");
     }
+    command
+        .args(["-c", &script])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env_remove("DEMITTER_URL")
+        .env_remove("DEMITTER_LOG")
+        .env_remove("XSUB_PORT")
+        .env_remove("XPUB_PORT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
 }
 
 /// A forwarder on free ports, and the URL that reaches it.
