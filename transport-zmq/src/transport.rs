@@ -356,9 +356,10 @@ async fn connect_with_backoff(
 ) -> Option<(Reader, conn::Writer)> {
     let backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut attempt = 0u32;
-    // The failure last reported in this streak of failed attempts: the same one is not
-    // reported again at every attempt.
-    let mut reported: Option<String> = None;
+    // The kind of failure last reported in this streak of failed attempts: the same kind
+    // is not reported again at every attempt (its details, as which I/O error ended a
+    // connection, may change from one to the next), another kind is.
+    let mut reported: Option<FailureKind> = None;
     loop {
         let result = async {
             let attempt = async {
@@ -395,11 +396,11 @@ async fn connect_with_backoff(
             Err(e) => {
                 attempt += 1;
                 tracing::debug!(%addr, attempt, "cannot connect to the forwarder ({e}); retrying");
-                let message = connect_failure(ours, addr, &e);
-                if reported.as_ref() != Some(&message) {
-                    let report = ErrorReport::new(ErrorKind::Network, 1, message.clone());
+                let (kind, message) = connect_failure(ours, addr, &e);
+                if reported.as_ref() != Some(&kind) {
+                    let report = ErrorReport::new(ErrorKind::Network, 1, message);
                     let _ = reports.try_send(Incoming::Report(report));
-                    reported = Some(message);
+                    reported = Some(kind);
                 }
             }
         }
@@ -410,24 +411,48 @@ async fn connect_with_backoff(
     }
 }
 
-/// A failed connection attempt, said for the error channel with its cause: nothing there,
-/// a peer that hung up or is not a forwarder, a CURVE key not allowed, the wrong server
-/// key. (The transport keeps trying; the report is made once a streak of failures.)
-fn connect_failure(ours: SocketType, addr: &str, e: &ZmqError) -> String {
+/// What a failed connection attempt met: a streak of one kind is reported once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FailureKind {
+    /// Nothing to connect to (refused, timed out, no route).
+    Unreachable,
+    /// A peer that hung up in the handshake.
+    HungUp,
+    /// A forwarder that refused this node, saying why (or a CURVE server that could not
+    /// be proven): the reason, which stays the same while the cause does.
+    Refused(String),
+    /// A peer that is not a forwarder's side this node can use.
+    Unusable,
+}
+
+/// A failed connection attempt, sorted and said for the error channel with its cause:
+/// nothing there, a peer that hung up or is not a forwarder, a CURVE key not allowed, the
+/// wrong server key. (The transport keeps trying.)
+fn connect_failure(ours: SocketType, addr: &str, e: &ZmqError) -> (FailureKind, String) {
     let side = if ours == SocketType::Pub {
         "XSUB"
     } else {
         "XPUB"
     };
     match e {
-        _ if e.is_silent_hangup() => format!(
-            "the peer at {addr} hung up in the ZMTP handshake: it is not the forwarder's {side} side, or it refuses this node ({e})"
+        _ if e.is_silent_hangup() => (
+            FailureKind::HungUp,
+            format!(
+                "the peer at {addr} hung up in the ZMTP handshake: it is not the forwarder's {side} side, or it refuses this node ({e})"
+            ),
         ),
-        ZmqError::Io(_) => format!("cannot reach the forwarder's {side} side at {addr}: {e}"),
-        ZmqError::PeerRefused { .. } | ZmqError::Curve { .. } | ZmqError::NamesUnchecked => {
-            format!("the forwarder's {side} side at {addr} refused this node: {e}")
-        }
-        _ => format!("the peer at {addr} is not a forwarder's {side} side this node can use: {e}"),
+        ZmqError::Io(_) => (
+            FailureKind::Unreachable,
+            format!("cannot reach the forwarder's {side} side at {addr}: {e}"),
+        ),
+        ZmqError::PeerRefused { .. } | ZmqError::Curve { .. } | ZmqError::NamesUnchecked => (
+            FailureKind::Refused(e.to_string()),
+            format!("the forwarder's {side} side at {addr} refused this node: {e}"),
+        ),
+        _ => (
+            FailureKind::Unusable,
+            format!("the peer at {addr} is not a forwarder's {side} side this node can use: {e}"),
+        ),
     }
 }
 

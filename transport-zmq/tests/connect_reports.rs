@@ -106,10 +106,14 @@ async fn a_peer_that_is_not_a_forwarder_is_reported_once_a_streak() {
     );
     until_accepted(&xsub_count, &xsub_each, seen_xsub + 3).await;
     until_accepted(&xpub_count, &xpub_each, seen_xpub + 3).await;
+    let mut more = Vec::new();
+    while let Some(Some(report)) = futures_util::FutureExt::now_or_never(errors.recv()) {
+        more.push(report.message);
+    }
     assert_eq!(
         emitter.error_counts().network,
         2,
-        "the same failure again is not reported again"
+        "the same failure again is not reported again: {more:#?}"
     );
     emitter.close().await;
 }
