@@ -131,19 +131,9 @@ async fn run_once(hosts: &Hosts, line: &str, on_bob: bool, dir: &Path) {
     } else {
         ("alice", line.to_owned())
     };
-    let output = tokio::time::timeout(
-        common::WAIT,
-        common::shell(&["ip", "netns", "exec", &hosts.namespace(host)], &line, dir).output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("`{line}` ends"))
-    .expect("runs");
-    assert!(
-        output.status.success(),
-        "`{line}` on {host}: {:?}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let namespace = hosts.namespace(host);
+    let command = common::shell(&["ip", "netns", "exec", &namespace], &line, dir);
+    common::succeeds(command, &format!("{line}` on `{host}"), common::WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

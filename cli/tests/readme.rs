@@ -99,16 +99,7 @@ async fn run_all(commands: &[String], dir: &Path) -> (HashMap<String, String>, V
             }
             Ending::OneShot => {
                 let output =
-                    tokio::time::timeout(ONE_SHOT, shell(line, dir, url.as_deref()).output())
-                        .await
-                        .unwrap_or_else(|_| panic!("`{line}` ends"))
-                        .expect("sh runs");
-                assert!(
-                    output.status.success(),
-                    "`{line}`: {:?}\n{}",
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr)
-                );
+                    common::succeeds(shell(line, dir, url.as_deref()), line, ONE_SHOT).await;
                 printed.insert(
                     line.clone(),
                     String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -85,10 +85,16 @@ impl Hosts {
 
     /// The result of making hosts, or `None` after printing `SKIPPED` and why (not root, no
     /// `ip`): a test that needs them then checks nothing else, and says so in its output.
+    /// With `DEMITTER_REQUIRE_NETNS` set (as `.ci/run` sets it), it fails instead, so that
+    /// CI cannot pass by skipping.
     pub fn or_skip(made: Result<Self, String>) -> Option<Self> {
         match made {
             Ok(hosts) => Some(hosts),
             Err(why) => {
+                assert!(
+                    std::env::var_os("DEMITTER_REQUIRE_NETNS").is_none(),
+                    "cannot make network namespaces here: {why} (DEMITTER_REQUIRE_NETNS is set, so this fails instead of skipping)"
+                );
                 println!(
                     "SKIPPED: cannot make network namespaces here (needs root and iproute2): {why}"
                 );

@@ -298,3 +298,19 @@ impl Running {
         self.stdout.await.expect("its output")
     }
 }
+
+/// Runs `command` (what `line` says, for messages) to its end within `limit`: it must
+/// exit 0. Returns its output.
+pub async fn succeeds(mut command: Command, line: &str, limit: Duration) -> std::process::Output {
+    let output = tokio::time::timeout(limit, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("`{line}` ends within {limit:?}"))
+        .unwrap_or_else(|e| panic!("`{line}` runs: {e}"));
+    assert!(
+        output.status.success(),
+        "`{line}`: {:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
