@@ -66,6 +66,24 @@ async fn forwarder() -> Forwarder {
         .expect("binds")
 }
 
+/// Our forwarder as a CURVE server with `secret`, letting in the keys of `allow` (an allow
+/// file's text).
+async fn curve_forwarder(
+    secret: &demitter_zmq::curve_keys::CurveSecretKey,
+    allow: &str,
+) -> Forwarder {
+    let allow = demitter_zmq::curve_keys::AllowList::parse(allow).expect("an allow list");
+    Forwarder::bind(ForwarderConfig {
+        curve: Some(demitter_forwarder::ForwarderCurve::new(
+            secret.clone(),
+            allow,
+        )),
+        ..ForwarderConfig::loopback_free_ports()
+    })
+    .await
+    .expect("binds")
+}
+
 fn emitter(xsub: &str, xpub: &str) -> Emitter {
     Emitter::with_config(
         ZmqTransport::connect(ZmqConfig::new(xsub, xpub)),
@@ -558,19 +576,11 @@ print("nothing", flush=True)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libzmq_curve_clients_talk_through_our_curve_forwarder() {
-    use demitter_forwarder::ForwarderCurve;
-    use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
+    use demitter_zmq::curve_keys::CurveSecretKey;
 
     let secret =
         CurveSecretKey::from_z85("JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6").expect("the test key");
-    let allow = AllowList::parse("pyclient Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID")
-        .expect("an allow list");
-    let f = Forwarder::bind(ForwarderConfig {
-        curve: Some(ForwarderCurve::new(secret.clone(), allow)),
-        ..ForwarderConfig::loopback_free_ports()
-    })
-    .await
-    .expect("binds");
+    let f = curve_forwarder(&secret, "pyclient Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID").await;
     let args = |who: &str| {
         vec![
             secret.public_key().to_z85(),
@@ -647,21 +657,11 @@ else:
 /// ERROR and ZAP's status 400: a libzmq client's monitor reports the authentication failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_libzmq_client_with_a_key_not_allowed_hears_error_400() {
-    use demitter_forwarder::ForwarderCurve;
-    use demitter_zmq::curve_keys::{AllowList, CurveSecretKey};
+    use demitter_zmq::curve_keys::CurveSecretKey;
 
     let secret = CurveSecretKey::generate();
-    let allow = AllowList::parse(&format!(
-        "someone {}",
-        CurveSecretKey::generate().public_key()
-    ))
-    .expect("an allow list");
-    let f = Forwarder::bind(ForwarderConfig {
-        curve: Some(ForwarderCurve::new(secret.clone(), allow)),
-        ..ForwarderConfig::loopback_free_ports()
-    })
-    .await
-    .expect("binds");
+    let allow = format!("someone {}", CurveSecretKey::generate().public_key());
+    let f = curve_forwarder(&secret, &allow).await;
     let mut client = Python::run(
         CURVE_MONITOR,
         &[
