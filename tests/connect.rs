@@ -58,6 +58,28 @@ async fn bad_urls_are_clear_errors() {
         ),
         #[cfg(feature = "quic")]
         (
+            "quic://0.0.0.0:4816?hood=x&peer=y&dht=",
+            "dht= needs on, off, or HOST:PORT",
+        ),
+        #[cfg(feature = "quic")]
+        (
+            "quic://0.0.0.0:4816?hood=x&peer=y&dht=10.0.0.2",
+            "`10.0.0.2` is not HOST:PORT",
+        ),
+        #[cfg(feature = "quic")]
+        (
+            "quic://0.0.0.0:4816?hood=x&peer=y&dht=on&dht-port=70000",
+            "not a UDP port",
+        ),
+        #[cfg(feature = "quic")]
+        (
+            "quic://0.0.0.0:4816?hood=x&peer=y&dht-port=6881",
+            "needs dht=",
+        ),
+        #[cfg(feature = "quic")]
+        ("quic://[::1]:4816?hood=x&peer=y&dht=on", "IPv4 only"),
+        #[cfg(feature = "quic")]
+        (
             "quic://0.0.0.0:4816?hood=x&peer=y&colour=blue",
             "unknown parameter",
         ),

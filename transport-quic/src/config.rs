@@ -188,6 +188,15 @@ impl QuicConfig {
         self
     }
 
+    /// Also finds the hood's peers through the BitTorrent DHT, and announces this node
+    /// there: the public one ([`DhtBootstrap::Public`](crate::dht::DhtBootstrap::Public)) or a
+    /// private one (see [`DhtDiscovery`](crate::DhtDiscovery)).
+    #[must_use]
+    pub fn with_dht(mut self, dht: crate::DhtDiscovery) -> Self {
+        self.discovery.push(Arc::new(dht));
+        self
+    }
+
     /// Only these peer names may connect.
     #[must_use]
     pub fn allow_only<I, S>(mut self, names: I) -> Self

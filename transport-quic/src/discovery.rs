@@ -5,9 +5,24 @@
 //! Built in: [`StaticSeeds`] (from [`QuicConfig::seeds`](crate::QuicConfig::seeds)) and
 //! gossip (peers tell each other the peers they know; [`QuicConfig::gossip`](crate::QuicConfig::gossip)).
 //! Multicast DNS on the local network is [`MdnsDiscovery`](crate::MdnsDiscovery)
-//! ([`QuicConfig::with_mdns`](crate::QuicConfig::with_mdns)). Other mechanisms (a service
+//! ([`QuicConfig::with_mdns`](crate::QuicConfig::with_mdns)); the BitTorrent DHT, for peers
+//! on different networks, is [`DhtDiscovery`](crate::DhtDiscovery)
+//! ([`QuicConfig::with_dht`](crate::QuicConfig::with_dht)). Other mechanisms (a service
 //! registry) plug in as further [`Discovery`] implementations in
 //! [`QuicConfig::discovery`](crate::QuicConfig::discovery).
+//!
+//! Which to use:
+//!
+//! - **seeds** (`seed=`): a few nodes at addresses that do not change; the simplest, and
+//!   all a data centre needs.
+//! - **gossip** (on by default): joining any one node yields the whole mesh; keep it on
+//!   unless an allow list must decide who learns of whom.
+//! - **mDNS** (`mdns=on`): nodes on one local network, with no address written anywhere;
+//!   multicast does not cross routers.
+//! - **the DHT** (`dht=`): nodes on different networks whose addresses change (laptops,
+//!   home servers), through the public Mainline DHT or a private one of your own
+//!   (`demitter dht`); slower to find peers (seconds) and announces the nodes' addresses
+//!   publicly (see [`dht`](crate::dht)).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +38,8 @@ pub struct LocalNode {
     pub name: String,
     /// Its hood's [fingerprint](crate::PeerIdentity::hood_fingerprint).
     pub hood: String,
+    /// The SHA-256 of its hood's certificate ([`PeerIdentity::hood_digest`](crate::PeerIdentity::hood_digest)).
+    pub hood_digest: [u8; 32],
     /// The address it listens on (may be unspecified: `0.0.0.0`).
     pub ip: IpAddr,
     /// The port it listens on.
@@ -43,8 +60,15 @@ pub enum Found {
         /// Where it listens.
         addr: SocketAddr,
     },
+    /// A peer may listen here, or may have long gone (a DHT announcement outlives its
+    /// node): dial it, but quietly (its failures are not reported), and forget it once it
+    /// has stayed unreachable for [`QuicConfig::forget_after`](crate::QuicConfig::forget_after).
+    Candidate(SocketAddr),
     /// Forget this address (existing connections stay).
     Gone(SocketAddr),
+    /// The mechanism cannot find peers now, for this reason: reported once on the error
+    /// channel (as a network error), so that a node that finds nobody says why.
+    Unavailable(String),
 }
 
 /// Where a discovery mechanism reports to.

@@ -82,6 +82,14 @@ pub enum QuicError {
         /// The MessagePack error.
         source: rmp_serde::decode::Error,
     },
+    /// A DHT node ([`DhtNode`](crate::DhtNode)) could not open its UDP socket.
+    #[error("could not start a DHT node on {addr}: {source}")]
+    DhtBind {
+        /// The address asked for.
+        addr: std::net::SocketAddrV4,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 impl From<QuicError> for demitter_core::Error {

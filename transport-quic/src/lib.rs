@@ -2,8 +2,8 @@
 //!
 //! Every node is a peer. Peers of one *hood* (one certificate authority) authenticate
 //! each other with certificates that carry their names; a peer's name is the `source` its
-//! events carry. Nodes find each other through [`discovery`] (static seeds, gossip, or any
-//! [`discovery::Discovery`] you plug in), keep exactly one connection per pair, and send each event
+//! events carry. Nodes find each other through [`discovery`] (static seeds, gossip, multicast
+//! DNS, the BitTorrent DHT, or any [`discovery::Discovery`] you plug in), keep exactly one connection per pair, and send each event
 //! only to the peers that listen for it.
 //!
 //! - [`pki`]: make a hood and its peers' certificates (PEM files, keys mode 0600).
@@ -32,6 +32,8 @@
 
 mod config;
 mod connect;
+pub mod dht;
+mod dht_node;
 pub mod discovery;
 mod endpoint;
 mod error;
@@ -47,6 +49,8 @@ mod transport;
 pub mod wire;
 
 pub use config::{ListenPorts, QuicConfig};
+pub use dht::DhtDiscovery;
+pub use dht_node::DhtNode;
 pub use error::QuicError;
 pub use mdns::MdnsDiscovery;
 pub use pki::{Hood, PeerIdentity};

@@ -236,6 +236,7 @@ mod tests {
         LocalNode {
             name: "alice".to_owned(),
             hood: "0123456789abcdef".to_owned(),
+            hood_digest: [0; 32],
             ip: "127.0.0.1".parse().expect("ip"),
             port: 4816,
         }

@@ -412,6 +412,16 @@ impl PeerIdentity {
         format!("{hash:016x}")
     }
 
+    /// The SHA-256 of the hood's certificate (its DER): the same for every peer of a hood,
+    /// and, unlike the [fingerprint](Self::hood_fingerprint), infeasible to match with
+    /// another certificate. The DHT's rendezvous key is derived from it.
+    pub fn hood_digest(&self) -> [u8; 32] {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &self.hood_cert);
+        let mut out = [0; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
+    }
+
     /// The peer's certificate chain, leaf first.
     pub fn cert_chain(&self) -> &[CertificateDer<'static>] {
         &self.chain

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use demitter_core::{AddressOrigin, NodeId};
+use demitter_core::{AddressOrigin, ErrorKind, ErrorReport, NodeId};
 use tokio::sync::mpsc;
 
 use crate::discovery::{DiscoverySink, Found, LocalNode, StaticSeeds};
+use crate::link::LinkHost as _;
 use crate::mesh::Mesh;
 
 impl Mesh {
@@ -17,6 +18,7 @@ impl Mesh {
         let local = LocalNode {
             name: self.me.to_string(),
             hood: self.config.identity.hood_fingerprint(),
+            hood_digest: self.config.identity.hood_digest(),
             ip: self.local_addr.ip(),
             port: self.local_addr.port(),
         };
@@ -71,7 +73,22 @@ impl Mesh {
                             }
                             Err(e) => tracing::warn!(%addr, "discovery found a peer with an invalid name: {e}"),
                         },
+                        Found::Candidate(addr) => {
+                            let new = mesh.directory.lock().learn(
+                                addr,
+                                None,
+                                AddressOrigin::Learned,
+                                Instant::now(),
+                            );
+                            if new {
+                                mesh.dial_wake.notify_one();
+                            }
+                        }
                         Found::Gone(addr) => mesh.directory.lock().forget(&addr),
+                        Found::Unavailable(reason) => {
+                            tracing::debug!("{reason}");
+                            mesh.report(ErrorReport::new(ErrorKind::Network, 1, reason)).await;
+                        }
                     }
                 }
             },
