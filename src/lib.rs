@@ -50,7 +50,7 @@ mod zmq_url;
 /// | --- | --- |
 /// | `mem://NAME` | the in-process hub called `NAME` |
 /// | `zmq://HOST:XSUB_PORT?xpub=XPUB_PORT` | a forwarder (feature `zmq`); `xpub` defaults to `XSUB_PORT + 1`, so `zmq://127.0.0.1:5555` is Demitter's default forwarder; with `curve=SERVER_Z85_PUBLIC_KEY&secret=FILE` (the client's Z85 secret key file, as `demitter pki curve` writes), the CURVE mechanism: authenticated and encrypted, the emitter's id the key's name (`name=NAME`, or the file's stem), every source proven by the forwarder; `names=unchecked` to use a CURVE server that checks no names (libzmq's `zmq_proxy`), unauthenticated |
-/// | `quic://IP:PORTS?hood=DIR&peer=NAME` | a QUIC mesh node (feature `quic`) listening on `IP` at the first free port of `PORTS` (`4816`, `4816-4819`, `4816,5000`), with the identity `DIR/NAME.crt`, `DIR/NAME.key` and `DIR/hood.crt` (or `ca=FILE&cert=FILE&key=FILE`); more parameters: `seed=HOST:PORT` (repeatable or comma-separated), `allow=NAME,NAME`, `gossip=off`, `mdns=on` (find the hood's peers on the local network by multicast DNS) |
+/// | `quic://IP:PORTS?hood=DIR&peer=NAME` | a QUIC mesh node (feature `quic`) listening on `IP` at the first free port of `PORTS` (`4816`, `4816-4819`, `4816,5000`), with the identity `DIR/NAME.crt`, `DIR/NAME.key` and `DIR/hood.crt` (or `ca=FILE&cert=FILE&key=FILE`); more parameters: `seed=HOST:PORT` (repeatable or comma-separated), `allow=NAME,NAME`, `gossip=off`, `mdns=on` (find the hood's peers on the local network by multicast DNS), `dht=on` (find them through the public BitTorrent DHT) or `dht=HOST:PORT[,HOST:PORT…]` (through a private DHT, bootstrapped from those nodes, for example `demitter dht`), `dht-port=P` (the DHT's own UDP port; IPv4 only) |
 /// | `nats://HOST:PORT[,HOST:PORT…][?prefix=NAME][&hood=DIR&peer=NAME]` | an emitter on a NATS server or cluster (feature `nats`), failing over between the servers given; buses of different `prefix` (default `demitter`) share servers without hearing each other; with `hood` and `peer`, mutual TLS with peer `NAME`'s certificate of the `demitter pki` hood in `DIR`, and an authenticated bus (the servers configured as `demitter pki nats-config` prints) |
 /// | `nng+tcp://IP:PORT?peer=HOST:PORT` | a node of an nng bus (feature `nng`) listening on `IP:PORT` (port 0: any free one), dialing each `peer` (repeatable or comma-separated) and, from their announcements, the rest of the bus |
 pub async fn connect(url: &str) -> Result<Emitter, Error> {
@@ -124,6 +124,31 @@ const SCHEMES: &[&str] = &[
     #[cfg(feature = "nats")]
     "nats",
 ];
+
+/// The node settings a `quic://` URL names (the identity's files read), for tools that
+/// build the transport themselves, to read its DHT discovery's status, say.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("demitter-doc-quic-config-{}", std::process::id()));
+/// demitter::quic::pki::create_hood(&dir, "doc")?;
+/// demitter::quic::pki::create_peer(&dir, "alice")?;
+/// let url = format!("quic://127.0.0.1:0?hood={}&peer=alice&dht=127.0.0.1:6881", dir.display());
+/// let config = demitter::quic_config(&url)?;
+/// assert_eq!(config.identity.name(), "alice");
+/// assert!(config.dht.is_some());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "quic")]
+pub fn quic_config(url: &str) -> Result<quic::QuicConfig, Error> {
+    match url.split_once("://") {
+        Some(("quic", rest)) => quic_url::quic_config(url, rest),
+        _ => Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "not a quic:// URL".into(),
+        }),
+    }
+}
 
 /// The forwarder endpoints (`HOST:PORT`, publishers' XSUB side first) that a `zmq://` URL
 /// names, for tools that check they can be reached before connecting.

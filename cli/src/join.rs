@@ -6,6 +6,8 @@
 //!   are up;
 //! - `quic://` with seeds and `nng+tcp://` with peers: until a first peer is up, a peer
 //!   refuses this node (a certificate of another hood, say), or the timeout passes;
+//! - `quic://` with `dht=` and no seeds: until a first peer is up or the DHT has answered
+//!   (the node may be its hood's first), failing when the DHT cannot be joined;
 //! - `nats://`: connecting to one of the servers, which fails at once when none answers;
 //! - anything else (`mem://`, a QUIC node without seeds): at once, it is the first node.
 
@@ -13,8 +15,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use demitter::quic::QuicTransport;
+use demitter::quic::dht::DhtStatus;
 use demitter::zmq::ZmqTransport;
 use demitter::{Emitter, EmitterConfig, ErrorKind, PEER_UP, RawPayload};
+use tokio::sync::watch;
 
 use crate::error::CliError;
 
@@ -22,6 +27,8 @@ use crate::error::CliError;
 pub(crate) struct Joined {
     pub(crate) emitter: Emitter,
     zmq: Option<Arc<ZmqTransport>>,
+    /// For `quic://` with `dht=`: what the DHT discovery has done.
+    dht: Option<watch::Receiver<DhtStatus>>,
     timeout: Duration,
 }
 
@@ -73,10 +80,22 @@ pub(crate) async fn join(
 /// Checks what can be checked before joining (a NULL forwarder answers a probe) and makes
 /// the emitter.
 async fn start(url: &str, config: EmitterConfig, timeout: Duration) -> Result<Joined, CliError> {
+    if url.starts_with("quic://") {
+        let quic = demitter::quic_config(url)?;
+        let dht = quic.dht.as_ref().map(|dht| dht.status());
+        let transport = QuicTransport::bind(quic).map_err(demitter::Error::from)?;
+        return Ok(Joined {
+            emitter: Emitter::with_config(transport, config)?,
+            zmq: None,
+            dht,
+            timeout,
+        });
+    }
     if !url.starts_with("zmq://") {
         return Ok(Joined {
             emitter: demitter::connect_with(url, config).await?,
             zmq: None,
+            dht: None,
             timeout,
         });
     }
@@ -96,6 +115,7 @@ async fn start(url: &str, config: EmitterConfig, timeout: Duration) -> Result<Jo
     Ok(Joined {
         emitter: Emitter::from_shared(shared, config)?,
         zmq: Some(transport),
+        dht: None,
         timeout,
     })
 }
@@ -114,10 +134,13 @@ impl Joined {
             };
         }
         let seeds = seeds_of(url);
-        if seeds.is_empty() {
-            return Ok(());
+        if !seeds.is_empty() {
+            return first_peer(&self.emitter, &seeds, self.timeout).await;
         }
-        first_peer(&self.emitter, &seeds, self.timeout).await
+        match &self.dht {
+            Some(status) => dht_joined(&self.emitter, status.clone(), self.timeout).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -208,6 +231,39 @@ async fn first_peer(
             waited: timeout,
         },
     })
+}
+
+/// With DHT discovery and no seeds: waits until a first peer is up, or the DHT has taken
+/// this node's announcement and answered a lookup (it may be the hood's first node); fails
+/// with the DHT's report when it cannot be joined, or at `timeout`.
+async fn dht_joined(
+    emitter: &Emitter,
+    mut status: watch::Receiver<DhtStatus>,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    let mut errors = emitter.errors();
+    let mut ups = emitter.events::<RawPayload>(PEER_UP)?;
+    if !emitter.peers().is_empty() {
+        return Ok(());
+    }
+    let dht_failure = async {
+        while let Some(report) = errors.recv().await {
+            if report.kind == ErrorKind::Network && report.message.contains("DHT") {
+                return report.message;
+            }
+        }
+        std::future::pending().await
+    };
+    tokio::select! {
+        Some(_) = ups.recv() => Ok(()),
+        answered = status.wait_for(|s| s.announced && s.lookups > 0) => answered
+            .map(|_| ())
+            .map_err(|_| CliError::Bus(demitter::Error::Closed)),
+        cause = dht_failure => Err(CliError::Refused { cause }),
+        () = tokio::time::sleep(timeout) => Err(CliError::Timeout(format!(
+            "could not join the bus: the DHT did not take this node's announcement within {timeout:?}"
+        ))),
+    }
 }
 
 /// A refusal's report, said as its cause.

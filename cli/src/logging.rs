@@ -19,5 +19,7 @@ pub(crate) fn init(default: &str) {
 
 /// The default filter for commands on a bus: they print the error channel themselves
 /// (`tap` as `$error` lines on stdout, the others as `warning:` lines on stderr), so the
-/// core's own log line for each report would say it twice.
-pub(crate) const WITHOUT_REPORT_LINES: &str = "warn,demitter_core::emitter::errors=off";
+/// core's own log line for each report would say it twice. The DHT library's own lines are
+/// off too: what an operator must know of the DHT (it cannot be joined) is a report.
+pub(crate) const WITHOUT_REPORT_LINES: &str =
+    "warn,demitter_core::emitter::errors=off,mainline=off";

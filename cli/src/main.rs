@@ -12,6 +12,7 @@
 
 mod bus;
 mod demo;
+mod dht;
 mod emit;
 mod error;
 mod global_flags;
@@ -94,6 +95,9 @@ enum Command {
     Listeners(listeners::ListenersArgs),
     /// The nodes on the bus.
     Peers(peers::PeersArgs),
+    /// Runs a node of a private DHT (BitTorrent's Mainline DHT) that QUIC nodes find each
+    /// other through, with `dht=HOST:PORT` in their URLs; prints that value.
+    Dht(dht::DhtArgs),
     /// Benchmarks the transports against their raw baselines (the flags of
     /// `demitter-bench`).
     Bench(demitter_benches::cli::BenchArgs),
@@ -128,6 +132,7 @@ impl Command {
             Self::Reply(args) => reply::run(args).await,
             Self::Listeners(args) => listeners::run(args).await,
             Self::Peers(args) => peers::run(args).await,
+            Self::Dht(args) => dht::run(args).await,
             Self::Bench(args) => bench(&args).await,
             Self::Demo(args) => demo::run(args).await,
             Self::DemoRole(args) => demo::roles::run(args).await,

@@ -25,11 +25,22 @@ On two machines: give each machine hood.crt and its own NAME.crt and NAME.key, t
 and on bob's
   demitter emit hello '\"hi\"' --url 'quic://0.0.0.0:4816?hood=./office&peer=bob&seed=ALICE-HOST:4816'
 
+Across networks, with no address known in advance: the nodes find each other through a DHT
+(BitTorrent's Mainline DHT). Run a private one's node on a host they all reach (DHT-HOST),
+then give its address as dht= (bob on another machine, as above):
+  demitter dht --port 6881
+  demitter tap '#' --url 'quic://0.0.0.0:4816?hood=./office&peer=alice&dht=DHT-HOST:6881'
+  demitter emit hello '\"hi\"' --url 'quic://0.0.0.0:0?hood=./office&peer=bob&dht=DHT-HOST:6881'
+dht=on joins the public DHT instead. Either way the DHT sees only a key derived from the
+hood's certificate and the nodes' addresses: anyone can see that some hood lives there, and
+nobody without a certificate of the hood gets in.
+
 quic://IP:PORTS: IP is the address to listen on (0.0.0.0 for every interface, 127.0.0.1 for
 this machine only); PORTS is one UDP port (4816), a list (4816,5000), a range (4816-4819) or 0
 (any free port). The node takes the first free one, so several nodes on one machine can share
 a range. More parameters: seed=HOST:PORT (repeatable or comma-separated), allow=NAME,NAME,
-gossip=off, mdns=on (find the hood's peers on the local network).
+gossip=off, mdns=on (find the hood's peers on the local network), dht=on or dht=HOST:PORT
+(find them through a DHT; IPv4), dht-port=P (the DHT's own UDP port; default any).
 
 Peers of one hood accept each other, and no one else; a peer's name is its events' source.
 

@@ -2,7 +2,8 @@
 //! `demitter …` and `nats-server …` lines of every command's help (today `pki`'s); they run
 //! through `sh`, in order, in one scratch directory, inside network namespaces made for the
 //! test: host `alice` for everything on one machine, and `bob` for the second machine of
-//! the two-machine recipe (its `ALICE-HOST` is alice's address). In fresh namespaces the
+//! the two-machine recipes (`ALICE-HOST` and `DHT-HOST` are alice's address: the DHT node
+//! runs there). In fresh namespaces the
 //! fixed ports the recipes name (QUIC's 4816, nats-server's 4222) are free, whatever else
 //! runs here. Without root and `ip`, the test prints `SKIPPED` and why.
 
@@ -48,6 +49,17 @@ const RECIPES: &[(&str, Step)] = &[
         Step::Once(true),
     ),
     ("", Step::Stop("\"hello\"")),
+    ("demitter dht --port 6881", Step::Start(true, "dht=")),
+    (
+        "demitter tap '#' --url 'quic://0.0.0.0:4816?hood=./office&peer=alice&dht=DHT-HOST:6881'",
+        Step::Start(false, "listening on"),
+    ),
+    (
+        "demitter emit hello '\"hi\"' --url 'quic://0.0.0.0:0?hood=./office&peer=bob&dht=DHT-HOST:6881'",
+        Step::Once(true),
+    ),
+    ("", Step::Stop("\"hello\"")),
+    ("", Step::Stop("")),
     (
         "demitter pki server office nats-1 --host 127.0.0.1 --host nats-1.example",
         Step::Once(false),
@@ -74,7 +86,7 @@ const RECIPES: &[(&str, Step)] = &[
 ];
 
 /// The steps of [`RECIPES`] that need a `nats-server`: from starting it to stopping it.
-const NATS_STEPS: std::ops::Range<usize> = 11..15;
+const NATS_STEPS: std::ops::Range<usize> = 16..20;
 
 /// The recipe lines of one help text: indented lines that run `demitter` or
 /// `nats-server`, without their comments.
@@ -101,6 +113,7 @@ async fn every_help() -> Vec<String> {
         &["reply"],
         &["listeners"],
         &["peers"],
+        &["dht"],
         &["bench"],
         &["forwarder"],
         &["pki"],
@@ -121,16 +134,17 @@ async fn every_help() -> Vec<String> {
     helps
 }
 
-/// Runs a one-shot recipe on `host` (bob: `ALICE-HOST` is alice's address): it must exit 0.
+/// A recipe as it runs: `ALICE-HOST` and `DHT-HOST` are alice's address.
+fn on_hosts(hosts: &Hosts, line: &str) -> String {
+    let alice = hosts.host_ip("alice").to_string();
+    line.replace("ALICE-HOST", &alice)
+        .replace("DHT-HOST", &alice)
+}
+
+/// Runs a one-shot recipe on alice or bob: it must exit 0.
 async fn run_once(hosts: &Hosts, line: &str, on_bob: bool, dir: &Path) {
-    let (host, line) = if on_bob {
-        (
-            "bob",
-            line.replace("ALICE-HOST", &hosts.host_ip("alice").to_string()),
-        )
-    } else {
-        ("alice", line.to_owned())
-    };
+    let host = if on_bob { "bob" } else { "alice" };
+    let line = on_hosts(hosts, line);
     let namespace = hosts.namespace(host);
     let command = common::shell(&["ip", "netns", "exec", &namespace], &line, dir);
     common::succeeds(command, &format!("{line}` on `{host}"), common::WAIT).await;
@@ -175,8 +189,9 @@ async fn every_help_recipe_runs_as_printed() {
             Step::Once(on_bob) => run_once(&hosts, line, on_bob, &dir).await,
             Step::Start(on_stdout, ready) => {
                 let namespace = hosts.namespace("alice");
-                let command = common::shell(&["ip", "netns", "exec", &namespace], line, &dir);
-                started.push(Running::start(command, line, on_stdout, ready).await);
+                let line = on_hosts(&hosts, line);
+                let command = common::shell(&["ip", "netns", "exec", &namespace], &line, &dir);
+                started.push(Running::start(command, &line, on_stdout, ready).await);
             }
             Step::Stop(expected) => {
                 let last = started.pop().expect("a recipe to stop");

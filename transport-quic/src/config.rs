@@ -119,8 +119,12 @@ pub struct QuicConfig {
     /// after the handshake. [`QuicTransport::set_allowed_peers`](crate::QuicTransport::set_allowed_peers)
     /// changes it at run time, disconnecting the peers it leaves out.
     pub allowed_peers: Option<BTreeSet<String>>,
-    /// More ways to find peers, besides the seeds and gossip.
+    /// More ways to find peers, besides the seeds, gossip and the DHT.
     pub discovery: Vec<Arc<dyn Discovery>>,
+    /// Finding peers through the BitTorrent DHT ([`with_dht`](Self::with_dht)): kept apart
+    /// from [`discovery`](Self::discovery) so that its [status](crate::DhtDiscovery::status)
+    /// can be read. Default none.
+    pub dht: Option<Arc<crate::DhtDiscovery>>,
     /// A connection that hears nothing for this long is lost. Default 5 s.
     pub idle_timeout: Duration,
     /// How often an idle connection is pinged to keep it (and its NAT mapping) alive, and to
@@ -154,6 +158,7 @@ impl QuicConfig {
             gossip: true,
             allowed_peers: None,
             discovery: Vec::new(),
+            dht: None,
             idle_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(1),
             handshake_timeout: Duration::from_secs(5),
@@ -193,7 +198,7 @@ impl QuicConfig {
     /// private one (see [`DhtDiscovery`](crate::DhtDiscovery)).
     #[must_use]
     pub fn with_dht(mut self, dht: crate::DhtDiscovery) -> Self {
-        self.discovery.push(Arc::new(dht));
+        self.dht = Some(Arc::new(dht));
         self
     }
 

@@ -95,13 +95,13 @@ pub fn rendezvous_key(hood_digest: &[u8; 32]) -> [u8; 20] {
 /// the one mesh that runs it.
 ///
 /// ```no_run
-/// use std::sync::Arc;
 /// use demitter_quic::{DhtDiscovery, QuicConfig, dht::DhtBootstrap, pki::Hood};
 ///
 /// let hood = Hood::create("lab")?;
-/// let mut config = QuicConfig::new(hood.issue("sensor-3")?);
+/// let config = QuicConfig::new(hood.issue("sensor-3")?);
 /// let dht = DhtDiscovery::new(DhtBootstrap::Nodes(vec!["10.0.0.2:6881".into()]));
-/// config.discovery.push(Arc::new(dht));
+/// let config = config.with_dht(dht);
+/// let status = config.dht.as_ref().map(|dht| dht.status());
 /// # Ok::<(), demitter_quic::QuicError>(())
 /// ```
 #[derive(Debug)]
@@ -343,7 +343,7 @@ impl Search {
             ),
         };
         Found::Unavailable(format!(
-            "DHT discovery cannot announce this node ({e}): {hint} Still trying"
+            "DHT discovery cannot announce this node ({e}): {hint}"
         ))
     }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use demitter_core::{AddressOrigin, ErrorKind, ErrorReport, NodeId};
 use tokio::sync::mpsc;
 
-use crate::discovery::{DiscoverySink, Found, LocalNode, StaticSeeds};
+use crate::discovery::{Discovery, DiscoverySink, Found, LocalNode, StaticSeeds};
 use crate::link::LinkHost as _;
 use crate::mesh::Mesh;
 
@@ -23,6 +23,9 @@ impl Mesh {
             port: self.local_addr.port(),
         };
         let mut mechanisms = self.config.discovery.clone();
+        if let Some(dht) = &self.config.dht {
+            mechanisms.push(Arc::clone(dht) as Arc<dyn Discovery>);
+        }
         if !self.config.seeds.is_empty() {
             mechanisms.push(Arc::new(StaticSeeds::new(self.config.seeds.clone())));
         }

@@ -12,7 +12,7 @@
 mod support;
 
 use std::net::{SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use demitter_conformance::netns::Hosts;
@@ -116,7 +116,7 @@ async fn run_child(role: &str) {
             Running::Boot(node)
         }
         ["node", name, ip, bootstrap, hood, greet] => {
-            let node = run_node(name, ip, bootstrap, PathBuf::from(hood)).await;
+            let node = run_node(name, ip, bootstrap, Path::new(hood));
             if *greet == "greet" {
                 greet_the_first_three(&node, name).await;
             }
@@ -140,8 +140,8 @@ enum Running {
 
 /// A node that knows only the bootstrap node (gossip off: every peer it has, the DHT gave):
 /// says `PEERS n` as it connects to its n-th peer.
-async fn run_node(name: &str, ip: &str, bootstrap: &str, hood: PathBuf) -> Emitter {
-    let identity = PeerIdentity::load(&hood, name).expect("the identity");
+fn run_node(name: &str, ip: &str, bootstrap: &str, hood: &Path) -> Emitter {
+    let identity = PeerIdentity::load(hood, name).expect("the identity");
     let dht = DhtDiscovery::new(DhtBootstrap::Nodes(vec![bootstrap.to_owned()]))
         .with_lookup_interval(Duration::from_millis(200), Duration::from_secs(1));
     let mut config = QuicConfig::new(identity).with_dht(dht);
@@ -164,7 +164,7 @@ async fn run_node(name: &str, ip: &str, bootstrap: &str, hood: PathBuf) -> Emitt
 /// Greets the other two of the first three nodes, and says whom it heard.
 async fn greet_the_first_three(emitter: &Emitter, name: &str) {
     let mut greetings = emitter.events::<String>("dht.hello").expect("valid");
-    wait_for_count(&emitter, "dht.hello", 3).await;
+    wait_for_count(emitter, "dht.hello", 3).await;
     emitter
         .emit("dht.hello", &name.to_owned())
         .await
