@@ -1,5 +1,6 @@
 //! `demitter listeners NAME`: how many listeners the whole bus has for an event (or a
-//! pattern), once or, with `--watch`, on every change until stopped.
+//! pattern), and where they are, node by node; or, with `--watch`, the count on every
+//! change until stopped.
 
 use std::time::Duration;
 
@@ -23,7 +24,9 @@ pub(crate) struct ListenersArgs {
     /// Print the count now and again at every change, until stopped (Ctrl-C).
     #[arg(short, long)]
     watch: bool,
-    /// Print each count as a JSON line, `{"name":"user.login","listeners":2}`.
+    /// Print each count as a JSON line, `{"name":"user.login","listeners":2}`; without
+    /// --watch, with `"breakdown"`: each listener's node, whether that is this one, its
+    /// pattern and its group.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -37,7 +40,8 @@ pub(crate) async fn run(args: ListenersArgs) -> Result<(), CliError> {
         if args.watch {
             watch(&mut counts, &args).await
         } else {
-            let count = tokio::select! {
+            // Once the count has settled, the listing (its length is the count).
+            tokio::select! {
                 count = settled(&mut counts, args.bus.timeout.max(QUIET)) => count?,
                 signal = crate::interrupt::requested() => {
                     return Err(CliError::Interrupted(format!(
@@ -46,7 +50,7 @@ pub(crate) async fn run(args: ListenersArgs) -> Result<(), CliError> {
                     )));
                 }
             };
-            print_line(&describe(count, &args))
+            print_breakdown(&emitter.listeners(&args.name)?, &args)
         }
     }
     .await;
@@ -78,6 +82,78 @@ async fn watch(counts: &mut CountStream, args: &ListenersArgs) -> Result<(), Cli
             _ = crate::interrupt::requested() => return Ok(()),
         }
     }
+}
+
+/// The count, then one line per node (`  NODE: PATTERN, PATTERN ×2, PATTERN (group G)`),
+/// this node first; or one JSON document.
+fn print_breakdown(
+    listeners: &[demitter::BusListener],
+    args: &ListenersArgs,
+) -> Result<(), CliError> {
+    if args.json {
+        let breakdown: Vec<serde_json::Value> = listeners
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "node": l.node.as_str(),
+                    "local": l.local,
+                    "pattern": l.pattern.as_str(),
+                    "group": l.group,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "name": args.name,
+            "listeners": listeners.len(),
+            "breakdown": breakdown,
+        });
+        return print_line(&doc.to_string());
+    }
+    print_line(&describe(listeners.len(), args))?;
+    let mut at = 0;
+    while at < listeners.len() {
+        let node = &listeners[at].node;
+        let end = listeners[at..]
+            .iter()
+            .position(|l| l.node != *node)
+            .map_or(listeners.len(), |n| at + n);
+        let here = if listeners[at].local {
+            " (this node)"
+        } else {
+            ""
+        };
+        print_line(&format!(
+            "  {node}{here}: {}",
+            patterns(&listeners[at..end])
+        ))?;
+        at = end;
+    }
+    Ok(())
+}
+
+/// `user.+, user.login ×2, job.# (group packers)`: one node's listeners, alike ones once.
+fn patterns(listeners: &[demitter::BusListener]) -> String {
+    let mut said: Vec<(String, usize)> = Vec::new();
+    for l in listeners {
+        let text = match &l.group {
+            Some(group) => format!("{} (group {group})", l.pattern.as_str()),
+            None => l.pattern.as_str().to_owned(),
+        };
+        match said.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, n)) => *n += 1,
+            None => said.push((text, 1)),
+        }
+    }
+    said.into_iter()
+        .map(|(text, n)| {
+            if n == 1 {
+                text
+            } else {
+                format!("{text} ×{n}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "2 listeners for \`user.login\`", or its JSON line.

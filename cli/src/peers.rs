@@ -20,8 +20,10 @@ pub(crate) struct PeersArgs {
     /// come and go, until stopped (Ctrl-C).
     #[arg(short, long)]
     watch: bool,
-    /// JSON: the list as `{"node":"ME","peers":["A","B"]}`; with --watch, each change as
-    /// a line `{"peer":"A","up":true}`.
+    /// JSON: the list as `{"node":"ME","peers":["A","B"],"details":[…]}`, each detail with
+    /// the peer's `id`, `proven_name` (the name its certificate or key proved, or null),
+    /// `address` (or null), `up_seconds` and `patterns`; with --watch, each change as a
+    /// line `{"peer":"A","up":true}`.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -65,17 +67,53 @@ async fn settle(changes: &mut EventStream<PeerChange>, limit: Duration) -> Resul
     }
 }
 
-/// The peers, one a line (and a count on stderr), or as one JSON document.
+/// The peers, one a line (`ID  up 3.2s  2 patterns  at ADDRESS  proven`; and a count on
+/// stderr), or as one JSON document.
 fn list(emitter: &Emitter, json: bool) -> Result<(), CliError> {
-    let peers = emitter.peers();
+    let peers = emitter.peer_info();
+    let up_for = |peer: &demitter::PeerInfo| {
+        // A clock set back since: up for no time.
+        std::time::SystemTime::now()
+            .duration_since(peer.up_since)
+            .map_or(std::time::Duration::ZERO, |up| up)
+    };
     if json {
-        let ids: Vec<&str> = peers.iter().map(demitter::NodeId::as_str).collect();
-        return print_line(
-            &serde_json::json!({ "node": emitter.id().as_str(), "peers": ids }).to_string(),
-        );
+        let ids: Vec<&str> = peers.iter().map(|p| p.id.as_str()).collect();
+        let details: Vec<serde_json::Value> = peers
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id.as_str(),
+                    "proven_name": p.proven_name.as_ref().map(demitter::NodeId::as_str),
+                    "address": p.address,
+                    "up_seconds": up_for(p).as_secs_f64(),
+                    "patterns": p.patterns,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "node": emitter.id().as_str(),
+            "peers": ids,
+            "details": details,
+        });
+        return print_line(&doc.to_string());
     }
     for peer in &peers {
-        print_line(peer.as_str())?;
+        let mut line = format!(
+            "{}  up {:.1}s  {} pattern{}",
+            peer.id,
+            up_for(peer).as_secs_f64(),
+            peer.patterns,
+            if peer.patterns == 1 { "" } else { "s" }
+        );
+        if let Some(address) = &peer.address {
+            line.push_str("  at ");
+            line.push_str(address);
+        }
+        if peer.proven_name.is_some() {
+            line.push_str("  proven");
+        }
+        print_line(&line)?;
     }
     eprintln!(
         "{} peer{} besides this node ({})",

@@ -14,7 +14,11 @@ async fn listeners_counts_the_whole_bus_and_watches_it_change() {
 
     let (_first, _out, _err) = tap(&url, &["user.+", "--id", "first-tap"]).await;
     let counted = run(&["listeners", "user.login", "-u", &url], None).await;
-    assert_eq!(stdout(&counted).trim(), "1 listener for `user.login`");
+    assert_eq!(
+        stdout(&counted).lines().collect::<Vec<_>>(),
+        ["1 listener for `user.login`", "  first-tap: user.+"],
+        "the count, then where they are"
+    );
 
     let mut watch = common::demitter()
         .args(["listeners", "user.login", "--watch", "--url", &url])
@@ -34,7 +38,13 @@ async fn listeners_counts_the_whole_bus_and_watches_it_change() {
     let peers = run(&["peers", "--url", &url, "--id", "counter"], None).await;
     assert!(peers.status.success(), "{peers:?}");
     let listed = stdout(&peers);
-    assert!(listed.lines().any(|l| l == "first-tap"), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("first-tap  up ") && l.ends_with(" patterns")),
+        "its id, since when it is up, its patterns (its own and the $ events a tap shows; no \
+         address through a forwarder): {listed}"
+    );
     assert!(
         stderr(&peers).contains("besides this node (counter)"),
         "{peers:?}"
@@ -126,13 +136,23 @@ async fn bus_flags_go_before_the_command_and_nats_words_work() {
     let counted = run(&["-u", &url, "listeners", "user.x", "--json"], None).await;
     assert_eq!(
         common::json(stdout(&counted).trim()),
-        serde_json::json!({"name": "user.x", "listeners": 1}),
+        serde_json::json!({"name": "user.x", "listeners": 1, "breakdown": [
+            {"node": "watcher", "local": false, "pattern": "user.+", "group": null}
+        ]}),
         "{counted:?}"
     );
     let peers = run(&["-u", &url, "--id", "counter", "peers", "--json"], None).await;
+    let mut said = common::json(stdout(&peers).trim());
+    let up = said["details"][0]["up_seconds"].take();
+    assert!(up.as_f64().is_some_and(|s| s >= 0.0), "{peers:?}");
+    // user.+ and the $ events a tap shows.
+    let patterns = said["details"][0]["patterns"].take();
+    assert!(patterns.as_u64().is_some_and(|n| n >= 1), "{peers:?}");
     assert_eq!(
-        common::json(stdout(&peers).trim()),
-        serde_json::json!({"node": "counter", "peers": ["watcher"]}),
+        said,
+        serde_json::json!({"node": "counter", "peers": ["watcher"], "details": [
+            {"id": "watcher", "proven_name": null, "address": null, "up_seconds": null, "patterns": null}
+        ]}),
         "{peers:?}"
     );
     let asked = run(&["-u", &url, "-t", "0.5", "req", "nobody.home", "1"], None).await;

@@ -16,7 +16,13 @@ async fn tap_emit_and_listeners_take_nats_urls() {
 
     let counted = run(&["listeners", "order.new", "--url", &url], None).await;
     assert!(counted.status.success(), "{counted:?}");
-    assert_eq!(stdout(&counted).trim(), "1 listener for `order.new`");
+    let said = stdout(&counted);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.first(), Some(&"1 listener for `order.new`"), "{said}");
+    assert!(
+        lines.get(1).is_some_and(|l| l.ends_with(": order.+")),
+        "the tap's node and pattern: {said}"
+    );
 
     let sent = run(
         &[

@@ -101,6 +101,9 @@ macro_rules! pass_on {
         fn local_id(&$this) -> Option<NodeId> {
             $inner.local_id()
         }
+        fn peer_address(&$this, peer: &NodeId) -> Option<String> {
+            $inner.peer_address(peer)
+        }
         fn subscribe(&$this, pattern: &Pattern) {
             $inner.subscribe(pattern);
         }

@@ -40,6 +40,7 @@ mod node_id;
 mod pattern;
 mod payload;
 mod peer_directory;
+mod peer_info;
 pub mod protocol;
 pub mod record;
 mod report;
@@ -64,13 +65,14 @@ pub use inbox::{BatchInbox, InboxSender, Receive};
 pub use index::PatternIndex;
 pub use memory::{MemoryConfig, MemoryHub, MemoryTransport};
 pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate_user_name};
-pub use node::validate_group;
+pub use node::{BusListener, validate_group};
 pub use node_id::NodeId;
 pub use pattern::Pattern;
 pub use payload::{FromPayload, RawPayload, decode_payload, encode_payload};
 pub use peer_directory::{
     AddressOrigin, DialTiming, MAX_DIRECTORY_ENTRIES, PeerDirectory, dials_first,
 };
+pub use peer_info::PeerInfo;
 pub use report::{ERROR_EVENT, ErrorCounts, ErrorKind, ErrorReport};
 pub use send_queue::{Drained, SendQueue};
 pub use transport::{Capabilities, Destination, Incoming, Transport};

@@ -121,6 +121,14 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Where `peer` is, as this transport reaches it (`IP:PORT` of a direct connection),
+    /// where it knows; `None` (the default) for a peer reached through a forwarder or a
+    /// server, or not connected.
+    fn peer_address(&self, peer: &NodeId) -> Option<String> {
+        let _ = peer;
+        None
+    }
+
     /// Queues a frame for delivery; never waits on a peer.
     fn send(&self, frame: Frame, to: Destination) -> Result<(), Error>;
 

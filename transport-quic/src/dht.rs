@@ -76,7 +76,7 @@ const LOOKUP_MAX: Duration = Duration::from_secs(60);
 /// ```
 /// use demitter_quic::{dht::rendezvous_key, pki::Hood};
 /// let (office, lab) = (Hood::create("office")?, Hood::create("lab")?);
-/// let key = |hood: &Hood| rendezvous_key(&hood.issue("p")?.hood_digest());
+/// let key = |hood: &Hood| hood.issue("p").map(|peer| rendezvous_key(&peer.hood_digest()));
 /// assert_eq!(key(&office)?, key(&office)?);
 /// assert_ne!(key(&office)?, key(&lab)?);
 /// # Ok::<(), demitter_quic::QuicError>(())

@@ -115,6 +115,14 @@ impl Transport for QuicTransport {
         caps
     }
 
+    fn peer_address(&self, peer: &NodeId) -> Option<String> {
+        self.mesh
+            .links
+            .read()
+            .get(peer)
+            .map(|link| link.addr.to_string())
+    }
+
     fn wait_for_room(&self, bytes: usize) -> BoxFuture<'_, ()> {
         let links: Vec<Arc<Link>> = self.mesh.links.read().values().cloned().collect();
         Box::pin(async move {

@@ -118,6 +118,31 @@ async fn nodes_that_know_only_a_local_dht_node_form_a_mesh_and_see_a_fourth_join
         "a fourth node was connected to all three in {} ms",
         joined.elapsed().as_millis()
     );
+
+    // Who the neighbours are: each proven by its certificate, at the address it listens on.
+    let _fourth = nodes[3]
+        .emitter
+        .events::<String>("dht.hello")
+        .expect("valid");
+    wait_for_count(&nodes[0].emitter, "dht.hello", 4).await;
+    let seen: Vec<(String, Option<String>, Option<String>, usize)> = nodes[0]
+        .emitter
+        .peer_info()
+        .into_iter()
+        .map(|p| {
+            let proven = p.proven_name.map(|n| n.to_string());
+            (p.id.to_string(), proven, p.address, p.patterns)
+        })
+        .collect();
+    let expected: Vec<(String, Option<String>, Option<String>, usize)> = nodes[1..]
+        .iter()
+        .map(|n| {
+            let name = n.transport.name().to_string();
+            let addr = n.transport.local_addr().to_string();
+            (name.clone(), Some(name), Some(addr), 1)
+        })
+        .collect();
+    assert_eq!(seen, expected);
     for node in &nodes {
         assert_eq!(node.emitter.error_counts().refused, 0, "nobody was refused");
         within("a node to close", node.emitter.close()).await;

@@ -331,6 +331,25 @@ impl Inner {
         queue
     }
 
+    pub(crate) fn bus_listeners(&self, subject: &CountSubject) -> Vec<crate::BusListener> {
+        self.state.lock().node.bus_listeners(subject)
+    }
+
+    /// Each peer up, with when it came up and its number of patterns.
+    pub(crate) fn peer_presence(&self) -> Vec<(NodeId, Instant, usize)> {
+        let state = self.state.lock();
+        let mut peers: Vec<(NodeId, Instant, usize)> = state
+            .node
+            .peers()
+            .filter_map(|peer| {
+                let (since, patterns) = state.node.peer_presence(peer)?;
+                Some((peer.clone(), since, patterns))
+            })
+            .collect();
+        peers.sort_by(|a, b| a.0.cmp(&b.0));
+        peers
+    }
+
     pub(crate) fn peers(&self) -> Vec<NodeId> {
         let mut peers: Vec<NodeId> = self.state.lock().node.peers().cloned().collect();
         peers.sort();

@@ -498,6 +498,35 @@ impl Emitter {
         Ok(self.inner().count(&CountSubject::parse(name_or_pattern)?))
     }
 
+    /// The listeners on the whole bus that [`listener_count`](Self::listener_count) counts,
+    /// one entry each (partybus's `bus.listeners(event)`): the node each lives on, its
+    /// pattern, its group. This node's come first, then by node; spies are never listed.
+    /// Remote listeners are known per pattern, so two on one pattern of one peer are two
+    /// equal entries.
+    ///
+    /// ```
+    /// # use demitter_core::{Emitter, Event, MemoryHub};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = MemoryHub::new();
+    /// let (here, there) = (Emitter::new(hub.join())?, Emitter::new(hub.join())?);
+    /// let _mine = here.on("job.+", |_: Event<()>| async {})?;
+    /// let _theirs = there.on("job.done", |_: Event<()>| async {})?;
+    /// let wait = std::time::Duration::from_secs(5);
+    /// tokio::time::timeout(wait, here.wait_for_listeners("job.done", 2)).await??;
+    ///
+    /// let listeners = here.listeners("job.done")?;
+    /// assert_eq!(listeners.len(), here.listener_count("job.done")?);
+    /// assert!(listeners[0].local && listeners[0].pattern.as_str() == "job.+");
+    /// assert_eq!((&listeners[1].node, listeners[1].local), (there.id(), false));
+    /// # Ok(()) }
+    /// ```
+    pub fn listeners(&self, name_or_pattern: &str) -> Result<Vec<crate::BusListener>, Error> {
+        Ok(self
+            .inner()
+            .bus_listeners(&CountSubject::parse(name_or_pattern)?))
+    }
+
     /// [`listener_count`](Self::listener_count) now, and again every time it changes
     /// (listeners added or removed here or on a peer, or lost with their peer).
     ///
@@ -534,6 +563,41 @@ impl Emitter {
     /// The peers currently known on the bus.
     pub fn peers(&self) -> Vec<NodeId> {
         self.inner().peers()
+    }
+
+    /// Who the peers currently known are (partybus's `bus.hood`), by id: the name the
+    /// transport proved, where each is, since when it is up, on how many patterns it
+    /// listens.
+    ///
+    /// ```
+    /// # use demitter_core::{Emitter, MemoryHub};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = MemoryHub::new();
+    /// let (here, there) = (Emitter::new(hub.join())?, Emitter::new(hub.join())?);
+    /// let _listener = there.on("job.+", |_: demitter_core::Event<()>| async {})?;
+    /// let wait = std::time::Duration::from_secs(5);
+    /// tokio::time::timeout(wait, here.wait_for_listeners("job.x", 1)).await??;
+    /// let peers = here.peer_info();
+    /// assert_eq!((&peers[0].id, peers[0].patterns), (there.id(), 1));
+    /// assert_eq!(peers[0].proven_name, None, "the memory hub proves no one");
+    /// # Ok(()) }
+    /// ```
+    pub fn peer_info(&self) -> Vec<crate::PeerInfo> {
+        let inner = self.inner();
+        let proves = inner.transport.capabilities().authenticated;
+        let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+        inner
+            .peer_presence()
+            .into_iter()
+            .map(|(id, since, patterns)| crate::PeerInfo {
+                proven_name: proves.then(|| id.clone()),
+                address: inner.transport.peer_address(&id),
+                up_since: wall - now.saturating_duration_since(since),
+                patterns,
+                id,
+            })
+            .collect()
     }
 
     /// What the transport under this emitter declares it does: whether

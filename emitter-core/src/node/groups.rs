@@ -238,6 +238,24 @@ impl<S: Clone> Groups<S> {
         next_in_turn(turn, candidates)
     }
 
+    /// Each node's members (this node is `me`) of each group on each pattern `select`
+    /// takes: `f(group, node, pattern, how many)`.
+    pub(crate) fn for_each_member(
+        &self,
+        me: &NodeId,
+        select: impl Fn(&Pattern) -> bool,
+        mut f: impl FnMut(&str, &NodeId, &Pattern, u32),
+    ) {
+        for (group, members) in &self.remote {
+            for m in members.iter().filter(|m| select(&m.pattern)) {
+                f(group, &m.peer, &m.pattern, m.count);
+            }
+        }
+        for m in self.local.iter().filter(|m| select(&m.info.pattern)) {
+            f(&m.group, me, &m.info.pattern, 1);
+        }
+    }
+
     /// How many members, here and on the peers, match `name`.
     pub(crate) fn members_matching(&self, name: &str) -> usize {
         self.members_by_group(name).values().sum()

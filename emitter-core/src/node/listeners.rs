@@ -147,6 +147,17 @@ impl<S> ListenerTable<S> {
             .for_each_match(name, |_, slot| slot.listeners.iter().for_each(&mut f));
     }
 
+    /// The listeners registered on exactly `pattern`, in the order they were added.
+    pub(crate) fn for_each_exact<'a>(
+        &'a self,
+        pattern: &Pattern,
+        f: impl FnMut(&'a ListenerInfo<S>),
+    ) {
+        if let Some(slot) = self.index.get(pattern) {
+            slot.listeners.iter().for_each(f);
+        }
+    }
+
     pub(crate) fn has_match(&self, name: &str) -> bool {
         let mut found = false;
         self.index.for_each_match(name, |_, _| found = true);

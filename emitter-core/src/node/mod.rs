@@ -41,6 +41,7 @@
 //! # Ok::<(), demitter_core::Error>(())
 //! ```
 
+mod bus_listeners;
 mod groups;
 mod listeners;
 mod observers;
@@ -58,6 +59,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
+pub use bus_listeners::BusListener;
 pub use groups::validate_group;
 pub use listeners::{ListenerFlags, ListenerInfo};
 pub use observers::CountSubject;
@@ -495,6 +497,19 @@ impl<S: Clone> Node<S> {
         )
     }
 
+    /// The listeners [`listener_count`](Self::listener_count) counts, one entry each: the
+    /// node each lives on, its pattern, its group. This node's come first.
+    pub fn bus_listeners(&self, subject: &CountSubject) -> Vec<BusListener> {
+        bus_listeners::Tables {
+            me: &self.id,
+            listeners: &self.listeners,
+            remote: &self.remote,
+            requests: &self.requests,
+            groups: &self.groups,
+        }
+        .list(subject)
+    }
+
     /// [`listener_count`](Self::listener_count) of a name or pattern given as text.
     pub fn listener_count_of(&self, name_or_pattern: &str) -> Result<usize, Error> {
         Ok(self.listener_count(&CountSubject::parse(name_or_pattern)?))
@@ -531,6 +546,12 @@ impl<S: Clone> Node<S> {
     /// The peers known to be up.
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
         self.presence.peers()
+    }
+
+    /// When `peer` came up (its current incarnation first heard) and on how many patterns
+    /// it has counted listeners (spies not); `None` for a peer not up.
+    pub fn peer_presence(&self, peer: &NodeId) -> Option<(Instant, usize)> {
+        self.presence.peer_presence(peer)
     }
 
     // ---- emitting ----------------------------------------------------------------------

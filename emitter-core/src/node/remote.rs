@@ -102,6 +102,28 @@ impl RemoteInterest {
         n
     }
 
+    /// Each peer's counted listeners on each pattern that matches `name`.
+    pub(crate) fn for_each_matching(&self, name: &str, mut f: impl FnMut(&Pattern, &NodeId, u32)) {
+        self.index.for_each_match(name, |pattern, slot| {
+            for (peer, n) in &slot.peers {
+                f(pattern, peer, *n);
+            }
+        });
+    }
+
+    /// Each peer's counted listeners on exactly `pattern`.
+    pub(crate) fn for_each_exact(
+        &self,
+        pattern: &Pattern,
+        mut f: impl FnMut(&Pattern, &NodeId, u32),
+    ) {
+        if let Some(slot) = self.index.get(pattern) {
+            for (peer, n) in &slot.peers {
+                f(pattern, peer, *n);
+            }
+        }
+    }
+
     pub(crate) fn count_exact(&self, pattern: &Pattern) -> usize {
         self.index.get(pattern).map_or(0, |s| s.total as usize)
     }

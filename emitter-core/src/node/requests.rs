@@ -107,6 +107,15 @@ impl Requests {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
+    /// The pattern of each of this node's responders that match `name`.
+    pub(crate) fn for_each_local_matching(&self, name: &str, f: impl FnMut(&Pattern)) {
+        self.responders
+            .iter()
+            .filter(|r| r.pattern.matches(name))
+            .map(|r| &r.pattern)
+            .for_each(f);
+    }
+
     /// How many of this node's responders match `name`.
     pub(crate) fn local_matching(&self, name: &str) -> usize {
         self.responders

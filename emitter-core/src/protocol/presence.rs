@@ -75,6 +75,8 @@ struct Peer {
     version: u64,
     interest: HashMap<Pattern, u32>,
     last_seen: Instant,
+    /// When this incarnation was first heard.
+    since: Instant,
 }
 
 /// The presence state machine of one node.
@@ -148,6 +150,15 @@ impl Presence {
     /// The peers currently known to be up.
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
         self.peers.keys()
+    }
+
+    /// When `peer`'s current incarnation was first heard, and on how many patterns it
+    /// has counted listeners (group members and responders included; spies not);
+    /// `None` for a peer not up.
+    pub fn peer_presence(&self, peer: &NodeId) -> Option<(Instant, usize)> {
+        self.peers
+            .get(peer)
+            .map(|p| (p.since, p.interest.values().filter(|n| **n > 0).count()))
     }
 
     /// A peer's count for exactly `pattern`, if it listens on it.
@@ -412,6 +423,7 @@ impl Presence {
                 version: 0,
                 interest: HashMap::new(),
                 last_seen: now,
+                since: now,
             },
         );
         out.push(Action::PeerUp(from.clone()));

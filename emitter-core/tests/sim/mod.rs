@@ -186,6 +186,7 @@ impl Sim {
     /// Runs the bus for `span` of virtual time.
     pub(crate) fn run_for(&mut self, span: Duration) {
         let end = self.now + span;
+        let mut stuck = 0u32;
         loop {
             self.collect();
             self.dispatch();
@@ -198,12 +199,24 @@ impl Sim {
                 .min();
             let next = match (next_packet, next_timer) {
                 (Some(p), Some(t)) => p.min(t),
+                // Every node down and nothing on the link: nothing more happens.
+                (None, None) => {
+                    self.now = end;
+                    return;
+                }
                 (p, t) => p.or(t).unwrap_or(end),
             };
             if next > end {
                 self.now = end;
                 return;
             }
+            // A timer that never moves on would spin here for ever: fail instead.
+            stuck = if next <= self.now { stuck + 1 } else { 0 };
+            assert!(
+                stuck < 10_000,
+                "a node's timer stays due at {:?} without moving on",
+                self.now
+            );
             self.now = self.now.max(next);
             self.deliver_due();
             let now = self.now;

@@ -1,0 +1,108 @@
+//! [`BusListener`]: one listener anywhere on the bus, as partybus's `bus.listeners(event)`
+//! lists them — where it lives, its pattern, its group — and the listing itself, which
+//! counts exactly what [`Node::listener_count`](super::Node::listener_count) counts.
+
+use super::groups::Groups;
+use super::listeners::ListenerTable;
+use super::observers::CountSubject;
+use super::remote::RemoteInterest;
+use super::requests::{self, Requests};
+use crate::node_id::NodeId;
+use crate::pattern::Pattern;
+
+/// One non-spy listener on the bus, here or on a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct BusListener {
+    /// The node it lives on.
+    pub node: NodeId,
+    /// Whether that node is this one.
+    pub local: bool,
+    /// The pattern it listens on.
+    pub pattern: Pattern,
+    /// Its group, for a group member (one member of a group takes each event).
+    pub group: Option<String>,
+}
+
+/// The tables a listing reads.
+pub(super) struct Tables<'a, S> {
+    pub(super) me: &'a NodeId,
+    pub(super) listeners: &'a ListenerTable<S>,
+    pub(super) remote: &'a RemoteInterest,
+    pub(super) requests: &'a Requests,
+    pub(super) groups: &'a Groups<S>,
+}
+
+impl<S: Clone> Tables<'_, S> {
+    /// Every listener `subject` counts: this node's first, then by node, pattern and group.
+    pub(super) fn list(&self, subject: &CountSubject) -> Vec<BusListener> {
+        let mut found = Vec::new();
+        let mut add = |node: &NodeId, pattern: &Pattern, group: Option<&str>, n: u32| {
+            for _ in 0..n {
+                found.push(BusListener {
+                    node: node.clone(),
+                    local: node == self.me,
+                    pattern: pattern.clone(),
+                    group: group.map(str::to_owned),
+                });
+            }
+        };
+        match subject {
+            CountSubject::Name(key) if key.starts_with(requests::SERVE_PREFIX) => {
+                let name = &key[requests::SERVE_PREFIX.len()..];
+                self.requests
+                    .for_each_local_matching(name, |pattern| add(self.me, pattern, None, 1));
+                // A peer announces its responders on `$serve.PATTERN`: listed as PATTERN,
+                // as this node's own are.
+                self.remote.for_each_matching(key, |announced, peer, n| {
+                    let served = announced
+                        .as_str()
+                        .strip_prefix(requests::SERVE_PREFIX)
+                        .and_then(|p| Pattern::new(p).ok());
+                    add(peer, served.as_ref().unwrap_or(announced), None, n);
+                });
+            }
+            CountSubject::Name(name) => {
+                self.listeners.for_each_match(name, |info| {
+                    if !info.flags.spy {
+                        add(self.me, &info.pattern, None, 1);
+                    }
+                });
+                self.remote
+                    .for_each_matching(name, |pattern, peer, n| add(peer, pattern, None, n));
+                self.groups.for_each_member(
+                    self.me,
+                    |p| p.matches(name),
+                    |group, node, pattern, n| {
+                        add(node, pattern, Some(group), n);
+                    },
+                );
+            }
+            CountSubject::Pattern(exact) => {
+                self.listeners.for_each_exact(exact, |info| {
+                    if !info.flags.spy {
+                        add(self.me, &info.pattern, None, 1);
+                    }
+                });
+                self.remote
+                    .for_each_exact(exact, |pattern, peer, n| add(peer, pattern, None, n));
+                self.groups.for_each_member(
+                    self.me,
+                    |p| p == exact,
+                    |group, node, pattern, n| {
+                        add(node, pattern, Some(group), n);
+                    },
+                );
+            }
+        }
+        found.sort_by(|a, b| {
+            (!a.local, &a.node, a.pattern.as_str(), &a.group).cmp(&(
+                !b.local,
+                &b.node,
+                b.pattern.as_str(),
+                &b.group,
+            ))
+        });
+        found
+    }
+}
