@@ -141,13 +141,7 @@ const SCHEMES: &[&str] = &[
 /// ```
 #[cfg(feature = "quic")]
 pub fn quic_config(url: &str) -> Result<quic::QuicConfig, Error> {
-    match url.split_once("://") {
-        Some(("quic", rest)) => quic_url::quic_config(url, rest),
-        _ => Err(Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: "not a quic:// URL".into(),
-        }),
-    }
+    quic_url::quic_config(url, after_scheme(url, "quic")?)
 }
 
 /// The forwarder endpoints (`HOST:PORT`, publishers' XSUB side first) that a `zmq://` URL
@@ -174,11 +168,17 @@ pub fn zmq_endpoints(url: &str) -> Result<(String, String), Error> {
 /// ```
 #[cfg(feature = "zmq")]
 pub fn zmq_config(url: &str) -> Result<zmq::ZmqConfig, Error> {
+    zmq_url::zmq_config(url, after_scheme(url, "zmq")?)
+}
+
+/// What follows `SCHEME://` in `url`, or an error saying it is not such a URL.
+#[cfg(any(feature = "zmq", feature = "quic"))]
+fn after_scheme<'a>(url: &'a str, scheme: &str) -> Result<&'a str, Error> {
     match url.split_once("://") {
-        Some(("zmq", rest)) => zmq_url::zmq_config(url, rest),
+        Some((given, rest)) if given == scheme => Ok(rest),
         _ => Err(Error::InvalidUrl {
             url: url.to_owned(),
-            reason: "not a zmq:// URL".into(),
+            reason: format!("not a {scheme}:// URL"),
         }),
     }
 }

@@ -188,17 +188,25 @@ fn seeds_of(url: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a wait for a first peer listens to, reports and `$peer.up`, made before the peers
+/// are read so that nothing in between is missed; `None` when a peer is up already.
+fn watch_for_peers(
+    emitter: &Emitter,
+) -> Result<Option<(demitter::ErrorStream, demitter::EventStream<RawPayload>)>, CliError> {
+    let errors = emitter.errors();
+    let ups = emitter.events::<RawPayload>(PEER_UP)?;
+    Ok(emitter.peers().is_empty().then_some((errors, ups)))
+}
+
 /// Waits for a first peer; fails once every seed has refused this node, or at `timeout`.
 async fn first_peer(
     emitter: &Emitter,
     seeds: &[String],
     timeout: Duration,
 ) -> Result<(), CliError> {
-    let mut errors = emitter.errors();
-    let mut ups = emitter.events::<RawPayload>(PEER_UP)?;
-    if !emitter.peers().is_empty() {
+    let Some((mut errors, mut ups)) = watch_for_peers(emitter)? else {
         return Ok(());
-    }
+    };
     let deadline = tokio::time::Instant::now() + timeout;
     let mut refusals = Vec::new();
     let mut refused_by = HashSet::new();
@@ -241,11 +249,9 @@ async fn dht_joined(
     mut status: watch::Receiver<DhtStatus>,
     timeout: Duration,
 ) -> Result<(), CliError> {
-    let mut errors = emitter.errors();
-    let mut ups = emitter.events::<RawPayload>(PEER_UP)?;
-    if !emitter.peers().is_empty() {
+    let Some((mut errors, mut ups)) = watch_for_peers(emitter)? else {
         return Ok(());
-    }
+    };
     let dht_failure = async {
         while let Some(report) = errors.recv().await {
             if report.kind == ErrorKind::Network && report.message.contains("DHT") {

@@ -43,6 +43,22 @@ fn start(identity: &PeerIdentity, bootstrap: &str) -> DhtPeer {
     }
 }
 
+/// `n` nodes of `hood` named `node-0`…, once each has found the others.
+async fn start_mesh(hood: &Hood, n: usize, bootstrap: &str) -> Vec<DhtPeer> {
+    let nodes: Vec<DhtPeer> = (0..n)
+        .map(|i| {
+            start(
+                &hood.issue(&format!("node-{i}")).expect("issues"),
+                bootstrap,
+            )
+        })
+        .collect();
+    for node in &nodes {
+        wait_for_peers(node, n - 1).await;
+    }
+    nodes
+}
+
 async fn local_dht() -> (DhtNode, String) {
     let node = DhtNode::start("127.0.0.1:0".parse().expect("addr"), &[])
         .await
@@ -69,17 +85,7 @@ async fn nodes_that_know_only_a_local_dht_node_form_a_mesh_and_see_a_fourth_join
     let (_dht, bootstrap) = local_dht().await;
     let hood = Hood::create("dht").expect("hood");
     let started = Instant::now();
-    let mut nodes: Vec<DhtPeer> = (0..3)
-        .map(|i| {
-            start(
-                &hood.issue(&format!("node-{i}")).expect("issues"),
-                &bootstrap,
-            )
-        })
-        .collect();
-    for node in &nodes {
-        wait_for_peers(node, 2).await;
-    }
+    let mut nodes = start_mesh(&hood, 3, &bootstrap).await;
     println!(
         "three nodes found each other through the DHT in {} ms",
         started.elapsed().as_millis()
@@ -164,17 +170,7 @@ async fn a_node_of_another_hood_is_never_dialled() {
     )
     .await
     .expect("running");
-    let nodes: Vec<DhtPeer> = (0..2)
-        .map(|i| {
-            start(
-                &ours.issue(&format!("node-{i}")).expect("issues"),
-                &bootstrap,
-            )
-        })
-        .collect();
-    for node in &nodes {
-        wait_for_peers(node, 1).await;
-    }
+    let nodes = start_mesh(&ours, 2, &bootstrap).await;
     // Two more lookups each, all made after every node had announced itself.
     for node in nodes.iter().chain([&stranger]) {
         let mut status = node.status.clone();

@@ -3,7 +3,7 @@
 //! counts exactly what [`Node::listener_count`](super::Node::listener_count) counts.
 
 use super::groups::Groups;
-use super::listeners::ListenerTable;
+use super::listeners::{ListenerInfo, ListenerTable};
 use super::observers::CountSubject;
 use super::remote::RemoteInterest;
 use super::requests::{self, Requests};
@@ -24,6 +24,33 @@ pub struct BusListener {
     pub group: Option<String>,
 }
 
+/// A listing being made.
+struct Listing<'a> {
+    me: &'a NodeId,
+    found: Vec<BusListener>,
+}
+
+impl Listing<'_> {
+    /// `n` listeners of `node` on `pattern`, in `group` if any.
+    fn add(&mut self, node: &NodeId, pattern: &Pattern, group: Option<&str>, n: u32) {
+        for _ in 0..n {
+            self.found.push(BusListener {
+                node: node.clone(),
+                local: node == self.me,
+                pattern: pattern.clone(),
+                group: group.map(str::to_owned),
+            });
+        }
+    }
+
+    /// One of this node's listeners, unless it is a spy.
+    fn local<S>(&mut self, listener: &ListenerInfo<S>) {
+        if !listener.flags.spy {
+            self.add(self.me, &listener.pattern, None, 1);
+        }
+    }
+}
+
 /// The tables a listing reads.
 pub(super) struct Tables<'a, S> {
     pub(super) me: &'a NodeId,
@@ -36,22 +63,15 @@ pub(super) struct Tables<'a, S> {
 impl<S: Clone> Tables<'_, S> {
     /// Every listener `subject` counts: this node's first, then by node, pattern and group.
     pub(super) fn list(&self, subject: &CountSubject) -> Vec<BusListener> {
-        let mut found = Vec::new();
-        let mut add = |node: &NodeId, pattern: &Pattern, group: Option<&str>, n: u32| {
-            for _ in 0..n {
-                found.push(BusListener {
-                    node: node.clone(),
-                    local: node == self.me,
-                    pattern: pattern.clone(),
-                    group: group.map(str::to_owned),
-                });
-            }
+        let mut found = Listing {
+            me: self.me,
+            found: Vec::new(),
         };
         match subject {
             CountSubject::Name(key) if key.starts_with(requests::SERVE_PREFIX) => {
                 let name = &key[requests::SERVE_PREFIX.len()..];
                 self.requests
-                    .for_each_local_matching(name, |pattern| add(self.me, pattern, None, 1));
+                    .for_each_local_matching(name, |pattern| found.add(self.me, pattern, None, 1));
                 // A peer announces its responders on `$serve.PATTERN`: listed as PATTERN,
                 // as this node's own are.
                 self.remote.for_each_matching(key, |announced, peer, n| {
@@ -59,42 +79,35 @@ impl<S: Clone> Tables<'_, S> {
                         .as_str()
                         .strip_prefix(requests::SERVE_PREFIX)
                         .and_then(|p| Pattern::new(p).ok());
-                    add(peer, served.as_ref().unwrap_or(announced), None, n);
+                    found.add(peer, served.as_ref().unwrap_or(announced), None, n);
                 });
             }
             CountSubject::Name(name) => {
-                self.listeners.for_each_match(name, |info| {
-                    if !info.flags.spy {
-                        add(self.me, &info.pattern, None, 1);
-                    }
-                });
+                self.listeners.for_each_match(name, |l| found.local(l));
                 self.remote
-                    .for_each_matching(name, |pattern, peer, n| add(peer, pattern, None, n));
+                    .for_each_matching(name, |p, peer, n| found.add(peer, p, None, n));
                 self.groups.for_each_member(
                     self.me,
                     |p| p.matches(name),
-                    |group, node, pattern, n| {
-                        add(node, pattern, Some(group), n);
+                    |g, node, p, n| {
+                        found.add(node, p, Some(g), n);
                     },
                 );
             }
             CountSubject::Pattern(exact) => {
-                self.listeners.for_each_exact(exact, |info| {
-                    if !info.flags.spy {
-                        add(self.me, &info.pattern, None, 1);
-                    }
-                });
+                self.listeners.for_each_exact(exact, |l| found.local(l));
                 self.remote
-                    .for_each_exact(exact, |pattern, peer, n| add(peer, pattern, None, n));
+                    .for_each_exact(exact, |p, peer, n| found.add(peer, p, None, n));
                 self.groups.for_each_member(
                     self.me,
                     |p| p == exact,
-                    |group, node, pattern, n| {
-                        add(node, pattern, Some(group), n);
+                    |g, node, p, n| {
+                        found.add(node, p, Some(g), n);
                     },
                 );
             }
         }
+        let mut found = found.found;
         found.sort_by(|a, b| {
             (!a.local, &a.node, a.pattern.as_str(), &a.group).cmp(&(
                 !b.local,
