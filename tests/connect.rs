@@ -151,6 +151,7 @@ async fn a_zmq_url_with_nothing_there_is_heard_on_errors() {
 #[cfg(feature = "quic")]
 #[tokio::test]
 async fn quic_urls_start_mesh_nodes() {
+    use demitter::quic::dht::DhtBootstrap;
     use demitter::quic::pki;
     let dir = std::env::temp_dir().join(format!("demitter-connect-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -172,6 +173,30 @@ async fn quic_urls_start_mesh_nodes() {
     .await
     .expect("bob starts");
     assert_eq!(a.id().as_str(), "alice", "the certificate names the node");
+    // The DHT parameters, read without binding or sending anything: `dht=on` is the
+    // public DHT through mainline's routers, `dht=HOST:PORT` a private one.
+    let with = |query: &str| {
+        demitter::quic_config(&format!(
+            "quic://127.0.0.1:0?hood={hood}&peer=alice&{query}"
+        ))
+        .expect("parses")
+        .dht
+        .map(|dht| (dht.bootstrap().clone(), dht.port()))
+    };
+    assert_eq!(with("dht=on"), Some((DhtBootstrap::Public, 0)));
+    assert_eq!(
+        with("dht=off&dht=on&dht-port=7000"),
+        Some((DhtBootstrap::Public, 7000))
+    );
+    assert_eq!(
+        with("dht=10.0.0.2:6881,dht.example:6881"),
+        Some((
+            DhtBootstrap::Nodes(vec!["10.0.0.2:6881".into(), "dht.example:6881".into()]),
+            0
+        ))
+    );
+    assert_eq!(with("dht=off"), None);
+    assert_eq!(with("mdns=off"), None, "no DHT unless asked");
     let once = b.once::<String>("via.quic").expect("valid");
     tokio::time::timeout(Duration::from_secs(10), a.wait_for_listeners("via.quic", 1))
         .await
