@@ -66,6 +66,13 @@ pub struct Delivery {
     pub local: usize,
     /// Remote listeners known to match (spies not counted).
     pub remote: usize,
+    /// Peers known to exist whose interest this node had not heard when it emitted: their
+    /// listeners, if any, are not in `remote` (on a sender-filtering transport they were
+    /// sent the event all the same).
+    pub unheard: usize,
+    /// Whether this node had heard the bus ([`Emitter::ready`](crate::Emitter::ready)):
+    /// if not, `remote` may miss peers it had not heard of yet.
+    pub ready: bool,
 }
 
 impl Delivery {

@@ -172,12 +172,15 @@ mod tests {
     /// What `receiver` holds right now, without waiting (the hub delivers as it sends).
     fn arrived(receiver: &dyn Transport) -> Vec<Bytes> {
         let mut got = Vec::new();
-        while let Some(Some(Incoming::Frame {
-            frame: Frame::Control(c),
-            ..
-        })) = receiver.recv().now_or_never()
-        {
-            got.push(c.body);
+        while let Some(Some(incoming)) = receiver.recv().now_or_never() {
+            match incoming {
+                Incoming::Frame {
+                    frame: Frame::Control(c),
+                    ..
+                } => got.push(c.body),
+                Incoming::Joined { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
         }
         got
     }

@@ -65,7 +65,7 @@ pub use inbox::{BatchInbox, InboxSender, Receive};
 pub use index::PatternIndex;
 pub use memory::{MemoryConfig, MemoryHub, MemoryTransport};
 pub use name::{MAX_NAME_BYTES, SYSTEM_PREFIX, is_system, validate_name, validate_user_name};
-pub use node::{BusListener, validate_group};
+pub use node::{BusListener, Readiness, validate_group};
 pub use node_id::NodeId;
 pub use pattern::Pattern;
 pub use payload::{FromPayload, RawPayload, decode_payload, encode_payload};

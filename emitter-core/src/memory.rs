@@ -138,10 +138,14 @@ impl MemoryHub {
     pub fn join(&self) -> MemoryTransport {
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.inner.config.inbox_capacity.max(1));
-        self.inner.members.write().push(Member {
-            id,
-            inbox: tx.clone(),
-        });
+        let peers = {
+            let mut members = self.inner.members.write();
+            members.push(Member {
+                id,
+                inbox: tx.clone(),
+            });
+            members.len() - 1
+        };
         MemoryTransport {
             hub: Arc::clone(&self.inner),
             member: id,
@@ -155,6 +159,7 @@ impl MemoryHub {
             closed: AtomicBool::new(false),
             detached: AtomicBool::new(false),
             cache: Mutex::new(DecodeCache::default()),
+            census: Mutex::new(Some(peers)),
         }
     }
 
@@ -193,6 +198,8 @@ pub struct MemoryTransport {
     closed: AtomicBool,
     detached: AtomicBool,
     cache: Mutex<DecodeCache>,
+    /// How many others were on the hub at join, until the emitter is told.
+    census: Mutex<Option<usize>>,
 }
 
 impl MemoryTransport {
@@ -233,6 +240,7 @@ impl Transport for MemoryTransport {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::broadcast(self.hub.config.max_frame_bytes);
         caps.blocking_send = true;
+        caps.census = true;
         caps
     }
 
@@ -294,6 +302,9 @@ impl Transport for MemoryTransport {
             if self.closed.load(Ordering::Acquire) {
                 return None;
             }
+            if let Some(peers) = self.census.lock().take() {
+                return Some(Incoming::Joined { peers: Some(peers) });
+            }
             if let Some(bytes) = self.ready.lock().pop_front() {
                 return Some(self.decode(bytes));
             }
@@ -314,6 +325,9 @@ impl Transport for MemoryTransport {
         Box::pin(async move {
             if self.closed.load(Ordering::Acquire) {
                 return false;
+            }
+            if let Some(peers) = self.census.lock().take() {
+                into.push(Incoming::Joined { peers: Some(peers) });
             }
             {
                 let mut ready = self.ready.lock();

@@ -46,6 +46,12 @@ pub struct Capabilities {
     /// [`Congestion::Block`](crate::Congestion::Block) holds an emitter back instead of
     /// dropping; otherwise `Block` is the same as `Drop`.
     pub blocking_send: bool,
+    /// It says when it has made contact with the bus ([`Incoming::Joined`]) and names the
+    /// peers it learns exist before they speak ([`Incoming::PeerExists`]), so a node knows
+    /// whom to wait for before it is [ready](crate::Emitter::ready). Otherwise the node
+    /// counts as having heard the bus once every live peer has had a heartbeat interval to
+    /// speak, which holds where every node hears every other (a broadcast bus).
+    pub census: bool,
 }
 
 impl Capabilities {
@@ -57,6 +63,7 @@ impl Capabilities {
             sender_filtering: false,
             authenticated: false,
             blocking_send: false,
+            census: false,
         }
     }
 }
@@ -73,8 +80,23 @@ pub enum Incoming {
     },
     /// A connection to this peer came up.
     PeerUp(NodeId),
-    /// The connection to this peer was lost.
+    /// The connection to this peer was lost (or, for a peer named by
+    /// [`PeerExists`](Incoming::PeerExists) and never reached, it cannot be reached).
     PeerDown(NodeId),
+    /// This peer is on the bus (a neighbour named it), though it has not spoken here yet:
+    /// the node is not [ready](crate::Emitter::ready) until it has heard the peer's
+    /// interest, the peer is lost, or a presence timeout passed. Only from transports that
+    /// declare [`Capabilities::census`].
+    PeerExists(NodeId),
+    /// The transport made contact with the bus: what the peers it knows of were told is on
+    /// its way, and the peers it learnt of so far were named by
+    /// [`PeerExists`](Incoming::PeerExists). `peers` is how many other nodes the bus had,
+    /// where the transport can count them. Sent once, by transports that declare
+    /// [`Capabilities::census`].
+    Joined {
+        /// Other nodes on the bus when this one joined, if known.
+        peers: Option<usize>,
+    },
     /// Something went wrong: an undecodable or oversize frame, a refused peer, frames lost
     /// in an outage. The core puts it on the error channel.
     Report(ErrorReport),

@@ -30,10 +30,20 @@ async fn next_seq(t: &impl Transport) -> u64 {
     }
 }
 
+/// The census comes first: how many others were on the hub at join.
+async fn census(t: &impl Transport) -> Option<usize> {
+    match tokio::time::timeout(Duration::from_secs(5), t.recv()).await {
+        Ok(Some(Incoming::Joined { peers })) => peers,
+        other => panic!("expected the census, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn dropped_receive_futures_lose_nothing_and_order_holds() {
     let hub = MemoryHub::new();
     let (a, b) = (hub.join(), hub.join());
+    assert_eq!(census(&a).await, Some(0));
+    assert_eq!(census(&b).await, Some(1));
     for seq in 1..=300 {
         a.send(event(seq), Destination::All).expect("queued");
     }
@@ -56,6 +66,7 @@ async fn dropped_receive_futures_lose_nothing_and_order_holds() {
 #[tokio::test]
 async fn hostile_bytes_are_reported_and_close_ends_receiving() {
     let transport = Arc::new(MemoryHub::new().join());
+    assert_eq!(census(&*transport).await, Some(0));
     transport
         .inject(Bytes::from_static(b"\x01"))
         .expect("injected");

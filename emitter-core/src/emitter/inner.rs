@@ -31,7 +31,7 @@ use crate::inbox::Receive;
 use crate::lag_queue::{LagQueue, Popped};
 use crate::node::{
     CountSubject, Dispatch, FrameKind, IncomingRequest, ListenerFlags, ListenerInfo, Node,
-    RequestFailure, Transmit,
+    Readiness, RequestFailure, Transmit,
 };
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     pub(crate) serving: TaskTracker,
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) closed: AtomicBool,
+    /// Whether the node has heard the bus, as it last said.
+    pub(crate) readiness: tokio::sync::watch::Sender<Readiness>,
 }
 
 impl Inner {
@@ -145,6 +147,9 @@ impl Inner {
                             ReplyOutcome::NoResponder,
                         ),
                     }
+                }
+                Dispatch::Readiness(readiness) => {
+                    self.readiness.send_replace(readiness);
                 }
                 Dispatch::Reply { id, result } => {
                     if let Some(waiting) = state.replies.remove(&id) {

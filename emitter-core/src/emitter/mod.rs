@@ -41,7 +41,7 @@ use crate::event::{Delivery, Event};
 use crate::inbox::Receive;
 use crate::lag_queue::LagQueue;
 use crate::name::validate_user_name;
-use crate::node::{CountSubject, Node, NodeConfig, RequestFailure};
+use crate::node::{CountSubject, Node, NodeConfig, Readiness, RequestFailure};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::{FromPayload, encode_payload};
@@ -160,6 +160,7 @@ impl Emitter {
             serving: TaskTracker::new(),
             runtime,
             closed: AtomicBool::new(false),
+            readiness: tokio::sync::watch::Sender::new(Readiness::default()),
             config,
         });
         // The hello the node made goes out first.
@@ -558,6 +559,57 @@ impl Emitter {
             }
         }
         Err(Error::Closed)
+    }
+
+    /// Waits until this node has heard the bus: every peer it knows exists (the transport
+    /// named it, connected to it, counted it, or it spoke) has told what it listens on.
+    /// From then on an `emit` reaches every listener that was on the bus, and its
+    /// [`Delivery`] counts them all; a short-lived process (a CLI call, a cron job) waits
+    /// for this before it emits. Resolves at once when the node has heard the bus already.
+    ///
+    /// On transports that make contact themselves (QUIC, the memory hub) this is as soon as
+    /// the peers answered; on the others, once every peer had a heartbeat interval to
+    /// speak. Wrap it in a timeout: a node whose seeds never answer waits as long as it
+    /// takes. [`Error::Closed`] if the emitter closes first.
+    ///
+    /// ```
+    /// # use demitter_core::{Emitter, Event, MemoryHub};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = MemoryHub::new();
+    /// let listener = Emitter::new(hub.join())?;
+    /// let _on = listener.on("job.+", |_: Event<()>| async {})?;
+    /// let sender = Emitter::new(hub.join())?;
+    /// tokio::time::timeout(std::time::Duration::from_secs(5), sender.ready()).await??;
+    /// let delivery = sender.emit("job.done", &()).await?;
+    /// assert_eq!((delivery.remote, delivery.ready), (1, true));
+    /// # Ok(()) }
+    /// ```
+    pub async fn ready(&self) -> Result<(), Error> {
+        let inner = self.inner();
+        let mut readiness = inner.readiness.subscribe();
+        loop {
+            if inner.is_closed() {
+                return Err(Error::Closed);
+            }
+            if readiness.borrow_and_update().ready {
+                return Ok(());
+            }
+            tokio::select! {
+                changed = readiness.changed() => {
+                    if changed.is_err() {
+                        return Err(Error::Closed);
+                    }
+                }
+                () = inner.cancel.cancelled() => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Whether this node has heard the bus now, and how many peers it still waits for
+    /// (see [`ready`](Self::ready)).
+    pub fn readiness(&self) -> Readiness {
+        *self.inner().readiness.borrow()
     }
 
     /// The peers currently known on the bus.

@@ -43,6 +43,7 @@
 
 mod bus_listeners;
 mod groups;
+mod hearing;
 mod listeners;
 mod observers;
 mod output;
@@ -61,6 +62,7 @@ use serde::Serialize;
 
 pub use bus_listeners::BusListener;
 pub use groups::validate_group;
+pub use hearing::Readiness;
 pub use listeners::{ListenerFlags, ListenerInfo};
 pub use observers::CountSubject;
 pub use output::{Dispatch, Emitted, FrameKind, Targets, Transmit};
@@ -82,6 +84,7 @@ use crate::protocol::{
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
 use groups::{GroupRoute, Groups, group_key, parse_group_key};
+use hearing::Hearing;
 use listeners::{InterestChange, ListenerTable};
 use observers::Observers;
 use remote::{RemoteInterest, Route};
@@ -188,6 +191,10 @@ pub struct Node<S> {
     listeners: ListenerTable<S>,
     remote: RemoteInterest,
     presence: Presence,
+    /// Whether the bus was heard: whom this node still waits for.
+    hearing: Hearing,
+    /// What `hearing` said last (and every `Delivery` says).
+    readiness: Readiness,
     /// The last source an event came from, known up in that incarnation: a run of events
     /// from one peer asks presence once. Forgotten at every `$peer.down`.
     known_source: Option<(NodeId, u64)>,
@@ -229,9 +236,17 @@ impl<S: Clone> Node<S> {
     /// A node that joins the bus at `now`: its hello is the first transmit.
     pub fn new(config: NodeConfig, now: Instant) -> Self {
         let catch_up_timeout = config.presence.peer_timeout * 2;
+        let hearing = Hearing::new(
+            config.capabilities.census,
+            now,
+            config.presence.heartbeat_interval,
+            config.presence.peer_timeout,
+        );
         let mut presence = Presence::new(config.id.clone(), config.epoch, config.presence, now);
         let hello = presence.start(now);
         let mut node = Self {
+            hearing,
+            readiness: Readiness::default(),
             sequencing: Sequencing::new(
                 config.epoch,
                 config.max_tracked_sequences,
@@ -602,27 +617,7 @@ impl<S: Clone> Node<S> {
                 limit: self.caps.max_frame_bytes,
             });
         }
-        if self
-            .last_emitted
-            .as_ref()
-            .is_none_or(|last| last.name != name)
-        {
-            // The last route's buffers are reused: switching names allocates nothing.
-            let mut route = self.last_emitted.take().unwrap_or_default();
-            route.name.clear();
-            route.name.push_str(name);
-            route.local.clear();
-            route.counted = 0;
-            self.listeners.for_each_match(name, |l| {
-                if !l.flags.spy {
-                    route.counted += 1;
-                }
-                route.local.push(l.sink.clone());
-            });
-            route.remote = self.remote.route(name);
-            route.groups = self.groups.route(name, &self.id);
-            self.last_emitted = Some(route);
-        }
+        self.look_up_route(name);
         let route = self.last_emitted.get_or_insert_with(EmitRoute::default);
         let destination = if self.caps.sender_filtering {
             (!route.remote.peers.is_empty())
@@ -634,6 +629,8 @@ impl<S: Clone> Node<S> {
         let mut delivery = Delivery {
             local: route.counted,
             remote: route.remote.count,
+            unheard: self.readiness.unheard,
+            ready: self.readiness.ready,
         };
         let groups = std::mem::take(&mut route.groups);
         if !groups.is_empty() {
@@ -696,6 +693,35 @@ impl<S: Clone> Node<S> {
             )
         });
         Ok(Emitted { delivery, local })
+    }
+
+    /// Makes `last_emitted` the route of `name`, looking it up unless it already is.
+    fn look_up_route(&mut self, name: &str) {
+        if self
+            .last_emitted
+            .as_ref()
+            .is_none_or(|last| last.name != name)
+        {
+            // The last route's buffers are reused: switching names allocates nothing.
+            let mut route = self.last_emitted.take().unwrap_or_default();
+            route.name.clear();
+            route.name.push_str(name);
+            route.local.clear();
+            route.counted = 0;
+            self.listeners.for_each_match(name, |l| {
+                if !l.flags.spy {
+                    route.counted += 1;
+                }
+                route.local.push(l.sink.clone());
+            });
+            route.remote = self.remote.route(name);
+            if self.caps.sender_filtering && !self.hearing.reachable().is_empty() {
+                // Peers not heard yet get everything: they match exactly on receipt.
+                route.remote = route.remote.with_peers(self.hearing.reachable());
+            }
+            route.groups = self.groups.route(name, &self.id);
+            self.last_emitted = Some(route);
+        }
     }
 
     /// Sends event `name` (number `seq`) to one member of each of `groups`, chosen in
@@ -1152,14 +1178,46 @@ impl<S: Clone> Node<S> {
             Incoming::Frame { from, frame } => self.handle_frame(now, from.as_ref(), frame),
             Incoming::PeerUp(peer) => {
                 self.now = self.now.max(now);
+                if !self.presence.has_heard(&peer) && self.hearing.pending(&peer, true, now) {
+                    self.forget_last_route();
+                }
                 let actions = self.presence.peer_connected(&peer);
                 self.apply(actions);
             }
             Incoming::PeerDown(peer) => {
+                if self.hearing.settled(&peer) {
+                    self.forget_last_route();
+                }
                 let actions = self.presence.peer_lost(&peer);
                 self.apply(actions);
             }
+            Incoming::PeerExists(peer) => {
+                self.now = self.now.max(now);
+                if peer != self.id && !self.presence.has_heard(&peer) {
+                    self.hearing.pending(&peer, false, now);
+                    self.update_readiness();
+                }
+            }
+            Incoming::Joined { peers } => {
+                self.now = self.now.max(now);
+                self.hearing.joined(peers, now);
+                self.update_readiness();
+            }
             Incoming::Report(report) => self.report(report),
+        }
+    }
+
+    /// Whether this node has heard the bus, and how many peers it still waits for.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness
+    }
+
+    /// Works out the readiness again; a change is dispatched.
+    fn update_readiness(&mut self) {
+        let now = self.hearing.readiness(self.presence.heard_count());
+        if now != self.readiness {
+            self.readiness = now;
+            self.dispatches.push_back(Dispatch::Readiness(now));
         }
     }
 
@@ -1354,6 +1412,7 @@ impl<S: Clone> Node<S> {
             .next_deadline()
             .min(self.sequencing.next_deadline());
         let next = self.requests.next_deadline().map_or(next, |d| d.min(next));
+        let next = self.hearing.next_deadline().map_or(next, |d| d.min(next));
         self.retained.next_deadline().map_or(next, |d| d.min(next))
     }
 
@@ -1369,6 +1428,10 @@ impl<S: Clone> Node<S> {
         }
         let actions = self.presence.tick(now);
         self.apply(actions);
+        if self.hearing.expire(now) {
+            self.forget_last_route();
+        }
+        self.update_readiness();
         let failed = self.requests.expire(now);
         self.fail_requests(failed);
         for finished in self.retained.expire(now) {
@@ -1490,6 +1553,11 @@ impl<S: Clone> Node<S> {
                 Action::Send { to, message } => self.send_control(message, to),
                 Action::PeerUp(peer) => {
                     tracing::info!(%peer, "peer up");
+                    if !self.presence.has_heard(&peer)
+                        && self.hearing.pending(&peer, true, self.now)
+                    {
+                        self.forget_last_route();
+                    }
                     // A peer back from an outage learns at once what of ours it missed,
                     // however long ago our repeated marks ended.
                     for marks in self.sequencing.all_marks() {
@@ -1505,6 +1573,9 @@ impl<S: Clone> Node<S> {
                 }
                 Action::PeerDown(peer) => {
                     self.known_source = None;
+                    if self.hearing.settled(&peer) {
+                        self.forget_last_route();
+                    }
                     let failed = self.requests.peer_lost(&peer);
                     self.fail_requests(failed);
                     for finished in self.retained.peer_lost(&peer) {
@@ -1547,12 +1618,18 @@ impl<S: Clone> Node<S> {
                     self.forget_last_route();
                     counts_changed = true;
                 }
+                Action::Heard(peer) => {
+                    if self.hearing.settled(&peer) {
+                        self.forget_last_route();
+                    }
+                }
                 Action::Report(report) => self.report(report),
             }
         }
         if counts_changed {
             self.notify_counts();
         }
+        self.update_readiness();
         // Last, after whatever told the peer of this node's interest: what it emits after
         // answering is already on its way here.
         for peer in came_up {

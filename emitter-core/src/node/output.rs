@@ -77,6 +77,8 @@ pub enum Dispatch<S> {
         /// The reply, or why none came.
         result: Result<RawEvent, RequestFailure>,
     },
+    /// Whether the node has heard the bus changed ([`Node::readiness`](super::Node::readiness)).
+    Readiness(super::Readiness),
 }
 
 /// What [`Node::emit`](super::Node::emit) did.

@@ -25,6 +25,16 @@ pub(crate) struct Route {
 }
 
 impl Route {
+    /// This route, and `more` peers besides (each once).
+    pub(crate) fn with_peers(&self, more: &[NodeId]) -> Self {
+        let mut peers: Vec<NodeId> = self.peers.to_vec();
+        peers.extend(more.iter().filter(|p| !self.peers.contains(p)).cloned());
+        Self {
+            count: self.count,
+            peers: Arc::from(peers),
+        }
+    }
+
     /// No listener anywhere.
     pub(crate) fn nowhere() -> Self {
         Self {

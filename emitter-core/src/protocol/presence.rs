@@ -65,6 +65,9 @@ pub enum Action {
         /// Its new count on that peer.
         count: Option<u32>,
     },
+    /// A peer's whole interest is now known (its hello or a snapshot arrived), for the
+    /// first time in its incarnation.
+    Heard(NodeId),
     /// Something a peer sent was refused.
     Report(ErrorReport),
 }
@@ -77,6 +80,8 @@ struct Peer {
     last_seen: Instant,
     /// When this incarnation was first heard.
     since: Instant,
+    /// Whether its whole interest arrived (a hello or a snapshot) in this incarnation.
+    interest_known: bool,
 }
 
 /// The presence state machine of one node.
@@ -167,6 +172,16 @@ impl Presence {
         self.peers.get(peer)?.interest.get(&pattern).copied()
     }
 
+    /// Whether `peer` is up and its whole interest known.
+    pub fn has_heard(&self, peer: &NodeId) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.interest_known)
+    }
+
+    /// How many peers are up with their whole interest known.
+    pub fn heard_count(&self) -> usize {
+        self.peers.values().filter(|p| p.interest_known).count()
+    }
+
     /// Whether `peer` is known in incarnation `epoch` (or is this node).
     pub fn is_known(&self, peer: &NodeId, epoch: u64) -> bool {
         *peer == self.me || self.peers.get(peer).is_some_and(|p| p.epoch == epoch)
@@ -254,7 +269,9 @@ impl Presence {
                 if version <= peer.version {
                     return out;
                 }
-                let missed = version > peer.version + 1;
+                // A peer whose whole interest never arrived is asked for it, whatever
+                // the delta says.
+                let missed = version > peer.version + 1 || !peer.interest_known;
                 peer.version = version;
                 self.set_remote(from, &pattern, count, &mut out);
                 if missed {
@@ -262,7 +279,10 @@ impl Presence {
                 }
             }
             Control::Heartbeat { version, .. } => {
-                let behind = self.peers.get(from).is_some_and(|p| version > p.version);
+                let behind = self
+                    .peers
+                    .get(from)
+                    .is_some_and(|p| version > p.version || !p.interest_known);
                 if behind || known == Known::New {
                     out.push(self.resync_request(from));
                 }
@@ -424,6 +444,7 @@ impl Presence {
                 interest: HashMap::new(),
                 last_seen: now,
                 since: now,
+                interest_known: false,
             },
         );
         out.push(Action::PeerUp(from.clone()));
@@ -457,6 +478,8 @@ impl Presence {
             return;
         }
         peer.version = version;
+        let first = !peer.interest_known;
+        peer.interest_known = true;
         let mut fresh: HashMap<Pattern, u32> = HashMap::with_capacity(interest.len());
         for entry in interest {
             match Pattern::new(&entry.pattern) {
@@ -503,6 +526,9 @@ impl Presence {
             }
         }
         peer.interest = fresh;
+        if first {
+            out.push(Action::Heard(from.clone()));
+        }
     }
 
     fn set_remote(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use demitter_core::node::{
-    Dispatch, IncomingRequest, ListenerFlags, Node, NodeConfig, RequestFailure, Transmit,
+    Dispatch, IncomingRequest, ListenerFlags, Node, NodeConfig, Readiness, RequestFailure, Transmit,
 };
 use demitter_core::protocol::PresenceConfig;
 use demitter_core::{
@@ -36,6 +36,8 @@ pub(crate) struct SimNode {
     pub(crate) requests: Vec<IncomingRequest>,
     /// What became of its own requests: (number, outcome).
     pub(crate) replies: Vec<(u64, Result<RawEvent, RequestFailure>)>,
+    /// Each change of whether it had heard the bus.
+    pub(crate) readiness: Vec<Readiness>,
     pub(crate) up: bool,
 }
 
@@ -111,6 +113,7 @@ impl Sim {
                 counts: Vec::new(),
                 requests: Vec::new(),
                 replies: Vec::new(),
+                readiness: Vec::new(),
                 up: true,
             });
         }
@@ -307,6 +310,7 @@ impl Sim {
                     Dispatch::Report(report) => n.reports.push(report),
                     Dispatch::Request(request) => n.requests.push(request),
                     Dispatch::Reply { id, result } => n.replies.push((id, result)),
+                    Dispatch::Readiness(readiness) => n.readiness.push(readiness),
                 }
             }
         }
