@@ -13,10 +13,6 @@ use tokio::io::{AsyncBufReadExt as _, BufReader, Lines, Stdin};
 use crate::bus::BusArgs;
 use crate::error::CliError;
 
-/// How long `emit` gives the bus to tell it about listeners when it waits for none in
-/// particular.
-const SETTLE: Duration = Duration::from_secs(1);
-
 /// What to emit, and where.
 #[derive(Debug, clap::Args)]
 pub(crate) struct EmitArgs {
@@ -27,8 +23,8 @@ pub(crate) struct EmitArgs {
     /// it the payload is null.
     json: Option<String>,
     /// Wait until at least N listeners are known on the bus before emitting (an error if
-    /// they do not appear within --timeout). Without it, emit gives the bus up to a second
-    /// to tell it of a first listener, and emits then whoever listens.
+    /// they do not appear within --timeout). Without it, emit waits until it has heard
+    /// every node on the bus (at most --timeout), and emits to whoever listens then.
     #[arg(long, value_name = "N")]
     wait_for: Option<usize>,
     /// Emit the event this many times (each gets its own sequence number); with `-`, each
@@ -161,6 +157,9 @@ struct Reached {
     total: u64,
     least: Option<u64>,
     most: u64,
+    /// The most peers not heard yet at an emit (at least 1 when the bus was not heard in
+    /// full): the counts may miss their listeners.
+    unheard: u64,
 }
 
 impl Reached {
@@ -172,8 +171,21 @@ impl Reached {
         self.most = self.most.max(n);
     }
 
-    /// `reached 1 listener`, or for several emits `emitted 3 events: reached …`.
+    /// `reached 1 listener`, or for several emits `emitted 3 events: reached …`; said to
+    /// be a lower bound when the bus was not heard in full.
     fn describe(&self) -> String {
+        let counts = self.counts();
+        if self.unheard == 0 {
+            return counts;
+        }
+        format!(
+            "{counts} as far as known: the bus was not heard in full ({} peer{} not heard)",
+            self.unheard,
+            if self.unheard == 1 { "" } else { "s" }
+        )
+    }
+
+    fn counts(&self) -> String {
         let plural = |n: u64| if n == 1 { "" } else { "s" };
         if self.emits == 1 {
             format!("reached {} listener{}", self.total, plural(self.total))
@@ -248,6 +260,9 @@ async fn emit_each(
                 emitter.emit(&args.name, &payload).await?
             };
             reached.add(delivery.total() as u64);
+            if !delivery.ready {
+                reached.unheard = reached.unheard.max(delivery.unheard as u64).max(1);
+            }
         }
         if args.count == 0 {
             return Ok(());
@@ -255,15 +270,16 @@ async fn emit_each(
     }
 }
 
-/// Waits for `--wait-for` listeners, or gives the bus a moment to say who listens.
+/// Waits until the bus is heard (not hearing it in --timeout is said with the count, not
+/// an error), then for `--wait-for` listeners within what is left of --timeout.
 async fn wait_for_listeners(emitter: &Emitter, args: &EmitArgs) -> Result<(), CliError> {
+    let start = tokio::time::Instant::now();
+    let _ = tokio::time::timeout(args.bus.timeout, emitter.ready()).await;
     let Some(wanted) = args.wait_for else {
-        // No listener is not an error.
-        let _ = tokio::time::timeout(SETTLE, emitter.wait_for_listeners(&args.name, 1)).await;
         return Ok(());
     };
-    tokio::time::timeout(
-        args.bus.timeout,
+    tokio::time::timeout_at(
+        start + args.bus.timeout,
         emitter.wait_for_listeners(&args.name, wanted),
     )
     .await
@@ -300,6 +316,14 @@ mod tests {
         assert_eq!(
             reached.describe(),
             "emitted 2 events: reached 4 listeners in all (1 to 3 each)"
+        );
+        reached.unheard = 2;
+        assert!(
+            reached
+                .describe()
+                .ends_with("as far as known: the bus was not heard in full (2 peers not heard)"),
+            "{}",
+            reached.describe()
         );
     }
 }

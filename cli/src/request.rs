@@ -48,10 +48,16 @@ async fn request(
     args: &RequestArgs,
     query: &Value,
 ) -> Result<Value, CliError> {
-    // A node that just joined learns of the responders as the bus tells it: give it up to
-    // --timeout to hear of one before saying there is none.
-    let known =
-        tokio::time::timeout(args.bus.timeout, emitter.wait_for_responders(&args.name, 1)).await;
+    // A node that just joined learns of the responders as the bus tells it: once it has
+    // heard the bus it knows them all; a responder still on its way gets what is left of
+    // --timeout.
+    let start = tokio::time::Instant::now();
+    let _ = tokio::time::timeout(args.bus.timeout, emitter.ready()).await;
+    let known = tokio::time::timeout_at(
+        start + args.bus.timeout,
+        emitter.wait_for_responders(&args.name, 1),
+    )
+    .await;
     if known.is_err() {
         return Err(CliError::Request(Error::NoResponder {
             name: args.name.clone(),

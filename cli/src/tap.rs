@@ -76,8 +76,15 @@ async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), C
     } else {
         system_events(joined, &mut events, args, pattern)?
     };
-    // Listening means the bus delivers here: the forwarder has the subscription.
+    // Listening means the bus delivers here: the forwarder has the subscription, and
+    // this node has heard every node on the bus (within --timeout; not hearing them all is
+    // no error, but another node with this id is).
     joined.subscribed().await?;
+    if let Ok(Err(refused @ demitter::Error::DuplicateId { .. })) =
+        tokio::time::timeout(args.bus.timeout, joined.emitter.ready()).await
+    {
+        return Err(refused.into());
+    }
     eprintln!("listening on `{}` at {}", args.pattern, args.bus.url);
     let mut printed = 0u64;
     if args.count == Some(0) {

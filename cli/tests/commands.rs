@@ -310,7 +310,7 @@ async fn emit_help_shows_no_default_that_its_text_contradicts() {
         .and_then(|rest| rest.split("\n  -").next())
         .unwrap_or_else(|| panic!("--wait-for in {help}"));
     assert!(!wait_for.contains("[default"), "{wait_for}");
-    assert!(wait_for.contains("up to a second"), "{wait_for}");
+    assert!(wait_for.contains("heard every node"), "{wait_for}");
 }
 
 /// The forwarder takes `DEMITTER_LOG`, as every other command does (over `LOG_LEVEL`).

@@ -164,6 +164,18 @@ pub enum Error {
         #[source]
         source: TransportSource,
     },
+    /// Another live node on the bus has this node's id, and was there first: this one gave
+    /// way (it said goodbye and sends nothing more). Each node needs an id of its own.
+    #[error(
+        "another node on the bus already has the id {id:?}{}; this one gave way (each node needs an id of its own)",
+        address.as_ref().map(|a| format!(" (at {a})")).unwrap_or_default()
+    )]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// Where the other node is, where the transport knows.
+        address: Option<String>,
+    },
     /// A URL that `connect` cannot use.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {

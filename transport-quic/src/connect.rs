@@ -210,8 +210,10 @@ impl Mesh {
             AddressOrigin::Learned,
             Instant::now(),
         );
-        self.deliver(events).await;
+        // Gossip first: a peer takes its first record as the sign that whom this node
+        // knows has arrived, and the emitter's answer to `PeerUp` must come after it.
         self.gossip_about(&link);
+        self.deliver(events).await;
         self.tasks
             .spawn(link::write_loop(Arc::clone(self), Arc::clone(&link), send));
         self.tasks

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use demitter_core::NodeId;
+use demitter_core::{ErrorKind, ErrorReport, Incoming, NodeId};
 
 use crate::link::Link;
 use crate::mesh::Mesh;
@@ -47,10 +47,11 @@ impl Mesh {
         }
     }
 
-    /// Remembers the peers a gossip record names; returns a complaint about bad entries.
-    pub(crate) fn learn_gossip(&self, from: &NodeId, peers: Peers) -> Option<String> {
+    /// Remembers the peers a gossip record names, and tells the emitter of those this node
+    /// is not connected to (it waits for them before it is ready) and of bad entries.
+    pub(crate) fn learn_gossip(&self, from: &NodeId, peers: Peers, out: &mut Vec<Incoming>) {
         if !self.config.gossip {
-            return None;
+            return;
         }
         let mut bad = 0usize;
         let usable = peers
@@ -66,10 +67,29 @@ impl Mesh {
                     }
                 },
             );
+        let usable: Vec<(NodeId, std::net::SocketAddr)> = usable.collect();
+        {
+            let links = self.links.read();
+            out.extend(
+                usable
+                    .iter()
+                    .filter(|(name, _)| *name != self.me && !links.contains_key(name))
+                    .map(|(name, _)| Incoming::PeerExists(name.clone())),
+            );
+        }
         let learned = self.directory.lock().learn_gossip(usable, Instant::now());
         if learned {
             self.dial_wake.notify_one();
         }
-        (bad > 0).then(|| format!("{bad} unusable address(es) in gossip from `{from}`"))
+        if bad > 0 {
+            out.push(Incoming::Report(
+                ErrorReport::new(
+                    ErrorKind::Deserialization,
+                    1,
+                    format!("{bad} unusable address(es) in gossip from `{from}`"),
+                )
+                .with_peer(from.as_str()),
+            ));
+        }
     }
 }

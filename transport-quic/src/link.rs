@@ -64,8 +64,12 @@ pub(crate) trait LinkHost: Send + Sync + 'static {
     fn report(&self, report: ErrorReport) -> impl Future<Output = ()> + Send {
         self.deliver(vec![Incoming::Report(report)])
     }
-    /// Remembers the peers a gossip record names; returns a complaint about bad entries.
-    fn learn_gossip(&self, from: &NodeId, peers: Peers) -> Option<String>;
+    /// Remembers the peers a gossip record names; tells the emitter of those it is not
+    /// connected to (and of bad entries) through `out`.
+    fn learn_gossip(&self, from: &NodeId, peers: Peers, out: &mut Vec<Incoming>);
+    /// A link's first record arrived: the peer's gossip, which it sends first, is in.
+    /// The first time, the emitter hears that this node has made contact with the bus.
+    fn first_record(&self, out: &mut Vec<Incoming>);
     /// The link's connection ended.
     fn link_ended(
         &self,
@@ -188,6 +192,55 @@ pub(crate) async fn write_loop(
     link.flushed.cancel();
 }
 
+/// What [`take_record`] left the read loop to do.
+enum Taken {
+    /// Read on.
+    More,
+    /// Nothing more is buffered.
+    Drained,
+    /// The stream is beyond repair.
+    Broken,
+}
+
+/// Turns one record (or its absence, or the decoder's error) into what the emitter hears.
+fn take_record(
+    host: &impl LinkHost,
+    link: &Link,
+    record: Result<Option<(u8, bytes::Bytes)>, demitter_core::Error>,
+    max_frame: usize,
+    cache: &mut DecodeCache,
+    batch: &mut Vec<Incoming>,
+) -> Taken {
+    let bad = |message: String| {
+        Incoming::Report(
+            ErrorReport::new(ErrorKind::Deserialization, 1, message).with_peer(link.peer.as_str()),
+        )
+    };
+    match record {
+        Ok(Some((KIND_FRAME, body))) => match Frame::decode_cached(body, max_frame, cache) {
+            Ok(frame) => batch.push(Incoming::Frame {
+                from: Some(link.peer.clone()),
+                frame,
+            }),
+            Err(e) => batch.push(bad(format!("from peer `{}`: {e}", link.peer))),
+        },
+        Ok(Some((KIND_PEERS, body))) => match wire::decode_message::<Peers>("gossip", &body) {
+            Ok(peers) => host.learn_gossip(&link.peer, peers, batch),
+            Err(e) => batch.push(bad(format!("from peer `{}`: {e}", link.peer))),
+        },
+        Ok(Some((kind, _))) => batch.push(bad(format!(
+            "peer `{}` sent a record of unknown kind {kind}; skipped",
+            link.peer
+        ))),
+        Ok(None) => return Taken::Drained,
+        Err(e) => {
+            batch.push(bad(format!("peer `{}` sent {e}; disconnected", link.peer)));
+            return Taken::Broken;
+        }
+    }
+    Taken::More
+}
+
 /// Reads the peer's records until its stream or the connection ends, then ends the link.
 pub(crate) async fn read_loop(
     host: Arc<impl LinkHost>,
@@ -201,45 +254,25 @@ pub(crate) async fn read_loop(
     // holds, the core's "is the source the peer?" check is a pointer compare.
     let mut cache = DecodeCache::default();
     cache.remember_source(link.peer.clone());
-    let bad = |message: String| {
-        Incoming::Report(
-            ErrorReport::new(ErrorKind::Deserialization, 1, message).with_peer(link.peer.as_str()),
-        )
-    };
+    let mut first = true;
     loop {
         let mut batch = Vec::new();
         let mut broken = false;
         loop {
-            match decoder.next_record(&mut buf) {
-                Ok(Some((KIND_FRAME, body))) => {
-                    match Frame::decode_cached(body, max_frame, &mut cache) {
-                        Ok(frame) => batch.push(Incoming::Frame {
-                            from: Some(link.peer.clone()),
-                            frame,
-                        }),
-                        Err(e) => batch.push(bad(format!("from peer `{}`: {e}", link.peer))),
-                    }
-                }
-                Ok(Some((KIND_PEERS, body))) => {
-                    match wire::decode_message::<Peers>("gossip", &body) {
-                        Ok(peers) => {
-                            if let Some(complaint) = host.learn_gossip(&link.peer, peers) {
-                                batch.push(bad(complaint));
-                            }
-                        }
-                        Err(e) => batch.push(bad(format!("from peer `{}`: {e}", link.peer))),
-                    }
-                }
-                Ok(Some((kind, _))) => batch.push(bad(format!(
-                    "peer `{}` sent a record of unknown kind {kind}; skipped",
-                    link.peer
-                ))),
-                Ok(None) => break,
-                Err(e) => {
-                    batch.push(bad(format!("peer `{}` sent {e}; disconnected", link.peer)));
+            let record = decoder.next_record(&mut buf);
+            let is_record = matches!(record, Ok(Some(_)));
+            match take_record(&*host, &link, record, max_frame, &mut cache, &mut batch) {
+                Taken::More => {}
+                Taken::Drained => break,
+                Taken::Broken => {
                     broken = true;
                     break;
                 }
+            }
+            if first && is_record {
+                // After the first record: the peer's gossip, which it sends first, is in.
+                first = false;
+                host.first_record(&mut batch);
             }
         }
         host.deliver(batch).await;

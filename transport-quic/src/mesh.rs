@@ -55,6 +55,8 @@ pub(crate) struct Mesh {
     pub(crate) closing: AtomicBool,
     /// How many peers are connected, for those who wait on it.
     pub(crate) peer_count: tokio::sync::watch::Sender<usize>,
+    /// Whether the emitter was told this node made contact with the bus.
+    pub(crate) joined: AtomicBool,
 }
 
 impl Mesh {
@@ -110,6 +112,7 @@ impl Mesh {
             next_link_id: AtomicU64::new(1),
             closing: AtomicBool::new(false),
             peer_count: tokio::sync::watch::Sender::new(0),
+            joined: AtomicBool::new(false),
             config,
         });
         tracing::info!(name = %mesh.me, addr = %local_addr, "QUIC mesh node listening");
@@ -117,6 +120,18 @@ impl Mesh {
             .spawn_on(Arc::clone(&mesh).accept_loop(), &runtime);
         mesh.tasks.spawn_on(Arc::clone(&mesh).dial_loop(), &runtime);
         mesh.start_discovery(&runtime);
+        if mesh.config.seeds.is_empty()
+            && mesh.config.discovery.is_empty()
+            && mesh.config.dht.is_none()
+            && !mesh.joined.swap(true, Ordering::AcqRel)
+        {
+            // Nobody to find: the bus is whoever dials in, and this node has joined it.
+            let told = Arc::clone(&mesh);
+            mesh.tasks.spawn_on(
+                async move { told.deliver(vec![Incoming::Joined { peers: None }]).await },
+                &runtime,
+            );
+        }
         Ok((mesh, received))
     }
 
@@ -331,8 +346,14 @@ impl LinkHost for Mesh {
         Mesh::deliver(self, batch)
     }
 
-    fn learn_gossip(&self, from: &NodeId, peers: Peers) -> Option<String> {
-        Mesh::learn_gossip(self, from, peers)
+    fn learn_gossip(&self, from: &NodeId, peers: Peers, out: &mut Vec<Incoming>) {
+        Mesh::learn_gossip(self, from, peers, out);
+    }
+
+    fn first_record(&self, out: &mut Vec<Incoming>) {
+        if !self.joined.swap(true, Ordering::AcqRel) {
+            out.push(Incoming::Joined { peers: None });
+        }
     }
 
     fn link_ended(

@@ -112,6 +112,7 @@ impl Transport for QuicTransport {
         caps.sender_filtering = true;
         caps.authenticated = true;
         caps.blocking_send = true;
+        caps.census = true;
         caps
     }
 

@@ -570,7 +570,8 @@ impl Emitter {
     /// On transports that make contact themselves (QUIC, the memory hub) this is as soon as
     /// the peers answered; on the others, once every peer had a heartbeat interval to
     /// speak. Wrap it in a timeout: a node whose seeds never answer waits as long as it
-    /// takes. [`Error::Closed`] if the emitter closes first.
+    /// takes. [`Error::Closed`] if the emitter closes first; [`Error::DuplicateId`] if
+    /// another node on the bus had this one's id first (this one then gave way).
     ///
     /// ```
     /// # use demitter_core::{Emitter, Event, MemoryHub};
@@ -589,10 +590,14 @@ impl Emitter {
         let inner = self.inner();
         let mut readiness = inner.readiness.subscribe();
         loop {
+            let now = *readiness.borrow_and_update();
+            if now.refused {
+                return Err(inner.state.lock().node.closed_error());
+            }
             if inner.is_closed() {
                 return Err(Error::Closed);
             }
-            if readiness.borrow_and_update().ready {
+            if now.ready {
                 return Ok(());
             }
             tokio::select! {

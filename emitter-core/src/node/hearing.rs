@@ -27,6 +27,9 @@ pub struct Readiness {
     pub ready: bool,
     /// Peers known to exist whose interest has not arrived yet.
     pub unheard: usize,
+    /// Another node with this id was on the bus first, and this one gave way: it will
+    /// never be ready ([`Error::DuplicateId`](crate::Error::DuplicateId)).
+    pub refused: bool,
 }
 
 /// How far joining the bus has come.
@@ -183,6 +186,7 @@ impl Hearing {
         Readiness {
             ready: joined && self.pending.is_empty(),
             unheard: self.pending.len(),
+            refused: false,
         }
     }
 
@@ -226,7 +230,8 @@ mod tests {
             h.readiness(0),
             Readiness {
                 ready: false,
-                unheard: 1
+                unheard: 1,
+                refused: false,
             }
         );
         h.settled(&id("a"));

@@ -42,6 +42,7 @@
 //! ```
 
 mod bus_listeners;
+mod duplicates;
 mod groups;
 mod hearing;
 mod listeners;
@@ -83,6 +84,7 @@ use crate::protocol::{
 };
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
+use duplicates::{Duplicates, Verdict};
 use groups::{GroupRoute, Groups, group_key, parse_group_key};
 use hearing::Hearing;
 use listeners::{InterestChange, ListenerTable};
@@ -98,6 +100,9 @@ const REQUEST_OVERHEAD: usize = 128;
 
 /// Bytes one retained value takes in a [`Control::LastValues`] beside its name and payload.
 const LAST_VALUE_OVERHEAD: usize = 48;
+
+/// When a closed node says its timers want it next: never, in effect.
+const CLOSED_TIMER: Duration = Duration::from_secs(3600);
 
 /// The longest node id: an answer's `to` can be any peer's.
 const MAX_NODE_ID_BYTES: usize = 255;
@@ -195,6 +200,8 @@ pub struct Node<S> {
     hearing: Hearing,
     /// What `hearing` said last (and every `Delivery` says).
     readiness: Readiness,
+    /// Other nodes with this id.
+    duplicates: Duplicates,
     /// The last source an event came from, known up in that incarnation: a run of events
     /// from one peer asks presence once. Forgotten at every `$peer.down`.
     known_source: Option<(NodeId, u64)>,
@@ -242,9 +249,11 @@ impl<S: Clone> Node<S> {
             config.presence.heartbeat_interval,
             config.presence.peer_timeout,
         );
+        let duplicates = Duplicates::new(config.epoch, now, config.presence.heartbeat_interval);
         let mut presence = Presence::new(config.id.clone(), config.epoch, config.presence, now);
         let hello = presence.start(now);
         let mut node = Self {
+            duplicates,
             hearing,
             readiness: Readiness::default(),
             sequencing: Sequencing::new(
@@ -287,9 +296,23 @@ impl<S: Clone> Node<S> {
         self.epoch
     }
 
-    /// Whether [`close`](Self::close) was called.
+    /// Whether [`close`](Self::close) was called, or the node gave way to another with its
+    /// id.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Why calls fail once closed: [`Error::DuplicateId`] for a node that gave way to
+    /// another with its id, [`Error::Closed`] otherwise.
+    pub fn closed_error(&self) -> Error {
+        if self.duplicates.is_refused() {
+            Error::DuplicateId {
+                id: self.id.to_string(),
+                address: None,
+            }
+        } else {
+            Error::Closed
+        }
     }
 
     // ---- listeners ---------------------------------------------------------------------
@@ -302,7 +325,7 @@ impl<S: Clone> Node<S> {
         sink: S,
     ) -> Result<u64, Error> {
         if self.closed {
-            return Err(Error::Closed);
+            return Err(self.closed_error());
         }
         let (id, change) = self.listeners.add(pattern, flags, sink);
         self.forget_last_route();
@@ -376,7 +399,7 @@ impl<S: Clone> Node<S> {
         sink: S,
     ) -> Result<u64, Error> {
         if self.closed {
-            return Err(Error::Closed);
+            return Err(self.closed_error());
         }
         validate_group(group)?;
         if is_system(pattern.as_str()) {
@@ -608,7 +631,7 @@ impl<S: Clone> Node<S> {
     /// starts no timer.
     pub fn emit(&mut self, name: &str, payload: Bytes) -> Result<Emitted<S>, Error> {
         if self.closed {
-            return Err(Error::Closed);
+            return Err(self.closed_error());
         }
         let size = EVENT_OVERHEAD + self.id.len() + name.len() + payload.len();
         if size > self.caps.max_frame_bytes {
@@ -994,7 +1017,7 @@ impl<S: Clone> Node<S> {
     /// (as [`Dispatch::Request`]). Returns its id.
     pub fn add_responder(&mut self, pattern: Pattern) -> Result<u64, Error> {
         if self.closed {
-            return Err(Error::Closed);
+            return Err(self.closed_error());
         }
         let key = serve_key(pattern.as_str());
         let (id, count) = self.requests.add_responder(pattern);
@@ -1036,7 +1059,7 @@ impl<S: Clone> Node<S> {
         timeout: Duration,
     ) -> Result<u64, Error> {
         if self.closed {
-            return Err(Error::Closed);
+            return Err(self.closed_error());
         }
         let size = REQUEST_OVERHEAD + 2 * self.id.len() + name.len() + payload.len();
         if size > self.caps.max_frame_bytes {
@@ -1214,7 +1237,11 @@ impl<S: Clone> Node<S> {
 
     /// Works out the readiness again; a change is dispatched.
     fn update_readiness(&mut self) {
-        let now = self.hearing.readiness(self.presence.heard_count());
+        let mut now = self.hearing.readiness(self.presence.heard_count());
+        if self.duplicates.is_refused() {
+            now.ready = false;
+            now.refused = true;
+        }
         if now != self.readiness {
             self.readiness = now;
             self.dispatches.push_back(Dispatch::Readiness(now));
@@ -1234,7 +1261,7 @@ impl<S: Clone> Node<S> {
             return self.report(report);
         }
         if *source == self.id {
-            return;
+            return self.own_id_heard(now, &frame);
         }
         match frame {
             Frame::Event(event) => self.receive_event(now, event),
@@ -1246,6 +1273,90 @@ impl<S: Clone> Node<S> {
                 ),
             },
         }
+    }
+
+    /// A frame with this node's id as its source: its own echo, or another node with its
+    /// id (see [`duplicates`]).
+    fn own_id_heard(&mut self, now: Instant, frame: &Frame) {
+        let (epoch, hello, bye, event) = match frame {
+            Frame::Event(e) => (e.epoch, false, false, true),
+            Frame::Control(c) => match Control::decode(&c.body) {
+                Ok(m) => (
+                    m.epoch(),
+                    matches!(m, Control::Hello { .. }),
+                    matches!(m, Control::Bye { .. }),
+                    false,
+                ),
+                // Nobody else's problem: an undecodable frame in this node's name.
+                Err(e) => {
+                    return self.report(
+                        ErrorReport::new(ErrorKind::Deserialization, 1, e.to_string())
+                            .with_peer(self.id.as_str()),
+                    );
+                }
+            },
+        };
+        match self.duplicates.heard(epoch, hello, bye, now) {
+            Verdict::Echo => {}
+            Verdict::Newer { first } => {
+                if first {
+                    tracing::warn!(id = %self.id, "another node joined with this node's id; it is told to give way");
+                    self.report(
+                        ErrorReport::new(
+                            ErrorKind::Refused,
+                            1,
+                            format!(
+                                "another node joined with this node's id `{}`; it is told to give way, and what it sends is dropped here",
+                                self.id
+                            ),
+                        )
+                        .with_peer(self.id.as_str()),
+                    );
+                    // Anything but a hello tells it this id was taken first.
+                    let heartbeat = Control::Heartbeat {
+                        epoch: self.epoch,
+                        version: 0,
+                    };
+                    self.send_control(heartbeat, Destination::All);
+                } else if event {
+                    self.report(
+                        ErrorReport::new(
+                            ErrorKind::Refused,
+                            1,
+                            format!(
+                                "an event from the other node with this node's id `{}` was dropped",
+                                self.id
+                            ),
+                        )
+                        .with_peer(self.id.as_str()),
+                    );
+                }
+            }
+            Verdict::Refused => self.give_way(),
+        }
+    }
+
+    /// Another node had this id first: say goodbye, send nothing more, fail what is asked.
+    fn give_way(&mut self) {
+        tracing::warn!(id = %self.id, "another node on the bus already has this node's id; giving way");
+        self.report(
+            ErrorReport::new(
+                ErrorKind::Refused,
+                1,
+                format!(
+                    "another node on the bus already has this node's id `{}`; this one gave way and sends nothing more",
+                    self.id
+                ),
+            )
+            .with_peer(self.id.as_str()),
+        );
+        let bye = self.presence.bye();
+        self.send_control(bye, Destination::All);
+        self.closed = true;
+        self.observers.clear();
+        let failed = self.requests.close();
+        self.fail_requests(failed);
+        self.update_readiness();
     }
 
     fn receive_control(&mut self, now: Instant, source: &NodeId, message: Control) {
@@ -1407,6 +1518,10 @@ impl<S: Clone> Node<S> {
     /// When [`handle_timeout`](Self::handle_timeout) has work next (calling it earlier is
     /// harmless).
     pub fn poll_timeout(&self) -> Instant {
+        if self.closed {
+            // A closed node has nothing more to do; a driver may still ask.
+            return self.now + CLOSED_TIMER;
+        }
         let next = self
             .presence
             .next_deadline()

@@ -132,6 +132,28 @@ impl Sim {
         Node::new(config, self.now)
     }
 
+    /// Adds a node named `id` (any id, even one a node already has); returns its index.
+    pub(crate) fn add_named(&mut self, id: &str) -> usize {
+        self.epochs += 1;
+        let mut config = NodeConfig::new(
+            NodeId::new(id).expect("a valid id"),
+            Capabilities::broadcast(MAX_FRAME),
+        );
+        config.epoch = self.epochs;
+        config.presence = self.presence.clone();
+        self.nodes.push(SimNode {
+            node: Node::new(config, self.now),
+            received: Vec::new(),
+            reports: Vec::new(),
+            counts: Vec::new(),
+            requests: Vec::new(),
+            replies: Vec::new(),
+            readiness: Vec::new(),
+            up: true,
+        });
+        self.nodes.len() - 1
+    }
+
     pub(crate) fn node(&mut self, i: usize) -> &mut Node<u64> {
         &mut self.nodes[i].node
     }
