@@ -77,15 +77,22 @@ async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), C
         system_events(joined, &mut events, args, pattern)?
     };
     // Listening means the bus delivers here: the forwarder has the subscription, and
-    // this node has heard every node on the bus (within --timeout; not hearing them all is
-    // no error, but another node with this id is).
+    // every node on the bus has acknowledged the tap, so that nothing emitted from now on
+    // goes missing without a report (within --timeout: not hearing from them all is said,
+    // but another node with this id is an error).
     joined.subscribed().await?;
-    if let Ok(Err(refused @ demitter::Error::DuplicateId { .. })) =
-        tokio::time::timeout(args.bus.timeout, joined.emitter.ready()).await
-    {
-        return Err(refused.into());
-    }
+    let acknowledged = match tokio::time::timeout(args.bus.timeout, events.subscribed()).await {
+        Ok(Err(refused @ demitter::Error::DuplicateId { .. })) => return Err(refused.into()),
+        Ok(result) => result.is_ok(),
+        Err(_) => false,
+    };
     eprintln!("listening on `{}` at {}", args.pattern, args.bus.url);
+    if !acknowledged {
+        eprintln!(
+            "warning: not every node on the bus acknowledged this tap within {:?}; what they emit before they do may be missed without a report",
+            args.bus.timeout
+        );
+    }
     let mut printed = 0u64;
     if args.count == Some(0) {
         return Ok(());

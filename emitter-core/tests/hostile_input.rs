@@ -26,6 +26,7 @@ fn control_bytes() -> Vec<Bytes> {
     let entry = InterestEntry {
         pattern: "orders.+".into(),
         count: 2,
+        since: 0,
     };
     [
         Control::Hello {
@@ -43,6 +44,7 @@ fn control_bytes() -> Vec<Bytes> {
             version: 4,
             pattern: "x.#".into(),
             count: None,
+            since: 0,
         },
         Control::Sequences {
             epoch: 1,

@@ -85,6 +85,7 @@ async fn stalled_listener(hood: &Hood, node: std::net::SocketAddr, pattern: &str
         interest: vec![InterestEntry {
             pattern: pattern.into(),
             count: 1,
+            since: 0,
         }],
     };
     let frame = Frame::Control(ControlFrame {

@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// Whether the node has heard the bus, as it last said.
     pub(crate) readiness: tokio::sync::watch::Sender<Readiness>,
+    /// Bumped at each acknowledgement of this node's interest (or a peer lost): whoever
+    /// waits for a listener to be subscribed looks again.
+    pub(crate) acknowledged: tokio::sync::watch::Sender<u64>,
 }
 
 impl Inner {
@@ -150,6 +153,9 @@ impl Inner {
                 }
                 Dispatch::Readiness(readiness) => {
                     self.readiness.send_replace(readiness);
+                }
+                Dispatch::Acknowledged => {
+                    self.acknowledged.send_modify(|n| *n += 1);
                 }
                 Dispatch::Reply { id, result } => {
                     if let Some(waiting) = state.replies.remove(&id) {
@@ -237,6 +243,40 @@ impl Inner {
                 .spawn_on(run_listener(Arc::clone(self), sink), &self.runtime);
         }
         Ok(id)
+    }
+
+    /// Waits until listeners `ids` are subscribed ([`Node::is_subscribed`]).
+    pub(crate) async fn subscribed(&self, ids: &[u64]) -> Result<(), Error> {
+        let mut acks = self.acknowledged.subscribe();
+        let mut readiness = self.readiness.subscribe();
+        loop {
+            acks.borrow_and_update();
+            let refused = readiness.borrow_and_update().refused;
+            {
+                let state = self.state.lock();
+                if refused {
+                    return Err(state.node.closed_error());
+                }
+                if self.is_closed() {
+                    return Err(Error::Closed);
+                }
+                let mut all = true;
+                for id in ids {
+                    match state.node.is_subscribed(*id) {
+                        None => return Err(Error::Closed),
+                        Some(subscribed) => all &= subscribed,
+                    }
+                }
+                if all {
+                    return Ok(());
+                }
+            }
+            tokio::select! {
+                _ = acks.changed() => {}
+                _ = readiness.changed() => {}
+                () = self.cancel.cancelled() => return Err(Error::Closed),
+            }
+        }
     }
 
     pub(crate) fn remove_listener(&self, id: u64) -> bool {

@@ -194,6 +194,33 @@ impl Listener {
         &self.pattern
     }
 
+    /// Waits until the listener is subscribed: this node has heard the bus, and every peer
+    /// on it has acknowledged the listener's interest. From then on every event a peer
+    /// emits that the pattern matches reaches the listener exactly once or is reported
+    /// lost, the very first included; before, a peer may not know of it yet. (NATS users
+    /// know the need: a subscription that returns before the server has it loses the first
+    /// messages.) Wrap it in a timeout; [`Error::Closed`] if the listener or its emitter is
+    /// gone, [`Error::DuplicateId`] if the emitter gave way to another node with its id.
+    ///
+    /// ```
+    /// # use demitter_core::{Emitter, Event, MemoryHub};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = MemoryHub::new();
+    /// let sender = Emitter::new(hub.join())?;
+    /// let receiver = Emitter::new(hub.join())?;
+    /// let listener = receiver.on("job.+", |_: Event<()>| async {})?;
+    /// let wait = std::time::Duration::from_secs(5);
+    /// tokio::time::timeout(wait, listener.subscribed()).await??;
+    /// // The sender has acknowledged it: it knows the listener.
+    /// assert_eq!(sender.listener_count("job.done")?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscribed(&self) -> Result<(), Error> {
+        let inner = self.inner.upgrade().ok_or(Error::Closed)?;
+        inner.subscribed(&[self.id]).await
+    }
+
     /// Removes the listener. Returns whether it was still registered.
     pub fn off(mut self) -> bool {
         self.off_on_drop = false;

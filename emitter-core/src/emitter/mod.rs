@@ -161,6 +161,7 @@ impl Emitter {
             runtime,
             closed: AtomicBool::new(false),
             readiness: tokio::sync::watch::Sender::new(Readiness::default()),
+            acknowledged: tokio::sync::watch::Sender::new(0),
             config,
         });
         // The hello the node made goes out first.

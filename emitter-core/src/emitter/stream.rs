@@ -89,6 +89,17 @@ impl<T: FromPayload> EventStream<T> {
         std::future::poll_fn(|cx| self.poll_item(cx)).await
     }
 
+    /// Waits until the stream's listeners are subscribed: every peer on the bus has
+    /// acknowledged them, so from then on nothing a peer emits that they match goes
+    /// missing without a report (see [`Listener::subscribed`](crate::Listener::subscribed)).
+    /// Wrap it in a timeout.
+    pub async fn subscribed(&self) -> Result<(), Error> {
+        let inner = self.inner.upgrade().ok_or(Error::Closed)?;
+        let mut ids = vec![self.id];
+        ids.extend(&self.more);
+        inner.subscribed(&ids).await
+    }
+
     /// The pattern listened on (the first one, if [`also`](Self::also) added more).
     pub fn pattern(&self) -> &Pattern {
         &self.pattern

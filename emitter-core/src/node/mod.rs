@@ -41,13 +41,17 @@
 //! # Ok::<(), demitter_core::Error>(())
 //! ```
 
+mod acknowledgements;
+mod acknowledging;
 mod bus_listeners;
+mod coverage;
 mod duplicates;
 mod groups;
 mod hearing;
 mod listeners;
 mod observers;
 mod output;
+mod own_id;
 mod remote;
 mod requests;
 mod retained;
@@ -84,7 +88,9 @@ use crate::protocol::{
 };
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
-use duplicates::{Duplicates, Verdict};
+use acknowledgements::Acknowledgements;
+use coverage::Coverage;
+use duplicates::Duplicates;
 use groups::{GroupRoute, Groups, group_key, parse_group_key};
 use hearing::Hearing;
 use listeners::{InterestChange, ListenerTable};
@@ -202,6 +208,10 @@ pub struct Node<S> {
     readiness: Readiness,
     /// Other nodes with this id.
     duplicates: Duplicates,
+    /// Which peers acknowledged this node's interest, and since when each listener is in it.
+    acks: Acknowledgements,
+    /// Where this node's names started for each peer, as acknowledged to it.
+    coverage: Coverage,
     /// The last source an event came from, known up in that incarnation: a run of events
     /// from one peer asks presence once. Forgotten at every `$peer.down`.
     known_source: Option<(NodeId, u64)>,
@@ -254,6 +264,8 @@ impl<S: Clone> Node<S> {
         let hello = presence.start(now);
         let mut node = Self {
             duplicates,
+            acks: Acknowledgements::default(),
+            coverage: Coverage::default(),
             hearing,
             readiness: Readiness::default(),
             sequencing: Sequencing::new(
@@ -336,6 +348,11 @@ impl<S: Clone> Node<S> {
                 .push_back(Transmit::Subscribe(change.pattern.clone()));
         }
         self.announce(&change);
+        let since = self
+            .presence
+            .local_since(change.pattern.as_str())
+            .unwrap_or_else(|| self.presence.version());
+        self.acks.listener_added(id, since);
         self.notify_counts();
         if !is_system(change.pattern.as_str()) {
             self.dispatch_system(
@@ -452,6 +469,13 @@ impl<S: Clone> Node<S> {
             return self.remove_group_member(id);
         }
         let (info, change) = self.listeners.remove(id)?;
+        let since = self.acks.since(id);
+        self.acks.listener_removed(id);
+        if change.count.is_none()
+            && let Some(since) = since
+        {
+            self.acks.dropped(&(change.pattern.clone(), since));
+        }
         self.retained.forget(id);
         self.forget_last_route();
         self.announce(&change);
@@ -461,6 +485,8 @@ impl<S: Clone> Node<S> {
             let listeners = &self.listeners;
             self.sequencing
                 .forget_unheard(|name| listeners.has_match(name));
+            self.acks
+                .forget_provisional(|name| listeners.has_match(name));
         }
         self.notify_counts();
         if !is_system(change.pattern.as_str()) {
@@ -1275,90 +1301,6 @@ impl<S: Clone> Node<S> {
         }
     }
 
-    /// A frame with this node's id as its source: its own echo, or another node with its
-    /// id (see [`duplicates`]).
-    fn own_id_heard(&mut self, now: Instant, frame: &Frame) {
-        let (epoch, hello, bye, event) = match frame {
-            Frame::Event(e) => (e.epoch, false, false, true),
-            Frame::Control(c) => match Control::decode(&c.body) {
-                Ok(m) => (
-                    m.epoch(),
-                    matches!(m, Control::Hello { .. }),
-                    matches!(m, Control::Bye { .. }),
-                    false,
-                ),
-                // Nobody else's problem: an undecodable frame in this node's name.
-                Err(e) => {
-                    return self.report(
-                        ErrorReport::new(ErrorKind::Deserialization, 1, e.to_string())
-                            .with_peer(self.id.as_str()),
-                    );
-                }
-            },
-        };
-        match self.duplicates.heard(epoch, hello, bye, now) {
-            Verdict::Echo => {}
-            Verdict::Newer { first } => {
-                if first {
-                    tracing::warn!(id = %self.id, "another node joined with this node's id; it is told to give way");
-                    self.report(
-                        ErrorReport::new(
-                            ErrorKind::Refused,
-                            1,
-                            format!(
-                                "another node joined with this node's id `{}`; it is told to give way, and what it sends is dropped here",
-                                self.id
-                            ),
-                        )
-                        .with_peer(self.id.as_str()),
-                    );
-                    // Anything but a hello tells it this id was taken first.
-                    let heartbeat = Control::Heartbeat {
-                        epoch: self.epoch,
-                        version: 0,
-                    };
-                    self.send_control(heartbeat, Destination::All);
-                } else if event {
-                    self.report(
-                        ErrorReport::new(
-                            ErrorKind::Refused,
-                            1,
-                            format!(
-                                "an event from the other node with this node's id `{}` was dropped",
-                                self.id
-                            ),
-                        )
-                        .with_peer(self.id.as_str()),
-                    );
-                }
-            }
-            Verdict::Refused => self.give_way(),
-        }
-    }
-
-    /// Another node had this id first: say goodbye, send nothing more, fail what is asked.
-    fn give_way(&mut self) {
-        tracing::warn!(id = %self.id, "another node on the bus already has this node's id; giving way");
-        self.report(
-            ErrorReport::new(
-                ErrorKind::Refused,
-                1,
-                format!(
-                    "another node on the bus already has this node's id `{}`; this one gave way and sends nothing more",
-                    self.id
-                ),
-            )
-            .with_peer(self.id.as_str()),
-        );
-        let bye = self.presence.bye();
-        self.send_control(bye, Destination::All);
-        self.closed = true;
-        self.observers.clear();
-        let failed = self.requests.close();
-        self.fail_requests(failed);
-        self.update_readiness();
-    }
-
     fn receive_control(&mut self, now: Instant, source: &NodeId, message: Control) {
         // Kept for what `apply` starts without being given the time (catch-ups). Events
         // from known peers, the hot path, start nothing.
@@ -1393,6 +1335,9 @@ impl<S: Clone> Node<S> {
             | Control::GroupMark { .. }
             | Control::GroupAck { .. }) => {
                 return self.receive_group_control(now, source, message);
+            }
+            message @ (Control::Ack { .. } | Control::AckRequest { .. }) => {
+                return self.receive_acknowledgement(now, source, message);
             }
             Control::LastRequest { epoch, id, pattern } => {
                 self.heard(now, source, epoch);
@@ -1431,14 +1376,30 @@ impl<S: Clone> Node<S> {
             other => other,
         };
         if let Control::Sequences { epoch, last } = &message {
+            self.follow_owed_names(source, *epoch, last);
             for report in self.sequencing.settle(source, *epoch, last) {
                 self.report(report);
             }
         }
         let leaving = matches!(message, Control::Bye { .. });
+        let heartbeat = matches!(message, Control::Heartbeat { .. });
+        let epoch = message.epoch();
         let actions = self.presence.receive(source, message, now);
         self.apply(actions);
+        if heartbeat
+            && self.presence.is_known(source, epoch)
+            && self
+                .acks
+                .version(source, epoch)
+                .is_none_or(|acked| acked < self.presence.version())
+        {
+            // A live peer that has not acknowledged this node's interest as it is: its
+            // acknowledgement was lost (or is on its way, and this costs one message).
+            self.ask_for_whole_ack(source);
+        }
         if leaving {
+            self.acks.peer_left(source);
+            self.coverage.forget(source);
             self.sequencing.forget_source(source);
         }
     }
@@ -1475,9 +1436,21 @@ impl<S: Clone> Node<S> {
         if targets.is_empty() {
             return;
         }
-        let verdict = self
+        let mut verdict = self
             .sequencing
             .check(&event.source, event.epoch, &event.name, event.seq);
+        if verdict == SeqCheck::Fresh {
+            if let Some(start) = self.owed_from(&event.source, event.epoch, &event.name) {
+                // The first event this node sees of a name it was owed from `start`.
+                if event.seq > start + 1 {
+                    verdict = SeqCheck::Gap(event.seq - start - 1);
+                }
+            } else {
+                // Its acknowledgement, still to come, says where the name started.
+                self.acks
+                    .follow_provisionally(&event.source, &event.name, event.seq);
+            }
+        }
         let to: Targets<S> = if verdict == SeqCheck::Stale {
             Targets::new()
         } else {
@@ -1688,6 +1661,9 @@ impl<S: Clone> Node<S> {
                 }
                 Action::PeerDown(peer) => {
                     self.known_source = None;
+                    // Acknowledgements both ways are kept, as sequence state is: the same
+                    // incarnation back from a cut is owed what it was owed.
+                    self.dispatches.push_back(Dispatch::Acknowledged);
                     if self.hearing.settled(&peer) {
                         self.forget_last_route();
                     }
@@ -1738,6 +1714,7 @@ impl<S: Clone> Node<S> {
                         self.forget_last_route();
                     }
                 }
+                Action::Acknowledge { peer, version } => self.acknowledge(&peer, version),
                 Action::Report(report) => self.report(report),
             }
         }

@@ -79,6 +79,9 @@ pub enum Dispatch<S> {
     },
     /// Whether the node has heard the bus changed ([`Node::readiness`](super::Node::readiness)).
     Readiness(super::Readiness),
+    /// A peer acknowledged this node's interest, or one was lost: whether a listener is
+    /// subscribed ([`Node::is_subscribed`](super::Node::is_subscribed)) may have changed.
+    Acknowledged,
 }
 
 /// What [`Node::emit`](super::Node::emit) did.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::node_id::NodeId;
+use crate::pattern::Pattern;
 use crate::protocol::{
     Control, MAX_MARKS_PER_MESSAGE, SeqCheck, SequenceCounter, SequenceMark, SequenceTracker,
 };
@@ -78,6 +79,40 @@ impl Sequencing {
             .collect()
     }
 
+    /// The last numbers of this node's names that one of `patterns` matches.
+    pub(crate) fn starts_for(&self, patterns: &[Pattern]) -> Vec<SequenceMark> {
+        if patterns.is_empty() {
+            return Vec::new();
+        }
+        self.outgoing.matching(patterns)
+    }
+
+    /// Applies one of `source`'s starts: a name followed already is settled (the report
+    /// of what never arrived, if anything), another is followed from there.
+    pub(crate) fn start(
+        &mut self,
+        source: &NodeId,
+        epoch: u64,
+        mark: &SequenceMark,
+    ) -> Option<ErrorReport> {
+        let missed = self.incoming.start(source, epoch, &mark.name, mark.seq)?;
+        Some(Self::lost_before_ack(source, &mark.name, missed))
+    }
+
+    /// The report of `missed` events of `name` that `source` emitted after acknowledging
+    /// this node's interest, before the first one that arrived.
+    pub(crate) fn lost_before_ack(source: &NodeId, name: &str, missed: u64) -> ErrorReport {
+        ErrorReport::new(
+            ErrorKind::Gap,
+            missed,
+            format!(
+                "{missed} event(s) `{name}` from `{source}` were lost after it acknowledged this node's interest"
+            ),
+        )
+        .with_peer(source.as_str())
+        .with_event(name)
+    }
+
     /// Marks that were taken but never left: announced again at the next tick.
     pub(crate) fn unsent(&mut self, marks: &[SequenceMark]) {
         self.outgoing.unsent(marks);
@@ -103,6 +138,11 @@ impl Sequencing {
         )
         .with_peer(source.as_str())
         .with_event(name)
+    }
+
+    /// Whether `name` from `source` (incarnation `epoch`) is followed.
+    pub(crate) fn follows(&self, source: &NodeId, epoch: u64, name: &str) -> bool {
+        self.incoming.follows(source, epoch, name)
     }
 
     /// The reports, as gaps, of events `source` says it emitted that never arrived.

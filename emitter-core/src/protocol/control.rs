@@ -13,6 +13,23 @@ pub struct InterestEntry {
     pub pattern: String,
     /// Its non-spy listeners on the node.
     pub count: u32,
+    /// The interest version at which the node began listening on it (this time): a
+    /// pattern dropped and taken up again comes back with a new one. 0 from nodes that do
+    /// not say.
+    #[serde(default)]
+    pub since: u64,
+}
+
+/// One pattern of a node's, as another acknowledges it (in a [`Control::Ack`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Covered {
+    /// The pattern.
+    pub pattern: String,
+    /// The interest version at which the node took it up ([`InterestEntry::since`]).
+    pub since: u64,
+    /// The acknowledging node's last number of each name it had emitted that the pattern
+    /// matches, when it first acknowledged it.
+    pub starts: Vec<SequenceMark>,
 }
 
 /// The last sequence number a sender assigned to one event name.
@@ -57,6 +74,11 @@ pub enum Control {
         pattern: String,
         /// The new count, or `None` when removed.
         count: Option<u32>,
+        /// The version at which the sender took the pattern up (this time): a receiver
+        /// that missed its removal and new adding tells them apart by it. 0 from nodes
+        /// that do not say.
+        #[serde(default)]
+        since: u64,
     },
     /// "I am alive, at this interest version."
     Heartbeat {
@@ -161,6 +183,40 @@ pub enum Control {
         /// The number of the last one sent.
         nth: u64,
     },
+    /// "I have your interest up to `version`": the answer to a hello, snapshot or delta
+    /// that moved the sender's record of `to`'s interest on, or to an
+    /// [`AckRequest`](Control::AckRequest). Every event the sender emits after it reaches
+    /// `to` if a pattern of `to`'s at that version matches it. For each pattern the sender
+    /// acknowledges for the first time (a pattern `to` took up again is a new one: it has
+    /// a new `since`), `covers` holds the last number of each name the sender had emitted
+    /// that the pattern matches (a name not listed starts at 0): `to` then knows the first
+    /// event it is owed, and a missing one is a gap. `after` is the version acknowledged
+    /// before, so that `to` notices a lost acknowledgement (`None`: a whole one, every
+    /// pattern with its starts). Long lists come in several messages, the last `done`.
+    Ack {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node whose interest is acknowledged.
+        to: String,
+        /// Its incarnation: an acknowledgement of an earlier one is not for it.
+        to_epoch: u64,
+        /// The interest version acknowledged.
+        version: u64,
+        /// The version acknowledged before; `None` for a whole acknowledgement.
+        after: Option<u64>,
+        /// The patterns newly acknowledged (or, whole, all), with where names start.
+        covers: Vec<Covered>,
+        /// Whether this is the last message of the acknowledgement.
+        done: bool,
+    },
+    /// "Acknowledge my interest again, whole": the sender missed an [`Ack`](Control::Ack)
+    /// of `to`'s.
+    AckRequest {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node asked.
+        to: String,
+    },
     /// "I took every [`Control::GroupEvent`] of yours up to `nth`."
     GroupAck {
         /// Sender's incarnation.
@@ -213,6 +269,8 @@ impl Control {
             | Control::GroupEvent { epoch, .. }
             | Control::GroupMark { epoch, .. }
             | Control::GroupAck { epoch, .. }
+            | Control::Ack { epoch, .. }
+            | Control::AckRequest { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }
@@ -262,6 +320,7 @@ mod tests {
             interest: vec![InterestEntry {
                 pattern: "a.+".into(),
                 count: 3,
+                since: 0,
             }],
         };
         assert_eq!(Control::decode(&msg.encode()).expect("decodes"), msg);

@@ -5,6 +5,6 @@ mod control;
 mod presence;
 mod sequence;
 
-pub use control::{Control, InterestEntry, ReplyOutcome, RetainedValue, SequenceMark};
+pub use control::{Control, Covered, InterestEntry, ReplyOutcome, RetainedValue, SequenceMark};
 pub use presence::{Action, Presence, PresenceConfig};
 pub use sequence::{MAX_MARKS_PER_MESSAGE, SeqCheck, SequenceCounter, SequenceTracker};

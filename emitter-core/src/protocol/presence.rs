@@ -68,6 +68,14 @@ pub enum Action {
     /// A peer's whole interest is now known (its hello or a snapshot arrived), for the
     /// first time in its incarnation.
     Heard(NodeId),
+    /// This node's record of a peer's interest moved on to `version`: tell the peer
+    /// ([`Control::Ack`]).
+    Acknowledge {
+        /// The peer.
+        peer: NodeId,
+        /// Its interest version now recorded here.
+        version: u64,
+    },
     /// Something a peer sent was refused.
     Report(ErrorReport),
 }
@@ -82,6 +90,13 @@ struct Peer {
     since: Instant,
     /// Whether its whole interest arrived (a hello or a snapshot) in this incarnation.
     interest_known: bool,
+    /// The last version of its interest acknowledged to it.
+    acked: Option<u64>,
+    /// A delta of it was missed and its snapshot has not come yet: nothing is
+    /// acknowledged meanwhile.
+    incomplete: bool,
+    /// The version at which it took up each pattern it listens on.
+    pattern_since: HashMap<Pattern, u64>,
 }
 
 /// The presence state machine of one node.
@@ -112,6 +127,8 @@ pub struct Presence {
     epoch: u64,
     version: u64,
     local: HashMap<String, u32>,
+    /// The version at which each local pattern was (last) taken up.
+    local_since: HashMap<String, u64>,
     peers: HashMap<NodeId, Peer>,
     /// Incarnations that said `Bye`: anything they send later (a heartbeat that overtook
     /// nothing but arrived late) is ignored, so a departed peer is never resurrected.
@@ -140,6 +157,7 @@ impl Presence {
             epoch,
             version: 0,
             local: HashMap::new(),
+            local_since: HashMap::new(),
             peers: HashMap::new(),
             departed: HashMap::new(),
             config,
@@ -170,6 +188,40 @@ impl Presence {
     pub fn remote_count(&self, peer: &NodeId, pattern: &str) -> Option<u32> {
         let pattern = Pattern::new(pattern).ok()?;
         self.peers.get(peer)?.interest.get(&pattern).copied()
+    }
+
+    /// The incarnation `peer` is up in.
+    pub fn epoch_of(&self, peer: &NodeId) -> Option<u64> {
+        self.peers.get(peer).map(|p| p.epoch)
+    }
+
+    /// The version at which this node (last) took up `pattern`, if it listens on it.
+    pub fn local_since(&self, pattern: &str) -> Option<u64> {
+        self.local_since.get(pattern).copied()
+    }
+
+    /// This node's interest version: how many changes it has announced.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The version of `peer`'s interest this node acknowledged last.
+    pub fn acknowledged(&self, peer: &NodeId) -> Option<u64> {
+        self.peers.get(peer).and_then(|p| p.acked)
+    }
+
+    /// The patterns `peer` listens on, each with the version at which it took it up.
+    pub fn peer_patterns(&self, peer: &NodeId) -> Vec<(Pattern, u64)> {
+        let Some(p) = self.peers.get(peer) else {
+            return Vec::new();
+        };
+        p.interest
+            .keys()
+            .map(|pattern| {
+                let since = p.pattern_since.get(pattern).copied().unwrap_or(0);
+                (pattern.clone(), since)
+            })
+            .collect()
     }
 
     /// Whether `peer` is up and its whole interest known.
@@ -211,6 +263,15 @@ impl Presence {
             return None;
         }
         self.version += 1;
+        match (old, count) {
+            (None, Some(_)) => {
+                self.local_since.insert(pattern.to_owned(), self.version);
+            }
+            (Some(_), None) => {
+                self.local_since.remove(pattern);
+            }
+            _ => {}
+        }
         Some(Action::Send {
             to: Destination::All,
             message: Control::Delta {
@@ -218,6 +279,7 @@ impl Presence {
                 version: self.version,
                 pattern: pattern.to_owned(),
                 count,
+                since: self.local_since.get(pattern).copied().unwrap_or(0),
             },
         })
     }
@@ -261,6 +323,7 @@ impl Presence {
                 version,
                 pattern,
                 count,
+                since,
                 ..
             } => {
                 let Some(peer) = self.peers.get_mut(from) else {
@@ -273,7 +336,20 @@ impl Presence {
                 // the delta says.
                 let missed = version > peer.version + 1 || !peer.interest_known;
                 peer.version = version;
-                self.set_remote(from, &pattern, count, &mut out);
+                peer.incomplete |= missed;
+                let incomplete = peer.incomplete;
+                // From a node that does not say, the version of a first adding.
+                let since = if since == 0 { version } else { since };
+                self.set_remote(from, (&pattern, since), count, &mut out);
+                // With a delta missed, what is recorded is not that version yet: the
+                // snapshot asked for acknowledges it.
+                if !incomplete && let Some(peer) = self.peers.get_mut(from) {
+                    peer.acked = Some(version);
+                    out.push(Action::Acknowledge {
+                        peer: from.clone(),
+                        version,
+                    });
+                }
                 if missed {
                     out.push(self.resync_request(from));
                 }
@@ -298,6 +374,8 @@ impl Presence {
             | Control::GroupEvent { .. }
             | Control::GroupMark { .. }
             | Control::GroupAck { .. }
+            | Control::Ack { .. }
+            | Control::AckRequest { .. }
             | Control::Bye { .. } => {}
         }
         out
@@ -371,6 +449,7 @@ impl Presence {
             .map(|(pattern, count)| InterestEntry {
                 pattern: pattern.clone(),
                 count: *count,
+                since: self.local_since.get(pattern).copied().unwrap_or(0),
             })
             .collect()
     }
@@ -445,6 +524,9 @@ impl Presence {
                 last_seen: now,
                 since: now,
                 interest_known: false,
+                acked: None,
+                incomplete: false,
+                pattern_since: HashMap::new(),
             },
         );
         out.push(Action::PeerUp(from.clone()));
@@ -477,13 +559,19 @@ impl Presence {
         if version < peer.version {
             return;
         }
+        // Acknowledged even at a version acknowledged already: a delta missed before it
+        // may have left a pattern out (the acknowledgement then says only what is new).
+        let moved = peer.acked.is_none_or(|acked| version >= acked);
         peer.version = version;
+        peer.incomplete = false;
         let first = !peer.interest_known;
         peer.interest_known = true;
         let mut fresh: HashMap<Pattern, u32> = HashMap::with_capacity(interest.len());
+        let mut since: HashMap<Pattern, u64> = HashMap::with_capacity(interest.len());
         for entry in interest {
             match Pattern::new(&entry.pattern) {
                 Ok(p) => {
+                    since.insert(p.clone(), entry.since);
                     fresh.insert(p, entry.count);
                 }
                 Err(e) => out.push(bad_pattern(from, &e.to_string())),
@@ -525,16 +613,25 @@ impl Presence {
                 });
             }
         }
+        since.retain(|p, _| fresh.contains_key(p));
+        peer.pattern_since = since;
         peer.interest = fresh;
         if first {
             out.push(Action::Heard(from.clone()));
+        }
+        if moved {
+            peer.acked = Some(version);
+            out.push(Action::Acknowledge {
+                peer: from.clone(),
+                version,
+            });
         }
     }
 
     fn set_remote(
         &mut self,
         from: &NodeId,
-        pattern: &str,
+        (pattern, since): (&str, u64),
         count: Option<u32>,
         out: &mut Vec<Action>,
     ) {
@@ -564,9 +661,17 @@ impl Presence {
                     ));
                     return;
                 }
-                peer.interest.insert(pattern.clone(), c)
+                let old = peer.interest.insert(pattern.clone(), c);
+                let known = peer.pattern_since.get(&pattern).copied();
+                if old.is_none() || known.is_some_and(|k| k < since) {
+                    peer.pattern_since.insert(pattern.clone(), since);
+                }
+                old
             }
-            None => peer.interest.remove(&pattern),
+            None => {
+                peer.pattern_since.remove(&pattern);
+                peer.interest.remove(&pattern)
+            }
         };
         if old != count {
             out.push(Action::Interest {
@@ -712,6 +817,7 @@ mod tests {
             interest: vec![InterestEntry {
                 pattern: "x".into(),
                 count: 1,
+                since: 0,
             }],
         };
         b.receive(&id("a"), snapshot(1), now);
@@ -741,6 +847,7 @@ mod tests {
             .map(|p| InterestEntry {
                 pattern: (*p).into(),
                 count: 1,
+                since: 0,
             })
             .collect();
         let out = b.receive(

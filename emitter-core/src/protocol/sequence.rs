@@ -155,6 +155,19 @@ impl SequenceCounter {
             .collect()
     }
 
+    /// The last number of every name numbered that one of `patterns` matches: where a
+    /// peer that starts listening on them starts (names not listed start at 0).
+    pub fn matching(&self, patterns: &[crate::pattern::Pattern]) -> Vec<SequenceMark> {
+        self.counters
+            .iter()
+            .filter(|c| patterns.iter().any(|p| p.matches(&c.name)))
+            .map(|c| SequenceMark {
+                name: c.name.to_string(),
+                seq: c.last,
+            })
+            .collect()
+    }
+
     /// Marks taken but not sent (the transport refused them): announced again at the next
     /// tick.
     pub fn unsent(&mut self, marks: &[SequenceMark]) {
@@ -323,6 +336,37 @@ impl SequenceTracker {
         let missed = seq - *last;
         *last = seq;
         Some(missed)
+    }
+
+    /// Applies a sender's start "the last `name` I emitted before your interest reached me
+    /// was `seq`": a pair followed already is settled as by [`settle`](Self::settle) (what
+    /// it has not seen up to `seq` was lost); one not followed is followed from `seq`, so
+    /// that the next event owed is `seq + 1`.
+    pub fn start(&mut self, source: &NodeId, epoch: u64, name: &str, seq: u64) -> Option<u64> {
+        self.cool();
+        let followed = self
+            .sources
+            .get(source)
+            .is_some_and(|src| src.epoch == epoch && src.last.contains_key(name));
+        if followed {
+            return self.settle(source, epoch, name, seq);
+        }
+        self.insert(source, epoch, name, seq);
+        None
+    }
+
+    /// Whether this tracker follows `name` from `source` in incarnation `epoch`.
+    pub fn follows(&self, source: &NodeId, epoch: u64, name: &str) -> bool {
+        if let Some(hot) = &self.hot
+            && hot.epoch == epoch
+            && hot.source == *source
+            && *hot.name == *name
+        {
+            return true;
+        }
+        self.sources
+            .get(source)
+            .is_some_and(|src| src.epoch == epoch && src.last.contains_key(name))
     }
 
     /// Forgets everything about `source` (it left).

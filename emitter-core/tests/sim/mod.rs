@@ -333,6 +333,7 @@ impl Sim {
                     Dispatch::Request(request) => n.requests.push(request),
                     Dispatch::Reply { id, result } => n.replies.push((id, result)),
                     Dispatch::Readiness(readiness) => n.readiness.push(readiness),
+                    Dispatch::Acknowledged => {}
                 }
             }
         }
