@@ -33,6 +33,7 @@ pub use crate::retained::{
     a_dead_node_takes_its_values_with_it, a_late_listener_during_a_burst_misses_nothing,
     a_late_listener_gets_the_last_values_first,
 };
+pub use crate::short_lived::short_lived_emitters_reach_every_listener;
 
 async fn noop<T>(_: Event<T>) {}
 

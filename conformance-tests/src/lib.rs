@@ -28,6 +28,7 @@ pub mod nats_server;
 pub mod netns;
 mod requests;
 mod retained;
+mod short_lived;
 pub mod soak;
 pub mod support;
 
@@ -73,6 +74,7 @@ macro_rules! conformance_suite {
             a_dead_node_takes_its_values_with_it,
             groups_give_each_event_to_one_member,
             a_group_member_killed_under_steady_load,
+            short_lived_emitters_reach_every_listener,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {

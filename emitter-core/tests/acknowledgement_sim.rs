@@ -194,6 +194,9 @@ struct Book {
     /// Listeners removed, or lost with their node's restart: what was on its way to them
     /// when they ended is not theirs (only what a later event revealed is checked).
     ended: BTreeSet<u64>,
+    /// For the listeners lost with their node's restart: what that incarnation had been
+    /// acknowledged by each source when it ended.
+    acked_at_end: HashMap<u64, HashMap<NodeId, (u64, u64)>>,
 }
 
 impl Book {
@@ -257,6 +260,7 @@ fn check_schedule(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
         gone: BTreeSet::new(),
         crashed: BTreeSet::new(),
         ended: BTreeSet::new(),
+        acked_at_end: HashMap::new(),
     };
     // Faults from the very start: the first step may cut or drop before anyone listens.
     let mut steps = steps.into_iter();
@@ -310,6 +314,19 @@ fn check_schedule(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 book.listen(&mut sim, node, which);
             }
             Step::Restart => {
+                let acked: HashMap<NodeId, (u64, u64)> = book
+                    .sent
+                    .keys()
+                    .filter_map(|(source, _)| {
+                        let acked = sim.node(STABLE).acknowledged_by(source)?;
+                        Some((source.clone(), acked))
+                    })
+                    .collect();
+                for which in 0..PATTERNS.len() {
+                    if let Some(l) = book.listening.get(&(STABLE, which)) {
+                        book.acked_at_end.insert(l.label, acked.clone());
+                    }
+                }
                 sim.crash(STABLE);
                 sim.restart(STABLE);
                 for which in 0..PATTERNS.len() {
@@ -368,11 +385,14 @@ fn check_books(sim: &Sim, book: &Book) -> Result<(), TestCaseError> {
         // A sender that left (closed or crashed) before its acknowledgement reached the
         // listener's node took with it what the listener was owed: the documented limit.
         let label_since = book.since_of[label];
-        let heard_ack = sim.nodes[node]
-            .node
-            .acknowledged_by(source)
-            .is_some_and(|(_, version)| version >= label_since);
-        if book.gone.contains(source) && !heard_ack {
+        let acked = match book.acked_at_end.get(label) {
+            Some(at_end) => at_end.get(source).copied(),
+            None => sim.nodes[node].node.acknowledged_by(source),
+        };
+        let heard_ack = acked.is_some_and(|(_, version)| version >= label_since);
+        // Likewise a listener whose node crashed before the acknowledgement reached it.
+        let crashed_receiver = book.acked_at_end.contains_key(label);
+        if (book.gone.contains(source) || crashed_receiver) && !heard_ack {
             continue;
         }
         let witnessed = |seq: &&u64| {
@@ -436,4 +456,33 @@ proptest! {
     ) {
         check_schedule(seed, steps)?;
     }
+}
+
+#[test]
+fn a_copy_that_trails_its_senders_goodbye_is_not_delivered_again() {
+    let mut sim = Sim::new(2, 25);
+    sim.run_for(ms(300));
+    let id = sim.listen(1, "job.+", 1);
+    run_until_subscribed(&mut sim, 1, id);
+    sim.emit(0, "job.x");
+    sim.run_for(ms(5));
+    let epoch = sim.node(0).epoch();
+    sim.node(0).close();
+    sim.run_for(ms(5));
+    // A second connection's copy of the event arrives after the goodbye.
+    let copy = demitter_core::Frame::Event(demitter_core::EventFrame {
+        name: "job.x".into(),
+        source: Sim::id(0),
+        epoch,
+        seq: 1,
+        payload: bytes::Bytes::from_static(&[0xc0]),
+    });
+    sim.inject(1, copy);
+    sim.run_for(ms(5));
+    assert_eq!(sim.nodes[1].received_from(&Sim::id(0), "job.x"), 1);
+    assert!(
+        sim.nodes[1].reports.is_empty(),
+        "{:?}",
+        sim.nodes[1].reports
+    );
 }

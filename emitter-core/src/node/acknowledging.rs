@@ -144,6 +144,10 @@ impl<S: Clone> Node<S> {
         epoch: u64,
         marks: &[SequenceMark],
     ) {
+        if self.presence.has_departed(source, epoch) {
+            // Its last marks overtaken by its goodbye: nothing of it is followed any more.
+            return;
+        }
         for mark in marks.iter().take(MAX_MARKS_PER_MESSAGE) {
             if !self.sequencing.follows(source, epoch, &mark.name)
                 && let Some(start) = self.owed_from(source, epoch, &mark.name)
@@ -213,9 +217,7 @@ impl<S: Clone> Node<S> {
             name: name.to_owned(),
             seq: start,
         };
-        if let Some(report) = self.sequencing.start(source, epoch, &mark) {
-            self.report(report);
-        }
+        self.sequencing.start(source, epoch, &mark);
     }
 
     /// Asks `source` for a whole acknowledgement of this node's interest.

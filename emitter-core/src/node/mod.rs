@@ -1418,6 +1418,11 @@ impl<S: Clone> Node<S> {
             }
             if self.presence.is_known(&event.source, event.epoch) {
                 self.known_source = Some((event.source.clone(), event.epoch));
+            } else if self.presence.has_departed(&event.source, event.epoch) {
+                // A copy that trails its sender's goodbye (a second connection of a dial
+                // race): its sequence state is gone, so it would be taken as new.
+                tracing::debug!(source = %event.source, "dropped an event that trails its sender's goodbye");
+                return;
             }
         }
         let hit = self

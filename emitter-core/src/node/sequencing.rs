@@ -87,16 +87,9 @@ impl Sequencing {
         self.outgoing.matching(patterns)
     }
 
-    /// Applies one of `source`'s starts: a name followed already is settled (the report
-    /// of what never arrived, if anything), another is followed from there.
-    pub(crate) fn start(
-        &mut self,
-        source: &NodeId,
-        epoch: u64,
-        mark: &SequenceMark,
-    ) -> Option<ErrorReport> {
-        let missed = self.incoming.start(source, epoch, &mark.name, mark.seq)?;
-        Some(Self::lost_before_ack(source, &mark.name, missed))
+    /// Applies one of `source`'s starts: a name not followed yet is followed from there.
+    pub(crate) fn start(&mut self, source: &NodeId, epoch: u64, mark: &SequenceMark) {
+        self.incoming.start(source, epoch, &mark.name, mark.seq);
     }
 
     /// The report of `missed` events of `name` that `source` emitted after acknowledging

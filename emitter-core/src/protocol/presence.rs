@@ -234,6 +234,11 @@ impl Presence {
         self.peers.values().filter(|p| p.interest_known).count()
     }
 
+    /// Whether `peer` said goodbye in incarnation `epoch`.
+    pub fn has_departed(&self, peer: &NodeId, epoch: u64) -> bool {
+        self.departed.get(peer) == Some(&epoch)
+    }
+
     /// Whether `peer` is known in incarnation `epoch` (or is this node).
     pub fn is_known(&self, peer: &NodeId, epoch: u64) -> bool {
         *peer == self.me || self.peers.get(peer).is_some_and(|p| p.epoch == epoch)

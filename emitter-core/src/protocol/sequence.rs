@@ -339,20 +339,15 @@ impl SequenceTracker {
     }
 
     /// Applies a sender's start "the last `name` I emitted before your interest reached me
-    /// was `seq`": a pair followed already is settled as by [`settle`](Self::settle) (what
-    /// it has not seen up to `seq` was lost); one not followed is followed from `seq`, so
-    /// that the next event owed is `seq + 1`.
-    pub fn start(&mut self, source: &NodeId, epoch: u64, name: &str, seq: u64) -> Option<u64> {
-        self.cool();
-        let followed = self
-            .sources
-            .get(source)
-            .is_some_and(|src| src.epoch == epoch && src.last.contains_key(name));
-        if followed {
-            return self.settle(source, epoch, name, seq);
+    /// was `seq`": a pair not followed is followed from `seq`, so that the next event owed
+    /// is `seq + 1`. A pair followed already is left as it is: its events are on their way
+    /// (where a transport does not keep a sender's control messages and events in one
+    /// order, the start can overtake them), and its marks settle it.
+    pub fn start(&mut self, source: &NodeId, epoch: u64, name: &str, seq: u64) {
+        if !self.follows(source, epoch, name) {
+            self.cool();
+            self.insert(source, epoch, name, seq);
         }
-        self.insert(source, epoch, name, seq);
-        None
     }
 
     /// Whether this tracker follows `name` from `source` in incarnation `epoch`.
