@@ -62,6 +62,17 @@ const ANY: &str = "#";
 /// the transport without waiting on any remote listener, and resolves to a [`Delivery`]:
 /// how many local listeners ran and how many remote ones are known to match.
 ///
+/// **What reaches whom.** Once this emitter has heard the bus ([`ready`](Self::ready)) and
+/// a listener elsewhere is subscribed ([`Listener::subscribed`](crate::Listener::subscribed):
+/// every peer, this one included, has acknowledged its pattern), every event emitted here
+/// that the listener matches reaches it exactly once, in order per name, or its node
+/// reports it lost with an exact count (a `gap` on its error channel): first events,
+/// short-lived emitters and re-added listeners included. A process that emits and exits
+/// waits for `ready` first. Two nodes with one id are refused: the newer gives way with
+/// [`Error::DuplicateId`]. The limits (a sender that leaves before its acknowledgement
+/// arrived; a name's tail when every repeat of its marks is lost for seconds) are in
+/// `docs/reliability.md`.
+///
 /// ```
 /// use demitter_core::{Emitter, Event, MemoryHub};
 /// use serde::{Deserialize, Serialize};

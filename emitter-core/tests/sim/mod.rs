@@ -289,6 +289,11 @@ impl Sim {
         }
     }
 
+    /// Frames put on the link so far (one per receiver).
+    pub(crate) fn frames_sent(&self) -> u64 {
+        self.sent
+    }
+
     /// Hands node `to` a frame as if it came over the link.
     pub(crate) fn inject(&mut self, to: usize, frame: Frame) {
         self.sent += 1;
