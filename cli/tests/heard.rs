@@ -4,23 +4,13 @@
 
 mod common;
 
-use common::{emit, forwarder, json, next_line, run, stderr, stdout, tap};
+use common::{forwarder, run, stderr, tap};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_short_lived_emits_through_a_forwarder_each_reach_both_taps() {
     let (_forwarder, url) = forwarder().await;
-    let (_a, mut at_a, _) = tap(&url, &["q.+", "--no-system"]).await;
-    let (_b, mut at_b, _) = tap(&url, &["q.+", "--no-system"]).await;
-    for n in 0..20 {
-        let sent = emit(&url, &["q.x", &n.to_string()], None).await;
-        assert!(sent.status.success(), "{sent:?}");
-        // Issue 31: 13 of 20 used to say `reached 1 listener`.
-        assert_eq!(stdout(&sent).trim(), "reached 2 listeners", "emit {n}");
-        for (name, out) in [("a", &mut at_a), ("b", &mut at_b)] {
-            let line = json(&next_line(out, name).await);
-            assert_eq!(line["data"], n, "tap {name}: {line}");
-        }
-    }
+    // Issue 31: 13 of 20 used to say `reached 1 listener`.
+    common::short_lived_emits_reach_two_taps(&url, 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,17 +60,7 @@ async fn ten_short_lived_emits_each_reach_both_taps() {
     }
     let server = tokio::task::block_in_place(NatsServer::start);
     let url = format!("nats://{}?prefix=cli-brief", server.addr());
-    let (_a, mut at_a, _) = tap(&url, &["q.+", "--no-system"]).await;
-    let (_b, mut at_b, _) = tap(&url, &["q.+", "--no-system"]).await;
-    for n in 0..10 {
-        let sent = run(&["emit", "q.x", &n.to_string(), "--url", &url], None).await;
-        assert!(sent.status.success(), "{sent:?}");
-        assert_eq!(stdout(&sent).trim(), "reached 2 listeners", "emit {n}");
-        for (name, out) in [("a", &mut at_a), ("b", &mut at_b)] {
-            let line = json(&next_line(out, name).await);
-            assert_eq!(line["data"], n, "tap {name}: {line}");
-        }
-    }
+    common::short_lived_emits_reach_two_taps(&url, 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -204,6 +204,22 @@ pub async fn run(args: &[&str], stdin: Option<&str>) -> std::process::Output {
         .expect("demitter runs")
 }
 
+/// Issue 31's scenario: two taps on `q.+`, then `emits` short-lived `demitter emit q.x N`,
+/// each of which must have heard the bus, say it reached both, and reach both.
+pub async fn short_lived_emits_reach_two_taps(url: &str, emits: u32) {
+    let (_a, mut at_a, _) = tap(url, &["q.+", "--no-system"]).await;
+    let (_b, mut at_b, _) = tap(url, &["q.+", "--no-system"]).await;
+    for n in 0..emits {
+        let sent = emit(url, &["q.x", &n.to_string()], None).await;
+        assert!(sent.status.success(), "{sent:?}");
+        assert_eq!(stdout(&sent).trim(), "reached 2 listeners", "emit {n}");
+        for (name, out) in [("a", &mut at_a), ("b", &mut at_b)] {
+            let line = json(&next_line(out, name).await);
+            assert_eq!(line["data"], n, "tap {name}: {line}");
+        }
+    }
+}
+
 /// `demitter emit ARGS --url URL`.
 pub async fn emit(url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut all = vec!["emit"];

@@ -1600,6 +1600,12 @@ impl<S: Clone> Node<S> {
         if let Some(marks) = self.sequencing.marks_now() {
             self.send_control(marks, Destination::All);
         }
+        self.leave();
+        true
+    }
+
+    /// The goodbye, and nothing transmitted after it: requests fail, catch-ups end.
+    fn leave(&mut self) {
         let bye = self.presence.bye();
         self.send_control(bye, Destination::All);
         self.closed = true;
@@ -1610,7 +1616,6 @@ impl<S: Clone> Node<S> {
         for finished in self.retained.close() {
             self.deliver_caught_up(finished);
         }
-        true
     }
 
     // ---- draining ----------------------------------------------------------------------

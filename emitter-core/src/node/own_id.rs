@@ -86,12 +86,7 @@ impl<S: Clone> Node<S> {
             )
             .with_peer(self.id.as_str()),
         );
-        let bye = self.presence.bye();
-        self.send_control(bye, Destination::All);
-        self.closed = true;
-        self.observers.clear();
-        let failed = self.requests.close();
-        self.fail_requests(failed);
+        self.leave();
         self.update_readiness();
     }
 }

@@ -42,6 +42,19 @@ pub(crate) struct SimNode {
 }
 
 impl SimNode {
+    fn new(node: Node<u64>) -> Self {
+        Self {
+            node,
+            received: Vec::new(),
+            reports: Vec::new(),
+            counts: Vec::new(),
+            requests: Vec::new(),
+            replies: Vec::new(),
+            readiness: Vec::new(),
+            up: true,
+        }
+    }
+
     /// Events named `name` from `source` that reached its listeners.
     pub(crate) fn received_from(&self, source: &NodeId, name: &str) -> usize {
         self.received
@@ -106,16 +119,7 @@ impl Sim {
         };
         for i in 0..n {
             let node = sim.make_node(i);
-            sim.nodes.push(SimNode {
-                node,
-                received: Vec::new(),
-                reports: Vec::new(),
-                counts: Vec::new(),
-                requests: Vec::new(),
-                replies: Vec::new(),
-                readiness: Vec::new(),
-                up: true,
-            });
+            sim.nodes.push(SimNode::new(node));
         }
         sim
     }
@@ -141,16 +145,7 @@ impl Sim {
         );
         config.epoch = self.epochs;
         config.presence = self.presence.clone();
-        self.nodes.push(SimNode {
-            node: Node::new(config, self.now),
-            received: Vec::new(),
-            reports: Vec::new(),
-            counts: Vec::new(),
-            requests: Vec::new(),
-            replies: Vec::new(),
-            readiness: Vec::new(),
-            up: true,
-        });
+        self.nodes.push(SimNode::new(Node::new(config, self.now)));
         self.nodes.len() - 1
     }
 
