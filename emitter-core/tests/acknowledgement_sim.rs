@@ -194,12 +194,23 @@ struct Book {
     /// Listeners removed, or lost with their node's restart: what was on its way to them
     /// when they ended is not theirs (only what a later event revealed is checked).
     ended: BTreeSet<u64>,
-    /// For the listeners lost with their node's restart: what that incarnation had been
-    /// acknowledged by each source when it ended.
+    /// For the listeners that ended (removed, or lost with their node's restart): what
+    /// their node had heard acknowledged by each source when they ended.
     acked_at_end: HashMap<u64, HashMap<NodeId, (u64, u64)>>,
 }
 
 impl Book {
+    /// What node `node` has heard acknowledged by each source so far.
+    fn acked_by_sources(&self, sim: &mut Sim, node: usize) -> HashMap<NodeId, (u64, u64)> {
+        self.sent
+            .keys()
+            .filter_map(|(source, _)| {
+                let acked = sim.node(node).acknowledged_by(source)?;
+                Some((source.clone(), acked))
+            })
+            .collect()
+    }
+
     fn listen(&mut self, sim: &mut Sim, node: usize, which: usize) {
         self.next_label += 1;
         let label = self.next_label;
@@ -308,20 +319,15 @@ fn check_schedule(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Relisten { node, which } => {
                 if let Some(old) = book.listening.remove(&(node, which)) {
+                    let acked = book.acked_by_sources(&mut sim, node);
+                    book.acked_at_end.insert(old.label, acked);
                     sim.node(node).remove_listener(old.id);
                     book.ended.insert(old.label);
                 }
                 book.listen(&mut sim, node, which);
             }
             Step::Restart => {
-                let acked: HashMap<NodeId, (u64, u64)> = book
-                    .sent
-                    .keys()
-                    .filter_map(|(source, _)| {
-                        let acked = sim.node(STABLE).acknowledged_by(source)?;
-                        Some((source.clone(), acked))
-                    })
-                    .collect();
+                let acked = book.acked_by_sources(&mut sim, STABLE);
                 for which in 0..PATTERNS.len() {
                     if let Some(l) = book.listening.get(&(STABLE, which)) {
                         book.acked_at_end.insert(l.label, acked.clone());
@@ -390,9 +396,10 @@ fn check_books(sim: &Sim, book: &Book) -> Result<(), TestCaseError> {
             None => sim.nodes[node].node.acknowledged_by(source),
         };
         let heard_ack = acked.is_some_and(|(_, version)| version >= label_since);
-        // Likewise a listener whose node crashed before the acknowledgement reached it.
-        let crashed_receiver = book.acked_at_end.contains_key(label);
-        if (book.gone.contains(source) || crashed_receiver) && !heard_ack {
+        // Likewise a listener that ended (removed, or its node crashed) before the
+        // acknowledgement reached its node: the guarantee had not begun for it.
+        let ended_early = book.acked_at_end.contains_key(label);
+        if (book.gone.contains(source) || ended_early) && !heard_ack {
             continue;
         }
         let witnessed = |seq: &&u64| {
@@ -446,8 +453,16 @@ fn check_books(sim: &Sim, book: &Book) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// 2,000 cases, or `PROPTEST_CASES` (for a longer hunt).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn every_event_after_an_acknowledgement_is_received_or_reported(

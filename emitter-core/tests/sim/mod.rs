@@ -1,7 +1,8 @@
 //! A deterministic bus of [`Node`]s on a virtual clock, in the manner of quinn-proto's
 //! `Pair`: no sockets, no tasks, no sleeping. A link carries whatever the nodes transmit,
 //! after a delay, and can drop frames at random (from a seeded generator), cut pairs of
-//! nodes apart and heal them, and restart a node under its own id.
+//! nodes apart and heal them, and restart a node under its own id. With `SIM_TRACE` set,
+//! every frame delivered is printed (with its virtual time), to follow a failing schedule.
 
 #![allow(dead_code)] // Each test file uses the part of the harness it needs.
 
@@ -94,6 +95,8 @@ pub(crate) struct Sim {
     /// Presence timing of every node.
     pub(crate) presence: PresenceConfig,
     epochs: u64,
+    /// When the bus started (for traces).
+    start: Instant,
 }
 
 pub(crate) const MAX_FRAME: usize = 1 << 20;
@@ -101,8 +104,10 @@ pub(crate) const MAX_FRAME: usize = 1 << 20;
 impl Sim {
     /// `n` nodes named `n0`, `n1`, ..., with fast heartbeats, a 1 ms link and no loss.
     pub(crate) fn new(n: usize, seed: u64) -> Self {
+        let now = Instant::now();
         let mut sim = Self {
-            now: Instant::now(),
+            now,
+            start: now,
             nodes: Vec::new(),
             in_flight: BTreeMap::new(),
             sent: 0,
@@ -307,6 +312,15 @@ impl Sim {
             }
             let packet = entry.remove();
             let node = &mut self.nodes[packet.to];
+            if std::env::var_os("SIM_TRACE").is_some() {
+                eprintln!(
+                    "{:>6?} -> {} (up {}): {:?}",
+                    self.now.duration_since(self.start).as_millis(),
+                    node.node.id(),
+                    node.up,
+                    packet.frame
+                );
+            }
             if node.up {
                 node.node.handle_incoming(
                     self.now,
