@@ -52,6 +52,21 @@ fn control_bytes() -> Vec<Bytes> {
                 name: "orders.created".into(),
                 seq: 9,
             }],
+            moved: 3,
+        },
+        Control::MarksRequest {
+            epoch: 1,
+            to: "node-b".into(),
+            after: 2,
+        },
+        Control::Marks {
+            epoch: 1,
+            to: "node-b".into(),
+            moved: 3,
+            last: vec![SequenceMark {
+                name: "orders.created".into(),
+                seq: 9,
+            }],
         },
         Control::Bye { epoch: 1 },
         Control::Request {

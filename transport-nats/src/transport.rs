@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_nats::{Client, ConnectOptions, Subject};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use demitter_core::protocol::Control;
+use demitter_core::protocol::{Control, SequenceMark};
 use demitter_core::record::{RECORD_HEADER, RecordDecoder, put_record_header};
 use demitter_core::{
     Backoff, BatchInbox, Capabilities, CloseDeadlines, ControlFrame, Destination, Error, Frame,
@@ -282,25 +282,41 @@ impl NatsTransport {
             })
     }
 
-    /// Queues each of a `Sequences` message's marks alone, on the subject of its name: a
-    /// receiver gets a name's events and its marks on one subscription, in the order sent,
-    /// so a mark never overtakes the events it describes.
-    fn push_marks(&self, control: &ControlFrame) -> Result<(), Error> {
-        let Ok(Control::Sequences { epoch, last }) = Control::decode(&control.body) else {
+    /// Queues each of a `Sequences` or `Marks` message's marks alone, on the subject of its
+    /// name: a receiver gets a name's events and its marks on one subscription, in the
+    /// order sent, so a mark never overtakes the events it describes. The message's
+    /// announcement number, which vouches for every mark of it, goes last and alone on the
+    /// control subject (to everyone, or to the asker); the marks alone carry none.
+    fn push_marks(&self, control: &ControlFrame, to: &Destination) -> Result<(), Error> {
+        let message = Control::decode(&control.body).ok();
+        let Some(Control::Sequences { last, moved, .. } | Control::Marks { last, moved, .. }) =
+            &message
+        else {
             tracing::error!("a control message that looked like marks did not decode; dropped");
             return Ok(());
         };
+        let frame_of = |last: Vec<SequenceMark>, moved: u64| {
+            message
+                .as_ref()
+                .and_then(|message| with_marks(message, last, moved))
+                .map(|body| {
+                    Frame::Control(ControlFrame {
+                        source: control.source.clone(),
+                        body: body.encode(),
+                    })
+                })
+        };
         for mark in last {
             let subject = self.event_subject(&control.source, &mark.name);
-            let frame = Frame::Control(ControlFrame {
-                source: control.source.clone(),
-                body: Control::Sequences {
-                    epoch,
-                    last: vec![mark],
-                }
-                .encode(),
-            });
-            self.push(&subject, &frame)?;
+            if let Some(frame) = frame_of(vec![mark.clone()], 0) {
+                self.push(&subject, &frame)?;
+            }
+        }
+        if *moved > 0
+            && let Some(number) = frame_of(Vec::new(), *moved)
+        {
+            let subject = self.subject_of(&number, to);
+            self.push(&subject, &number)?;
         }
         Ok(())
     }
@@ -314,6 +330,24 @@ impl NatsTransport {
             .push_with(RECORD_HEADER, false, |buf: &mut BytesMut| {
                 put_record_header(buf, KIND_INTEREST, 0);
             });
+    }
+}
+
+/// `message`, marks or an answer made of marks, with other marks and announcement number.
+fn with_marks(message: &Control, last: Vec<SequenceMark>, moved: u64) -> Option<Control> {
+    match message {
+        Control::Sequences { epoch, .. } => Some(Control::Sequences {
+            epoch: *epoch,
+            last,
+            moved,
+        }),
+        Control::Marks { epoch, to, .. } => Some(Control::Marks {
+            epoch: *epoch,
+            to: to.clone(),
+            moved,
+            last,
+        }),
+        _ => None,
     }
 }
 
@@ -518,9 +552,9 @@ impl Transport for NatsTransport {
                 .set(subject::escape_segment(frame.source().as_str()));
         }
         if let Frame::Control(control) = &frame
-            && Control::is_sequences(&control.body)
+            && (Control::is_sequences(&control.body) || Control::is_marks(&control.body))
         {
-            return self.push_marks(control);
+            return self.push_marks(control, &to);
         }
         let subject = self.subject_of(&frame, &to);
         self.push(&subject, &frame)

@@ -21,6 +21,7 @@ fn heartbeat(node: &NodeId) -> Frame {
         body: Control::Heartbeat {
             epoch: 1,
             version: 1,
+            moved: 0,
         }
         .encode(),
     })

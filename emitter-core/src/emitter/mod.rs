@@ -67,10 +67,10 @@ const ANY: &str = "#";
 /// every peer, this one included, has acknowledged its pattern), every event emitted here
 /// that the listener matches reaches it exactly once, in order per name, or its node
 /// reports it lost with an exact count (a `gap` on its error channel): first events,
-/// short-lived emitters and re-added listeners included. A process that emits and exits
-/// waits for `ready` first. Two nodes with one id are refused: the newer gives way with
-/// [`Error::DuplicateId`]. The limits (a sender that leaves before its acknowledgement
-/// arrived; a name's tail when every repeat of its marks is lost for seconds) are in
+/// short-lived emitters, re-added listeners and tails whose marks were all lost included.
+/// A process that emits and exits waits for `ready` first. Two nodes with one id are
+/// refused: the newer gives way with [`Error::DuplicateId`]. The limits (a sender that
+/// leaves, or a listener that goes, before the acknowledgement arrived) are in
 /// `docs/reliability.md`.
 ///
 /// ```

@@ -149,14 +149,17 @@ impl<S: Clone> Node<S> {
             return;
         }
         for mark in marks.iter().take(MAX_MARKS_PER_MESSAGE) {
-            if !self.sequencing.follows(source, epoch, &mark.name)
-                && let Some(start) = self.owed_from(source, epoch, &mark.name)
-            {
+            if self.sequencing.follows(source, epoch, &mark.name) {
+                continue;
+            }
+            if let Some(start) = self.owed_from(source, epoch, &mark.name) {
                 let start = SequenceMark {
                     name: mark.name.clone(),
                     seq: start,
                 };
                 self.sequencing.start(source, epoch, &start);
+            } else if self.listeners.has_match(&mark.name) {
+                self.tails.let_go(source, epoch);
             }
         }
     }
@@ -195,6 +198,8 @@ impl<S: Clone> Node<S> {
         );
         names.sort_unstable();
         names.dedup();
+        // Marks let go before, not owed then, may be owed now: asked for again.
+        self.tails.acknowledged(source);
         for name in names {
             self.settle_start(source, epoch, &name);
         }

@@ -56,6 +56,8 @@ mod remote;
 mod requests;
 mod retained;
 mod sequencing;
+mod tail_asking;
+mod tails;
 mod turns;
 
 use std::collections::VecDeque;
@@ -99,6 +101,7 @@ use remote::{RemoteInterest, Route};
 use requests::{Requests, serve_key};
 use retained::{Finished, Retained};
 use sequencing::Sequencing;
+use tails::Tails;
 
 /// Bytes a request or reply frame takes beside its ids, name and payload (the frame and
 /// MessagePack headers, with room to spare).
@@ -216,6 +219,8 @@ pub struct Node<S> {
     /// from one peer asks presence once. Forgotten at every `$peer.down`.
     known_source: Option<(NodeId, u64)>,
     sequencing: Sequencing,
+    /// Each source's announcements of moved names, followed for none missed.
+    tails: Tails,
     /// Where the name emitted last goes, kept until a listener here or on a peer comes or
     /// goes: a run of emits of one name looks nothing up.
     last_emitted: Option<EmitRoute<S>>,
@@ -260,6 +265,7 @@ impl<S: Clone> Node<S> {
             config.presence.peer_timeout,
         );
         let duplicates = Duplicates::new(config.epoch, now, config.presence.heartbeat_interval);
+        let tails = Tails::new(config.presence.heartbeat_interval);
         let mut presence = Presence::new(config.id.clone(), config.epoch, config.presence, now);
         let hello = presence.start(now);
         let mut node = Self {
@@ -274,6 +280,7 @@ impl<S: Clone> Node<S> {
                 config.sequence_mark_interval,
                 now,
             ),
+            tails,
             id: config.id,
             epoch: config.epoch,
             caps: config.capabilities,
@@ -1339,6 +1346,9 @@ impl<S: Clone> Node<S> {
             message @ (Control::Ack { .. } | Control::AckRequest { .. }) => {
                 return self.receive_acknowledgement(now, source, message);
             }
+            message @ (Control::MarksRequest { .. } | Control::Marks { .. }) => {
+                return self.receive_marks_control(now, source, message);
+            }
             Control::LastRequest { epoch, id, pattern } => {
                 self.heard(now, source, epoch);
                 self.answer_last_request(source, id, &pattern);
@@ -1375,32 +1385,25 @@ impl<S: Clone> Node<S> {
             }
             other => other,
         };
-        if let Control::Sequences { epoch, last } = &message {
-            self.follow_owed_names(source, *epoch, last);
-            for report in self.sequencing.settle(source, *epoch, last) {
-                self.report(report);
-            }
+        if let Control::Sequences { epoch, last, moved } = &message {
+            self.receive_sequences(source, *epoch, last, *moved);
         }
         let leaving = matches!(message, Control::Bye { .. });
-        let heartbeat = matches!(message, Control::Heartbeat { .. });
+        let heartbeat = match message {
+            Control::Heartbeat { moved, .. } => Some(moved),
+            _ => None,
+        };
         let epoch = message.epoch();
         let actions = self.presence.receive(source, message, now);
         self.apply(actions);
-        if heartbeat
-            && self.presence.is_known(source, epoch)
-            && self
-                .acks
-                .version(source, epoch)
-                .is_none_or(|acked| acked < self.presence.version())
-        {
-            // A live peer that has not acknowledged this node's interest as it is: its
-            // acknowledgement was lost (or is on its way, and this costs one message).
-            self.ask_for_whole_ack(source);
+        if let Some(moved) = heartbeat {
+            self.check_heartbeat(now, source, epoch, moved);
         }
         if leaving {
             self.acks.peer_left(source);
             self.coverage.forget(source);
             self.sequencing.forget_source(source);
+            self.tails.forget(source);
         }
     }
 
@@ -1519,7 +1522,7 @@ impl<S: Clone> Node<S> {
         if let Some(marks) = self.sequencing.marks_due(now) {
             self.send_control(marks, Destination::All);
         }
-        let actions = self.presence.tick(now);
+        let actions = self.presence.tick(now, self.sequencing.moves());
         self.apply(actions);
         if self.hearing.expire(now) {
             self.forget_last_route();
@@ -1671,6 +1674,8 @@ impl<S: Clone> Node<S> {
                 }
                 Action::PeerDown(peer) => {
                     self.known_source = None;
+                    // Back, it is asked for what moved since its first announcement.
+                    self.tails.forget(&peer);
                     // Acknowledgements both ways are kept, as sequence state is: the same
                     // incarnation back from a cut is owed what it was owed.
                     self.dispatches.push_back(Dispatch::Acknowledged);

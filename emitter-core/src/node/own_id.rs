@@ -52,6 +52,7 @@ impl<S: Clone> Node<S> {
                     let heartbeat = Control::Heartbeat {
                         epoch: self.epoch,
                         version: 0,
+                        moved: 0,
                     };
                     self.send_control(heartbeat, Destination::All);
                 } else if event {

@@ -60,11 +60,19 @@ impl Sequencing {
 
     /// The marks due at this tick, whatever the time (at close).
     pub(crate) fn marks_now(&mut self) -> Option<Control> {
+        let before = self.outgoing.moves();
         let last = self.outgoing.take_marks();
+        let moves = self.outgoing.moves();
         (!last.is_empty()).then_some(Control::Sequences {
             epoch: self.epoch,
             last,
+            moved: if moves > before { moves } else { 0 },
         })
+    }
+
+    /// The number of the latest marks that announced a moved name, for the heartbeat.
+    pub(crate) fn moves(&self) -> u64 {
+        self.outgoing.moves()
     }
 
     /// Every name's last number, for a peer that came (back) up.
@@ -75,8 +83,23 @@ impl Sequencing {
             .map(|last| Control::Sequences {
                 epoch: self.epoch,
                 last,
+                moved: 0,
             })
             .collect()
+    }
+
+    /// The answer to `to`'s [`Control::MarksRequest`]: the last numbers of the names
+    /// `patterns` (its interest) match that moved after announcement `after`.
+    pub(crate) fn marks_for(&self, to: &NodeId, after: u64, patterns: &[Pattern]) -> Control {
+        let (last, moved) = self
+            .outgoing
+            .moved_since(after, patterns, MAX_MARKS_PER_MESSAGE);
+        Control::Marks {
+            epoch: self.epoch,
+            to: to.to_string(),
+            moved,
+            last,
+        }
     }
 
     /// The last numbers of this node's names that one of `patterns` matches.

@@ -86,6 +86,13 @@ pub enum Control {
         epoch: u64,
         /// Sender's interest version.
         version: u64,
+        /// The number of the sender's latest [`Sequences`](Control::Sequences) that
+        /// announced a name that moved (0: none yet, or a node that does not say). A
+        /// receiver that has not seen every one up to it asks with
+        /// [`MarksRequest`](Control::MarksRequest): so a tail whose marks were all lost is
+        /// still told.
+        #[serde(default)]
+        moved: u64,
     },
     /// "Send me your whole interest": the sender missed something.
     Resync {
@@ -100,6 +107,11 @@ pub enum Control {
         epoch: u64,
         /// Event name and the last sequence number assigned to it.
         last: Vec<SequenceMark>,
+        /// When it announces names that moved since their last announcement: its number
+        /// among such messages, from 1, none skipped (the heartbeat carries the latest).
+        /// 0 when it only repeats, or from a node that does not say.
+        #[serde(default)]
+        moved: u64,
     },
     /// "I am leaving."
     Bye {
@@ -217,6 +229,31 @@ pub enum Control {
         /// The node asked.
         to: String,
     },
+    /// "Send me the last numbers of your names that my interest matches and that moved
+    /// after your [`Sequences`](Control::Sequences) number `after`": the sender missed one
+    /// (a heartbeat showed a later number). Answered with [`Control::Marks`].
+    MarksRequest {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node asked.
+        to: String,
+        /// The last number the sender has seen every one up to.
+        after: u64,
+    },
+    /// The answer to `to`'s [`MarksRequest`](Control::MarksRequest): the last number of
+    /// each name `to` matches whose latest move was announced after the asked number and
+    /// up to `moved` (all of them when they fit one message; else `moved` is less than
+    /// the heartbeat's, and `to` asks again).
+    Marks {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node that asked.
+        to: String,
+        /// The announcement number this answer covers up to.
+        moved: u64,
+        /// Event name and the last sequence number assigned to it.
+        last: Vec<SequenceMark>,
+    },
     /// "I took every [`Control::GroupEvent`] of yours up to `nth`."
     GroupAck {
         /// Sender's incarnation.
@@ -271,6 +308,8 @@ impl Control {
             | Control::GroupAck { epoch, .. }
             | Control::Ack { epoch, .. }
             | Control::AckRequest { epoch, .. }
+            | Control::MarksRequest { epoch, .. }
+            | Control::Marks { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }
@@ -296,17 +335,32 @@ impl Control {
     ///
     /// ```
     /// use demitter_core::protocol::Control;
-    /// let marks = Control::Sequences { epoch: 1, last: Vec::new() };
+    /// let marks = Control::Sequences { epoch: 1, last: Vec::new(), moved: 0 };
     /// assert!(Control::is_sequences(&marks.encode()));
     /// assert!(!Control::is_sequences(&Control::Bye { epoch: 1 }.encode()));
     /// ```
     pub fn is_sequences(body: &[u8]) -> bool {
         body.starts_with(SEQUENCES_TAG)
     }
+
+    /// Whether `body`, an encoded control message, is a [`Control::Marks`] (an answer
+    /// made of marks, which such a transport carries the same way).
+    ///
+    /// ```
+    /// use demitter_core::protocol::Control;
+    /// let answer = Control::Marks { epoch: 1, to: "b".into(), moved: 3, last: Vec::new() };
+    /// assert!(Control::is_marks(&answer.encode()));
+    /// assert!(!Control::is_marks(&Control::Bye { epoch: 1 }.encode()));
+    /// ```
+    pub fn is_marks(body: &[u8]) -> bool {
+        body.starts_with(MARKS_TAG)
+    }
 }
 
 /// How an encoded [`Control::Sequences`] starts: a map of one key, the variant's name.
 const SEQUENCES_TAG: &[u8] = b"\x81\xa9Sequences";
+/// How an encoded [`Control::Marks`] starts.
+const MARKS_TAG: &[u8] = b"\x81\xa5Marks";
 
 #[cfg(test)]
 mod tests {
@@ -340,8 +394,14 @@ mod tests {
             Control::Heartbeat {
                 epoch: 1,
                 version: 1,
+                moved: 0,
             },
             Control::Bye { epoch: 1 },
+            Control::MarksRequest {
+                epoch: 1,
+                to: "b".into(),
+                after: 0,
+            },
         ];
         for other in &others {
             assert!(!Control::is_sequences(&other.encode()), "{other:?}");
@@ -352,8 +412,10 @@ mod tests {
                 name: "a".into(),
                 seq: 3,
             }],
+            moved: 2,
         };
         assert!(Control::is_sequences(&marks.encode()));
+        assert!(!Control::is_marks(&marks.encode()));
         assert!(!Control::is_sequences(b"\x81\xa9Sequence"));
     }
 }

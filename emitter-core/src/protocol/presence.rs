@@ -381,6 +381,8 @@ impl Presence {
             | Control::GroupAck { .. }
             | Control::Ack { .. }
             | Control::AckRequest { .. }
+            | Control::MarksRequest { .. }
+            | Control::Marks { .. }
             | Control::Bye { .. } => {}
         }
         out
@@ -412,7 +414,9 @@ impl Presence {
     }
 
     /// Sends heartbeats and expires silent peers. Call at least every heartbeat interval.
-    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+    /// `moved` is the number of this node's latest marks that announced a moved name
+    /// (see [`Control::Heartbeat`]).
+    pub fn tick(&mut self, now: Instant, moved: u64) -> Vec<Action> {
         let mut out = Vec::new();
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.config.heartbeat_interval;
@@ -421,6 +425,7 @@ impl Presence {
                 message: Control::Heartbeat {
                     epoch: self.epoch,
                     version: self.version,
+                    moved,
                 },
             });
         }
@@ -765,7 +770,7 @@ mod tests {
         let hello = a.start(now);
         deliver(&mut a, &mut b, &hello, now);
         let later = now + cfg.peer_timeout + Duration::from_millis(1);
-        let out = b.tick(later);
+        let out = b.tick(later, 0);
         assert!(out.contains(&Action::PeerDown(id("a"))));
         assert!(out.contains(&Action::Interest {
             peer: id("a"),
@@ -789,6 +794,7 @@ mod tests {
             Control::Heartbeat {
                 epoch: 1,
                 version: 0,
+                moved: 0,
             },
             now,
         );
@@ -799,7 +805,8 @@ mod tests {
                 &id("a"),
                 Control::Heartbeat {
                     epoch: 1,
-                    version: 3
+                    version: 3,
+                    moved: 0,
                 },
                 now
             )

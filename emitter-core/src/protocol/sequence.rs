@@ -27,6 +27,9 @@ pub struct SequenceCounter {
     listed: Vec<Arc<str>>,
     /// Ticks so far: calls of `take_marks`.
     tick: u64,
+    /// Ticks so far that announced a name that had moved: each such announcement's
+    /// number, from 1, which receivers check for none missed.
+    moves: u64,
     /// The counter of the name numbered last: a run of emits of one name costs no hashing.
     hot: Option<usize>,
 }
@@ -40,9 +43,18 @@ struct Counter {
     /// Ticks between this announcement and the next one.
     gap: u64,
     listed: bool,
+    /// The number of the announcement that first told of `last` (0: not yet told).
+    moved_at: u64,
 }
 
 impl Counter {
+    fn mark(&self) -> SequenceMark {
+        SequenceMark {
+            name: self.name.to_string(),
+            seq: self.last,
+        }
+    }
+
     fn new(name: Arc<str>) -> Self {
         Self {
             name,
@@ -50,6 +62,7 @@ impl Counter {
             due: 0,
             gap: 1,
             listed: false,
+            moved_at: 0,
         }
     }
 }
@@ -108,6 +121,8 @@ impl SequenceCounter {
     pub fn take_marks(&mut self) -> Vec<SequenceMark> {
         self.tick += 1;
         let tick = self.tick;
+        let next_move = self.moves + 1;
+        let mut moved = false;
         let mut marks = Vec::new();
         // Names announced now go to the back, so a capped tick never starves the others.
         let mut waiting = Vec::with_capacity(self.listed.len());
@@ -124,6 +139,11 @@ impl SequenceCounter {
                 name: name.to_string(),
                 seq: counter.last,
             });
+            if counter.gap == 1 {
+                // Its first announcement since it moved.
+                counter.moved_at = next_move;
+                moved = true;
+            }
             if counter.gap > LAST_MARK_GAP {
                 counter.listed = false;
                 continue;
@@ -134,7 +154,47 @@ impl SequenceCounter {
         }
         waiting.append(&mut announced);
         self.listed = waiting;
+        if moved {
+            self.moves = next_move;
+        }
         marks
+    }
+
+    /// The number of the latest tick that announced a name that had moved (0: none):
+    /// what the heartbeat carries. A tick's [`take_marks`](Self::take_marks) moved it on
+    /// when it announced one.
+    pub fn moves(&self) -> u64 {
+        self.moves
+    }
+
+    /// The last number of each name one of `patterns` matches whose latest move was
+    /// announced after announcement `after`, oldest first, and the announcement number
+    /// they cover up to: [`moves`](Self::moves) when all fit in `limit`, else the last
+    /// announcement whose names all fit (at least one announcement's, which is never more
+    /// than `limit` when `limit` is [`MAX_MARKS_PER_MESSAGE`]).
+    pub fn moved_since(
+        &self,
+        after: u64,
+        patterns: &[crate::pattern::Pattern],
+        limit: usize,
+    ) -> (Vec<SequenceMark>, u64) {
+        let mut moved: Vec<&Counter> = self
+            .counters
+            .iter()
+            .filter(|c| c.moved_at > after && patterns.iter().any(|p| p.matches(&c.name)))
+            .collect();
+        if moved.len() <= limit {
+            moved.sort_unstable_by_key(|c| c.moved_at);
+            let marks = moved.iter().map(|c| c.mark()).collect();
+            return (marks, self.moves);
+        }
+        moved.sort_unstable_by_key(|c| c.moved_at);
+        // Cut before the announcement that would not fit whole.
+        let cut_at = moved[limit].moved_at;
+        let keep = moved.iter().take_while(|c| c.moved_at < cut_at).count();
+        let covered = if keep == 0 { after } else { cut_at - 1 };
+        let marks = moved[..keep].iter().map(|c| c.mark()).collect();
+        (marks, covered)
     }
 
     /// The last number of every name ever numbered, at most [`MAX_MARKS_PER_MESSAGE`] to

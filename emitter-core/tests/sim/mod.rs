@@ -91,6 +91,11 @@ pub(crate) struct Sim {
     pub(crate) loss: f64,
     /// Pairs of nodes (lower index first) that cannot reach each other.
     cut: HashSet<(usize, usize)>,
+    /// Frames dropped whatever the loss: those this says of (sender's index, frame).
+    pub(crate) drop_frames: Option<fn(usize, &Frame) -> bool>,
+    /// Frames counted (in `counted`, one per receiver) as they are put on the link.
+    pub(crate) counting: Option<fn(&Frame) -> bool>,
+    pub(crate) counted: u64,
     rng: fastrand::Rng,
     /// Presence timing of every node.
     pub(crate) presence: PresenceConfig,
@@ -114,6 +119,9 @@ impl Sim {
             delay: Duration::from_millis(1),
             loss: 0.0,
             cut: HashSet::new(),
+            drop_frames: None,
+            counting: None,
+            counted: 0,
             rng: fastrand::Rng::with_seed(seed),
             presence: PresenceConfig {
                 heartbeat_interval: Duration::from_millis(100),
@@ -270,6 +278,9 @@ impl Sim {
                         ids.iter().filter_map(|id| self.index_of(id)).collect()
                     }
                 };
+                if self.drop_frames.is_some_and(|drop| drop(from, &frame)) {
+                    continue;
+                }
                 for t in targets {
                     if self.cut.contains(&(from.min(t), from.max(t)))
                         || (self.loss > 0.0 && self.rng.f64() < self.loss)
@@ -277,6 +288,9 @@ impl Sim {
                         continue;
                     }
                     self.sent += 1;
+                    if self.counting.is_some_and(|count| count(&frame)) {
+                        self.counted += 1;
+                    }
                     self.in_flight.insert(
                         (self.now + self.delay, self.sent),
                         Packet {
