@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use bytes::Bytes;
+use demitter_core::faulty::FaultSwitch;
 use demitter_core::{Emitter, EmitterConfig, Error};
 
 /// What a cluster can do beyond running emitters. A case whose hook is not offered checks
@@ -56,6 +57,10 @@ pub trait Cluster: Send {
 
     /// What the hooks can do.
     fn capabilities(&self) -> ClusterCapabilities;
+
+    /// What node `i`'s transport loses of what it sends (the fault-injecting wrapper of
+    /// [`demitter_core::faulty`]): at first nothing.
+    fn faults(&self, i: usize) -> &FaultSwitch;
 
     /// Kills node `i` abruptly, as a crash would: no goodbye reaches the others.
     fn kill(&mut self, i: usize) -> impl Future<Output = ()> + Send;

@@ -22,6 +22,7 @@ mod cluster;
 mod congestion;
 pub mod faults;
 mod groups;
+mod lost_on_the_way;
 mod memory;
 pub mod nats_server;
 #[cfg(target_os = "linux")]
@@ -75,6 +76,8 @@ macro_rules! conformance_suite {
             groups_give_each_event_to_one_member,
             a_group_member_killed_under_steady_load,
             short_lived_emitters_reach_every_listener,
+            a_lost_first_event_is_reported,
+            a_tail_whose_marks_are_lost_for_long_is_reported,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use demitter_core::faulty::{FaultSwitch, faulty};
 use demitter_core::{Emitter, EmitterConfig, Error, MemoryHub, MemoryTransport, Transport};
 
 use crate::cluster::{Cluster, ClusterCapabilities, ClusterFactory};
@@ -18,13 +19,18 @@ pub struct MemoryCluster {
     config: EmitterConfig,
     nodes: Vec<Emitter>,
     transports: Vec<Arc<MemoryTransport>>,
+    faults: Vec<FaultSwitch>,
 }
 
 impl MemoryCluster {
-    fn start_node(&self, config: EmitterConfig) -> Result<(Emitter, Arc<MemoryTransport>), Error> {
+    fn start_node(
+        &self,
+        config: EmitterConfig,
+    ) -> Result<(Emitter, Arc<MemoryTransport>, FaultSwitch), Error> {
         let transport = Arc::new(self.hub.join());
-        let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
-        Ok((Emitter::from_shared(shared, config)?, transport))
+        let (wrapped, faults) = faulty(Arc::clone(&transport));
+        let shared: Arc<dyn Transport> = Arc::new(wrapped);
+        Ok((Emitter::from_shared(shared, config)?, transport, faults))
     }
 }
 
@@ -37,11 +43,13 @@ impl ClusterFactory for MemoryClusterFactory {
             config,
             nodes: Vec::new(),
             transports: Vec::new(),
+            faults: Vec::new(),
         };
         for _ in 0..nodes {
-            let (node, transport) = cluster.start_node(cluster.config.clone())?;
+            let (node, transport, faults) = cluster.start_node(cluster.config.clone())?;
             cluster.nodes.push(node);
             cluster.transports.push(transport);
+            cluster.faults.push(faults);
         }
         Ok(cluster)
     }
@@ -60,6 +68,10 @@ impl Cluster for MemoryCluster {
         ClusterCapabilities::new(true, false)
     }
 
+    fn faults(&self, i: usize) -> &FaultSwitch {
+        &self.faults[i]
+    }
+
     async fn kill(&mut self, i: usize) {
         self.transports[i].detach();
         self.nodes[i].close().await;
@@ -67,9 +79,10 @@ impl Cluster for MemoryCluster {
 
     async fn restart(&mut self, i: usize) -> Result<(), Error> {
         let config = self.config.clone().with_id(self.nodes[i].id().as_str());
-        let (node, transport) = self.start_node(config)?;
+        let (node, transport, faults) = self.start_node(config)?;
         self.nodes[i] = node;
         self.transports[i] = transport;
+        self.faults[i] = faults;
         Ok(())
     }
 

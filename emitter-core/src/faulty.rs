@@ -3,21 +3,23 @@
 //! way. Wrappers compose, and a shared transport (`Arc<T>`) is a transport too.
 //!
 //! ```
-//! use demitter_core::faulty::{Filtered, killable};
+//! use demitter_core::faulty::{Filtered, Losing, faulty};
 //! use demitter_core::{Emitter, Frame, MemoryHub};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), demitter_core::Error> {
 //! let hub = MemoryHub::new();
 //! // Loses every event frame it would send, and can be killed besides.
 //! let lossy = Filtered::new(hub.join(), |frame: &Frame| !matches!(frame, Frame::Event(_)));
-//! let (transport, switch) = killable(lossy);
+//! let (transport, switch) = faulty(lossy);
 //! let emitter = Emitter::new(transport)?;
+//! switch.lose(Losing::EventsAndMarks); // a burst, and all that would tell of it
+//! switch.lose(Losing::Nothing);
 //! switch.kill(); // from now on it sends nothing, not even a goodbye
 //! emitter.close().await;
 //! # Ok(()) }
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
@@ -27,6 +29,7 @@ use crate::frame::Frame;
 use crate::inbox::Receive;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
+use crate::protocol::Control;
 use crate::transport::{Capabilities, Destination, Incoming, Transport};
 
 /// Sends only the frames `pass` lets through; the others vanish without an error, as on a
@@ -59,34 +62,92 @@ impl<T: std::fmt::Debug, F> std::fmt::Debug for Filtered<T, F> {
     }
 }
 
-/// Stops a [`killable`] transport from sending.
-#[derive(Debug, Clone, Default)]
-pub struct KillSwitch(Arc<AtomicBool>);
+/// What a [`faulty`] transport loses of what it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Losing {
+    /// Nothing: every frame goes.
+    Nothing,
+    /// Every event frame.
+    Events,
+    /// Every event frame, and every sequence mark (`Sequences`, and `Marks` answers): a
+    /// link that stays up (heartbeats go) but loses a burst and everything that tells of
+    /// it.
+    EventsAndMarks,
+    /// Everything, the goodbye included, as a crashed process would.
+    Everything,
+}
 
-impl KillSwitch {
+impl Losing {
+    const ALL: [Losing; 4] = [
+        Losing::Nothing,
+        Losing::Events,
+        Losing::EventsAndMarks,
+        Losing::Everything,
+    ];
+
+    /// Whether a frame like `frame` is lost.
+    fn loses(self, frame: &Frame) -> bool {
+        match (self, frame) {
+            (Losing::Nothing, _) | (Losing::Events, Frame::Control(_)) => false,
+            (Losing::Everything, _)
+            | (Losing::Events | Losing::EventsAndMarks, Frame::Event(_)) => true,
+            (Losing::EventsAndMarks, Frame::Control(control)) => {
+                Control::is_sequences(&control.body) || Control::is_marks(&control.body)
+            }
+        }
+    }
+}
+
+/// Chooses what a [`faulty`] transport loses, while it runs.
+#[derive(Debug, Clone)]
+pub struct FaultSwitch(Arc<AtomicU8>);
+
+impl Default for FaultSwitch {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU8::new(0)))
+    }
+}
+
+impl FaultSwitch {
+    /// From now on the transport loses `what`.
+    pub fn lose(&self, what: Losing) {
+        let at = Losing::ALL.iter().position(|l| *l == what).unwrap_or(0);
+        self.0
+            .store(u8::try_from(at).unwrap_or(0), Ordering::Release);
+    }
+
     /// From now on the transport sends nothing, as a crashed process would.
     pub fn kill(&self) {
-        self.0.store(true, Ordering::Release);
+        self.lose(Losing::Everything);
+    }
+
+    /// What the transport loses now.
+    pub fn losing(&self) -> Losing {
+        Losing::ALL
+            .get(usize::from(self.0.load(Ordering::Acquire)))
+            .copied()
+            .unwrap_or(Losing::Nothing)
     }
 
     /// Whether [`kill`](Self::kill) was called.
     pub fn is_killed(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.losing() == Losing::Everything
     }
 }
 
-/// `inner`, and a switch that makes it send nothing more (not even the emitter's goodbye);
-/// it still receives.
-pub fn killable<T: Transport>(
+/// `inner`, and a switch that chooses what it loses of what it sends (at first nothing);
+/// it still receives everything.
+pub fn faulty<T: Transport>(
     inner: T,
 ) -> (
     Filtered<T, impl Fn(&Frame) -> bool + Send + Sync + 'static>,
-    KillSwitch,
+    FaultSwitch,
 ) {
-    let switch = KillSwitch::default();
-    let alive = switch.clone();
+    let switch = FaultSwitch::default();
+    let choice = switch.clone();
     (
-        Filtered::new(inner, move |_: &Frame| !alive.is_killed()),
+        Filtered::new(inner, move |frame: &Frame| !choice.losing().loses(frame)),
         switch,
     )
 }
@@ -189,7 +250,7 @@ mod tests {
     fn a_killed_transport_sends_nothing_more_and_a_shared_one_is_the_same() {
         let hub = MemoryHub::new();
         let receiver = hub.join();
-        let (sender, switch) = killable(Arc::new(hub.join()));
+        let (sender, switch) = faulty(Arc::new(hub.join()));
         sender.send(frame(b"1"), Destination::All).expect("sends");
         assert_eq!(arrived(&receiver), [Bytes::from_static(b"1")]);
         switch.kill();
@@ -198,6 +259,52 @@ mod tests {
             .send(frame(b"2"), Destination::All)
             .expect("vanishes quietly");
         assert!(arrived(&receiver).is_empty(), "nothing after the kill");
+    }
+
+    #[test]
+    fn a_switch_loses_events_then_marks_then_nothing() {
+        let hub = MemoryHub::new();
+        let receiver = hub.join();
+        let (sender, switch) = faulty(hub.join());
+        let marks = Control::Sequences {
+            epoch: 1,
+            last: Vec::new(),
+            moved: 1,
+        }
+        .encode();
+        let marks = Frame::Control(ControlFrame {
+            source: NodeId::new("a").expect("valid"),
+            body: marks.clone(),
+        });
+        let event = Frame::Event(crate::frame::EventFrame {
+            name: "x".into(),
+            source: NodeId::new("a").expect("valid"),
+            epoch: 1,
+            seq: 1,
+            payload: Bytes::new(),
+        });
+        let send_all = |sender: &dyn Transport| {
+            for f in [frame(b"other"), marks.clone(), event.clone()] {
+                sender.send(f, Destination::All).expect("sends or loses");
+            }
+        };
+        let count = |receiver: &dyn Transport| {
+            let mut n = 0;
+            while let Some(Some(incoming)) = receiver.recv().now_or_never() {
+                n += usize::from(matches!(incoming, Incoming::Frame { .. }));
+            }
+            n
+        };
+        switch.lose(Losing::Events);
+        send_all(&sender);
+        assert_eq!(count(&receiver), 2, "the event lost");
+        switch.lose(Losing::EventsAndMarks);
+        assert_eq!(switch.losing(), Losing::EventsAndMarks);
+        send_all(&sender);
+        assert_eq!(count(&receiver), 1, "the event and the marks lost");
+        switch.lose(Losing::Nothing);
+        send_all(&sender);
+        assert_eq!(count(&receiver), 3);
     }
 
     #[test]

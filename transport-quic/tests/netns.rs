@@ -31,14 +31,7 @@ async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
         config.seeds = seed.iter().map(ToString::to_string).collect();
         let transport =
             QuicTransport::with_socket(config, hosts.udp_socket(host, addr(host))).expect("starts");
-        let transport = std::sync::Arc::new(transport);
-        let shared: std::sync::Arc<dyn demitter_core::Transport> = transport.clone();
-        Node {
-            emitter: demitter_core::Emitter::from_shared(shared, fast_config_emitter())
-                .expect("emitter"),
-            transport,
-            identity,
-        }
+        Node::new(transport, &identity, fast_config_emitter()).expect("emitter")
     };
     // b and c know only a: gossip introduces them to each other across the bridge.
     let a = start("a", None);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
+use demitter_core::faulty::{FaultSwitch, faulty};
 use demitter_core::{Emitter, EmitterConfig, Error, Transport};
 use demitter_nats::{NatsConfig, NatsTransport};
 
@@ -61,6 +62,8 @@ const RAW: &str = "raw";
 #[derive(Debug)]
 pub struct Node {
     pub emitter: Emitter,
+    /// What its transport loses of what it sends.
+    pub faults: FaultSwitch,
     pub transport: Arc<NatsTransport>,
     pub id: String,
 }
@@ -108,8 +111,12 @@ pub async fn start_node_with(
 ) -> Result<Node, Error> {
     let transport = Arc::new(NatsTransport::connect(nats).await?);
     let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
+    // Behind the fault-injecting wrapper, which passes everything until told otherwise.
+    let (wrapped, faults) = faulty(shared);
+    let shared: Arc<dyn Transport> = Arc::new(wrapped);
     Ok(Node {
         emitter: Emitter::from_shared(shared, config.with_id(id))?,
+        faults,
         transport,
         id: id.to_owned(),
     })
@@ -168,6 +175,10 @@ impl Cluster for NatsCluster {
 
     fn capabilities(&self) -> ClusterCapabilities {
         ClusterCapabilities::new(true, true)
+    }
+
+    fn faults(&self, i: usize) -> &FaultSwitch {
+        &self.nodes[i].faults
     }
 
     async fn kill(&mut self, i: usize) {

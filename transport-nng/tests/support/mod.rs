@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
+use demitter_core::faulty::{FaultSwitch, faulty};
 use demitter_core::{Emitter, EmitterConfig, Error, RawPayload, Transport};
 use demitter_nng::{NngConfig, NngTransport, wire};
 
@@ -34,6 +35,8 @@ pub struct NngClusterFactory;
 #[derive(Debug)]
 pub struct Node {
     pub emitter: Emitter,
+    /// What its transport loses of what it sends.
+    pub faults: FaultSwitch,
     pub transport: Arc<NngTransport>,
     pub url: String,
     pub id: String,
@@ -58,9 +61,13 @@ pub fn start_node(
     nng.peers = seeds.to_vec();
     let transport = Arc::new(NngTransport::bind(nng)?);
     let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
+    // Behind the fault-injecting wrapper, which passes everything until told otherwise.
+    let (wrapped, faults) = faulty(shared);
+    let shared: Arc<dyn Transport> = Arc::new(wrapped);
     Ok(Node {
         url: transport.url().to_owned(),
         emitter: Emitter::from_shared(shared, config.with_id(id))?,
+        faults,
         transport,
         id: id.to_owned(),
     })
@@ -129,6 +136,10 @@ impl Cluster for NngCluster {
 
     fn capabilities(&self) -> ClusterCapabilities {
         ClusterCapabilities::new(true, false).with_burst_loss()
+    }
+
+    fn faults(&self, i: usize) -> &FaultSwitch {
+        &self.nodes[i].faults
     }
 
     async fn kill(&mut self, i: usize) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
+use demitter_core::faulty::{FaultSwitch, faulty};
 use demitter_core::{Emitter, EmitterConfig, Error, Transport};
 use demitter_quic::wire::{KIND_FRAME, raw_record};
 use demitter_quic::{Hood, PeerIdentity, QuicConfig, QuicTransport, RawPeer};
@@ -42,6 +43,8 @@ pub struct QuicClusterFactory;
 #[derive(Debug)]
 pub struct Node {
     pub emitter: Emitter,
+    /// What its transport loses of what it sends.
+    pub faults: FaultSwitch,
     pub transport: Arc<QuicTransport>,
     pub identity: PeerIdentity,
 }
@@ -67,13 +70,28 @@ pub fn start_node(
 ) -> Result<Node, Error> {
     let mut quic = fast_config(identity.clone());
     quic.seeds = seeds.iter().map(ToString::to_string).collect();
-    let transport = Arc::new(QuicTransport::bind(quic)?);
-    let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
-    Ok(Node {
-        emitter: Emitter::from_shared(shared, config)?,
-        transport,
-        identity: identity.clone(),
-    })
+    Node::new(QuicTransport::bind(quic)?, identity, config)
+}
+
+impl Node {
+    /// An emitter on `transport`, behind the fault-injecting wrapper (which passes
+    /// everything until told otherwise).
+    pub fn new(
+        transport: QuicTransport,
+        identity: &PeerIdentity,
+        config: EmitterConfig,
+    ) -> Result<Node, Error> {
+        let transport = Arc::new(transport);
+        let shared: Arc<dyn Transport> = Arc::clone(&transport) as Arc<dyn Transport>;
+        let (wrapped, faults) = faulty(shared);
+        let shared: Arc<dyn Transport> = Arc::new(wrapped);
+        Ok(Node {
+            emitter: Emitter::from_shared(shared, config)?,
+            faults,
+            transport,
+            identity: identity.clone(),
+        })
+    }
 }
 
 impl QuicCluster {
@@ -135,6 +153,10 @@ impl Cluster for QuicCluster {
 
     fn capabilities(&self) -> ClusterCapabilities {
         ClusterCapabilities::new(true, false)
+    }
+
+    fn faults(&self, i: usize) -> &FaultSwitch {
+        &self.nodes[i].faults
     }
 
     async fn kill(&mut self, i: usize) {

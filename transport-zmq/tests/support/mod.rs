@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use demitter_conformance::{Cluster, ClusterCapabilities, ClusterFactory};
-use demitter_core::faulty::{KillSwitch, killable};
+use demitter_core::faulty::{FaultSwitch, faulty};
 use demitter_core::{DEFAULT_MAX_FRAME_BYTES, Emitter, EmitterConfig, Error, NodeId};
 use demitter_forwarder::{Forwarder, ForwarderConfig, ForwarderCurve};
 use demitter_zmq::conn::{self, CurveClientKeys};
@@ -81,7 +81,7 @@ pub(crate) struct ZmqCluster {
     xpub: SocketAddr,
     config: EmitterConfig,
     curve: Option<ClusterKeys>,
-    nodes: Vec<(Emitter, KillSwitch)>,
+    nodes: Vec<(Emitter, FaultSwitch)>,
     /// Raw publishers that injected frames, kept open: closing a socket with unread data
     /// resets it, and the reset can discard what it sent.
     injectors: tokio::sync::Mutex<Vec<(conn::Reader, conn::Writer)>>,
@@ -107,14 +107,14 @@ fn transport_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 
 impl ZmqCluster {
     /// Node `i`, on `config`; with CURVE, on its own key (and so under its key's name).
-    fn start_node(&self, i: usize, config: EmitterConfig) -> Result<(Emitter, KillSwitch), Error> {
+    fn start_node(&self, i: usize, config: EmitterConfig) -> Result<(Emitter, FaultSwitch), Error> {
         let mut zmq = ZmqConfig::new(self.xsub.to_string(), self.xpub.to_string());
         zmq.curve = self
             .curve
             .as_ref()
             .map(|keys| keys.client(&node_name(i), &keys.nodes[i]));
         // Killed, it sends nothing, as a crashed process would.
-        let (transport, switch) = killable(ZmqTransport::connect(zmq));
+        let (transport, switch) = faulty(ZmqTransport::connect(zmq));
         Ok((Emitter::with_config(transport, config)?, switch))
     }
 }
@@ -156,6 +156,10 @@ impl Cluster for ZmqCluster {
 
     fn capabilities(&self) -> ClusterCapabilities {
         ClusterCapabilities::new(true, true)
+    }
+
+    fn faults(&self, i: usize) -> &FaultSwitch {
+        &self.nodes[i].1
     }
 
     async fn kill(&mut self, i: usize) {
