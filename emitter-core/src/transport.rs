@@ -97,6 +97,11 @@ pub enum Incoming {
         /// Other nodes on the bus when this one joined, if known.
         peers: Option<usize>,
     },
+    /// A transport that declares [`Capabilities::census`] cannot count this bus after all
+    /// (a broker that does not say, such as a plain libzmq proxy in place of this project's
+    /// forwarder): the node counts as having heard the bus by time instead, as on a
+    /// transport without a census. Sent instead of [`Joined`](Incoming::Joined).
+    NoCensus,
     /// Something went wrong: an undecodable or oversize frame, a refused peer, frames lost
     /// in an outage. The core puts it on the error channel.
     Report(ErrorReport),

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod census;
 #[cfg(feature = "command")]
 mod command;
 mod config;

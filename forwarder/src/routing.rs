@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use demitter_zmq::wire::SYNC_PREFIX;
 use demitter_zmq::zmtp;
@@ -24,7 +24,7 @@ pub(super) struct Routing {
 pub(super) enum Subscribed {
     /// Tell every publisher (the topic's first subscribe or last cancel).
     Upstream(Bytes),
-    /// Answer the subscriber: its earlier subscriptions are all applied.
+    /// Answer the subscriber on this topic: its earlier subscriptions are all applied.
     Confirm(Bytes),
     /// Nothing to send.
     Nothing,
@@ -66,9 +66,7 @@ impl Routing {
             if !subscribe {
                 return Subscribed::Nothing;
             }
-            let mut reply = BytesMut::new();
-            zmtp::put_message(&mut reply, &[topic, b"", b""]);
-            return Subscribed::Confirm(reply.freeze());
+            return Subscribed::Confirm(topic.clone());
         }
         let upstream = if subscribe {
             subscriptions.push(topic.clone());
@@ -196,11 +194,9 @@ mod tests {
         let mut sync = SYNC_PREFIX.to_vec();
         sync.extend_from_slice(b"3");
         let sync = Bytes::from(sync);
-        let mut reply = BytesMut::new();
-        zmtp::put_message(&mut reply, &[&sync, b"", b""]);
         assert_eq!(
             routing.subscription(1, true, &sync),
-            Subscribed::Confirm(reply.freeze())
+            Subscribed::Confirm(sync.clone())
         );
         assert_eq!(routing.subscription(1, false, &sync), Subscribed::Nothing);
         assert_eq!(routing.topics(), 0);

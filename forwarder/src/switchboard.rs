@@ -6,14 +6,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use demitter_core::{Error, SendQueue};
-use demitter_zmq::zmtp::RawMessage;
+use demitter_zmq::wire::{CENSUS_SYNC, CONTROL_TOPIC};
+use demitter_zmq::zmtp::{self, RawMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::census::Census;
 use crate::refusals::RefusalLog;
 use crate::routing::{Routing, Subscribed};
 use crate::stats::{Counters, ForwarderStats};
@@ -69,6 +71,8 @@ pub(crate) struct Loop {
     counters: Arc<Counters>,
     gauges: watch::Sender<ForwarderStats>,
     refusals: RefusalLog,
+    /// Who is on the bus, for joining clients.
+    census: Census,
 }
 
 impl Loop {
@@ -80,6 +84,7 @@ impl Loop {
             counters,
             gauges,
             refusals: RefusalLog::default(),
+            census: Census::default(),
         }
     }
 
@@ -163,11 +168,20 @@ impl Loop {
                 topic,
             } => match self.routing.subscription(id, subscribe, &topic) {
                 Subscribed::Upstream(message) => self.tell_publishers(&message),
-                Subscribed::Confirm(reply) => {
+                Subscribed::Confirm(topic) => {
                     if let Some(sub) = self.subscribers.get(&id) {
+                        // The first confirmation a client asks for tells it who is on the
+                        // bus.
+                        let census = if topic[..] == *CENSUS_SYNC {
+                            self.census.encode(Instant::now())
+                        } else {
+                            Bytes::new()
+                        };
+                        let mut reply = BytesMut::new();
+                        zmtp::put_message(&mut reply, &[&topic, b"", &census]);
                         // Not queued if its queue is full: the subscriber then announces
                         // after its own timeout instead.
-                        let _ = sub.queue.push(&reply, false);
+                        let _ = sub.queue.push(&reply.freeze(), false);
                     }
                 }
                 Subscribed::Nothing => {}
@@ -222,6 +236,11 @@ impl Loop {
     /// subscriptions prefix its topic.
     fn forward(&mut self, message: &RawMessage) {
         self.counters.messages_in.fetch_add(1, Ordering::Relaxed);
+        if message.topic[..] == *CONTROL_TOPIC
+            && let (Some(origin), Some(body)) = (message.part(1), message.part(2))
+        {
+            self.census.heard(origin, &body, Instant::now());
+        }
         let mut gone = Vec::new();
         for id in self.routing.recipients(&message.topic) {
             let Some(sub) = self.subscribers.get_mut(&id) else {

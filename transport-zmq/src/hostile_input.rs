@@ -1,6 +1,6 @@
 //! Hostile input to the ZeroMQ decoders (ZMTP frames and messages, greetings, READY
-//! properties, Demitter's three-part messages): arbitrary and mutated bytes never panic and
-//! nothing over the limits gets through.
+//! properties, Demitter's three-part messages, the forwarder's census): arbitrary and
+//! mutated bytes never panic and nothing over the limits gets through.
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::DecodeCache;
@@ -78,6 +78,20 @@ proptest! {
         }
         if let Ok(Some(frame)) = decoded {
             prop_assert!(frame.encoded_len() <= LIMIT + 64);
+        }
+    }
+
+    #[test]
+    fn a_census_decodes_to_valid_ids_or_fails(
+        mut bytes in prop::collection::vec(any::<u8>(), 0..300),
+        marked in any::<bool>(),
+    ) {
+        if marked && let Some(first) = bytes.first_mut() {
+            *first = wire::CENSUS_MARK;
+        }
+        if let Ok(Some(ids)) = wire::decode_census(&bytes) {
+            let sizes: usize = ids.iter().map(|id| id.as_str().len() + 1).sum();
+            prop_assert_eq!(sizes + 1, bytes.len(), "every byte accounted for");
         }
     }
 }

@@ -276,6 +276,9 @@ impl Transport for ZmqTransport {
         let mut caps = Capabilities::broadcast(self.max_frame_bytes);
         caps.blocking_send = true;
         caps.authenticated = self.authenticated;
+        // This project's forwarder counts the bus; a plain proxy does not, and the
+        // transport then says so (`Incoming::NoCensus`).
+        caps.census = true;
         caps
     }
 
@@ -595,6 +598,8 @@ async fn subscribe(
     let mut sync = SubscriptionSync::new(config.sync_timeout);
     let mut cache = DecodeCache::default();
     let mut lost_at = None;
+    // Whether the node was told it joined (or that the bus cannot be counted).
+    let mut joined = false;
     loop {
         let Some((mut reader, mut writer)) = connect_with_backoff(
             &config,
@@ -627,6 +632,11 @@ async fn subscribe(
                         // proxy). Announce anyway; the subscription has had its head start.
                         if let Some(given_up) = sync.timed_out(tokio::time::Instant::now()) {
                             tracing::debug!("the forwarder did not confirm subscriptions within {:?}", config.sync_timeout);
+                            if !std::mem::replace(&mut joined, true)
+                                && !send_all(&incoming, joined_from(None, &config)).await
+                            {
+                                return;
+                            }
                             gate.update(true, given_up.applied);
                             if let Err(e) = writer.write_all(&given_up.write).await {
                                 break e.to_string();
@@ -651,6 +661,11 @@ async fn subscribe(
                         Ok(Some(Received::Message(parts))) => {
                             received += 1;
                             if let Some(confirmed) = parts.first().and_then(|t| sync.reply(t)) {
+                                if !std::mem::replace(&mut joined, true)
+                                    && !send_all(&incoming, joined_from(Some(&parts), &config)).await
+                                {
+                                    return;
+                                }
                                 gate.update(true, confirmed.applied);
                                 if let Err(e) = writer.write_all(&confirmed.write).await {
                                     break e.to_string();
@@ -680,6 +695,47 @@ async fn subscribe(
         {
             return;
         }
+    }
+}
+
+/// Hands `items` to the emitter; false once it is gone.
+async fn send_all(incoming: &mpsc::Sender<Incoming>, items: Vec<Incoming>) -> bool {
+    for item in items {
+        if incoming.send(item).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// What the first confirmation (`None`: none came) says of the bus: with the census this
+/// project's forwarder puts in the answer to [`CENSUS_SYNC`](wire::CENSUS_SYNC), how many
+/// other nodes it had (a census that does not decode is reported); from a forwarder that
+/// gives none, that it cannot be counted.
+fn joined_from(parts: Option<&[Bytes]>, config: &ZmqConfig) -> Vec<Incoming> {
+    let census = parts.and_then(|parts| {
+        parts
+            .get(2)
+            .filter(|_| parts.first().is_some_and(|t| t[..] == *wire::CENSUS_SYNC))
+    });
+    let Some(census) = census else {
+        return vec![Incoming::NoCensus];
+    };
+    match wire::decode_census(census) {
+        Ok(None) => vec![Incoming::NoCensus],
+        Ok(Some(ids)) => {
+            let me = config.curve.as_ref().map(|c| c.name.as_str());
+            let peers = ids.iter().filter(|id| Some(id.as_str()) != me).count();
+            vec![Incoming::Joined { peers: Some(peers) }]
+        }
+        Err(e) => vec![
+            Incoming::Report(ErrorReport::new(
+                ErrorKind::Deserialization,
+                1,
+                format!("the forwarder's census at {}: {e}", config.xpub),
+            )),
+            Incoming::NoCensus,
+        ],
     }
 }
 

@@ -14,7 +14,7 @@
 use std::io::Write as _;
 
 use bytes::{Bytes, BytesMut};
-use demitter_core::{ControlFrame, DecodeCache, Error, EventFrame, Frame};
+use demitter_core::{ControlFrame, DecodeCache, Error, EventFrame, Frame, NodeId};
 
 use crate::zmtp;
 
@@ -28,6 +28,54 @@ pub const SYNC_PREFIX: &[u8] = b"\x01demitter/sync/";
 
 /// The topic prefix of Demitter's string-named events.
 pub const EVENT_PREFIX: &[u8] = b"s:";
+
+/// The confirmation topic whose answer carries the census (the first one a client asks,
+/// before any change of its subscriptions): this project's forwarder puts the ids of the
+/// nodes it heard on the control topic lately in the answer's third frame ([`census`]).
+pub const CENSUS_SYNC: &[u8] = b"\x01demitter/sync/0";
+
+/// The census frame: [`CENSUS_MARK`], then each id as one byte of length and the id (an
+/// id is 1 to 255 bytes).
+pub fn census<'a>(ids: impl Iterator<Item = &'a [u8]>) -> Bytes {
+    let mut out = BytesMut::new();
+    out.extend_from_slice(&[CENSUS_MARK]);
+    for id in ids {
+        let Ok(len) = u8::try_from(id.len()) else {
+            continue;
+        };
+        out.extend_from_slice(&[len]);
+        out.extend_from_slice(id);
+    }
+    out.freeze()
+}
+
+/// The first byte of a census frame: an empty frame (from a forwarder that gives no
+/// census) is no census, not an empty bus.
+pub const CENSUS_MARK: u8 = 1;
+
+/// The ids of a census frame: `None` for an empty frame (no census); an error for one
+/// that does not decode (another first byte, truncated, or an invalid id).
+pub fn decode_census(bytes: &[u8]) -> Result<Option<Vec<NodeId>>, Error> {
+    let Some((&mark, mut bytes)) = bytes.split_first() else {
+        return Ok(None);
+    };
+    if mark != CENSUS_MARK {
+        return Err(Error::MalformedFrame(format!(
+            "a census that starts with {mark:#04x}"
+        )));
+    }
+    let mut ids = Vec::new();
+    while let Some((&len, rest)) = bytes.split_first() {
+        let Some(id) = rest.get(..usize::from(len)) else {
+            return Err(Error::MalformedFrame("a truncated census".into()));
+        };
+        let id = std::str::from_utf8(id)
+            .map_err(|_| Error::MalformedFrame("a census id that is not UTF-8".into()))?;
+        ids.push(NodeId::new(id)?);
+        bytes = &rest[usize::from(len)..];
+    }
+    Ok(Some(ids))
+}
 
 /// A frame as one ZMTP message, in one buffer.
 pub(crate) fn encode(frame: &Frame) -> Bytes {
@@ -123,6 +171,24 @@ fn parse_origin(origin: &str) -> (&str, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_census_round_trips_and_refuses_garbage() {
+        let frame = census([&b"alice"[..], b"b@x"].into_iter());
+        let ids: Vec<String> = decode_census(&frame)
+            .expect("decodes")
+            .expect("a census")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ids, ["alice", "b@x"]);
+        assert!(decode_census(b"\x01\x05ab").is_err(), "truncated");
+        assert!(decode_census(b"\x01\x02\xff\xfe").is_err(), "not UTF-8");
+        assert!(decode_census(b"\x01\x00").is_err(), "an empty id");
+        assert!(decode_census(b"\x07").is_err(), "not a census");
+        assert_eq!(decode_census(b"\x01").expect("decodes"), Some(Vec::new()));
+        assert_eq!(decode_census(b"").expect("decodes"), None, "no census");
+    }
     use crate::zmtp::{ZmtpFrame, ZmtpFrameDecoder};
     use demitter_core::NodeId;
 

@@ -144,3 +144,24 @@ async fn a_forwarder_restart_is_reported_and_traffic_resumes() {
     receiver.close().await;
     second.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarder_that_counts_nobody_leaves_hearing_the_bus_to_time() {
+    // A proxy that never confirms subscriptions (and so gives no census): the node is
+    // ready one heartbeat interval and a quarter after it gave up waiting.
+    let (xsub, mut xsub_accepts) = black_hole("XSUB", 3).await;
+    let (xpub, mut xpub_accepts) = black_hole("XPUB", 3).await;
+    let emitter = fast_emitter(ZmqConfig::new(xsub, xpub));
+    for accepts in [&mut xsub_accepts, &mut xpub_accepts] {
+        tokio::time::timeout(WAIT, accepts.recv())
+            .await
+            .expect("connected")
+            .expect("accepted");
+    }
+    tokio::time::timeout(WAIT, emitter.ready())
+        .await
+        .expect("ready by time")
+        .expect("ready");
+    assert_eq!(emitter.readiness().unheard, 0);
+    emitter.close().await;
+}

@@ -150,7 +150,7 @@ impl Emitter {
         let node = Node::new(
             NodeConfig {
                 id: id.clone(),
-                epoch: fastrand::u64(1..),
+                epoch: fresh_epoch(std::time::SystemTime::now()),
                 capabilities: transport.capabilities(),
                 presence: config.presence.clone(),
                 max_tracked_sequences: config.max_tracked_sequences,
@@ -833,5 +833,27 @@ impl Emitter {
     /// listener). Zero after [`close`](Self::close).
     pub fn tasks_running(&self) -> usize {
         self.inner().tasks.len()
+    }
+}
+
+/// A new incarnation's epoch: its start time in milliseconds since the Unix epoch, times
+/// 65,536, plus a random number under 65,536 (never 0). A later start has a higher epoch
+/// where clocks agree, so of two nodes with one id started close together the later one
+/// gives way; two starts in one millisecond differ by the random part.
+fn fresh_epoch(now: std::time::SystemTime) -> u64 {
+    let millis = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX >> 16)
+    });
+    (millis << 16) | fastrand::u64(1..1 << 16)
+}
+
+#[cfg(test)]
+mod epoch_tests {
+    #[test]
+    fn a_later_start_has_a_higher_epoch() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let earlier = super::fresh_epoch(t);
+        let later = super::fresh_epoch(t + std::time::Duration::from_millis(1));
+        assert!(earlier > 0 && later > earlier, "{earlier} {later}");
     }
 }

@@ -109,6 +109,17 @@ impl Hearing {
         };
     }
 
+    /// The transport cannot count the bus after all: joined once every live peer has had
+    /// its time to speak, from `now`.
+    pub(crate) fn by_time(&mut self, now: Instant) {
+        if self.joining == Joining::Waiting {
+            self.joining = Joining::Counting {
+                peers: None,
+                until: now + self.quiet,
+            };
+        }
+    }
+
     /// `peer` exists, and has not told its interest; `reachable` if the transport can
     /// address it. Returns whether the routes changed.
     pub(crate) fn pending(&mut self, peer: &NodeId, reachable: bool, now: Instant) -> bool {
@@ -251,6 +262,23 @@ mod tests {
         // One of the two counted left before speaking: a quiet period later, ready.
         h.expire(t0 + BEAT * 2);
         assert!(h.readiness(1).ready);
+    }
+
+    #[test]
+    fn a_census_that_never_comes_falls_back_to_time() {
+        let t0 = Instant::now();
+        let mut h = Hearing::new(true, t0, BEAT, TIMEOUT);
+        let t1 = t0 + BEAT / 5;
+        h.by_time(t1);
+        assert_eq!(h.next_deadline(), Some(t1 + BEAT + BEAT / 4));
+        assert!(
+            !h.readiness(3).ready,
+            "every peer still has its time to speak"
+        );
+        h.expire(t1 + BEAT * 2);
+        assert!(h.readiness(0).ready);
+        h.joined(Some(4), t1 + BEAT * 2);
+        assert!(h.readiness(0).ready, "joining is over");
     }
 
     #[test]

@@ -1259,6 +1259,11 @@ impl<S: Clone> Node<S> {
                 self.hearing.joined(peers, now);
                 self.update_readiness();
             }
+            Incoming::NoCensus => {
+                self.now = self.now.max(now);
+                self.hearing.by_time(now);
+                self.update_readiness();
+            }
             Incoming::Report(report) => self.report(report),
         }
     }

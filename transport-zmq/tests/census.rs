@@ -1,0 +1,70 @@
+//! Joining through this project's forwarder: it tells a joining node how many nodes are on
+//! the bus, so the node is ready once it has heard them all, without waiting out a
+//! heartbeat interval of its own.
+
+mod support;
+
+use std::time::Duration;
+
+use demitter_core::{Emitter, EmitterConfig};
+use demitter_forwarder::{Forwarder, ForwarderConfig};
+use demitter_zmq::ZmqTransport;
+use support::{emitter_on, fast_config};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_is_ready_once_it_heard_everyone_the_forwarder_counted() {
+    let any = "127.0.0.1:0".parse().expect("an address");
+    let forwarder = Forwarder::bind(ForwarderConfig {
+        xsub: any,
+        xpub: any,
+        ..ForwarderConfig::default()
+    })
+    .await
+    .expect("the forwarder binds");
+    let (xsub, xpub) = (
+        forwarder.xsub_addr().to_string(),
+        forwarder.xpub_addr().to_string(),
+    );
+    let mut listeners = Vec::new();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let node = emitter_on(fast_config(&xsub, &xpub));
+        let listener = node.events::<u32>("census.+").expect("valid");
+        tokio::time::timeout(WAIT, listener.subscribed())
+            .await
+            .expect("in time")
+            .expect("subscribed");
+        listeners.push(listener);
+        nodes.push(node);
+    }
+    // Its own heartbeat every minute: by time alone it would be ready only after 75 s.
+    let slow =
+        EmitterConfig::default().with_heartbeat(Duration::from_secs(60), Duration::from_secs(300));
+    let joining = Emitter::with_config(ZmqTransport::connect(fast_config(&xsub, &xpub)), slow)
+        .expect("emitter");
+    tokio::time::timeout(WAIT, joining.ready())
+        .await
+        .expect("ready long before a heartbeat interval of its own")
+        .expect("ready");
+    assert_eq!(joining.peers().len(), 2, "it heard both");
+    let delivery = joining.emit("census.x", &7u32).await.expect("emits");
+    assert_eq!(
+        (delivery.remote, delivery.unheard, delivery.ready),
+        (2, 0, true)
+    );
+    for listener in &mut listeners {
+        let event = tokio::time::timeout(WAIT, listener.recv())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("decodes");
+        assert_eq!(event.data, 7);
+    }
+    joining.close().await;
+    for node in nodes {
+        node.close().await;
+    }
+    forwarder.close().await;
+}
