@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use demitter_core::ErrorKind;
 use demitter_core::faulty::Losing;
+use demitter_core::{ErrorKind, EventStream};
 
 use crate::cluster::{Cluster, ClusterFactory};
 use crate::support::{cluster, next_event, next_report, within};
@@ -14,18 +14,27 @@ use crate::support::{cluster, next_event, next_report, within};
 /// 3 s).
 const MARKS_LOST_FOR: Duration = Duration::from_secs(10);
 
-/// 27. A listener subscribed, node 0 ready: node 0's first event of a name is lost on the
-///     way (only events are lost), its second arrives. The listener's node reports one
-///     lost, naming node 0 and the event; the second is delivered.
-pub async fn a_lost_first_event_is_reported<F: ClusterFactory>(factory: &F) {
+/// Two nodes: node 1's listener on `pattern` subscribed, node 0 ready.
+async fn listening_pair<F: ClusterFactory>(
+    factory: &F,
+    pattern: &str,
+) -> (F::Cluster, EventStream<u32>) {
     let c = cluster(factory, 2).await;
-    let mut stream = c.node(1).events::<u32>("conf.first.+").expect("valid");
+    let stream = c.node(1).events::<u32>(pattern).expect("valid");
     within("the listener to be subscribed", stream.subscribed())
         .await
         .expect("subscribed");
     within("node 0 to hear the bus", c.node(0).ready())
         .await
         .expect("it hears the bus");
+    (c, stream)
+}
+
+/// 27. A listener subscribed, node 0 ready: node 0's first event of a name is lost on the
+///     way (only events are lost), its second arrives. The listener's node reports one
+///     lost, naming node 0 and the event; the second is delivered.
+pub async fn a_lost_first_event_is_reported<F: ClusterFactory>(factory: &F) {
+    let (c, mut stream) = listening_pair(factory, "conf.first.+").await;
     let mut errors = c.node(1).errors();
     c.faults(0).lose(Losing::Events);
     c.node(0)
@@ -57,14 +66,7 @@ pub async fn a_lost_first_event_is_reported<F: ClusterFactory>(factory: &F) {
 ///     heartbeats go. Once marks pass again, the listener's node reports the three lost,
 ///     and nothing else.
 pub async fn a_tail_whose_marks_are_lost_for_long_is_reported<F: ClusterFactory>(factory: &F) {
-    let c = cluster(factory, 2).await;
-    let mut stream = c.node(1).events::<u32>("conf.tail.+").expect("valid");
-    within("the listener to be subscribed", stream.subscribed())
-        .await
-        .expect("subscribed");
-    within("node 0 to hear the bus", c.node(0).ready())
-        .await
-        .expect("it hears the bus");
+    let (c, mut stream) = listening_pair(factory, "conf.tail.+").await;
     let mut errors = c.node(1).errors();
     c.node(0).emit("conf.tail.job", &0u32).await.expect("emits");
     assert_eq!(next_event(&mut stream, "the first event").await.data, 0);

@@ -17,21 +17,12 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// Runs the bus until listener `id` of node `i` is subscribed.
-fn run_until_subscribed(sim: &mut Sim, i: usize, id: u64) {
-    let start = sim.now;
-    while sim.node(i).is_subscribed(id) != Some(true) {
-        assert!(sim.now - start < Duration::from_secs(5), "never subscribed");
-        sim.run_for(ms(1));
-    }
-}
-
 #[test]
 fn a_lost_first_event_is_reported() {
     let mut sim = Sim::new(2, 21);
     sim.run_for(ms(300));
     let id = sim.listen(1, "job.+", 1);
-    run_until_subscribed(&mut sim, 1, id);
+    sim.run_until_subscribed(1, id);
     // The first event is lost on the way; the second tells.
     sim.cut(0, 1);
     sim.emit(0, "job.x");
@@ -53,7 +44,7 @@ fn events_emitted_before_the_interest_arrived_are_no_gap() {
     }
     sim.run_for(ms(20));
     let id = sim.listen(1, "job.+", 1);
-    run_until_subscribed(&mut sim, 1, id);
+    sim.run_until_subscribed(1, id);
     sim.emit(0, "job.x");
     sim.run_for(ms(20));
     let source = Sim::id(0);
@@ -70,7 +61,7 @@ fn a_listener_removed_and_added_again_sees_no_false_gap() {
     let mut sim = Sim::new(2, 23);
     sim.run_for(ms(300));
     let first = sim.listen(1, "job.+", 1);
-    run_until_subscribed(&mut sim, 1, first);
+    sim.run_until_subscribed(1, first);
     sim.emit(0, "job.x");
     sim.run_for(ms(20));
     sim.node(1).remove_listener(first);
@@ -80,7 +71,7 @@ fn a_listener_removed_and_added_again_sees_no_false_gap() {
     }
     sim.run_for(ms(20));
     let again = sim.listen(1, "job.+", 2);
-    run_until_subscribed(&mut sim, 1, again);
+    sim.run_until_subscribed(1, again);
     sim.emit(0, "job.x");
     sim.run_for(ms(20));
     assert_eq!(sim.nodes[1].received.len(), 2);
@@ -478,7 +469,7 @@ fn a_copy_that_trails_its_senders_goodbye_is_not_delivered_again() {
     let mut sim = Sim::new(2, 25);
     sim.run_for(ms(300));
     let id = sim.listen(1, "job.+", 1);
-    run_until_subscribed(&mut sim, 1, id);
+    sim.run_until_subscribed(1, id);
     sim.emit(0, "job.x");
     sim.run_for(ms(5));
     let epoch = sim.node(0).epoch();

@@ -34,21 +34,12 @@ fn tail_of_node_0(from: usize, frame: &Frame) -> bool {
         }
 }
 
-/// Runs until listener `id` of node `i` is subscribed.
-fn run_until_subscribed(sim: &mut Sim, i: usize, id: u64) {
-    let start = sim.now;
-    while sim.node(i).is_subscribed(id) != Some(true) {
-        assert!(sim.now - start < Duration::from_secs(5), "never subscribed");
-        sim.run_for(ms(1));
-    }
-}
-
 #[test]
 fn a_tail_whose_marks_are_all_lost_for_ten_seconds_is_reported() {
     let mut sim = Sim::new(2, 41);
     sim.run_for(ms(300));
     let id = sim.listen(1, "job.+", 1);
-    run_until_subscribed(&mut sim, 1, id);
+    sim.run_until_subscribed(1, id);
     sim.emit(0, "job.x");
     sim.run_for(ms(50));
     assert_eq!(sim.nodes[1].received.len(), 1);
@@ -82,7 +73,7 @@ fn nothing_is_asked_when_nothing_was_missed() {
     sim.run_for(ms(300));
     for i in 0..3 {
         let id = sim.listen(i, "#", 1);
-        run_until_subscribed(&mut sim, i, id);
+        sim.run_until_subscribed(i, id);
     }
     sim.counting = Some(is_ask);
     for round in 0..20 {

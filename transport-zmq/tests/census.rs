@@ -7,7 +7,6 @@ mod support;
 use std::time::Duration;
 
 use demitter_core::{Emitter, EmitterConfig};
-use demitter_forwarder::{Forwarder, ForwarderConfig};
 use demitter_zmq::ZmqTransport;
 use support::{emitter_on, fast_config};
 
@@ -15,18 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_node_is_ready_once_it_heard_everyone_the_forwarder_counted() {
-    let any = "127.0.0.1:0".parse().expect("an address");
-    let forwarder = Forwarder::bind(ForwarderConfig {
-        xsub: any,
-        xpub: any,
-        ..ForwarderConfig::default()
-    })
-    .await
-    .expect("the forwarder binds");
-    let (xsub, xpub) = (
-        forwarder.xsub_addr().to_string(),
-        forwarder.xpub_addr().to_string(),
-    );
+    let (forwarder, xsub, xpub) = support::forwarder_on([127, 0, 0, 1].into()).await;
     let mut listeners = Vec::new();
     let mut nodes = Vec::new();
     for _ in 0..2 {

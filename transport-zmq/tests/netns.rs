@@ -10,14 +10,12 @@
 
 #![cfg(target_os = "linux")]
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use demitter_conformance::faults::{Account, balances_across_an_outage, report_account};
 use demitter_conformance::netns::Hosts;
 use demitter_conformance::support::within;
 use demitter_core::Emitter;
-use demitter_forwarder::{Forwarder, ForwarderConfig};
 
 mod support;
 
@@ -43,19 +41,7 @@ async fn a_subscriber_cut_off_and_brought_back_recovers_and_reports_its_loss() {
     let Some(hosts) = Hosts::or_skip(Hosts::make(&["sub"]).and_then(Hosts::attach_root)) else {
         return;
     };
-    let here = SocketAddr::from((hosts.root_ip(), 0));
-    let forwarder = Forwarder::bind(ForwarderConfig {
-        xsub: here,
-        xpub: here,
-        stats_interval: None,
-        ..ForwarderConfig::default()
-    })
-    .await
-    .expect("the forwarder binds");
-    let (xsub, xpub) = (
-        forwarder.xsub_addr().to_string(),
-        forwarder.xpub_addr().to_string(),
-    );
+    let (forwarder, xsub, xpub) = support::forwarder_on(hosts.root_ip().into()).await;
     let publisher = emitter(&xsub, &xpub);
     let mut child = hosts.run_this_test(
         "sub",

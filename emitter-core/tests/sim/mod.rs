@@ -261,6 +261,18 @@ impl Sim {
         }
     }
 
+    /// Runs the bus until listener `id` of node `i` is subscribed (fails after 5 s).
+    pub(crate) fn run_until_subscribed(&mut self, i: usize, id: u64) {
+        let start = self.now;
+        while self.node(i).is_subscribed(id) != Some(true) {
+            assert!(
+                self.now - start < Duration::from_secs(5),
+                "never subscribed"
+            );
+            self.run_for(Duration::from_millis(1));
+        }
+    }
+
     /// Puts everything the nodes transmitted on the link.
     fn collect(&mut self) {
         for from in 0..self.nodes.len() {

@@ -233,6 +233,19 @@ impl Cluster for ZmqCluster {
     }
 }
 
+/// A forwarder with both sides on free ports of `ip` (no CURVE), and their addresses.
+pub(crate) async fn forwarder_on(ip: std::net::IpAddr) -> (Forwarder, String, String) {
+    let any = SocketAddr::new(ip, 0);
+    let forwarder = Forwarder::bind(forwarder_config(any, any, None))
+        .await
+        .expect("the forwarder binds");
+    let (xsub, xpub) = (
+        forwarder.xsub_addr().to_string(),
+        forwarder.xpub_addr().to_string(),
+    );
+    (forwarder, xsub, xpub)
+}
+
 /// Settings for the forwarder at `xsub` / `xpub`, redialing fast (20 ms to 200 ms).
 pub(crate) fn fast_config(xsub: &str, xpub: &str) -> ZmqConfig {
     let mut config = ZmqConfig::new(xsub, xpub);
