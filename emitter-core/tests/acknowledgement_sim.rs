@@ -492,3 +492,27 @@ fn a_copy_that_trails_its_senders_goodbye_is_not_delivered_again() {
         sim.nodes[1].reports
     );
 }
+
+/// A listener announced by a peer whose whole interest has not arrived yet (its delta
+/// came first, as on NATS when a node joins) is counted only once acknowledged: what a
+/// sender counts as reached, it owes.
+#[test]
+fn a_listener_is_counted_only_once_acknowledged() {
+    let mut sim = Sim::new(2, 7);
+    sim.cut(0, 1);
+    sim.run_for(ms(300));
+    sim.heal();
+    let id = sim.listen(0, "job.x", 1);
+    sim.run_for(ms(1));
+    let n0 = Sim::id(0);
+    assert_eq!(sim.node(1).acknowledged(&n0), None, "the delta came first");
+    assert_eq!(sim.node(1).listener_count_of("job.x").expect("valid"), 0);
+    // The snapshot asked for comes a round trip later (the link takes 1 ms each way).
+    sim.run_for(ms(4));
+    assert!(sim.node(1).acknowledged(&n0).is_some());
+    sim.run_until_subscribed(0, id);
+    assert_eq!(sim.node(1).listener_count_of("job.x").expect("valid"), 1);
+    sim.emit(1, "job.x");
+    sim.run_for(ms(5));
+    assert_eq!(sim.nodes[0].received_from(&Sim::id(1), "job.x"), 1);
+}

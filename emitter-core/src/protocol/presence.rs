@@ -345,7 +345,14 @@ impl Presence {
                 let incomplete = peer.incomplete;
                 // From a node that does not say, the version of a first adding.
                 let since = if since == 0 { version } else { since };
-                self.set_remote(from, (&pattern, since), count, &mut out);
+                // While a delta is missing, only a removal is applied: what this node
+                // counts and routes to is what it acknowledged, and the acknowledgement
+                // waits for the snapshot asked for. A pattern counted before then would
+                // be acknowledged later with the numbers of events already sent, which
+                // the peer would take for events from before its interest.
+                if !incomplete || count.is_none() {
+                    self.set_remote(from, (&pattern, since), count, &mut out);
+                }
                 // With a delta missed, what is recorded is not that version yet: the
                 // snapshot asked for acknowledges it.
                 if !incomplete && let Some(peer) = self.peers.get_mut(from) {
@@ -746,16 +753,31 @@ mod tests {
         let out = deliver(&mut a, &mut b, &[d1], now);
         assert_eq!(b.remote_count(&id("a"), "x"), Some(1));
         assert!(sent(&out).is_empty());
-        // Delta 2 is lost; delta 3 arrives: applied, and a resync is requested.
+        // Delta 2 is lost; delta 3 arrives: a resync is requested, and until the
+        // snapshot comes nothing but removals is applied (nor acknowledged).
         let _lost = a.set_local("y", Some(1));
         let d3 = a.set_local("x", Some(2)).expect("changed");
         let out = deliver(&mut a, &mut b, &[d3], now);
-        assert_eq!(b.remote_count(&id("a"), "x"), Some(2));
+        assert_eq!(b.remote_count(&id("a"), "x"), Some(1));
         assert_eq!(sent(&out), vec![Control::Resync { epoch: 2 }]);
-        // The snapshot repairs the missed `y`.
+        assert!(!out.iter().any(|a| matches!(a, Action::Acknowledge { .. })));
+        let d4 = a.set_local("z", Some(1)).expect("changed");
+        deliver(&mut a, &mut b, &[d4], now);
+        assert_eq!(
+            b.remote_count(&id("a"), "z"),
+            None,
+            "not counted before its ack"
+        );
+        // The snapshot repairs the missed `y`, and brings what waited.
         let reply: Vec<Action> = deliver(&mut b, &mut a, &out, now);
-        deliver(&mut a, &mut b, &reply, now);
+        let applied = deliver(&mut a, &mut b, &reply, now);
         assert_eq!(b.remote_count(&id("a"), "y"), Some(1));
+        assert_eq!(b.remote_count(&id("a"), "x"), Some(2));
+        assert_eq!(b.remote_count(&id("a"), "z"), Some(1));
+        assert!(applied.contains(&Action::Acknowledge {
+            peer: id("a"),
+            version: 4
+        }));
         // Unchanged counts announce nothing.
         assert!(a.set_local("y", Some(1)).is_none());
     }
