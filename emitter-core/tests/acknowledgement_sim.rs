@@ -493,6 +493,43 @@ fn a_copy_that_trails_its_senders_goodbye_is_not_delivered_again() {
     );
 }
 
+/// A schedule the property test found: marks let go before the source's acknowledgement
+/// are asked for again once it arrives, even when the answer to an earlier ask (which
+/// left those names out) arrives just after it.
+#[test]
+fn an_answer_to_an_ask_from_before_the_acknowledgement_does_not_end_the_asking() {
+    let steps = vec![
+        Step::Emit { node: 2, name: 3 },
+        Step::Emit { node: 0, name: 3 },
+        Step::Emit { node: 2, name: 3 },
+        Step::Loss(58),
+        Step::Relisten { node: 0, which: 0 },
+        Step::Emit { node: 0, name: 2 },
+        Step::Emit { node: 0, name: 2 },
+        Step::ShortLived {
+            wait: 102,
+            names: vec![0],
+            crash: false,
+        },
+        Step::Emit { node: 2, name: 3 },
+        Step::Run(1498),
+        Step::Emit { node: 0, name: 0 },
+        Step::Emit { node: 1, name: 0 },
+        Step::Emit { node: 0, name: 0 },
+        Step::Emit { node: 2, name: 0 },
+        Step::Run(2982),
+        Step::Emit { node: 0, name: 1 },
+        Step::ShortLived {
+            wait: 116,
+            names: vec![0],
+            crash: false,
+        },
+        Step::Emit { node: 0, name: 1 },
+    ];
+    check_schedule(17_427_912_484_616_806_743, steps)
+        .expect("every owed event received or reported");
+}
+
 /// A listener announced by a peer whose whole interest has not arrived yet (its delta
 /// came first, as on NATS when a node joins) is counted only once acknowledged: what a
 /// sender counts as reached, it owes.

@@ -62,6 +62,7 @@ fn control_bytes() -> Vec<Bytes> {
         Control::Marks {
             epoch: 1,
             to: "node-b".into(),
+            after: 2,
             moved: 3,
             last: vec![SequenceMark {
                 name: "orders.created".into(),

@@ -341,9 +341,12 @@ fn with_marks(message: &Control, last: Vec<SequenceMark>, moved: u64) -> Option<
             last,
             moved,
         }),
-        Control::Marks { epoch, to, .. } => Some(Control::Marks {
+        Control::Marks {
+            epoch, to, after, ..
+        } => Some(Control::Marks {
             epoch: *epoch,
             to: to.clone(),
+            after: *after,
             moved,
             last,
         }),

@@ -97,6 +97,7 @@ impl Sequencing {
         Control::Marks {
             epoch: self.epoch,
             to: to.to_string(),
+            after,
             moved,
             last,
         }

@@ -105,6 +105,7 @@ impl<S: Clone> Node<S> {
             Control::Marks {
                 epoch,
                 to,
+                after,
                 moved,
                 last,
             } if to == self.id.as_str() => {
@@ -113,7 +114,7 @@ impl<S: Clone> Node<S> {
                 }
                 self.heard(now, source, epoch);
                 self.settle_marks(source, epoch, &last);
-                self.tails.answered(source, epoch, moved);
+                self.tails.answered(source, epoch, after, moved);
             }
             _ => {}
         }

@@ -66,10 +66,15 @@ impl Tails {
         }
     }
 
-    /// `source` answered an ask: everything up to `moved` is known.
-    pub(crate) fn answered(&mut self, source: &NodeId, epoch: u64, moved: u64) {
+    /// `source` answered an ask after `after`: everything up to `moved` is known, if
+    /// this node had seen every announcement up to `after`. An answer to an ask made
+    /// before this node started over (an acknowledgement that made names owed) leaves
+    /// out names it needs, and vouches for nothing.
+    pub(crate) fn answered(&mut self, source: &NodeId, epoch: u64, after: u64, moved: u64) {
         let chain = self.chain(source, epoch);
-        chain.seen = chain.seen.max(moved);
+        if after <= chain.seen {
+            chain.seen = chain.seen.max(moved);
+        }
     }
 
     /// `source`'s heartbeat says its latest announcement is `moved`: if one was missed,
@@ -143,7 +148,7 @@ mod tests {
             Some(1),
             "asked again"
         );
-        tails.answered(&a, 1, 3);
+        tails.answered(&a, 1, 1, 3);
         assert_eq!(tails.missed(&a, 1, 3, now + ms(300)), None);
         tails.announced(&a, 1, 4);
         assert_eq!(tails.missed(&a, 1, 4, now + ms(400)), None);
@@ -159,11 +164,30 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_to_an_ask_from_before_starting_over_vouches_for_nothing() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut tails = Tails::new(ms(100));
+        let a = id("a");
+        tails.announced(&a, 1, 1);
+        tails.announced(&a, 1, 2);
+        assert_eq!(tails.missed(&a, 1, 4, now), Some(2));
+        // Marks were let go, then the acknowledgement came: everything is asked again.
+        tails.let_go(&a, 1);
+        tails.acknowledged(&a);
+        // The answer to the ask after 2 arrives: it says nothing of numbers 1 and 2.
+        tails.answered(&a, 1, 2, 4);
+        assert_eq!(tails.missed(&a, 1, 4, now + ms(10)), Some(0));
+        tails.answered(&a, 1, 0, 4);
+        assert_eq!(tails.missed(&a, 1, 4, now + ms(200)), None);
+    }
+
+    #[test]
     fn a_new_incarnation_counts_from_the_start() {
         let now = Instant::now();
         let mut tails = Tails::new(Duration::from_millis(100));
         let a = id("a");
-        tails.answered(&a, 1, 7);
+        tails.answered(&a, 1, 0, 7);
         assert_eq!(tails.missed(&a, 2, 1, now), Some(0));
         tails.announced(&a, 2, 1);
         assert_eq!(tails.missed(&a, 2, 1, now), None);

@@ -241,14 +241,17 @@ pub enum Control {
         after: u64,
     },
     /// The answer to `to`'s [`MarksRequest`](Control::MarksRequest): the last number of
-    /// each name `to` matches whose latest move was announced after the asked number and
-    /// up to `moved` (all of them when they fit one message; else `moved` is less than
-    /// the heartbeat's, and `to` asks again).
+    /// each name `to` matches whose latest move was announced after `after` (the asked
+    /// number) and up to `moved` (all of them when they fit one message; else `moved` is
+    /// less than the heartbeat's, and `to` asks again).
     Marks {
         /// Sender's incarnation.
         epoch: u64,
         /// The node that asked.
         to: String,
+        /// The number asked after: the answer says nothing of the names announced up to
+        /// it, so it vouches for nothing to an asker that has since seen less.
+        after: u64,
         /// The announcement number this answer covers up to.
         moved: u64,
         /// Event name and the last sequence number assigned to it.
@@ -348,7 +351,7 @@ impl Control {
     ///
     /// ```
     /// use demitter_core::protocol::Control;
-    /// let answer = Control::Marks { epoch: 1, to: "b".into(), moved: 3, last: Vec::new() };
+    /// let answer = Control::Marks { epoch: 1, to: "b".into(), after: 0, moved: 3, last: Vec::new() };
     /// assert!(Control::is_marks(&answer.encode()));
     /// assert!(!Control::is_marks(&Control::Bye { epoch: 1 }.encode()));
     /// ```
