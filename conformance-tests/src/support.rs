@@ -26,8 +26,21 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_elapsed| panic!("timed out after {STEP_TIMEOUT:?} waiting for {what}"))
 }
 
+/// Sends the nodes' logs to the case's output (shown when it fails), filtered by
+/// `RUST_LOG` (errors only without it): `RUST_LOG=demitter_core=debug` tells what each
+/// node did with every frame of a case that failed. Once per process; later calls do
+/// nothing.
+pub fn log_to_test_output() {
+    // Refused only when a subscriber is already set: by an earlier case, or the test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 /// Builds a cluster of `nodes` with [`test_config`].
 pub async fn cluster<F: ClusterFactory>(factory: &F, nodes: usize) -> F::Cluster {
+    log_to_test_output();
     within("the cluster to start", factory.build(nodes, test_config()))
         .await
         .expect("the cluster starts")
