@@ -367,10 +367,12 @@ impl Presence {
                 }
             }
             Control::Heartbeat { version, .. } => {
+                // Also a peer with a delta missed whose snapshot has not come: the
+                // resync or its answer was lost, and what waits for it waits on.
                 let behind = self
                     .peers
                     .get(from)
-                    .is_some_and(|p| version > p.version || !p.interest_known);
+                    .is_some_and(|p| version > p.version || !p.interest_known || p.incomplete);
                 if behind || known == Known::New {
                     out.push(self.resync_request(from));
                 }
@@ -768,6 +770,10 @@ mod tests {
             None,
             "not counted before its ack"
         );
+        // Were the snapshot lost, the next heartbeat would ask again.
+        let beat = a.tick(now + a.config.heartbeat_interval, 0);
+        let again = deliver(&mut a, &mut b, &beat, now);
+        assert_eq!(sent(&again), vec![Control::Resync { epoch: 2 }]);
         // The snapshot repairs the missed `y`, and brings what waited.
         let reply: Vec<Action> = deliver(&mut b, &mut a, &out, now);
         let applied = deliver(&mut a, &mut b, &reply, now);
