@@ -8,16 +8,20 @@ use demitter_core::faulty::Losing;
 use demitter_core::{ErrorKind, EventStream};
 
 use crate::cluster::{Cluster, ClusterFactory};
-use crate::support::{cluster, next_event, next_report, within};
+use crate::support::{cluster, next_event, next_report, wait_for_listeners, within};
 
 /// How long the tail's marks are all lost: far longer than a sender repeats them (about
 /// 3 s).
 const MARKS_LOST_FOR: Duration = Duration::from_secs(10);
 
-/// Two nodes: node 1's listener on `pattern` subscribed, node 0 ready.
+/// Two nodes: node 1's listener on `pattern` subscribed, node 0 ready and counting it for
+/// `name`. Both nodes start together, so that neither may have heard the other when it
+/// was ready (through a forwarder, the census counts only nodes it heard before): the
+/// listener is owed what node 0 emits once node 0 acknowledged it, which the count shows.
 async fn listening_pair<F: ClusterFactory>(
     factory: &F,
     pattern: &str,
+    name: &str,
 ) -> (F::Cluster, EventStream<u32>) {
     let c = cluster(factory, 2).await;
     let stream = c.node(1).events::<u32>(pattern).expect("valid");
@@ -27,6 +31,7 @@ async fn listening_pair<F: ClusterFactory>(
     within("node 0 to hear the bus", c.node(0).ready())
         .await
         .expect("it hears the bus");
+    wait_for_listeners(c.node(0), &[name], 1).await;
     (c, stream)
 }
 
@@ -34,7 +39,7 @@ async fn listening_pair<F: ClusterFactory>(
 ///     way (only events are lost), its second arrives. The listener's node reports one
 ///     lost, naming node 0 and the event; the second is delivered.
 pub async fn a_lost_first_event_is_reported<F: ClusterFactory>(factory: &F) {
-    let (c, mut stream) = listening_pair(factory, "conf.first.+").await;
+    let (c, mut stream) = listening_pair(factory, "conf.first.+", "conf.first.job").await;
     let mut errors = c.node(1).errors();
     c.faults(0).lose(Losing::Events);
     c.node(0)
@@ -66,7 +71,7 @@ pub async fn a_lost_first_event_is_reported<F: ClusterFactory>(factory: &F) {
 ///     heartbeats go. Once marks pass again, the listener's node reports the three lost,
 ///     and nothing else.
 pub async fn a_tail_whose_marks_are_lost_for_long_is_reported<F: ClusterFactory>(factory: &F) {
-    let (c, mut stream) = listening_pair(factory, "conf.tail.+").await;
+    let (c, mut stream) = listening_pair(factory, "conf.tail.+", "conf.tail.job").await;
     let mut errors = c.node(1).errors();
     c.node(0).emit("conf.tail.job", &0u32).await.expect("emits");
     assert_eq!(next_event(&mut stream, "the first event").await.data, 0);
