@@ -1,6 +1,6 @@
 //! Which nodes are on the bus, as the forwarder sees their presence traffic: every node
-//! heartbeats on the control topic, so the ids heard there lately (less those that said
-//! goodbye) are the bus. A joining client is told them with its first subscription
+//! heartbeats on the control topic, so the ids heard saying hello or heartbeat there lately
+//! (less those that said goodbye) are the bus. Other control messages are not decoded. A joining client is told them with its first subscription
 //! confirmation, so it knows how many peers to wait for before it is ready.
 
 use std::collections::HashMap;
@@ -27,9 +27,12 @@ pub(crate) struct Census {
 }
 
 impl Census {
-    /// A control message from `origin` (its body `body`) passed at `now`. One that does
-    /// not decode counts nothing.
+    /// A control message from `origin` (its body `body`) passed at `now`. One that is not
+    /// presence, or does not decode, counts nothing.
     pub(crate) fn heard(&mut self, origin: Bytes, body: &[u8], now: Instant) {
+        if !Control::is_presence(body) {
+            return;
+        }
         let Ok(message) = Control::decode(body) else {
             return;
         };
@@ -117,6 +120,17 @@ mod tests {
         assert_eq!(ids(&mut census, now), ["a", "c"]);
         assert_eq!(ids(&mut census, now + CENSUS_WINDOW), ["c"], "a is stale");
         census.heard(Bytes::from_static(b"c"), b"\xc1 not a message", now);
+        // Only presence counts; a message cut short after its tag does not decode.
+        census.heard(
+            Bytes::from_static(b"d"),
+            &Control::Resync { epoch: 1 }.encode(),
+            now + CENSUS_WINDOW,
+        );
+        census.heard(
+            Bytes::from_static(b"e"),
+            &heartbeat[..heartbeat.len() - 1],
+            now + CENSUS_WINDOW,
+        );
         assert_eq!(ids(&mut census, now + CENSUS_WINDOW), ["c"]);
     }
 

@@ -358,12 +358,29 @@ impl Control {
     pub fn is_marks(body: &[u8]) -> bool {
         body.starts_with(MARKS_TAG)
     }
+
+    /// Whether `body`, an encoded control message, is presence: a [`Control::Hello`],
+    /// [`Control::Heartbeat`] or [`Control::Bye`]. For a relay that counts who is on the
+    /// bus without decoding what else passes (requests and group events carry payloads).
+    ///
+    /// ```
+    /// use demitter_core::protocol::Control;
+    /// let beat = Control::Heartbeat { epoch: 1, version: 0, moved: 0 };
+    /// assert!(Control::is_presence(&beat.encode()));
+    /// assert!(Control::is_presence(&Control::Bye { epoch: 1 }.encode()));
+    /// assert!(!Control::is_presence(&Control::Resync { epoch: 1 }.encode()));
+    /// ```
+    pub fn is_presence(body: &[u8]) -> bool {
+        PRESENCE_TAGS.iter().any(|tag| body.starts_with(tag))
+    }
 }
 
 /// How an encoded [`Control::Sequences`] starts: a map of one key, the variant's name.
 const SEQUENCES_TAG: &[u8] = b"\x81\xa9Sequences";
 /// How an encoded [`Control::Marks`] starts.
 const MARKS_TAG: &[u8] = b"\x81\xa5Marks";
+/// How encoded [`Control::Hello`], [`Control::Heartbeat`] and [`Control::Bye`] start.
+const PRESENCE_TAGS: [&[u8]; 3] = [b"\x81\xa5Hello", b"\x81\xa9Heartbeat", b"\x81\xa3Bye"];
 
 #[cfg(test)]
 mod tests {
