@@ -102,6 +102,14 @@ pub enum Incoming {
     /// forwarder): the node counts as having heard the bus by time instead, as on a
     /// transport without a census. Sent instead of [`Joined`](Incoming::Joined).
     NoCensus,
+    /// Another live node has this node's id and was there first, as the transport found
+    /// out (a mesh, where a node never hears its own id on the bus): the node gives way,
+    /// as when the core finds it out itself, and fails what is asked with
+    /// [`Error::DuplicateId`](crate::Error::DuplicateId) naming `address`.
+    DuplicateId {
+        /// Where the other node is, where the transport knows.
+        address: Option<String>,
+    },
     /// Something went wrong: an undecodable or oversize frame, a refused peer, frames lost
     /// in an outage. The core puts it on the error channel.
     Report(ErrorReport),

@@ -81,3 +81,29 @@ fn a_node_restarted_after_its_goodbye_is_no_duplicate() {
     assert!(sim.node(0).readiness().ready);
     assert_eq!(refusals(&sim, 0), 0);
 }
+
+#[test]
+fn a_node_the_transport_finds_a_namesake_for_gives_way_naming_where_it_is() {
+    let mut sim = Sim::new(2, 13);
+    sim.listen(1, "job.+", 1);
+    sim.run_for(ms(300));
+    let now = sim.now;
+    sim.node(0).handle_incoming(
+        now,
+        demitter_core::Incoming::DuplicateId {
+            address: Some("127.0.0.1:4816".into()),
+        },
+    );
+    sim.run_for(ms(50));
+    assert!(sim.node(0).readiness().refused);
+    match sim.node(0).emit("job.x", Bytes::from_static(&[0xc0])) {
+        Err(Error::DuplicateId { id, address }) => {
+            assert_eq!(id, "n0");
+            assert_eq!(address.as_deref(), Some("127.0.0.1:4816"));
+        }
+        other => panic!("expected DuplicateId, got {other:?}"),
+    }
+    assert_eq!(refusals(&sim, 0), 1, "{:?}", sim.nodes[0].reports);
+    // It said goodbye: the other node no longer waits for it.
+    assert!(sim.node(1).readiness().ready);
+}

@@ -92,11 +92,20 @@ pub(crate) struct Inner {
     /// Bumped at each acknowledgement of this node's interest (or a peer lost): whoever
     /// waits for a listener to be subscribed looks again.
     pub(crate) acknowledged: tokio::sync::watch::Sender<u64>,
+    /// Set when the node gave way to another with its id: the next hand-over, once its
+    /// goodbye is sent, closes the transport.
+    pub(crate) transport_to_close: AtomicBool,
 }
 
 impl Inner {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Why calls fail once closed: [`Error::DuplicateId`] if the node gave way to another
+    /// with its id, [`Error::Closed`] otherwise.
+    pub(crate) fn closed_error(&self) -> Error {
+        self.state.lock().node.closed_error()
     }
 
     // ---- the hand-over ---------------------------------------------------------------
@@ -153,6 +162,9 @@ impl Inner {
                 }
                 Dispatch::Readiness(readiness) => {
                     self.readiness.send_replace(readiness);
+                    if readiness.refused {
+                        self.stop_after_giving_way(state);
+                    }
                 }
                 Dispatch::Acknowledged => {
                     self.acknowledged.send_modify(|n| *n += 1);
@@ -197,6 +209,14 @@ impl Inner {
                 state.node.handle_send_failure(kind, &e);
             }
             self.deliver(&mut state);
+        }
+        if self.transport_to_close.load(Ordering::Acquire)
+            && self.transport_to_close.swap(false, Ordering::AcqRel)
+        {
+            // The goodbye is in the transport's hands: `close` sends it before it ends.
+            let transport = Arc::clone(&self.transport);
+            self.tasks
+                .spawn_on(async move { transport.close().await }, &self.runtime);
         }
         event_closed
     }
@@ -560,6 +580,25 @@ impl Inner {
     }
 
     // ---- shutdown --------------------------------------------------------------------
+
+    /// The node gave way to another with its id (it has said goodbye): the emitter closes
+    /// as [`shutdown_now`](Self::shutdown_now) closes it, so that nothing waits on it in
+    /// vain, and the transport closes after the goodbye is sent.
+    fn stop_after_giving_way(&self, state: &mut State) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for sink in state.node.sinks() {
+            sink.queue().close();
+        }
+        for (_, queue) in state.counts.drain() {
+            queue.close();
+        }
+        self.errors.close();
+        self.cancel.cancel();
+        self.tasks.close();
+        self.transport_to_close.store(true, Ordering::Release);
+    }
 
     /// Stops everything that can be stopped without waiting. Returns false if already
     /// closed.

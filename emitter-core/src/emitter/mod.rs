@@ -173,6 +173,7 @@ impl Emitter {
             closed: AtomicBool::new(false),
             readiness: tokio::sync::watch::Sender::new(Readiness::default()),
             acknowledged: tokio::sync::watch::Sender::new(0),
+            transport_to_close: AtomicBool::new(false),
             config,
         });
         // The hello the node made goes out first.
@@ -562,7 +563,8 @@ impl Emitter {
     }
 
     /// Waits until at least `n` listeners on the bus would receive `name`. Wrap it in a
-    /// timeout: it waits as long as it takes.
+    /// timeout: it waits as long as it takes. [`Error::Closed`] if the emitter closes
+    /// first; [`Error::DuplicateId`] if it gave way to another node with its id.
     pub async fn wait_for_listeners(&self, name: &str, n: usize) -> Result<(), Error> {
         let mut counts = self.observe_listener_count(name)?;
         while let Some(count) = counts.recv().await {
@@ -570,7 +572,7 @@ impl Emitter {
                 return Ok(());
             }
         }
-        Err(Error::Closed)
+        Err(self.inner().closed_error())
     }
 
     /// Waits until this node has heard the bus: every peer it knows exists (the transport
@@ -604,7 +606,7 @@ impl Emitter {
         loop {
             let now = *readiness.borrow_and_update();
             if now.refused {
-                return Err(inner.state.lock().node.closed_error());
+                return Err(inner.closed_error());
             }
             if inner.is_closed() {
                 return Err(Error::Closed);

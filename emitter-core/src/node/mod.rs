@@ -327,7 +327,7 @@ impl<S: Clone> Node<S> {
         if self.duplicates.is_refused() {
             Error::DuplicateId {
                 id: self.id.to_string(),
-                address: None,
+                address: self.duplicates.other_address().map(str::to_owned),
             }
         } else {
             Error::Closed
@@ -1263,6 +1263,11 @@ impl<S: Clone> Node<S> {
                 self.now = self.now.max(now);
                 self.hearing.by_time(now);
                 self.update_readiness();
+            }
+            Incoming::DuplicateId { address } => {
+                if self.duplicates.refuse(address) {
+                    self.give_way();
+                }
             }
             Incoming::Report(report) => self.report(report),
         }

@@ -69,12 +69,26 @@ impl<S: Clone> Node<S> {
                     );
                 }
             }
+            Verdict::GaveWay => {
+                tracing::warn!(id = %self.id, "another node with this node's id was on the bus; it gave way");
+                self.report(
+                    ErrorReport::new(
+                        ErrorKind::Refused,
+                        1,
+                        format!(
+                            "another node with this node's id `{}` was on the bus; it gave way",
+                            self.id
+                        ),
+                    )
+                    .with_peer(self.id.as_str()),
+                );
+            }
             Verdict::Refused => self.give_way(),
         }
     }
 
     /// Another node had this id first: say goodbye, send nothing more, fail what is asked.
-    fn give_way(&mut self) {
+    pub(super) fn give_way(&mut self) {
         tracing::warn!(id = %self.id, "another node on the bus already has this node's id; giving way");
         self.report(
             ErrorReport::new(
