@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use demitter_core::{AddressOrigin, ErrorKind, ErrorReport, NodeId, SendQueue};
 use tokio_util::sync::CancellationToken;
 
 use crate::link::{self, DialError, Link, LinkHost as _, classify, close_code};
 use crate::mesh::Mesh;
 use crate::tls;
+use crate::wire::Hello;
 
 impl Mesh {
     pub(crate) async fn accept_loop(self: Arc<Self>) {
@@ -54,6 +56,9 @@ impl Mesh {
 
     pub(crate) async fn dial_loop(self: Arc<Self>) {
         loop {
+            if self.gave_way.load(Ordering::Acquire) {
+                break;
+            }
             let now = Instant::now();
             let (due, next) = {
                 let links = self.links.read();
@@ -98,7 +103,7 @@ impl Mesh {
                 self.directory.lock().dial_failed(&addr, now);
                 self.refused(addr, reason).await;
             }
-            Err(DialError::NotAllowed) => {
+            Err(DialError::NotAllowed | DialError::Namesake) => {
                 self.directory.lock().dial_failed(&addr, now);
             }
             Err(DialError::Unreachable(reason)) => {
@@ -136,12 +141,16 @@ impl Mesh {
     }
 
     /// Checks a fresh connection's peer, exchanges hellos, and makes it the peer's link.
-    async fn establish(
+    pub(crate) async fn establish(
         self: &Arc<Self>,
         conn: quinn::Connection,
         dialed_by_me: bool,
     ) -> Result<NodeId, DialError> {
         let remote = conn.remote_address();
+        if self.gave_way.load(Ordering::Acquire) {
+            conn.close(close_code::NAMESAKE, b"this node gave way to a namesake");
+            return Err(DialError::Namesake);
+        }
         let name = match tls::remote_name(&conn) {
             Ok(name) => name,
             Err(e) => {
@@ -151,8 +160,24 @@ impl Mesh {
         };
         let peer = NodeId::new(&name).map_err(|e| DialError::Refused(e.to_string()))?;
         if peer == self.me {
-            conn.close(close_code::SELF, b"that is me");
-            return Err(DialError::SelfConnection);
+            // This node itself, or another live node with its name: the hellos tell.
+            let own_hello = self.hello();
+            let hello = match self.exchange_hellos(&own_hello, &conn).await {
+                Ok((hello, ..)) => hello,
+                // It closed the connection first: a namesake that gave way to this node.
+                Err(DialError::Namesake) => {
+                    let addr = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+                    self.namesake_gave_way(addr).await;
+                    return Err(DialError::Namesake);
+                }
+                Err(e) => return Err(e),
+            };
+            if hello.incarnation == self.incarnation {
+                conn.close(close_code::SELF, b"that is me");
+                return Err(DialError::SelfConnection);
+            }
+            let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
+            return Err(self.meet_namesake(&conn, &own_hello, &hello, addr).await);
         }
         if !self.is_allowed(&peer) {
             conn.close(close_code::REFUSED, b"not among the allowed peers");
@@ -164,20 +189,7 @@ impl Mesh {
             conn.close(close_code::DUPLICATE, b"already connected");
             return Ok(peer);
         }
-        let own_hello = self.hello();
-        let handshake = link::handshake(&own_hello, &conn);
-        let (hello, send, recv, leftover) =
-            match tokio::time::timeout(self.config.handshake_timeout, handshake).await {
-                Ok(Ok(parts)) => parts,
-                Ok(Err(e)) => {
-                    conn.close(close_code::PROTOCOL, b"handshake failed");
-                    return Err(e);
-                }
-                Err(_) => {
-                    conn.close(close_code::PROTOCOL, b"handshake timed out");
-                    return Err(DialError::Unreachable("the mesh hello timed out".into()));
-                }
-            };
+        let (hello, send, recv, leftover) = self.exchange_hellos(&self.hello(), &conn).await?;
         let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
         let link = Arc::new(Link {
             id: self.next_link_id.fetch_add(1, Ordering::Relaxed),
@@ -219,6 +231,27 @@ impl Mesh {
         self.tasks
             .spawn(link::read_loop(Arc::clone(self), link, recv, leftover));
         Ok(peer)
+    }
+
+    /// Sends `own_hello` and reads the peer's, within the handshake timeout; a failure
+    /// closes the connection.
+    async fn exchange_hellos(
+        &self,
+        own_hello: &Hello,
+        conn: &quinn::Connection,
+    ) -> Result<(Hello, quinn::SendStream, quinn::RecvStream, BytesMut), DialError> {
+        let handshake = link::handshake(own_hello, conn);
+        match tokio::time::timeout(self.config.handshake_timeout, handshake).await {
+            Ok(Ok(parts)) => Ok(parts),
+            Ok(Err(e)) => {
+                conn.close(close_code::PROTOCOL, b"handshake failed");
+                Err(e)
+            }
+            Err(_) => {
+                conn.close(close_code::PROTOCOL, b"handshake timed out");
+                Err(DialError::Unreachable("the mesh hello timed out".into()))
+            }
+        }
     }
 
     async fn refuse_name(&self, remote: SocketAddr, peer: &NodeId) -> DialError {

@@ -41,6 +41,7 @@ mod gossip;
 mod link;
 pub mod mdns;
 mod mesh;
+mod namesake;
 pub mod pki;
 mod pump;
 pub mod raw;

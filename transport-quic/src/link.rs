@@ -47,6 +47,8 @@ pub(crate) mod close_code {
     pub(crate) const SELF: VarInt = VarInt::from_u32(5);
     /// The node stopped without a goodbye (aborted).
     pub(crate) const ABORT: VarInt = VarInt::from_u32(6);
+    /// Two live nodes with one name met: the newer gives way (see `namesake`).
+    pub(crate) const NAMESAKE: VarInt = VarInt::from_u32(7);
 }
 
 /// What a link's reader and writer need from the node that owns the link (the mesh):
@@ -72,7 +74,7 @@ pub(crate) trait LinkHost: Send + Sync + 'static {
     fn first_record(&self, out: &mut Vec<Incoming>);
     /// The link's connection ended.
     fn link_ended(
-        &self,
+        self: &Arc<Self>,
         link: &Link,
         reason: &quinn::ConnectionError,
     ) -> impl Future<Output = ()> + Send;
@@ -314,6 +316,8 @@ pub(crate) enum DialError {
     NotAllowed,
     #[error("that address is this node")]
     SelfConnection,
+    #[error("a live node with this node's name")]
+    Namesake,
 }
 
 /// Sorts a failed connection: a refused certificate (a TLS alert, from either side), a
@@ -324,6 +328,10 @@ pub(crate) fn classify(e: &quinn::ConnectionError) -> DialError {
     match e {
         E::VersionMismatch => DialError::Refused(format!("the QUIC handshake failed: {e}")),
         _ if is_tls_refusal(e) => DialError::Refused(format!("the TLS handshake failed: {e}")),
+        // A node with the dialer's name that gave way (or had given way already).
+        E::ApplicationClosed(close) if close.error_code == close_code::NAMESAKE => {
+            DialError::Namesake
+        }
         E::ApplicationClosed(close) if close.error_code == close_code::REFUSED => {
             DialError::Refused(format!(
                 "the peer refused us: {}",

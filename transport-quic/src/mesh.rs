@@ -57,6 +57,14 @@ pub(crate) struct Mesh {
     pub(crate) peer_count: tokio::sync::watch::Sender<usize>,
     /// Whether the emitter was told this node made contact with the bus.
     pub(crate) joined: AtomicBool,
+    /// When the transport started: its hello says how long ago (see `namesake`).
+    pub(crate) started: Instant,
+    /// Set once this node gave way to a namesake that was there first: it dials and
+    /// accepts no more (see `namesake`).
+    pub(crate) gave_way: AtomicBool,
+    /// Where the namesakes that gave way to this node were, each reported once (see
+    /// `namesake`).
+    pub(crate) namesakes_told: Mutex<foldhash::HashSet<SocketAddr>>,
 }
 
 impl Mesh {
@@ -113,6 +121,9 @@ impl Mesh {
             closing: AtomicBool::new(false),
             peer_count: tokio::sync::watch::Sender::new(0),
             joined: AtomicBool::new(false),
+            started: Instant::now(),
+            gave_way: AtomicBool::new(false),
+            namesakes_told: Mutex::new(foldhash::HashSet::default()),
             config,
         });
         tracing::info!(name = %mesh.me, addr = %local_addr, "QUIC mesh node listening");
@@ -151,6 +162,7 @@ impl Mesh {
         Hello {
             incarnation: self.incarnation,
             listen_port: self.local_addr.port(),
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -201,8 +213,11 @@ impl Mesh {
                 }
                 self.retire(Arc::clone(old));
             } else {
+                // The reason is where the new incarnation listens: if the old one is alive
+                // after all, it is a namesake, and it dials there to settle which of the
+                // two keeps the name (see `namesake`).
                 old.conn
-                    .close(close_code::REPLACED, b"a newer incarnation connected");
+                    .close(close_code::REPLACED, link.addr.to_string().as_bytes());
                 events.push(Incoming::PeerDown(old.peer.clone()));
                 events.push(Incoming::PeerUp(link.peer.clone()));
             }
@@ -233,7 +248,7 @@ impl Mesh {
     }
 
     /// The link ended: forget it (if it is still the peer's link) and report.
-    pub(crate) async fn link_ended(&self, link: &Link, reason: &quinn::ConnectionError) {
+    pub(crate) async fn link_ended(self: &Arc<Self>, link: &Link, reason: &quinn::ConnectionError) {
         let lost = link.queue.discard();
         let removed = {
             let mut links = self.links.write();
@@ -264,6 +279,7 @@ impl Mesh {
             ));
         }
         self.deliver(events).await;
+        self.check_replacement(reason);
         if !removed {
             return;
         }
@@ -357,7 +373,7 @@ impl LinkHost for Mesh {
     }
 
     fn link_ended(
-        &self,
+        self: &Arc<Self>,
         link: &Link,
         reason: &quinn::ConnectionError,
     ) -> impl Future<Output = ()> + Send {

@@ -55,6 +55,7 @@ impl RawPeer {
             &Hello {
                 incarnation: fastrand::u64(..),
                 listen_port: 0,
+                uptime_ms: 0,
             },
         ));
         send.write_all(&hello).await.map_err(connect_error)?;

@@ -10,7 +10,7 @@
 //! | kind | body |
 //! | --- | --- |
 //! | 0 `FRAME` | one core frame (`Frame::encode`: events and presence control) |
-//! | 1 `HELLO` | MessagePack map `{incarnation: u64, listen_port: u16}`; first record, once |
+//! | 1 `HELLO` | MessagePack map `{incarnation: u64, listen_port: u16, uptime_ms: u64}`; first record, once |
 //! | 2 `PEERS` | MessagePack map `{peers: [{name, addr}]}`: peers the sender is connected to |
 //!
 //! Unknown kinds are reported and skipped (newer peers may add some); a length over the
@@ -43,6 +43,11 @@ pub struct Hello {
     pub incarnation: u64,
     /// The port the sender listens on (its address is the one the connection came from).
     pub listen_port: u16,
+    /// How long the sender's transport had been running when it sent this hello, in
+    /// milliseconds: of two live nodes with one name, the one running longer stays (0
+    /// from a peer that does not say).
+    #[serde(default)]
+    pub uptime_ms: u64,
 }
 
 /// A peer and where it listens.
@@ -105,6 +110,7 @@ mod tests {
                 &Hello {
                     incarnation: 7,
                     listen_port: 4816,
+                    uptime_ms: 1,
                 },
             )[..],
         );

@@ -50,7 +50,7 @@ proptest! {
             peers: vec![PeerAddress { name: "alice".into(), addr: "127.0.0.1:4816".into() }],
         };
         for valid in [
-            message_record(KIND_HELLO, &Hello { incarnation: 7, listen_port: 4816 }),
+            message_record(KIND_HELLO, &Hello { incarnation: 7, listen_port: 4816, uptime_ms: 0 }),
             message_record(KIND_PEERS, &peers),
         ] {
             let mut bytes = valid[5..].to_vec();
