@@ -22,6 +22,7 @@ use crate::support::{
 pub use crate::congestion::{
     congestion_block_holds_the_emitter_back, congestion_drop_reports_what_it_drops,
 };
+pub use crate::duplicates::duplicate_ids_are_refused;
 pub use crate::groups::{
     a_group_member_killed_under_steady_load, groups_give_each_event_to_one_member,
 };

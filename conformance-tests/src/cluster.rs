@@ -68,6 +68,11 @@ pub trait Cluster: Send {
     /// Starts node `i` again after [`kill`](Self::kill): a new emitter with the same id.
     fn restart(&mut self, i: usize) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Starts one more emitter on the bus with node `i`'s id while node `i` runs (a second
+    /// process misconfigured with the same id, or the same certificate), outside the
+    /// cluster: the caller closes it.
+    fn start_namesake(&self, i: usize) -> impl Future<Output = Result<Emitter, Error>> + Send;
+
     /// Restarts the hub or broker while traffic flows.
     fn restart_hub(&mut self) -> impl Future<Output = Result<(), Error>> + Send;
 

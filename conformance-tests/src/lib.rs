@@ -20,6 +20,7 @@ pub mod cases;
 pub mod child;
 mod cluster;
 mod congestion;
+mod duplicates;
 pub mod faults;
 mod groups;
 mod lost_on_the_way;
@@ -78,6 +79,7 @@ macro_rules! conformance_suite {
             short_lived_emitters_reach_every_listener,
             a_lost_first_event_is_reported,
             a_tail_whose_marks_are_lost_for_long_is_reported,
+            duplicate_ids_are_refused,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {

@@ -86,6 +86,11 @@ impl Cluster for MemoryCluster {
         Ok(())
     }
 
+    async fn start_namesake(&self, i: usize) -> Result<Emitter, Error> {
+        let config = self.config.clone().with_id(self.nodes[i].id().as_str());
+        Ok(self.start_node(config)?.0)
+    }
+
     async fn restart_hub(&mut self) -> Result<(), Error> {
         Err(Error::Transport(
             "the in-memory transport has no hub process to restart".into(),

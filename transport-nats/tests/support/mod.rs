@@ -192,6 +192,12 @@ impl Cluster for NatsCluster {
         Ok(())
     }
 
+    async fn start_namesake(&self, i: usize) -> Result<Emitter, Error> {
+        let id = &self.nodes[i].id;
+        let node = start_node_with(self.node_config(id), id, self.config.clone()).await?;
+        Ok(node.emitter)
+    }
+
     async fn restart_hub(&mut self) -> Result<(), Error> {
         tokio::task::block_in_place(|| self.server.start_again());
         Ok(())

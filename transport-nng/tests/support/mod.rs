@@ -155,6 +155,19 @@ impl Cluster for NngCluster {
         Ok(())
     }
 
+    async fn start_namesake(&self, i: usize) -> Result<Emitter, Error> {
+        // Seeded with another node: it must not dial node `i` first to be found out.
+        let other = usize::from(i == 0);
+        let seeds = vec![self.nodes[other].url.clone()];
+        let node = start_node(
+            "tcp://127.0.0.1:0",
+            &seeds,
+            &self.nodes[i].id,
+            self.config.clone(),
+        )?;
+        Ok(node.emitter)
+    }
+
     async fn restart_hub(&mut self) -> Result<(), Error> {
         Err(Error::Transport(
             "an nng bus has no hub: every node is a peer".into(),

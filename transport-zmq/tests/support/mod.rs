@@ -174,6 +174,11 @@ impl Cluster for ZmqCluster {
         Ok(())
     }
 
+    async fn start_namesake(&self, i: usize) -> Result<Emitter, Error> {
+        let config = self.config.clone().with_id(self.nodes[i].0.id().as_str());
+        Ok(self.start_node(i, config)?.0)
+    }
+
     async fn restart_hub(&mut self) -> Result<(), Error> {
         if let Some(forwarder) = self.forwarder.take() {
             forwarder.close().await;
