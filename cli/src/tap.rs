@@ -105,7 +105,12 @@ async fn tap(joined: &Joined, args: &TapArgs, pattern: &Pattern) -> Result<(), C
             _ = crate::interrupt::requested() => return Ok(()),
         };
         let Some(item) = item else {
-            return Err(CliError::Demo("the bus closed".into()));
+            // The emitter closed under the tap: it gave way to another node with its id
+            // (met only after the tap was listening), or the bus closed.
+            return Err(match joined.emitter.ready().await {
+                Err(refused @ demitter::Error::DuplicateId { .. }) => refused.into(),
+                _ => CliError::Demo("the bus closed".into()),
+            });
         };
         match item {
             Ok(event) => {

@@ -300,3 +300,57 @@ async fn short_lived_quic_emits_reach_every_listener_and_leave_without_refusals(
     carol.close().await;
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
+
+/// A tap started with a running node's certificate name (issue 31: it was told "no seed
+/// answered" at best) gives way, exits 1 and names the id; the running node is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_tap_with_a_running_nodes_name_is_refused_naming_it() {
+    let dir = temp_dir("join-quic-namesake");
+    let office = dir.join("office");
+    create_hood(&office, "office").expect("a hood");
+    for peer in ["alice", "carol"] {
+        create_peer(&office, peer).expect("a peer");
+    }
+    let node = |name: &str, seed: Option<String>| {
+        let identity = PeerIdentity::load(&office, name).expect("the peer's files");
+        let mut config = QuicConfig::new(identity).loopback();
+        config.seeds = seed.into_iter().collect();
+        let transport = QuicTransport::bind(config).expect("listens");
+        let addr = transport.local_addr().to_string();
+        (demitter::Emitter::new(transport).expect("an emitter"), addr)
+    };
+    let (alice, alice_addr) = node("alice", None);
+    let (carol, carol_addr) = node("carol", Some(alice_addr));
+    let mut at_alice = alice.errors();
+    tokio::time::timeout(common::WAIT, carol.ready())
+        .await
+        .expect("carol hears alice")
+        .expect("open");
+    // Seeded with carol, as alice: carol takes it for alice restarted, and alice, still
+    // running, finds it out.
+    let url = format!(
+        "quic://127.0.0.1:0?hood={}&peer=alice&seed={carol_addr}",
+        office.display()
+    );
+    let refused = run(&["tap", "hello", "--no-system", "--url", &url], None).await;
+    let said = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("another node on the bus already has the id \"alice\""),
+        "{said}"
+    );
+    let told = tokio::time::timeout(common::WAIT, async {
+        loop {
+            let report = at_alice.recv().await.expect("open");
+            if report.kind == demitter::ErrorKind::Refused {
+                return report;
+            }
+        }
+    })
+    .await
+    .expect("alice is told");
+    assert!(told.message.contains("`alice`"), "{told}");
+    alice.close().await;
+    carol.close().await;
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
