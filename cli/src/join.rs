@@ -40,14 +40,20 @@ impl Joined {
         let Some(zmq) = &self.zmq else {
             return Ok(());
         };
-        tokio::time::timeout(self.timeout, zmq.wait_connected())
-            .await
-            .map_err(|_| {
+        let confirmed = tokio::time::timeout(self.timeout, zmq.wait_connected());
+        tokio::select! {
+            // A node that gives way to another with its id closes its transport: no
+            // confirmation comes, and the refusal is the answer.
+            Err(refused @ demitter::Error::DuplicateId { .. }) = self.emitter.ready() => {
+                Err(refused.into())
+            }
+            confirmed = confirmed => confirmed.map_err(|_| {
                 CliError::Timeout(format!(
                     "the forwarder did not confirm this node's subscriptions within {:?}",
                     self.timeout
                 ))
-            })
+            }),
+        }
     }
 }
 

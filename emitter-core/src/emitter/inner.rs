@@ -278,12 +278,12 @@ impl Inner {
                     return Err(state.node.closed_error());
                 }
                 if self.is_closed() {
-                    return Err(Error::Closed);
+                    return Err(state.node.closed_error());
                 }
                 let mut all = true;
                 for id in ids {
                     match state.node.is_subscribed(*id) {
-                        None => return Err(Error::Closed),
+                        None => return Err(state.node.closed_error()),
                         Some(subscribed) => all &= subscribed,
                     }
                 }
@@ -294,7 +294,7 @@ impl Inner {
             tokio::select! {
                 _ = acks.changed() => {}
                 _ = readiness.changed() => {}
-                () = self.cancel.cancelled() => return Err(Error::Closed),
+                () = self.cancel.cancelled() => return Err(self.closed_error()),
             }
         }
     }

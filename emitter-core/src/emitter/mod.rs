@@ -500,7 +500,7 @@ impl Emitter {
                 return Ok(());
             }
         }
-        Err(Error::Closed)
+        Err(self.inner().closed_error())
     }
 
     // ---- counting --------------------------------------------------------------------
@@ -605,11 +605,8 @@ impl Emitter {
         let mut readiness = inner.readiness.subscribe();
         loop {
             let now = *readiness.borrow_and_update();
-            if now.refused {
+            if now.refused || inner.is_closed() {
                 return Err(inner.closed_error());
-            }
-            if inner.is_closed() {
-                return Err(Error::Closed);
             }
             if now.ready {
                 return Ok(());
@@ -617,10 +614,10 @@ impl Emitter {
             tokio::select! {
                 changed = readiness.changed() => {
                     if changed.is_err() {
-                        return Err(Error::Closed);
+                        return Err(inner.closed_error());
                     }
                 }
-                () = inner.cancel.cancelled() => return Err(Error::Closed),
+                () = inner.cancel.cancelled() => return Err(inner.closed_error()),
             }
         }
     }
