@@ -62,10 +62,15 @@ impl Census {
     }
 
     /// The census frame of the ids heard within the window
-    /// ([`census`](demitter_zmq::wire::census)).
+    /// ([`census`](demitter_zmq::wire::census)), each once per incarnation heard: a client
+    /// takes its own out once, and still counts a live node with its id.
     pub(crate) fn encode(&mut self, now: Instant) -> Bytes {
         self.expire(now);
-        demitter_zmq::wire::census(self.heard.keys().map(|id| &id[..]))
+        demitter_zmq::wire::census(
+            self.heard
+                .iter()
+                .flat_map(|(id, epochs)| std::iter::repeat_n(&id[..], epochs.len())),
+        )
     }
 
     fn expire(&mut self, now: Instant) {
@@ -148,6 +153,11 @@ mod tests {
         };
         census.heard(Bytes::from_static(b"dup"), &beat(1), now);
         census.heard(Bytes::from_static(b"dup"), &beat(2), now);
+        assert_eq!(
+            ids(&mut census, now),
+            ["dup", "dup"],
+            "once per incarnation"
+        );
         census.heard(
             Bytes::from_static(b"dup"),
             &Control::Bye { epoch: 2 }.encode(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use demitter_core::{Error, SendQueue};
-use demitter_zmq::wire::{CENSUS_SYNC, CONTROL_TOPIC};
+use demitter_zmq::wire::{CENSUS_AGAIN, CENSUS_SYNC, CONTROL_TOPIC};
 use demitter_zmq::zmtp::{self, RawMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -171,8 +171,8 @@ impl Loop {
                 Subscribed::Confirm(topic) => {
                     if let Some(sub) = self.subscribers.get(&id) {
                         // The first confirmation a client asks for tells it who is on the
-                        // bus.
-                        let census = if topic[..] == *CENSUS_SYNC {
+                        // bus, and so does the one it asks once its hello came back.
+                        let census = if topic[..] == *CENSUS_SYNC || topic[..] == *CENSUS_AGAIN {
                             self.census.encode(Instant::now())
                         } else {
                             Bytes::new()

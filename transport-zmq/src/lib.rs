@@ -6,6 +6,7 @@ pub mod conn;
 pub mod curve;
 pub mod curve_keys;
 mod error;
+mod joining;
 mod probe;
 mod subscription_sync;
 mod transport;

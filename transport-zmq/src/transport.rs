@@ -7,14 +7,15 @@
 //! emitter, and receivers see the loss as sequence gaps.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use demitter_core::{
-    Backoff, Capabilities, CloseDeadlines, DEFAULT_MAX_FRAME_BYTES, DecodeCache, Destination,
-    Error, ErrorKind, ErrorReport, Frame, Incoming, NodeId, Pattern, SendQueue, Transport,
+    Backoff, Capabilities, CloseDeadlines, ControlFrame, DEFAULT_MAX_FRAME_BYTES, DecodeCache,
+    Destination, Error, ErrorKind, ErrorReport, Frame, Incoming, NodeId, Pattern, SendQueue,
+    Transport,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -25,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::conn::{self, Reader, Received};
 use crate::error::ZmqError;
+use crate::joining::{self, Joining};
 use crate::subscription_sync::SubscriptionSync;
 use crate::wire;
 use crate::zmtp::SocketType;
@@ -175,6 +177,9 @@ pub struct ZmqTransport {
     closed: AtomicBool,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    /// The first control frame this node sent (its hello): the subscriber knows it when it
+    /// comes back (see `joining`).
+    hello: Arc<OnceLock<ControlFrame>>,
 }
 
 impl ZmqTransport {
@@ -199,12 +204,14 @@ impl ZmqTransport {
             cancel.clone(),
         ));
         let max_frame_bytes = config.max_frame_bytes;
+        let hello = Arc::new(OnceLock::new());
         tasks.spawn(subscribe(
             config,
             subscription_rx,
             incoming_tx,
             stalled,
             Arc::clone(&gate),
+            Arc::clone(&hello),
             cancel.clone(),
         ));
         tasks.close();
@@ -220,6 +227,7 @@ impl ZmqTransport {
             closed: AtomicBool::new(false),
             cancel,
             tasks,
+            hello,
         }
     }
 
@@ -296,6 +304,11 @@ impl Transport for ZmqTransport {
             return Err(Error::Closed);
         }
         let message = wire::encode(&frame);
+        if let Frame::Control(control) = &frame
+            && self.hello.get().is_none()
+        {
+            let _ = self.hello.set(control.clone());
+        }
         self.outgoing
             .push(&message, matches!(frame, Frame::Event(_)))
     }
@@ -593,13 +606,14 @@ async fn subscribe(
     incoming: mpsc::Sender<Incoming>,
     stalled: Arc<Notify>,
     gate: Arc<SubscriptionGate>,
+    hello: Arc<OnceLock<ControlFrame>>,
     cancel: CancellationToken,
 ) {
     let mut sync = SubscriptionSync::new(config.sync_timeout);
     let mut cache = DecodeCache::default();
     let mut lost_at = None;
-    // Whether the node was told it joined (or that the bus cannot be counted).
-    let mut joined = false;
+    // Whether (and what) the node was told of the bus it joined.
+    let mut joining = Joining::new(config.curve.as_ref().map(|c| c.name.clone()));
     loop {
         let Some((mut reader, mut writer)) = connect_with_backoff(
             &config,
@@ -628,19 +642,16 @@ async fn subscribe(
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = sync_deadline(sync.deadline()) => {
-                        // No confirmation: a forwarder that does not give them (a libzmq
-                        // proxy). Announce anyway; the subscription has had its head start.
-                        if let Some(given_up) = sync.timed_out(tokio::time::Instant::now()) {
-                            tracing::debug!("the forwarder did not confirm subscriptions within {:?}", config.sync_timeout);
-                            if !std::mem::replace(&mut joined, true)
-                                && !send_all(&incoming, joined_from(None, &config)).await
-                            {
-                                return;
-                            }
-                            gate.update(true, given_up.applied);
-                            if let Err(e) = writer.write_all(&given_up.write).await {
-                                break e.to_string();
-                            }
+                        let next = given_up(&mut sync, &mut joining, &gate, hello.get(), &config);
+                        match carry_out(next, &incoming, &mut writer).await {
+                            Ok(true) => {}
+                            Ok(false) => return,
+                            Err(why) => break why,
+                        }
+                    }
+                    () = sync_deadline(joining.deadline()) => {
+                        if !send_all(&incoming, joining.timed_out().tell).await {
+                            return;
                         }
                     }
                     _ = silence.tick() => {
@@ -660,21 +671,24 @@ async fn subscribe(
                     message = reader.next_message() => match message {
                         Ok(Some(Received::Message(parts))) => {
                             received += 1;
-                            if let Some(confirmed) = parts.first().and_then(|t| sync.reply(t)) {
-                                if !std::mem::replace(&mut joined, true)
-                                    && !send_all(&incoming, joined_from(Some(&parts), &config)).await
-                                {
-                                    return;
+                            let answered = answer(&parts, &mut sync, &mut joining, &gate, hello.get(), &config);
+                            if let Some(next) = answered {
+                                match carry_out(next, &incoming, &mut writer).await {
+                                    Ok(true) => continue,
+                                    Ok(false) => return,
+                                    Err(why) => break why,
                                 }
-                                gate.update(true, confirmed.applied);
-                                if let Err(e) = writer.write_all(&confirmed.write).await {
-                                    break e.to_string();
-                                }
-                                continue;
                             }
                             let Some(item) = to_incoming(parts, &config, &mut cache) else {
                                 continue;
                             };
+                            if !joining.is_joined()
+                                && let Incoming::Frame { frame, .. } = &item
+                                && let Some(ask) = joining.heard(frame, hello.get()).write
+                                && let Err(e) = writer.write_all(&ask).await
+                            {
+                                break e.to_string();
+                            }
                             if incoming.send(item).await.is_err() {
                                 return;
                             }
@@ -696,6 +710,71 @@ async fn subscribe(
             return;
         }
     }
+}
+
+/// A message the forwarder addressed to this client: a confirmation (with the first
+/// census) or the second census. What to tell the node and write back; `None` for any
+/// other message.
+fn answer(
+    parts: &[Bytes],
+    sync: &mut SubscriptionSync,
+    joining: &mut Joining,
+    gate: &SubscriptionGate,
+    hello: Option<&ControlFrame>,
+    config: &ZmqConfig,
+) -> Option<joining::Next> {
+    let topic = parts.first()?;
+    if topic[..] == *wire::CENSUS_AGAIN {
+        return Some(joining.census_again(parts, hello));
+    }
+    let confirmed = sync.reply(topic)?;
+    let now = tokio::time::Instant::now();
+    let mut next = joining.confirmed(joined_from(Some(parts), config), hello, now);
+    gate.update(true, confirmed.applied);
+    next.write = Some(match next.write.take() {
+        Some(ask) => [confirmed.write, ask].concat().into(),
+        None => confirmed.write,
+    });
+    Some(next)
+}
+
+/// No confirmation came in time: a forwarder that does not give them (a libzmq proxy).
+/// Listeners are announced anyway; the subscription has had its head start.
+fn given_up(
+    sync: &mut SubscriptionSync,
+    joining: &mut Joining,
+    gate: &SubscriptionGate,
+    hello: Option<&ControlFrame>,
+    config: &ZmqConfig,
+) -> joining::Next {
+    let now = tokio::time::Instant::now();
+    let Some(given_up) = sync.timed_out(now) else {
+        return joining::Next::default();
+    };
+    tracing::debug!(
+        "the forwarder did not confirm subscriptions within {:?}",
+        config.sync_timeout
+    );
+    let mut next = joining.confirmed(joined_from(None, config), hello, now);
+    gate.update(true, given_up.applied);
+    next.write = Some(given_up.write);
+    next
+}
+
+/// Tells the node and writes to the forwarder what `next` says: false once the emitter is
+/// gone, an error (why) if the write failed.
+async fn carry_out(
+    next: joining::Next,
+    incoming: &mpsc::Sender<Incoming>,
+    writer: &mut conn::Writer,
+) -> Result<bool, String> {
+    if !send_all(incoming, next.tell).await {
+        return Ok(false);
+    }
+    if let Some(write) = next.write {
+        writer.write_all(&write).await.map_err(|e| e.to_string())?;
+    }
+    Ok(true)
 }
 
 /// Hands `items` to the emitter; false once it is gone.

@@ -34,6 +34,11 @@ pub const EVENT_PREFIX: &[u8] = b"s:";
 /// nodes it heard on the control topic lately in the answer's third frame ([`census`]).
 pub const CENSUS_SYNC: &[u8] = b"\x01demitter/sync/0";
 
+/// The confirmation topic a client asks once it has heard its own hello come back: this
+/// project's forwarder answers it with a census too, taken after that hello passed (see
+/// `docs/wire-format.md`, "The census"). It is no subscription to keep.
+pub const CENSUS_AGAIN: &[u8] = b"\x01demitter/sync/census";
+
 /// The census frame: [`CENSUS_MARK`], then each id as one byte of length and the id (an
 /// id is 1 to 255 bytes).
 pub fn census<'a>(ids: impl Iterator<Item = &'a [u8]>) -> Bytes {

@@ -56,3 +56,36 @@ async fn a_joining_node_is_ready_once_it_heard_everyone_the_forwarder_counted() 
     }
     forwarder.close().await;
 }
+
+/// Two nodes joining at once (issue 31: each could be ready on a census taken before the
+/// other's hello reached the forwarder, without having heard the other): the census each
+/// goes by is taken after its own hello passed the forwarder, so at least one of the two
+/// counts the other and is ready only once it has heard it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_nodes_joining_together_one_waits_for_the_other() {
+    let (forwarder, xsub, xpub) = support::forwarder_on([127, 0, 0, 1].into()).await;
+    // No heartbeat within the test: only the census and the hellos can make them ready.
+    let slow =
+        EmitterConfig::default().with_heartbeat(Duration::from_secs(60), Duration::from_secs(300));
+    let a = Emitter::with_config(
+        ZmqTransport::connect(fast_config(&xsub, &xpub)),
+        slow.clone(),
+    )
+    .expect("emitter");
+    let b = Emitter::with_config(ZmqTransport::connect(fast_config(&xsub, &xpub)), slow)
+        .expect("emitter");
+    let (ready_a, ready_b) =
+        tokio::time::timeout(WAIT, async { tokio::join!(a.ready(), b.ready()) })
+            .await
+            .expect("both ready in time");
+    ready_a.expect("a ready");
+    ready_b.expect("b ready");
+    let (a_heard_b, b_heard_a) = (a.peers().contains(b.id()), b.peers().contains(a.id()));
+    assert!(
+        a_heard_b || b_heard_a,
+        "neither had heard the other when both were ready"
+    );
+    a.close().await;
+    b.close().await;
+    forwarder.close().await;
+}
