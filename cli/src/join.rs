@@ -136,7 +136,7 @@ impl Joined {
             let mut errors = self.emitter.errors();
             return tokio::select! {
                 subscribed = self.subscribed() => subscribed,
-                report = join_failure(&mut errors) => Err(CliError::Refused { cause: report }),
+                failure = join_failure(&self.emitter, &mut errors) => Err(failure),
             };
         }
         let seeds = seeds_of(url);
@@ -151,11 +151,17 @@ impl Joined {
 }
 
 /// The first report of a failure to reach the bus (the transport's own, of kind network
-/// or refused), as a cause; never if the stream ends.
-async fn join_failure(errors: &mut demitter::ErrorStream) -> String {
+/// or refused), as the error; never if the stream ends. A node that gave way to another
+/// with its id fails with that.
+async fn join_failure(emitter: &Emitter, errors: &mut demitter::ErrorStream) -> CliError {
     while let Some(report) = errors.recv().await {
+        if report.kind == ErrorKind::Refused && emitter.readiness().refused {
+            return gave_way(emitter).await;
+        }
         if matches!(report.kind, ErrorKind::Network | ErrorKind::Refused) {
-            return report.message;
+            return CliError::Refused {
+                cause: report.message,
+            };
         }
     }
     std::future::pending().await
@@ -225,12 +231,17 @@ async fn first_peer(
         tokio::select! {
             Some(_) = ups.recv() => return Ok(()),
             report = errors.recv() => match report {
+                // This node met another with its name (it dialed it as a seed, say), and
+                // gave way: that is the answer, not a seed's refusal.
+                Some(report) if report.kind == ErrorKind::Refused && emitter.readiness().refused => {
+                    return Err(gave_way(emitter).await);
+                }
                 Some(report) if report.kind == ErrorKind::Refused => {
                     refused_by.insert(report.peer.clone().unwrap_or_default());
                     refusals.push(refusal_cause(&report.message));
                 }
                 Some(_) => {}
-                None => return Err(CliError::Bus(demitter::Error::Closed)),
+                None => return Err(gave_way(emitter).await),
             },
             () = tokio::time::sleep_until(deadline) => break,
         }
@@ -244,6 +255,15 @@ async fn first_peer(
             seeds: seeds.join(", "),
             waited: timeout,
         },
+    })
+}
+
+/// Why the emitter stopped while joining: it gave way to another node with its id
+/// ([`demitter::Error::DuplicateId`]), or closed.
+async fn gave_way(emitter: &Emitter) -> CliError {
+    CliError::Bus(match emitter.ready().await {
+        Err(e) => e,
+        Ok(()) => demitter::Error::Closed,
     })
 }
 

@@ -320,7 +320,7 @@ async fn a_quic_tap_with_a_running_nodes_name_is_refused_naming_it() {
         (demitter::Emitter::new(transport).expect("an emitter"), addr)
     };
     let (alice, alice_addr) = node("alice", None);
-    let (carol, carol_addr) = node("carol", Some(alice_addr));
+    let (carol, carol_addr) = node("carol", Some(alice_addr.clone()));
     let mut at_alice = alice.errors();
     tokio::time::timeout(common::WAIT, carol.ready())
         .await
@@ -339,6 +339,16 @@ async fn a_quic_tap_with_a_running_nodes_name_is_refused_naming_it() {
         said.contains("another node on the bus already has the id \"alice\""),
         "{said}"
     );
+    // Seeded with alice herself (issue 31: "no seed answered within 5s"): the two meet at
+    // once, and the newcomer gives way.
+    let direct = format!(
+        "quic://127.0.0.1:0?hood={}&peer=alice&seed={alice_addr}",
+        office.display()
+    );
+    let refused = run(&["emit", "hello", "--url", &direct], None).await;
+    let said = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("already has the id \"alice\""), "{said}");
     let told = tokio::time::timeout(common::WAIT, async {
         loop {
             let report = at_alice.recv().await.expect("open");

@@ -114,6 +114,7 @@ impl Inner {
     /// observers' queues, reports onto the error channel, requests to their responders'
     /// tasks, replies to their requesters. Never waits.
     fn deliver(&self, state: &mut State) {
+        let mut gave_way = false;
         while let Some(dispatch) = state.node.poll_dispatch() {
             match dispatch {
                 Dispatch::Event { event, mut to } => {
@@ -162,9 +163,7 @@ impl Inner {
                 }
                 Dispatch::Readiness(readiness) => {
                     self.readiness.send_replace(readiness);
-                    if readiness.refused {
-                        self.stop_after_giving_way(state);
-                    }
+                    gave_way |= readiness.refused;
                 }
                 Dispatch::Acknowledged => {
                     self.acknowledged.send_modify(|n| *n += 1);
@@ -176,6 +175,10 @@ impl Inner {
                     }
                 }
             }
+        }
+        if gave_way {
+            // After the whole batch: the report of why is on the error channel first.
+            self.stop_after_giving_way(state);
         }
     }
 

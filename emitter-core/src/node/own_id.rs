@@ -90,6 +90,9 @@ impl<S: Clone> Node<S> {
     /// Another node had this id first: say goodbye, send nothing more, fail what is asked.
     pub(super) fn give_way(&mut self) {
         tracing::warn!(id = %self.id, "another node on the bus already has this node's id; giving way");
+        // Refused first, then the report: whoever reads the report finds the node refused.
+        self.leave();
+        self.update_readiness();
         self.report(
             ErrorReport::new(
                 ErrorKind::Refused,
@@ -101,7 +104,5 @@ impl<S: Clone> Node<S> {
             )
             .with_peer(self.id.as_str()),
         );
-        self.leave();
-        self.update_readiness();
     }
 }
