@@ -11,6 +11,10 @@ use demitter_core::{Emitter, EmitterConfig, Error};
 /// that the hook refuses clearly instead; no case is skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent declarations, each read on its own"
+)]
 pub struct ClusterCapabilities {
     /// [`Cluster::restart`] brings a killed node back.
     pub restart: bool,
@@ -21,6 +25,12 @@ pub struct ClusterCapabilities {
     /// 16-message queue per peer when the receiving side is not scheduled for a while.
     /// Cases that send bursts then check order and exact accounting instead of "no loss".
     pub burst_loss: bool,
+    /// A fresh node is ready once a quiet period has passed since it started (the
+    /// transport cannot count the bus), so peers whose connections to it are not up by
+    /// then are not waited for: nng, whose peers redial a restarted node with backoff.
+    /// Cases that start a node and emit at once then also wait until it counts the
+    /// listeners, and check the rest.
+    pub ready_by_time: bool,
 }
 
 impl ClusterCapabilities {
@@ -30,6 +40,7 @@ impl ClusterCapabilities {
             restart,
             hub_restart,
             burst_loss: false,
+            ready_by_time: false,
         }
     }
 
@@ -38,6 +49,14 @@ impl ClusterCapabilities {
     #[must_use]
     pub fn with_burst_loss(mut self) -> Self {
         self.burst_loss = true;
+        self
+    }
+
+    /// Declares that a fresh node's readiness comes from time alone (see
+    /// [`ready_by_time`](Self::ready_by_time)).
+    #[must_use]
+    pub fn with_ready_by_time(mut self) -> Self {
+        self.ready_by_time = true;
         self
     }
 }

@@ -9,7 +9,8 @@ use crate::support::{cluster, next_event, within};
 const EMITTERS: u32 = 20;
 
 /// 26. Twenty times, a fresh node (node 0 started anew: a new incarnation that knows
-///     nothing) joins, waits until it has heard the bus (`ready`), emits once and closes;
+///     nothing) joins, waits until it has heard the bus (`ready`; where readiness is
+///     declared to come by time, also until it counts the listeners), emits once and closes;
 ///     three listener nodes, subscribed first, each get all twenty in order, every
 ///     `Delivery` says 3 and that the bus was heard, and nobody reports a loss.
 pub async fn short_lived_emitters_reach_every_listener<F: ClusterFactory>(factory: &F) {
@@ -30,6 +31,15 @@ pub async fn short_lived_emitters_reach_every_listener<F: ClusterFactory>(factor
         within("the fresh node to hear the bus", c.node(0).ready())
             .await
             .expect("it hears the bus");
+        if c.capabilities().ready_by_time {
+            // Declared: ready by time, before every peer has reconnected to it.
+            within(
+                "the fresh node to count the three listeners",
+                c.node(0).wait_for_listeners("conf.brief.job", 3),
+            )
+            .await
+            .expect("counted");
+        }
         let delivery = c
             .node(0)
             .emit("conf.brief.job", &round)

@@ -135,7 +135,9 @@ impl Cluster for NngCluster {
     }
 
     fn capabilities(&self) -> ClusterCapabilities {
-        ClusterCapabilities::new(true, false).with_burst_loss()
+        ClusterCapabilities::new(true, false)
+            .with_burst_loss()
+            .with_ready_by_time()
     }
 
     fn faults(&self, i: usize) -> &FaultSwitch {
