@@ -245,6 +245,21 @@ async fn a_curve_key_the_forwarder_does_not_allow_fails_the_join_with_its_cause(
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
+/// A QUIC node of the hood at `office` named `name`, seeded with `seed`; with the address
+/// it listens on.
+fn quic_node(
+    office: &std::path::Path,
+    name: &str,
+    seed: Option<String>,
+) -> (demitter::Emitter, String) {
+    let identity = PeerIdentity::load(office, name).expect("the peer's files");
+    let mut config = QuicConfig::new(identity).loopback();
+    config.seeds = seed.into_iter().collect();
+    let transport = QuicTransport::bind(config).expect("listens");
+    let addr = transport.local_addr().to_string();
+    (demitter::Emitter::new(transport).expect("an emitter"), addr)
+}
+
 /// Short-lived QUIC peers (an `emit` that joins through one node, emits and leaves) are
 /// nobody's refusal: the nodes of the mesh (one the visitor seeded with, one it heard of
 /// and may have been dialing as it left) report nothing, however its connections end.
@@ -256,14 +271,7 @@ async fn short_lived_quic_emits_reach_every_listener_and_leave_without_refusals(
     for peer in ["alice", "bob", "carol"] {
         create_peer(&office, peer).expect("a peer");
     }
-    let node = |name: &str, seed: Option<String>| {
-        let identity = PeerIdentity::load(&office, name).expect("the peer's files");
-        let mut config = QuicConfig::new(identity).loopback();
-        config.seeds = seed.into_iter().collect();
-        let transport = QuicTransport::bind(config).expect("listens");
-        let addr = transport.local_addr().to_string();
-        (demitter::Emitter::new(transport).expect("an emitter"), addr)
-    };
+    let node = |name: &str, seed: Option<String>| quic_node(&office, name, seed);
     let (alice, seed) = node("alice", None);
     let (carol, _) = node("carol", Some(seed.clone()));
     let mut at_alice = alice.events::<serde_json::Value>("hello").expect("valid");
@@ -311,14 +319,7 @@ async fn a_quic_tap_with_a_running_nodes_name_is_refused_naming_it() {
     for peer in ["alice", "carol"] {
         create_peer(&office, peer).expect("a peer");
     }
-    let node = |name: &str, seed: Option<String>| {
-        let identity = PeerIdentity::load(&office, name).expect("the peer's files");
-        let mut config = QuicConfig::new(identity).loopback();
-        config.seeds = seed.into_iter().collect();
-        let transport = QuicTransport::bind(config).expect("listens");
-        let addr = transport.local_addr().to_string();
-        (demitter::Emitter::new(transport).expect("an emitter"), addr)
-    };
+    let node = |name: &str, seed: Option<String>| quic_node(&office, name, seed);
     let (alice, alice_addr) = node("alice", None);
     let (carol, carol_addr) = node("carol", Some(alice_addr.clone()));
     let mut at_alice = alice.errors();
