@@ -66,6 +66,33 @@ pub fn is_system(name: &str) -> bool {
     name.starts_with(SYSTEM_PREFIX)
 }
 
+/// Checks a listener group's name: non-empty, at most 255 bytes, no `.`, `+`, `#` or NUL,
+/// not starting with `$`.
+///
+/// ```
+/// use demitter_core::validate_group;
+/// assert!(validate_group("workers-1").is_ok());
+/// assert!(validate_group("a.b").is_err());
+/// ```
+pub fn validate_group(group: &str) -> Result<(), Error> {
+    let reason = short_text_problem(group).or_else(|| {
+        if group.contains(['.', '+', '#']) {
+            Some("it contains `.`, `+` or `#`")
+        } else if group.starts_with('$') {
+            Some("it starts with `$`")
+        } else {
+            None
+        }
+    });
+    match reason {
+        Some(reason) => Err(Error::InvalidGroup {
+            group: truncate_for_display(group),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What breaks the rules names, patterns and node ids share (non-empty, at most 255 bytes,
 /// no NUL), if anything.
 pub(crate) fn short_text_problem(text: &str) -> Option<&'static str> {
@@ -97,6 +124,14 @@ pub(crate) fn truncate_for_display(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_names_are_checked() {
+        for bad in ["", "a.b", "a+", "#", "$x", "a\0"] {
+            assert!(validate_group(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_group("workers-1").is_ok());
+    }
 
     #[test]
     fn accepts_ordinary_and_unicode_names() {

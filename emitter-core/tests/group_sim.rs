@@ -238,3 +238,44 @@ fn the_lost_tail_of_a_burst_is_reported_and_the_sender_does_not_count_it_again()
         sim.nodes[0].reports
     );
 }
+
+#[test]
+fn listeners_members_and_responders_on_one_pattern_are_told_apart() {
+    let mut sim = Sim::new(2, 5);
+    sim.listen(1, "job.+", 1);
+    join(&mut sim, 1, "w", "job.+", 2);
+    sim.node(1)
+        .add_responder(Pattern::new("job.+").expect("valid"))
+        .expect("open");
+    // Listeners on patterns that spell what groups and responders were once announced
+    // as: plain listeners, whatever they look like.
+    sim.listen(1, "$group.w.job.+", 3);
+    sim.listen(1, "$serve.job.+", 4);
+    sim.run_for(SETTLE);
+    let node = sim.node(0);
+    assert_eq!(
+        node.listener_count_of("job.x").expect("valid"),
+        2,
+        "the listener and the member"
+    );
+    assert_eq!(
+        node.group_members("job.x"),
+        BTreeMap::from([("w".to_owned(), 1)])
+    );
+    assert_eq!(node.responder_count("job.x"), 1);
+    assert_eq!(node.listener_count_of("$group.w.job.x").expect("valid"), 1);
+    assert_eq!(node.responder_count("$group.w.job.x"), 0);
+    for _ in 0..3 {
+        let reached = emit(&mut sim, 0, "job.x");
+        assert_eq!((reached.local, reached.remote), (0, 2));
+    }
+    sim.run_for(SETTLE);
+    assert_eq!(per_label(&sim, 1), BTreeMap::from([(1, 3), (2, 3)]));
+    for i in 0..2 {
+        assert!(
+            sim.nodes[i].reports.is_empty(),
+            "{:?}",
+            sim.nodes[i].reports
+        );
+    }
+}

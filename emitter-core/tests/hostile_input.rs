@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use demitter_core::protocol::{Control, InterestEntry, ReplyOutcome, SequenceMark};
+use demitter_core::protocol::{Control, InterestEntry, ReplyOutcome, Role, SequenceMark};
 use demitter_core::record::RecordDecoder;
 use demitter_core::{ControlFrame, Error, EventFrame, Frame, NodeId, RawPayload, decode_payload};
 use proptest::prelude::*;
@@ -27,12 +27,25 @@ fn control_bytes() -> Vec<Bytes> {
         pattern: "orders.+".into(),
         count: 2,
         since: 0,
+        role: Role::Listen,
+    };
+    let members = InterestEntry {
+        pattern: "jobs.#".into(),
+        count: 1,
+        since: 1,
+        role: Role::Group("workers".into()),
+    };
+    let responders = InterestEntry {
+        pattern: "calc.+".into(),
+        count: 1,
+        since: 2,
+        role: Role::Serve,
     };
     [
         Control::Hello {
             epoch: 1,
             version: 2,
-            interest: vec![entry.clone()],
+            interest: vec![entry.clone(), members, responders],
         },
         Control::Snapshot {
             epoch: 1,
@@ -45,6 +58,15 @@ fn control_bytes() -> Vec<Bytes> {
             pattern: "x.#".into(),
             count: None,
             since: 0,
+            role: Role::Listen,
+        },
+        Control::Delta {
+            epoch: 1,
+            version: 5,
+            pattern: "y.+".into(),
+            count: Some(1),
+            since: 5,
+            role: Role::Group("g".into()),
         },
         Control::Sequences {
             epoch: 1,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use demitter_conformance::support::{next_event, wait_for_count, within};
-use demitter_core::protocol::{Control, InterestEntry};
+use demitter_core::protocol::{Control, InterestEntry, Role};
 use demitter_core::{ControlFrame, Emitter, ErrorKind, Frame, ListenOptions, NodeId};
 use demitter_quic::wire::{KIND_FRAME, frame_record};
 use demitter_quic::{Hood, QuicTransport, RawPeer};
@@ -86,6 +86,7 @@ async fn stalled_listener(hood: &Hood, node: std::net::SocketAddr, pattern: &str
             pattern: pattern.into(),
             count: 1,
             since: 0,
+            role: Role::Listen,
         }],
     };
     let frame = Frame::Control(ControlFrame {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::{Dispatch, Node, Sequencing};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
-use crate::protocol::{Control, Covered, MAX_MARKS_PER_MESSAGE, SequenceMark};
+use crate::protocol::{Control, Covered, Interest, MAX_MARKS_PER_MESSAGE, SequenceMark};
 use crate::transport::Destination;
 
 /// A [`Control::Ack`] for this node, unpacked.
@@ -176,9 +176,9 @@ impl<S: Clone> Node<S> {
             let Ok(pattern) = Pattern::new(&cover.pattern) else {
                 continue;
             };
-            // Only a pattern this node still has, as it took it up then.
-            let current = self.presence.local_since(pattern.as_str()) == Some(cover.since);
-            if !current {
+            // Only a pattern this node still listens on, as it took it up then.
+            let listened = Interest::Listen(pattern.clone());
+            if self.presence.local_since(&listened) != Some(cover.since) {
                 continue;
             }
             let starts = &cover.starts[..cover.starts.len().min(MAX_MARKS_PER_MESSAGE)];

@@ -5,10 +5,10 @@
 use super::groups::Groups;
 use super::listeners::{ListenerInfo, ListenerTable};
 use super::observers::CountSubject;
-use super::remote::RemoteInterest;
-use super::requests::{self, Requests};
+use super::requests::Requests;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
+use crate::protocol::remote_interest::RemoteInterest;
 
 /// One non-spy listener on the bus, here or on a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,26 +68,18 @@ impl<S: Clone> Tables<'_, S> {
             found: Vec::new(),
         };
         match subject {
-            CountSubject::Name(key) if key.starts_with(requests::SERVE_PREFIX) => {
-                let name = &key[requests::SERVE_PREFIX.len()..];
+            CountSubject::Responders(name) => {
                 self.requests
                     .for_each_local_matching(name, |pattern| found.add(self.me, pattern, None, 1));
-                // A peer announces its responders on `$serve.PATTERN`: listed as PATTERN,
-                // as this node's own are.
-                self.remote.for_each_matching(key, |announced, peer, n| {
-                    let served = announced
-                        .as_str()
-                        .strip_prefix(requests::SERVE_PREFIX)
-                        .and_then(|p| Pattern::new(p).ok());
-                    found.add(peer, served.as_ref().unwrap_or(announced), None, n);
-                });
+                self.remote
+                    .for_each_responder_matching(name, |p, peer, n| found.add(peer, p, None, n));
             }
             CountSubject::Name(name) => {
                 self.listeners.for_each_match(name, |l| found.local(l));
                 self.remote
-                    .for_each_matching(name, |p, peer, n| found.add(peer, p, None, n));
+                    .for_each_listener_matching(name, |p, peer, n| found.add(peer, p, None, n));
                 self.groups.for_each_member(
-                    self.me,
+                    (self.me, self.remote),
                     |p| p.matches(name),
                     |g, node, p, n| {
                         found.add(node, p, Some(g), n);
@@ -97,9 +89,9 @@ impl<S: Clone> Tables<'_, S> {
             CountSubject::Pattern(exact) => {
                 self.listeners.for_each_exact(exact, |l| found.local(l));
                 self.remote
-                    .for_each_exact(exact, |p, peer, n| found.add(peer, p, None, n));
+                    .for_each_listener_exact(exact, |p, peer, n| found.add(peer, p, None, n));
                 self.groups.for_each_member(
-                    self.me,
+                    (self.me, self.remote),
                     |p| p == exact,
                     |g, node, p, n| {
                         found.add(node, p, Some(g), n);

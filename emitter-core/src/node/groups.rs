@@ -1,75 +1,31 @@
-//! Listener groups inside the node: this node's group members, every peer's (as the
-//! presence protocol announces them), the choice of one member per group for each event,
-//! and the numbering and acknowledgement of the events sent to a chosen member's node.
+//! Listener groups inside the node: this node's group members, the choice of one member
+//! per group for each event (among this node's and every peer's, which the one table of
+//! the peers' interest holds), and the numbering and acknowledgement of the events sent to
+//! a chosen member's node.
 //!
-//! Members of group `G` on `pattern` are announced to the bus as interest in
-//! `$group.G.PATTERN`: like responders' `$serve.` keys, a pattern no event name matches
-//! (names starting with `$` never travel), kept current by the presence protocol. An event
-//! for a group travels to the chosen node alone, as a directed control message numbered
-//! per receiving node; the receiver acknowledges what it took on its timer, so that when a
-//! member's node is lost the sender knows exactly how many of the events it sent there
-//! were never taken.
+//! Members of group `G` on `pattern` are part of their node's interest, as
+//! [`Interest::Group`](crate::protocol::Interest::Group), kept current by the presence
+//! protocol. An event for a group travels to the chosen node alone, as a directed control
+//! message numbered per receiving node; the receiver acknowledges what it took on its
+//! timer, so that when a member's node is lost the sender knows exactly how many of the
+//! events it sent there were never taken.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use foldhash::HashMap;
 
-use crate::error::Error;
-use crate::name::{short_text_problem, truncate_for_display};
 use crate::node::ListenerFlags;
 use crate::node::ListenerInfo;
 use crate::node::turns::next_in_turn;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
-
-/// The prefix of the interest that announces group members.
-pub(crate) const GROUP_PREFIX: &str = "$group.";
-
-/// The interest key of group `group`'s members on `pattern`.
-pub(crate) fn group_key(group: &str, pattern: &str) -> String {
-    format!("{GROUP_PREFIX}{group}.{pattern}")
-}
-
-/// The group and pattern of a member key, if `key` is one.
-pub(crate) fn parse_group_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix(GROUP_PREFIX)?;
-    let (group, pattern) = rest.split_once('.')?;
-    (validate_group(group).is_ok() && !pattern.is_empty()).then_some((group, pattern))
-}
-
-/// Checks a group name: non-empty, at most 255 bytes, no `.`, `+`, `#` or NUL, not
-/// starting with `$`.
-pub fn validate_group(group: &str) -> Result<(), Error> {
-    let reason = short_text_problem(group).or_else(|| {
-        if group.contains(['.', '+', '#']) {
-            Some("it contains `.`, `+` or `#`")
-        } else if group.starts_with('$') {
-            Some("it starts with `$`")
-        } else {
-            None
-        }
-    });
-    match reason {
-        Some(reason) => Err(Error::InvalidGroup {
-            group: truncate_for_display(group),
-            reason,
-        }),
-        None => Ok(()),
-    }
-}
+use crate::protocol::remote_interest::RemoteInterest;
 
 /// One of this node's group members.
 struct LocalMember<S> {
     group: Arc<str>,
     info: ListenerInfo<S>,
-}
-
-/// A peer's members of one group on one pattern.
-struct RemoteMembers {
-    peer: NodeId,
-    pattern: Pattern,
-    count: u32,
 }
 
 /// What this node sent to one peer's group members.
@@ -96,7 +52,6 @@ pub(crate) type GroupRoute = Vec<(Arc<str>, Vec<NodeId>)>;
 /// The node's group state. `S` is the driver's sink, as in the listener table.
 pub(crate) struct Groups<S> {
     local: Vec<LocalMember<S>>,
-    remote: HashMap<Arc<str>, Vec<RemoteMembers>>,
     /// Turns, so that events rotate: among nodes (per group), and among this node's
     /// members of a group.
     node_turns: HashMap<Arc<str>, usize>,
@@ -109,7 +64,6 @@ impl<S> Default for Groups<S> {
     fn default() -> Self {
         Self {
             local: Vec::new(),
-            remote: HashMap::default(),
             node_turns: HashMap::default(),
             local_turns: HashMap::default(),
             sent: HashMap::default(),
@@ -185,38 +139,17 @@ impl<S: Clone> Groups<S> {
 
     // ---- everyone's members ------------------------------------------------------------
 
-    /// A peer's count of `group` members on `pattern` changed (`None`: none left).
-    pub(crate) fn apply_remote(
-        &mut self,
-        peer: &NodeId,
-        group: &str,
-        pattern: &Pattern,
-        count: Option<u32>,
-    ) {
-        let members = self.remote.entry(group.into()).or_default();
-        members.retain(|m| !(m.peer == *peer && m.pattern == *pattern));
-        if let Some(count) = count.filter(|c| *c > 0) {
-            members.push(RemoteMembers {
-                peer: peer.clone(),
-                pattern: pattern.clone(),
-                count,
-            });
-        }
-        if members.is_empty() {
-            self.remote.remove(group);
-        }
-    }
-
-    /// The groups with a member matching `name` anywhere (this node is `me`), each with
-    /// its candidates.
-    pub(crate) fn route(&self, name: &str, me: &NodeId) -> GroupRoute {
+    /// The groups with a member matching `name` anywhere (this node is `me`, its peers'
+    /// members in `remote`), each with its candidates.
+    pub(crate) fn route(&self, name: &str, me: &NodeId, remote: &RemoteInterest) -> GroupRoute {
         let mut groups: BTreeMap<Arc<str>, Vec<NodeId>> = BTreeMap::new();
-        for (group, members) in &self.remote {
-            for m in members.iter().filter(|m| m.pattern.matches(name)) {
+        remote.for_each_member(
+            |pattern| pattern.matches(name),
+            |group, peer, _, n| {
                 let candidates = groups.entry(Arc::clone(group)).or_default();
-                candidates.extend(std::iter::repeat_n(m.peer.clone(), m.count as usize));
-            }
-        }
+                candidates.extend(std::iter::repeat_n(peer.clone(), n as usize));
+            },
+        );
         for m in self.local.iter().filter(|m| m.info.pattern.matches(name)) {
             groups
                 .entry(Arc::clone(&m.group))
@@ -242,50 +175,46 @@ impl<S: Clone> Groups<S> {
     /// takes: `f(group, node, pattern, how many)`.
     pub(crate) fn for_each_member(
         &self,
-        me: &NodeId,
+        (me, remote): (&NodeId, &RemoteInterest),
         select: impl Fn(&Pattern) -> bool,
         mut f: impl FnMut(&str, &NodeId, &Pattern, u32),
     ) {
-        for (group, members) in &self.remote {
-            for m in members.iter().filter(|m| select(&m.pattern)) {
-                f(group, &m.peer, &m.pattern, m.count);
-            }
-        }
+        remote.for_each_member(&select, |group, peer, pattern, n| {
+            f(group, peer, pattern, n);
+        });
         for m in self.local.iter().filter(|m| select(&m.info.pattern)) {
             f(&m.group, me, &m.info.pattern, 1);
         }
     }
 
-    /// How many members, here and on the peers, match `name`.
-    pub(crate) fn members_matching(&self, name: &str) -> usize {
-        self.members_by_group(name).values().sum()
+    /// How many members, here and on the peers (in `remote`), match `name`.
+    pub(crate) fn members_matching(&self, name: &str, remote: &RemoteInterest) -> usize {
+        self.members_by_group(name, remote).values().sum()
     }
 
-    /// How many members, here and on the peers, are on exactly `pattern`.
-    pub(crate) fn members_exact(&self, pattern: &Pattern) -> usize {
-        let remote: usize = self
-            .remote
-            .values()
-            .flatten()
-            .filter(|m| m.pattern == *pattern)
-            .map(|m| m.count as usize)
-            .sum();
-        remote
-            + self
-                .local
-                .iter()
-                .filter(|m| m.info.pattern == *pattern)
-                .count()
+    /// How many members, here and on the peers (in `remote`), are on exactly `pattern`.
+    pub(crate) fn members_exact(&self, pattern: &Pattern, remote: &RemoteInterest) -> usize {
+        let mut n = 0;
+        remote.for_each_member(|p| p == pattern, |_, _, _, count| n += count as usize);
+        n + self
+            .local
+            .iter()
+            .filter(|m| m.info.pattern == *pattern)
+            .count()
     }
 
-    /// For each group with a member matching `name`, how many members match.
-    pub(crate) fn members_by_group(&self, name: &str) -> BTreeMap<String, usize> {
+    /// For each group with a member matching `name` (here or on a peer, in `remote`), how
+    /// many members match.
+    pub(crate) fn members_by_group(
+        &self,
+        name: &str,
+        remote: &RemoteInterest,
+    ) -> BTreeMap<String, usize> {
         let mut groups = BTreeMap::new();
-        for (group, members) in &self.remote {
-            for m in members.iter().filter(|m| m.pattern.matches(name)) {
-                *groups.entry(group.to_string()).or_insert(0) += m.count as usize;
-            }
-        }
+        remote.for_each_member(
+            |pattern| pattern.matches(name),
+            |group, _, _, n| *groups.entry(group.to_string()).or_insert(0) += n as usize,
+        );
         for m in self.local.iter().filter(|m| m.info.pattern.matches(name)) {
             *groups.entry(m.group.to_string()).or_insert(0) += 1;
         }
@@ -379,6 +308,7 @@ impl<S: Clone> Groups<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Interest;
 
     fn id(s: &str) -> NodeId {
         NodeId::new(s).expect("valid")
@@ -389,43 +319,34 @@ mod tests {
     }
 
     #[test]
-    fn keys_round_trip_and_group_names_are_checked() {
-        let key = group_key("workers", "jobs.+");
-        assert_eq!(parse_group_key(&key), Some(("workers", "jobs.+")));
-        assert!(Pattern::new(&key).is_ok());
-        assert!(
-            !pattern(&key).matches("jobs.a"),
-            "no event name matches a key"
-        );
-        assert_eq!(parse_group_key("$serve.jobs"), None);
-        assert_eq!(parse_group_key("$group.bad"), None);
-        for bad in ["", "a.b", "a+", "#", "$x", "a\0"] {
-            assert!(validate_group(bad).is_err(), "{bad:?}");
-        }
-        assert!(validate_group("workers-1").is_ok());
-    }
-
-    #[test]
     fn members_share_alike_wherever_they_are() {
         let mut groups: Groups<u8> = Groups::default();
+        let mut remote = RemoteInterest::default();
+        let p_members = Interest::members("w", pattern("job.#"));
         groups.add_local(1, "w", pattern("job.+"), 10);
-        groups.apply_remote(&id("p"), "w", &pattern("job.#"), Some(2));
-        groups.apply_remote(&id("q"), "other", &pattern("x"), Some(1));
-        let route = groups.route("job.a", &id("me"));
-        assert_eq!(route.len(), 1);
+        remote.set(&id("p"), &p_members, Some(2), 1);
+        remote.set(
+            &id("q"),
+            &Interest::members("other", pattern("x")),
+            Some(1),
+            1,
+        );
+        remote.set(&id("q"), &Interest::Listen(pattern("job.#")), Some(5), 2);
+        let route = groups.route("job.a", &id("me"), &remote);
+        assert_eq!(route.len(), 1, "listeners are no members");
         assert_eq!(route[0].1, [id("me"), id("p"), id("p")]);
         let picks: Vec<NodeId> = (0..3)
             .filter_map(|_| groups.pick_node(&route[0].0, &route[0].1))
             .collect();
         assert_eq!(picks, [id("p"), id("p"), id("me")]);
-        assert_eq!(groups.members_matching("job.a"), 3);
-        assert_eq!(groups.members_exact(&pattern("job.#")), 2);
+        assert_eq!(groups.members_matching("job.a", &remote), 3);
+        assert_eq!(groups.members_exact(&pattern("job.#"), &remote), 2);
         assert_eq!(groups.pick_local("w", "job.a"), Some(10));
         assert_eq!(groups.pick_local("w", "other"), None);
-        groups.apply_remote(&id("p"), "w", &pattern("job.#"), None);
-        assert_eq!(groups.members_matching("job.a"), 1);
+        remote.set(&id("p"), &p_members, None, 0);
+        assert_eq!(groups.members_matching("job.a", &remote), 1);
         assert_eq!(groups.remove_local(1).map(|r| r.2), Some(0));
-        assert!(groups.route("job.a", &id("me")).is_empty());
+        assert!(groups.route("job.a", &id("me"), &remote).is_empty());
     }
 
     #[test]

@@ -52,7 +52,6 @@ mod listeners;
 mod observers;
 mod output;
 mod own_id;
-mod remote;
 mod requests;
 mod retained;
 mod sequencing;
@@ -67,8 +66,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
+pub use crate::name::validate_group;
 pub use bus_listeners::BusListener;
-pub use groups::validate_group;
 pub use hearing::Readiness;
 pub use listeners::{ListenerFlags, ListenerInfo};
 pub use observers::CountSubject;
@@ -85,20 +84,21 @@ use crate::name::is_system;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::payload::encode_payload;
+use crate::protocol::remote_interest::RemoteInterest;
+use crate::protocol::remote_interest::Route;
 use crate::protocol::{
-    Action, Control, Presence, PresenceConfig, ReplyOutcome, RetainedValue, SeqCheck,
+    Action, Control, Interest, Presence, PresenceConfig, ReplyOutcome, RetainedValue, SeqCheck,
 };
 use crate::report::{ERROR_EVENT, ErrorKind, ErrorReport};
 use crate::transport::{Capabilities, Destination, Incoming};
 use acknowledgements::Acknowledgements;
 use coverage::Coverage;
 use duplicates::Duplicates;
-use groups::{GroupRoute, Groups, group_key, parse_group_key};
+use groups::{GroupRoute, Groups};
 use hearing::Hearing;
 use listeners::{InterestChange, ListenerTable};
 use observers::Observers;
-use remote::{RemoteInterest, Route};
-use requests::{Requests, serve_key};
+use requests::Requests;
 use retained::{Finished, Retained};
 use sequencing::Sequencing;
 use tails::Tails;
@@ -158,17 +158,16 @@ fn count_on_bus<S: Clone>(
     subject: &CountSubject,
 ) -> usize {
     match subject {
-        CountSubject::Name(key) if key.starts_with(requests::SERVE_PREFIX) => {
-            let name = &key[requests::SERVE_PREFIX.len()..];
-            requests.local_matching(name) + remote.count_matching(key)
+        CountSubject::Responders(name) => {
+            requests.local_matching(name) + remote.responders_matching(name)
         }
         CountSubject::Name(name) => {
             listeners.count_matching(name)
-                + remote.count_matching(name)
-                + groups.members_matching(name)
+                + remote.listeners_matching(name)
+                + groups.members_matching(name, remote)
         }
         CountSubject::Pattern(p) => {
-            listeners.count_exact(p) + remote.count_exact(p) + groups.members_exact(p)
+            listeners.count_exact(p) + remote.listeners_exact(p) + groups.members_exact(p, remote)
         }
     }
 }
@@ -203,7 +202,7 @@ pub struct Node<S> {
     epoch: u64,
     caps: Capabilities,
     listeners: ListenerTable<S>,
-    remote: RemoteInterest,
+    /// Who is on the bus, and what each peer has interest in (the one table of it).
     presence: Presence,
     /// Whether the bus was heard: whom this node still waits for.
     hearing: Hearing,
@@ -285,7 +284,6 @@ impl<S: Clone> Node<S> {
             epoch: config.epoch,
             caps: config.capabilities,
             listeners: ListenerTable::default(),
-            remote: RemoteInterest::default(),
             presence,
             known_source: None,
             last_emitted: None,
@@ -357,7 +355,7 @@ impl<S: Clone> Node<S> {
         self.announce(&change);
         let since = self
             .presence
-            .local_since(change.pattern.as_str())
+            .local_since(&Interest::Listen(change.pattern.clone()))
             .unwrap_or_else(|| self.presence.version());
         self.acks.listener_added(id, since);
         self.notify_counts();
@@ -430,10 +428,10 @@ impl<S: Clone> Node<S> {
             return Err(Error::ReservedName(pattern.as_str().to_owned()));
         }
         let id = self.listeners.allocate_id();
-        let key = group_key(group, pattern.as_str());
+        let interest = Interest::members(group, pattern.clone());
         let text = pattern.to_string();
         let count = self.groups.add_local(id, group, pattern, sink);
-        self.announce_key(&key, Some(count));
+        self.announce_interest(&interest, Some(count));
         self.forget_last_route();
         self.notify_counts();
         self.dispatch_system(
@@ -449,13 +447,13 @@ impl<S: Clone> Node<S> {
     /// For each group with a member matching `name` (here or on a known peer), how many
     /// members match.
     pub fn group_members(&self, name: &str) -> std::collections::BTreeMap<String, usize> {
-        self.groups.members_by_group(name)
+        self.groups.members_by_group(name, self.presence.remote())
     }
 
     fn remove_group_member(&mut self, id: u64) -> Option<ListenerInfo<S>> {
         let (group, info, left) = self.groups.remove_local(id)?;
-        self.announce_key(
-            &group_key(&group, info.pattern.as_str()),
+        self.announce_interest(
+            &Interest::members(&group, info.pattern.clone()),
             (left > 0).then_some(left),
         );
         self.forget_last_route();
@@ -536,10 +534,12 @@ impl<S: Clone> Node<S> {
     }
 
     fn announce(&mut self, change: &InterestChange) {
-        if let Some(Action::Send { to, message }) = self
-            .presence
-            .set_local(change.pattern.as_str(), change.count)
-        {
+        self.announce_interest(&Interest::Listen(change.pattern.clone()), change.count);
+    }
+
+    /// Tells the bus this node's count on `interest` changed.
+    fn announce_interest(&mut self, interest: &Interest, count: Option<u32>) {
+        if let Some(Action::Send { to, message }) = self.presence.set_local(interest, count) {
             self.send_control(message, to);
         }
     }
@@ -561,7 +561,7 @@ impl<S: Clone> Node<S> {
     pub fn listener_count(&self, subject: &CountSubject) -> usize {
         count_on_bus(
             &self.listeners,
-            &self.remote,
+            self.presence.remote(),
             &self.requests,
             &self.groups,
             subject,
@@ -574,7 +574,7 @@ impl<S: Clone> Node<S> {
         bus_listeners::Tables {
             me: &self.id,
             listeners: &self.listeners,
-            remote: &self.remote,
+            remote: self.presence.remote(),
             requests: &self.requests,
             groups: &self.groups,
         }
@@ -602,12 +602,13 @@ impl<S: Clone> Node<S> {
         let Self {
             observers,
             listeners,
-            remote,
+            presence,
             requests,
             groups,
             dispatches,
             ..
         } = self;
+        let remote = presence.remote();
         observers.update(
             |subject| count_on_bus(listeners, remote, requests, groups, subject),
             |observer, count| dispatches.push_back(Dispatch::Count { observer, count }),
@@ -770,12 +771,12 @@ impl<S: Clone> Node<S> {
                 }
                 route.local.push(l.sink.clone());
             });
-            route.remote = self.remote.route(name);
+            route.remote = self.presence.remote_mut().route(name);
             if self.caps.sender_filtering && !self.hearing.reachable().is_empty() {
                 // Peers not heard yet get everything: they match exactly on receipt.
                 route.remote = route.remote.with_peers(self.hearing.reachable());
             }
-            route.groups = self.groups.route(name, &self.id);
+            route.groups = self.groups.route(name, &self.id, self.presence.remote());
             self.last_emitted = Some(route);
         }
     }
@@ -1052,9 +1053,9 @@ impl<S: Clone> Node<S> {
         if self.closed {
             return Err(self.closed_error());
         }
-        let key = serve_key(pattern.as_str());
+        let interest = Interest::Serve(pattern.clone());
         let (id, count) = self.requests.add_responder(pattern);
-        self.announce_key(&key, Some(count));
+        self.announce_interest(&interest, Some(count));
         self.notify_counts();
         Ok(id)
     }
@@ -1064,15 +1065,9 @@ impl<S: Clone> Node<S> {
         let Some((pattern, left)) = self.requests.remove_responder(id) else {
             return false;
         };
-        self.announce_key(&serve_key(pattern.as_str()), (left > 0).then_some(left));
+        self.announce_interest(&Interest::Serve(pattern), (left > 0).then_some(left));
         self.notify_counts();
         true
-    }
-
-    fn announce_key(&mut self, key: &str, count: Option<u32>) {
-        if let Some(Action::Send { to, message }) = self.presence.set_local(key, count) {
-            self.send_control(message, to);
-        }
     }
 
     /// How many responders on the bus (here and on every known peer) match `name`.
@@ -1101,7 +1096,7 @@ impl<S: Clone> Node<S> {
                 limit: self.caps.max_frame_bytes,
             });
         }
-        let mut candidates = self.remote.route(&serve_key(name)).peers.to_vec();
+        let mut candidates = self.presence.remote().serving(name);
         if self.requests.local_matching(name) > 0 {
             candidates.push(self.id.clone());
         }
@@ -1720,17 +1715,8 @@ impl<S: Clone> Node<S> {
                         },
                     );
                 }
-                Action::Interest {
-                    peer,
-                    pattern,
-                    count,
-                } => {
-                    if let Some((group, members_on)) = parse_group_key(pattern.as_str())
-                        && let Ok(members_on) = Pattern::new(members_on)
-                    {
-                        self.groups.apply_remote(&peer, group, &members_on, count);
-                    }
-                    self.remote.apply(&peer, &pattern, count);
+                // Already in the table routing, counts and groups read.
+                Action::Interest { .. } => {
                     self.forget_last_route();
                     counts_changed = true;
                 }

@@ -10,6 +10,8 @@ pub enum CountSubject {
     Name(String),
     /// Listeners registered on exactly this wildcard pattern.
     Pattern(Pattern),
+    /// Responders that serve this request name.
+    Responders(String),
 }
 
 impl CountSubject {
@@ -26,7 +28,7 @@ impl CountSubject {
 
     /// The responders that serve the request name `name`.
     pub fn responders(name: &str) -> Self {
-        CountSubject::Name(crate::node::requests::serve_key(name))
+        CountSubject::Responders(name.to_owned())
     }
 }
 

@@ -1,11 +1,10 @@
 //! Request/reply inside the node: this node's responders, and the requests it made that
 //! wait for their reply, each with its deadline.
 //!
-//! A responder on `pattern` is announced to the bus as interest in `$serve.PATTERN`: a
-//! pattern whose first segment is literal, so that it matches exactly the names
-//! `$serve.NAME` for the names `NAME` that `pattern` matches, and no event name (names
-//! starting with `$` never travel). The presence protocol then keeps every node's view of
-//! the responders as it keeps the listener counts.
+//! A node's responders on `pattern` are part of its interest, as
+//! [`Interest::Serve`](crate::protocol::Interest::Serve): the presence protocol keeps every
+//! node's view of the responders as it keeps the listener counts, in the one table of the
+//! peers' interest, which a requester asks for the nodes that serve a name.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,14 +14,6 @@ use foldhash::HashMap;
 use crate::node::turns::next_in_turn;
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
-
-/// The prefix of the interest that announces responders.
-pub(crate) const SERVE_PREFIX: &str = "$serve.";
-
-/// The interest key of responders on `pattern` (or of the name a requester looks up).
-pub(crate) fn serve_key(pattern_or_name: &str) -> String {
-    format!("{SERVE_PREFIX}{pattern_or_name}")
-}
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,20 +258,5 @@ mod tests {
             [(second, RequestFailure::Lost { responder: id("b") })]
         );
         assert_eq!(requests.next_deadline(), None);
-    }
-
-    #[test]
-    fn a_responder_key_matches_exactly_the_names_its_pattern_does() {
-        for (pattern, name, matches) in [
-            ("orders.+", "orders.get", true),
-            ("orders.+", "orders.get.all", false),
-            ("#", "a.b", true),
-            ("+.get", "orders.get", true),
-            ("a.#", "b", false),
-        ] {
-            let key = Pattern::new(&serve_key(pattern)).expect("valid");
-            assert_eq!(key.matches(&serve_key(name)), matches, "{pattern} {name}");
-            assert_eq!(Pattern::new(pattern).expect("valid").matches(name), matches);
-        }
     }
 }

@@ -5,19 +5,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-/// One pattern a node listens on, with how many of its listeners are counted (spies are
-/// not: a pattern with only spies has `count` 0 but is still listed, for routing).
+/// What a node's interest in a pattern is for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Role {
+    /// Listeners: every event the pattern matches goes to the node.
+    #[default]
+    Listen,
+    /// Members of the listener group named here: each event the pattern matches goes to
+    /// one member of the group bus-wide, as a [`Control::GroupEvent`].
+    Group(String),
+    /// Responders: requests for names the pattern matches may go to the node.
+    Serve,
+}
+
+impl Role {
+    /// Whether this is [`Role::Listen`] (which the wire leaves out).
+    pub fn is_listen(&self) -> bool {
+        matches!(self, Role::Listen)
+    }
+}
+
+/// One pattern a node listens on (or has group members or responders on), with how many
+/// of its listeners are counted (spies are not: a pattern with only spies has `count` 0
+/// but is still listed, for routing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterestEntry {
     /// The pattern.
     pub pattern: String,
-    /// Its non-spy listeners on the node.
+    /// Its non-spy listeners (members, responders) on the node.
     pub count: u32,
     /// The interest version at which the node began listening on it (this time): a
     /// pattern dropped and taken up again comes back with a new one. 0 from nodes that do
     /// not say.
     #[serde(default)]
     pub since: u64,
+    /// What it is for; left out for listeners.
+    #[serde(default, skip_serializing_if = "Role::is_listen")]
+    pub role: Role,
 }
 
 /// One pattern of a node's, as another acknowledges it (in a [`Control::Ack`]).
@@ -64,7 +89,8 @@ pub enum Control {
         /// Sender's whole interest.
         interest: Vec<InterestEntry>,
     },
-    /// One pattern's count changed; `count: None` means the sender no longer listens on it.
+    /// One pattern's count changed (of listeners, or of the members or responders its
+    /// `role` says); `count: None` means the sender no longer has any there.
     Delta {
         /// Sender's incarnation.
         epoch: u64,
@@ -79,6 +105,9 @@ pub enum Control {
         /// that do not say.
         #[serde(default)]
         since: u64,
+        /// What the pattern is for; left out for listeners.
+        #[serde(default, skip_serializing_if = "Role::is_listen")]
+        role: Role,
     },
     /// "I am alive, at this interest version."
     Heartbeat {
@@ -395,11 +424,42 @@ mod tests {
                 pattern: "a.+".into(),
                 count: 3,
                 since: 0,
+                role: Role::Group("workers".into()),
             }],
         };
         assert_eq!(Control::decode(&msg.encode()).expect("decodes"), msg);
         assert!(Control::decode(b"\xc1garbage").is_err());
         assert!(Control::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn a_listeners_entry_says_no_role_and_the_others_do() {
+        let entry = |role| InterestEntry {
+            pattern: "a.+".into(),
+            count: 1,
+            since: 2,
+            role,
+        };
+        let hello = |interest| Control::Hello {
+            epoch: 1,
+            version: 2,
+            interest,
+        };
+        let listeners = hello(vec![entry(Role::Listen)]).encode();
+        assert!(
+            !listeners.windows(4).any(|w| w == b"role"),
+            "as before roles"
+        );
+        for role in [Role::Listen, Role::Group("w".into()), Role::Serve] {
+            let msg = hello(vec![entry(role)]);
+            assert_eq!(Control::decode(&msg.encode()).expect("decodes"), msg);
+        }
+        let bad = hello(vec![entry(Role::Serve)])
+            .encode()
+            .iter()
+            .map(|b| if *b == b'S' { b'X' } else { *b })
+            .collect::<Vec<u8>>();
+        assert!(Control::decode(&bad).is_err(), "an unknown role is refused");
     }
 
     #[test]

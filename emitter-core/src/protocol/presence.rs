@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::protocol::control::{Control, InterestEntry};
+use crate::protocol::interest::Interest;
+use crate::protocol::remote_interest::{Held, RemoteInterest};
 use crate::report::{ErrorKind, ErrorReport};
 use crate::transport::Destination;
 
@@ -56,12 +58,13 @@ pub enum Action {
     PeerUp(NodeId),
     /// A peer left or was lost.
     PeerDown(NodeId),
-    /// A peer's count for a pattern changed; `None` means it no longer listens on it.
+    /// A peer's count on an item of its interest changed (already written in the table
+    /// that routing and counts read); `None` means it has none there any more.
     Interest {
         /// The peer.
         peer: NodeId,
-        /// The pattern.
-        pattern: Pattern,
+        /// The pattern, and what it is for.
+        interest: Interest,
         /// Its new count on that peer.
         count: Option<u32>,
     },
@@ -84,7 +87,6 @@ pub enum Action {
 struct Peer {
     epoch: u64,
     version: u64,
-    interest: HashMap<Pattern, u32>,
     last_seen: Instant,
     /// When this incarnation was first heard.
     since: Instant,
@@ -95,22 +97,20 @@ struct Peer {
     /// A delta of it was missed and its snapshot has not come yet: nothing is
     /// acknowledged meanwhile.
     incomplete: bool,
-    /// The version at which it took up each pattern it listens on.
-    pattern_since: HashMap<Pattern, u64>,
 }
 
 /// The presence state machine of one node.
 ///
 /// ```
 /// use std::time::Instant;
-/// use demitter_core::NodeId;
-/// use demitter_core::protocol::{Action, Presence, PresenceConfig};
+/// use demitter_core::{NodeId, Pattern};
+/// use demitter_core::protocol::{Action, Interest, Presence, PresenceConfig};
 ///
 /// let now = Instant::now();
 /// let a = NodeId::new("a")?;
 /// let mut alice = Presence::new(a.clone(), 1, PresenceConfig::default(), now);
 /// let mut bob = Presence::new(NodeId::new("b")?, 2, PresenceConfig::default(), now);
-/// alice.set_local("user.+", Some(2));
+/// alice.set_local(&Interest::Listen(Pattern::new("user.+")?), Some(2));
 /// // Alice's hello reaches Bob: Bob now knows Alice listens on `user.+` twice.
 /// let hello = alice.start(now).into_iter().find_map(|a| match a {
 ///     Action::Send { message, .. } => Some(message),
@@ -126,10 +126,12 @@ pub struct Presence {
     me: NodeId,
     epoch: u64,
     version: u64,
-    local: HashMap<String, u32>,
-    /// The version at which each local pattern was (last) taken up.
-    local_since: HashMap<String, u64>,
+    local: HashMap<Interest, u32>,
+    /// The version at which each local item was (last) taken up.
+    local_since: HashMap<Interest, u64>,
     peers: HashMap<NodeId, Peer>,
+    /// What every peer has interest in: the one table routing and counts read.
+    remote: RemoteInterest,
     /// Incarnations that said `Bye`: anything they send later (a heartbeat that overtook
     /// nothing but arrived late) is ignored, so a departed peer is never resurrected.
     departed: HashMap<NodeId, u64>,
@@ -159,6 +161,7 @@ impl Presence {
             local: HashMap::new(),
             local_since: HashMap::new(),
             peers: HashMap::new(),
+            remote: RemoteInterest::default(),
             departed: HashMap::new(),
             config,
             next_heartbeat,
@@ -181,13 +184,25 @@ impl Presence {
     pub fn peer_presence(&self, peer: &NodeId) -> Option<(Instant, usize)> {
         self.peers
             .get(peer)
-            .map(|p| (p.since, p.interest.values().filter(|n| **n > 0).count()))
+            .map(|p| (p.since, self.remote.counted_of(peer)))
     }
 
-    /// A peer's count for exactly `pattern`, if it listens on it.
+    /// A peer's count of listeners on exactly `pattern`, if it listens on it.
     pub fn remote_count(&self, peer: &NodeId, pattern: &str) -> Option<u32> {
         let pattern = Pattern::new(pattern).ok()?;
-        self.peers.get(peer)?.interest.get(&pattern).copied()
+        self.remote
+            .held(peer, &Interest::Listen(pattern))
+            .map(|held| held.count)
+    }
+
+    /// Every peer's interest, as this node knows it.
+    pub(crate) fn remote(&self) -> &RemoteInterest {
+        &self.remote
+    }
+
+    /// Every peer's interest, for routing (which remembers its routes).
+    pub(crate) fn remote_mut(&mut self) -> &mut RemoteInterest {
+        &mut self.remote
     }
 
     /// The incarnation `peer` is up in.
@@ -195,9 +210,9 @@ impl Presence {
         self.peers.get(peer).map(|p| p.epoch)
     }
 
-    /// The version at which this node (last) took up `pattern`, if it listens on it.
-    pub fn local_since(&self, pattern: &str) -> Option<u64> {
-        self.local_since.get(pattern).copied()
+    /// The version at which this node (last) took up `interest`, if it has it.
+    pub fn local_since(&self, interest: &Interest) -> Option<u64> {
+        self.local_since.get(interest).copied()
     }
 
     /// This node's interest version: how many changes it has announced.
@@ -210,18 +225,10 @@ impl Presence {
         self.peers.get(peer).and_then(|p| p.acked)
     }
 
-    /// The patterns `peer` listens on, each with the version at which it took it up.
+    /// The patterns `peer` has listeners on (not group members or responders), each with
+    /// the version at which it took it up.
     pub fn peer_patterns(&self, peer: &NodeId) -> Vec<(Pattern, u64)> {
-        let Some(p) = self.peers.get(peer) else {
-            return Vec::new();
-        };
-        p.interest
-            .keys()
-            .map(|pattern| {
-                let since = p.pattern_since.get(pattern).copied().unwrap_or(0);
-                (pattern.clone(), since)
-            })
-            .collect()
+        self.remote.listened_by(peer)
     }
 
     /// Whether `peer` is up and its whole interest known.
@@ -257,12 +264,13 @@ impl Presence {
         }]
     }
 
-    /// Records that this node now has `count` counted listeners on `pattern` (`None`: no
-    /// listener at all), and returns the delta to announce, if anything changed.
-    pub fn set_local(&mut self, pattern: &str, count: Option<u32>) -> Option<Action> {
+    /// Records that this node now has `count` counted listeners (members, responders) on
+    /// `interest` (`None`: none at all), and returns the delta to announce, if anything
+    /// changed.
+    pub fn set_local(&mut self, interest: &Interest, count: Option<u32>) -> Option<Action> {
         let old = match count {
-            Some(c) => self.local.insert(pattern.to_owned(), c),
-            None => self.local.remove(pattern),
+            Some(c) => self.local.insert(interest.clone(), c),
+            None => self.local.remove(interest),
         };
         if old == count {
             return None;
@@ -270,10 +278,10 @@ impl Presence {
         self.version += 1;
         match (old, count) {
             (None, Some(_)) => {
-                self.local_since.insert(pattern.to_owned(), self.version);
+                self.local_since.insert(interest.clone(), self.version);
             }
             (Some(_), None) => {
-                self.local_since.remove(pattern);
+                self.local_since.remove(interest);
             }
             _ => {}
         }
@@ -282,9 +290,11 @@ impl Presence {
             message: Control::Delta {
                 epoch: self.epoch,
                 version: self.version,
-                pattern: pattern.to_owned(),
+                pattern: interest.pattern().to_string(),
                 count,
-                since: self.local_since.get(pattern).copied().unwrap_or(0),
+                // A removal says 0: it ends whatever instance the receiver has.
+                since: self.local_since.get(interest).copied().unwrap_or(0),
+                role: interest.role(),
             },
         })
     }
@@ -329,6 +339,7 @@ impl Presence {
                 pattern,
                 count,
                 since,
+                role,
                 ..
             } => {
                 let Some(peer) = self.peers.get_mut(from) else {
@@ -351,7 +362,10 @@ impl Presence {
                 // be acknowledged later with the numbers of events already sent, which
                 // the peer would take for events from before its interest.
                 if !incomplete || count.is_none() {
-                    self.set_remote(from, (&pattern, since), count, &mut out);
+                    match Interest::from_wire(&pattern, &role) {
+                        Ok(interest) => self.set_remote(from, (&interest, since), count, &mut out),
+                        Err(e) => out.push(bad_interest(from, &e.to_string())),
+                    }
                 }
                 // With a delta missed, what is recorded is not that version yet: the
                 // snapshot asked for acknowledges it.
@@ -465,10 +479,12 @@ impl Presence {
     fn interest(&self) -> Vec<InterestEntry> {
         self.local
             .iter()
-            .map(|(pattern, count)| InterestEntry {
-                pattern: pattern.clone(),
+            .map(|(interest, count)| InterestEntry {
+                pattern: interest.pattern().to_string(),
                 count: *count,
-                since: self.local_since.get(pattern).copied().unwrap_or(0),
+                // Every item held has its version; 0 ("does not say") would be wrong.
+                since: self.local_since.get(interest).copied().unwrap_or(0),
+                role: interest.role(),
             })
             .collect()
     }
@@ -539,13 +555,11 @@ impl Presence {
             Peer {
                 epoch,
                 version: 0,
-                interest: HashMap::new(),
                 last_seen: now,
                 since: now,
                 interest_known: false,
                 acked: None,
                 incomplete: false,
-                pattern_since: HashMap::new(),
             },
         );
         out.push(Action::PeerUp(from.clone()));
@@ -553,11 +567,11 @@ impl Presence {
     }
 
     fn remove_peer(&mut self, id: &NodeId, out: &mut Vec<Action>) {
-        if let Some(peer) = self.peers.remove(id) {
-            for pattern in peer.interest.into_keys() {
+        if self.peers.remove(id).is_some() {
+            for interest in self.remote.remove_peer(id) {
                 out.push(Action::Interest {
                     peer: id.clone(),
-                    pattern,
+                    interest,
                     count: None,
                 });
             }
@@ -585,60 +599,48 @@ impl Presence {
         peer.incomplete = false;
         let first = !peer.interest_known;
         peer.interest_known = true;
-        let mut fresh: HashMap<Pattern, u32> = HashMap::with_capacity(interest.len());
-        let mut since: HashMap<Pattern, u64> = HashMap::with_capacity(interest.len());
+        let limit = self.config.max_patterns_per_peer;
+        let mut fresh: HashMap<Interest, Held> = HashMap::with_capacity(interest.len().min(limit));
+        let mut over = 0u64;
         for entry in interest {
-            match Pattern::new(&entry.pattern) {
-                Ok(p) => {
-                    since.insert(p.clone(), entry.since);
-                    fresh.insert(p, entry.count);
+            match Interest::from_wire(&entry.pattern, &entry.role) {
+                Ok(key) if fresh.len() < limit || fresh.contains_key(&key) => {
+                    fresh.insert(
+                        key,
+                        Held {
+                            count: entry.count,
+                            since: entry.since,
+                        },
+                    );
                 }
-                Err(e) => out.push(bad_pattern(from, &e.to_string())),
+                Ok(_) => over += 1,
+                Err(e) => out.push(bad_interest(from, &e.to_string())),
             }
         }
-        if fresh.len() > self.config.max_patterns_per_peer {
+        if over > 0 {
             out.push(Action::Report(
                 ErrorReport::new(
                     ErrorKind::Refused,
-                    (fresh.len() - self.config.max_patterns_per_peer) as u64,
+                    over,
                     format!(
-                        "peer announced {} patterns, over the limit of {}; the rest are ignored",
-                        fresh.len(),
-                        self.config.max_patterns_per_peer
+                        "peer announced {} patterns, over the limit of {limit}; the rest are ignored",
+                        limit as u64 + over,
                     ),
                 )
                 .with_peer(from.as_str()),
             ));
-            let keep: HashMap<Pattern, u32> = fresh
-                .into_iter()
-                .take(self.config.max_patterns_per_peer)
-                .collect();
-            fresh = keep;
         }
-        let old = std::mem::take(&mut peer.interest);
-        for (pattern, _) in old.iter().filter(|(p, _)| !fresh.contains_key(*p)) {
+        for (interest, count) in self.remote.replace(from, fresh) {
             out.push(Action::Interest {
                 peer: from.clone(),
-                pattern: pattern.clone(),
-                count: None,
+                interest,
+                count,
             });
         }
-        for (pattern, count) in &fresh {
-            if old.get(pattern) != Some(count) {
-                out.push(Action::Interest {
-                    peer: from.clone(),
-                    pattern: pattern.clone(),
-                    count: Some(*count),
-                });
-            }
-        }
-        since.retain(|p, _| fresh.contains_key(p));
-        peer.pattern_since = since;
-        peer.interest = fresh;
         if first {
             out.push(Action::Heard(from.clone()));
         }
-        if moved {
+        if moved && let Some(peer) = self.peers.get_mut(from) {
             peer.acked = Some(version);
             out.push(Action::Acknowledge {
                 peer: from.clone(),
@@ -647,62 +649,47 @@ impl Presence {
         }
     }
 
+    /// Applies one of `from`'s deltas: `count` on `interest`, taken up at version `since`.
     fn set_remote(
         &mut self,
         from: &NodeId,
-        (pattern, since): (&str, u64),
+        (interest, since): (&Interest, u64),
         count: Option<u32>,
         out: &mut Vec<Action>,
     ) {
-        let pattern = match Pattern::new(pattern) {
-            Ok(p) => p,
-            Err(e) => return out.push(bad_pattern(from, &e.to_string())),
-        };
-        let Some(peer) = self.peers.get_mut(from) else {
+        if !self.peers.contains_key(from) {
             return;
-        };
-        let old = match count {
-            Some(c) => {
-                if !peer.interest.contains_key(&pattern)
-                    && peer.interest.len() >= self.config.max_patterns_per_peer
-                {
-                    out.push(Action::Report(
-                        ErrorReport::new(
-                            ErrorKind::Refused,
-                            1,
-                            format!(
-                                "peer is over the limit of {} patterns",
-                                self.config.max_patterns_per_peer
-                            ),
-                        )
-                        .with_peer(from.as_str())
-                        .with_event(pattern.as_str()),
-                    ));
-                    return;
-                }
-                let old = peer.interest.insert(pattern.clone(), c);
-                let known = peer.pattern_since.get(&pattern).copied();
-                if old.is_none() || known.is_some_and(|k| k < since) {
-                    peer.pattern_since.insert(pattern.clone(), since);
-                }
-                old
-            }
-            None => {
-                peer.pattern_since.remove(&pattern);
-                peer.interest.remove(&pattern)
-            }
-        };
+        }
+        if count.is_some()
+            && self.remote.held(from, interest).is_none()
+            && self.remote.len_of(from) >= self.config.max_patterns_per_peer
+        {
+            out.push(Action::Report(
+                ErrorReport::new(
+                    ErrorKind::Refused,
+                    1,
+                    format!(
+                        "peer is over the limit of {} patterns",
+                        self.config.max_patterns_per_peer
+                    ),
+                )
+                .with_peer(from.as_str())
+                .with_event(interest.pattern().as_str()),
+            ));
+            return;
+        }
+        let old = self.remote.set(from, interest, count, since);
         if old != count {
             out.push(Action::Interest {
                 peer: from.clone(),
-                pattern,
+                interest: interest.clone(),
                 count,
             });
         }
     }
 }
 
-fn bad_pattern(from: &NodeId, why: &str) -> Action {
+fn bad_interest(from: &NodeId, why: &str) -> Action {
     Action::Report(
         ErrorReport::new(
             ErrorKind::Deserialization,
@@ -716,9 +703,14 @@ fn bad_pattern(from: &NodeId, why: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::control::Role;
 
     fn id(s: &str) -> NodeId {
         NodeId::new(s).expect("valid id")
+    }
+
+    fn listen(pattern: &str) -> Interest {
+        Interest::Listen(Pattern::new(pattern).expect("valid"))
     }
 
     fn sent(actions: &[Action]) -> Vec<Control> {
@@ -751,19 +743,19 @@ mod tests {
         let mut b = Presence::new(id("b"), 2, PresenceConfig::default(), now);
         let hello = a.start(now);
         deliver(&mut a, &mut b, &hello, now);
-        let d1 = a.set_local("x", Some(1)).expect("changed");
+        let d1 = a.set_local(&listen("x"), Some(1)).expect("changed");
         let out = deliver(&mut a, &mut b, &[d1], now);
         assert_eq!(b.remote_count(&id("a"), "x"), Some(1));
         assert!(sent(&out).is_empty());
         // Delta 2 is lost; delta 3 arrives: a resync is requested, and until the
         // snapshot comes nothing but removals is applied (nor acknowledged).
-        let _lost = a.set_local("y", Some(1));
-        let d3 = a.set_local("x", Some(2)).expect("changed");
+        let _lost = a.set_local(&listen("y"), Some(1));
+        let d3 = a.set_local(&listen("x"), Some(2)).expect("changed");
         let out = deliver(&mut a, &mut b, &[d3], now);
         assert_eq!(b.remote_count(&id("a"), "x"), Some(1));
         assert_eq!(sent(&out), vec![Control::Resync { epoch: 2 }]);
         assert!(!out.iter().any(|a| matches!(a, Action::Acknowledge { .. })));
-        let d4 = a.set_local("z", Some(1)).expect("changed");
+        let d4 = a.set_local(&listen("z"), Some(1)).expect("changed");
         deliver(&mut a, &mut b, &[d4], now);
         assert_eq!(
             b.remote_count(&id("a"), "z"),
@@ -785,7 +777,7 @@ mod tests {
             version: 4
         }));
         // Unchanged counts announce nothing.
-        assert!(a.set_local("y", Some(1)).is_none());
+        assert!(a.set_local(&listen("y"), Some(1)).is_none());
     }
 
     #[test]
@@ -794,7 +786,7 @@ mod tests {
         let cfg = PresenceConfig::default();
         let mut a = Presence::new(id("a"), 1, cfg.clone(), now);
         let mut b = Presence::new(id("b"), 2, cfg.clone(), now);
-        a.set_local("x", Some(1));
+        a.set_local(&listen("x"), Some(1));
         let hello = a.start(now);
         deliver(&mut a, &mut b, &hello, now);
         let later = now + cfg.peer_timeout + Duration::from_millis(1);
@@ -802,7 +794,7 @@ mod tests {
         assert!(out.contains(&Action::PeerDown(id("a"))));
         assert!(out.contains(&Action::Interest {
             peer: id("a"),
-            pattern: Pattern::new("x").expect("valid"),
+            interest: listen("x"),
             count: None
         }));
         // Heard again: up again, and asked for its interest.
@@ -858,6 +850,7 @@ mod tests {
                 pattern: "x".into(),
                 count: 1,
                 since: 0,
+                role: Role::Listen,
             }],
         };
         b.receive(&id("a"), snapshot(1), now);
@@ -888,6 +881,7 @@ mod tests {
                 pattern: (*p).into(),
                 count: 1,
                 since: 0,
+                role: Role::Listen,
             })
             .collect();
         let out = b.receive(
@@ -909,5 +903,67 @@ mod tests {
             .filter(|a| matches!(a, Action::Interest { .. }))
             .count();
         assert_eq!(kept, 2);
+    }
+
+    #[test]
+    fn a_bad_group_name_is_reported_and_the_rest_is_kept() {
+        let now = Instant::now();
+        let mut b = Presence::new(id("b"), 2, PresenceConfig::default(), now);
+        let entry = |pattern: &str, role| InterestEntry {
+            pattern: pattern.into(),
+            count: 1,
+            since: 1,
+            role,
+        };
+        let out = b.receive(
+            &id("a"),
+            Control::Hello {
+                epoch: 1,
+                version: 2,
+                interest: vec![
+                    entry("x", Role::Listen),
+                    entry("x", Role::Group("a.b".into())),
+                    entry("x", Role::Group("w".into())),
+                ],
+            },
+            now,
+        );
+        let reports: Vec<&ErrorReport> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Report(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reports.len(), 1, "{out:?}");
+        assert_eq!(reports[0].kind, ErrorKind::Deserialization);
+        let kept: Vec<&Interest> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Interest { interest, .. } => Some(interest),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kept.len(), 2, "{out:?}");
+        assert!(kept.contains(&&Interest::members("w", Pattern::new("x").expect("valid"))));
+        assert_eq!(b.remote_count(&id("a"), "x"), Some(1));
+        // A delta with a bad group changes nothing, and is reported.
+        let out = b.receive(
+            &id("a"),
+            Control::Delta {
+                epoch: 1,
+                version: 3,
+                pattern: "y".into(),
+                count: Some(1),
+                since: 3,
+                role: Role::Group(String::new()),
+            },
+            now,
+        );
+        assert!(
+            out.iter().any(|a| matches!(a, Action::Report(_))),
+            "{out:?}"
+        );
+        assert!(!out.iter().any(|a| matches!(a, Action::Interest { .. })));
     }
 }
