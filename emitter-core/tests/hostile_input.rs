@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use demitter_core::protocol::{Control, InterestEntry, ReplyOutcome, Role, SequenceMark};
+use demitter_core::protocol::{
+    Control, InterestEntry, RepairedEvent, ReplyOutcome, Role, SequenceMark,
+};
 use demitter_core::record::RecordDecoder;
 use demitter_core::{ControlFrame, Error, EventFrame, Frame, NodeId, RawPayload, decode_payload};
 use proptest::prelude::*;
@@ -113,8 +115,33 @@ fn control_bytes() -> Vec<Bytes> {
         },
     ]
     .iter()
+    .chain(recovery_controls().iter())
     .map(Control::encode)
     .collect()
+}
+
+/// A repair asked for and answered.
+fn recovery_controls() -> [Control; 2] {
+    [
+        Control::Repair {
+            epoch: 1,
+            to: "node-a".into(),
+            of_epoch: 2,
+            name: "orders.created".into(),
+            missing: vec![[3, 4], [9, 12]],
+        },
+        Control::Repaired {
+            epoch: 2,
+            to: "node-b".into(),
+            name: "orders.created".into(),
+            events: vec![RepairedEvent {
+                seq: 3,
+                payload: b"\x07".to_vec(),
+            }],
+            gone: vec![[4, 4]],
+            done: true,
+        },
+    ]
 }
 
 /// `bytes` with each `(position, value)` written over it, then cut to `keep` bytes.
@@ -203,11 +230,12 @@ proptest! {
 
     #[test]
     fn mutated_control_messages_decode_or_fail(
-        which in 0usize..5,
+        which in any::<usize>(),
         edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
         keep in any::<usize>(),
     ) {
-        let valid = &control_bytes()[which];
+        let all = control_bytes();
+        let valid = &all[which % all.len()];
         let _ = Control::decode(&mutate(valid, &edits, keep));
     }
 

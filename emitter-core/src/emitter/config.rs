@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::node::RecoveryConfig;
 use crate::protocol::PresenceConfig;
 
 /// Settings of an [`Emitter`](crate::Emitter). Every field has a sensible default.
@@ -41,6 +42,10 @@ pub struct EmitterConfig {
     /// What `emit` does when the transport's send queue is full: drop the event and report
     /// it (the default), or wait for room first.
     pub congestion: Congestion,
+    /// Recovery of events lost on the way: how much of what this emitter emits it keeps
+    /// for peers that lost it, and how long it waits for what it lost itself before
+    /// reporting it. Off by default (every loss is reported at once).
+    pub recovery: RecoveryConfig,
 }
 
 /// What [`emit`](crate::Emitter::emit) does when the transport's send queue is full, as
@@ -84,6 +89,7 @@ impl Default for EmitterConfig {
             close_timeout: Duration::from_secs(5),
             sequence_mark_interval: Duration::from_millis(100),
             congestion: Congestion::Drop,
+            recovery: RecoveryConfig::OFF,
         }
     }
 }

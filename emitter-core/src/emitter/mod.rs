@@ -155,6 +155,7 @@ impl Emitter {
                 presence: config.presence.clone(),
                 max_tracked_sequences: config.max_tracked_sequences,
                 sequence_mark_interval: config.sequence_mark_interval,
+                recovery: config.recovery,
             },
             Instant::now(),
         );

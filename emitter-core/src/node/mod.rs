@@ -52,12 +52,16 @@ mod listeners;
 mod observers;
 mod output;
 mod own_id;
+mod recovery_config;
+mod repairing;
+mod repairs;
 mod requests;
 mod retained;
 mod sequencing;
 mod tail_asking;
 mod tails;
 mod turns;
+mod window;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -72,6 +76,7 @@ pub use hearing::Readiness;
 pub use listeners::{ListenerFlags, ListenerInfo};
 pub use observers::CountSubject;
 pub use output::{Dispatch, Emitted, FrameKind, Targets, Transmit};
+pub use recovery_config::RecoveryConfig;
 pub use requests::{IncomingRequest, RequestFailure};
 
 use crate::error::Error;
@@ -98,10 +103,13 @@ use groups::{GroupRoute, Groups};
 use hearing::Hearing;
 use listeners::{InterestChange, ListenerTable};
 use observers::Observers;
+use repairing::RepairBudget;
+use repairs::Repairs;
 use requests::Requests;
 use retained::{Finished, Retained};
 use sequencing::Sequencing;
 use tails::Tails;
+use window::Window;
 
 /// Bytes a request or reply frame takes beside its ids, name and payload (the frame and
 /// MessagePack headers, with room to spare).
@@ -132,6 +140,9 @@ pub struct NodeConfig {
     pub max_tracked_sequences: usize,
     /// How often the last sequence numbers of names emitted lately are announced.
     pub sequence_mark_interval: Duration,
+    /// What it keeps of what it emitted for peers that lost it, and how long it waits for
+    /// what it lost itself (off by default).
+    pub recovery: RecoveryConfig,
 }
 
 impl NodeConfig {
@@ -144,6 +155,7 @@ impl NodeConfig {
             presence: PresenceConfig::default(),
             max_tracked_sequences: 100_000,
             sequence_mark_interval: Duration::from_millis(100),
+            recovery: RecoveryConfig::OFF,
         }
     }
 }
@@ -240,6 +252,15 @@ pub struct Node<S> {
     closed: bool,
     /// Control messages refused for exceeding the frame limit.
     oversize_controls: u64,
+    recovery: RecoveryConfig,
+    /// What this node emitted lately, for peers that lost it.
+    window: Window,
+    /// What this node lost and asked for.
+    repairs: Repairs,
+    /// What it may still send again in this period.
+    repair_budget: RepairBudget,
+    /// Events lost on the way that came back.
+    recovered: u64,
 }
 
 impl<S> std::fmt::Debug for Node<S> {
@@ -298,6 +319,18 @@ impl<S: Clone> Node<S> {
             dispatches: VecDeque::new(),
             closed: false,
             oversize_controls: 0,
+            window: Window::new(
+                if config.recovery.is_on() {
+                    config.recovery.window_bytes
+                } else {
+                    0
+                },
+                config.recovery.window_age,
+            ),
+            repairs: Repairs::new(config.recovery.repair_deadline),
+            repair_budget: RepairBudget::new(),
+            recovered: 0,
+            recovery: config.recovery,
         };
         node.apply(hello);
         node
@@ -311,6 +344,12 @@ impl<S: Clone> Node<S> {
     /// Its incarnation.
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Events lost on the way that came back (repaired from their sender's window, or
+    /// late), so far.
+    pub fn recovered(&self) -> u64 {
+        self.recovered
     }
 
     /// Whether [`close`](Self::close) was called, or the node gave way to another with its
@@ -709,6 +748,9 @@ impl<S: Clone> Node<S> {
             }
         }
         let (name, seq) = self.sequencing.number(name);
+        if self.recovery.is_on() {
+            self.window.keep(&name, seq, &payload, self.now);
+        }
         let mut payload = payload;
         if let Some(to) = destination {
             // Most events have no listener in their own process: then the frame takes the
@@ -1354,6 +1396,9 @@ impl<S: Clone> Node<S> {
             message @ (Control::MarksRequest { .. } | Control::Marks { .. }) => {
                 return self.receive_marks_control(now, source, message);
             }
+            message @ (Control::Repair { .. } | Control::Repaired { .. }) => {
+                return self.receive_repair_control(now, source, message);
+            }
             Control::LastRequest { epoch, id, pattern } => {
                 self.heard(now, source, epoch);
                 self.answer_last_request(source, id, &pattern);
@@ -1464,6 +1509,10 @@ impl<S: Clone> Node<S> {
                     .follow_provisionally(&event.source, &event.name, event.seq);
             }
         }
+        if self.recovering() && self.recover(verdict, &event) {
+            return;
+        }
+        let targets = self.last_received.as_ref().map_or(&[][..], |(_, t)| &t[..]);
         let to: Targets<S> = if verdict == SeqCheck::Stale {
             Targets::new()
         } else {
@@ -1514,6 +1563,8 @@ impl<S: Clone> Node<S> {
             .min(self.sequencing.next_deadline());
         let next = self.requests.next_deadline().map_or(next, |d| d.min(next));
         let next = self.hearing.next_deadline().map_or(next, |d| d.min(next));
+        let next = self.window.next_deadline().map_or(next, |d| d.min(next));
+        let next = self.repairs.next_deadline().map_or(next, |d| d.min(next));
         self.retained.next_deadline().map_or(next, |d| d.min(next))
     }
 
@@ -1538,6 +1589,7 @@ impl<S: Clone> Node<S> {
         for finished in self.retained.expire(now) {
             self.deliver_caught_up(finished);
         }
+        self.expire_repairs(now);
         for (peer, nth) in self.groups.marks_due() {
             self.send_control(
                 Control::GroupMark {
@@ -1689,6 +1741,7 @@ impl<S: Clone> Node<S> {
                     }
                     let failed = self.requests.peer_lost(&peer);
                     self.fail_requests(failed);
+                    self.repairs_source_gone(&peer);
                     for finished in self.retained.peer_lost(&peer) {
                         self.deliver_caught_up(finished);
                     }

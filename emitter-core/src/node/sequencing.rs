@@ -162,32 +162,33 @@ impl Sequencing {
         self.incoming.follows(source, epoch, name)
     }
 
-    /// The reports, as gaps, of events `source` says it emitted that never arrived.
+    /// The events `source` says it emitted that never arrived: for each name, the first
+    /// and last missing numbers (the tracker now takes them as seen).
     pub(crate) fn settle(
         &mut self,
         source: &NodeId,
         epoch: u64,
         marks: &[SequenceMark],
-    ) -> Vec<ErrorReport> {
+    ) -> Vec<(String, u64, u64)> {
         marks
             .iter()
             .take(MAX_MARKS_PER_MESSAGE)
             .filter_map(|m| {
                 let missed = self.incoming.settle(source, epoch, &m.name, m.seq)?;
-                Some(
-                    ErrorReport::new(
-                        ErrorKind::Gap,
-                        missed,
-                        format!(
-                            "{missed} event(s) `{}` from `{source}` were lost (the last ones it sent)",
-                            m.name
-                        ),
-                    )
-                    .with_peer(source.as_str())
-                    .with_event(m.name.as_str()),
-                )
+                Some((m.name.clone(), m.seq - missed + 1, m.seq))
             })
             .collect()
+    }
+
+    /// The report of `missed` events of `name` at the tail of what `source` sent.
+    pub(crate) fn tail_report(source: &NodeId, name: &str, missed: u64) -> ErrorReport {
+        ErrorReport::new(
+            ErrorKind::Gap,
+            missed,
+            format!("{missed} event(s) `{name}` from `{source}` were lost (the last ones it sent)"),
+        )
+        .with_peer(source.as_str())
+        .with_event(name)
     }
 
     /// `source` left for good: its numbers are of no more use.

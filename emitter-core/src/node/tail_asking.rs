@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::Node;
+use super::{Node, Sequencing};
 use crate::node_id::NodeId;
 use crate::pattern::Pattern;
 use crate::protocol::{Control, SequenceMark};
@@ -14,11 +14,15 @@ use crate::transport::Destination;
 
 impl<S: Clone> Node<S> {
     /// Marks from `source` (announced, or answered): a name owed from a start is followed
-    /// from it, then what never arrived is reported.
+    /// from it, then what never arrived is asked for again (with recovery on) or reported.
     pub(super) fn settle_marks(&mut self, source: &NodeId, epoch: u64, marks: &[SequenceMark]) {
         self.follow_owed_names(source, epoch, marks);
-        for report in self.sequencing.settle(source, epoch, marks) {
-            self.report(report);
+        for (name, first, last) in self.sequencing.settle(source, epoch, marks) {
+            if self.recovering() {
+                self.repair((source, epoch), &name.into(), (first, last));
+            } else {
+                self.report(Sequencing::tail_report(source, &name, last - first + 1));
+            }
         }
     }
 

@@ -295,6 +295,48 @@ pub enum Control {
         /// The last number taken.
         nth: u64,
     },
+    /// "Send me again your events `name` with these numbers": the sender found them
+    /// missing. Answered with [`Control::Repaired`].
+    Repair {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node whose events are missing (the others ignore it).
+        to: String,
+        /// The incarnation of `to` that emitted them: another cannot repair them.
+        of_epoch: u64,
+        /// The event name.
+        name: String,
+        /// The missing numbers, as inclusive ranges `[first, last]`, lowest first.
+        missing: Vec<[u64; 2]>,
+    },
+    /// Part of the answer to `to`'s [`Control::Repair`] of `name`: the events the sender
+    /// still had, and the numbers it no longer has (or never had); `done` on the last part.
+    /// Numbers asked for that are in neither were not answered this time (the sender was
+    /// busy): the asker asks again.
+    Repaired {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node that asked.
+        to: String,
+        /// The event name.
+        name: String,
+        /// Events sent again, by number.
+        events: Vec<RepairedEvent>,
+        /// Numbers that cannot be repaired, as inclusive ranges.
+        gone: Vec<[u64; 2]>,
+        /// Whether this is the last part of the answer.
+        done: bool,
+    },
+}
+
+/// An event sent again, in a [`Control::Repaired`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairedEvent {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its MessagePack payload.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
 }
 
 /// The last value a node retained for one event name.
@@ -342,6 +384,8 @@ impl Control {
             | Control::AckRequest { epoch, .. }
             | Control::MarksRequest { epoch, .. }
             | Control::Marks { epoch, .. }
+            | Control::Repair { epoch, .. }
+            | Control::Repaired { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }

@@ -8,7 +8,7 @@ pub(crate) mod remote_interest;
 mod sequence;
 
 pub use control::{
-    Control, Covered, InterestEntry, ReplyOutcome, RetainedValue, Role, SequenceMark,
+    Control, Covered, InterestEntry, RepairedEvent, ReplyOutcome, RetainedValue, Role, SequenceMark,
 };
 pub use interest::Interest;
 pub use presence::{Action, Presence, PresenceConfig};

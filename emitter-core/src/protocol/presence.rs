@@ -406,6 +406,8 @@ impl Presence {
             | Control::AckRequest { .. }
             | Control::MarksRequest { .. }
             | Control::Marks { .. }
+            | Control::Repair { .. }
+            | Control::Repaired { .. }
             | Control::Bye { .. } => {}
         }
         out

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use demitter_core::node::{
-    Dispatch, IncomingRequest, ListenerFlags, Node, NodeConfig, Readiness, RequestFailure, Transmit,
+    Dispatch, IncomingRequest, ListenerFlags, Node, NodeConfig, Readiness, RecoveryConfig,
+    RequestFailure, Transmit,
 };
 use demitter_core::protocol::PresenceConfig;
 use demitter_core::{
@@ -99,6 +100,8 @@ pub(crate) struct Sim {
     rng: fastrand::Rng,
     /// Presence timing of every node.
     pub(crate) presence: PresenceConfig,
+    /// Recovery settings of every node (off unless made with [`Sim::recovering`]).
+    pub(crate) recovery: RecoveryConfig,
     epochs: u64,
     /// When the bus started (for traces).
     start: Instant,
@@ -109,6 +112,11 @@ pub(crate) const MAX_FRAME: usize = 1 << 20;
 impl Sim {
     /// `n` nodes named `n0`, `n1`, ..., with fast heartbeats, a 1 ms link and no loss.
     pub(crate) fn new(n: usize, seed: u64) -> Self {
+        Self::recovering(n, seed, RecoveryConfig::OFF)
+    }
+
+    /// [`Sim::new`], each node with these recovery settings.
+    pub(crate) fn recovering(n: usize, seed: u64, recovery: RecoveryConfig) -> Self {
         let now = Instant::now();
         let mut sim = Self {
             now,
@@ -129,6 +137,7 @@ impl Sim {
                 ..PresenceConfig::default()
             },
             epochs: 0,
+            recovery,
         };
         for i in 0..n {
             let node = sim.make_node(i);
@@ -146,6 +155,7 @@ impl Sim {
         let mut config = NodeConfig::new(Self::id(i), Capabilities::broadcast(MAX_FRAME));
         config.epoch = self.epochs;
         config.presence = self.presence.clone();
+        config.recovery = self.recovery;
         Node::new(config, self.now)
     }
 
@@ -158,6 +168,7 @@ impl Sim {
         );
         config.epoch = self.epochs;
         config.presence = self.presence.clone();
+        config.recovery = self.recovery;
         self.nodes.push(SimNode::new(Node::new(config, self.now)));
         self.nodes.len() - 1
     }
