@@ -28,6 +28,7 @@ mod memory;
 pub mod nats_server;
 #[cfg(target_os = "linux")]
 pub mod netns;
+mod recovery;
 mod requests;
 mod retained;
 mod short_lived;
@@ -80,6 +81,7 @@ macro_rules! conformance_suite {
             a_lost_first_event_is_reported,
             a_tail_whose_marks_are_lost_for_long_is_reported,
             duplicate_ids_are_refused,
+            lost_events_are_recovered_in_order,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {

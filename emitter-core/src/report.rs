@@ -114,4 +114,7 @@ pub struct ErrorCounts {
     pub lagged: u64,
     /// Total `count` of [`ErrorKind::Refused`] reports.
     pub refused: u64,
+    /// Events lost on the way that came back (sent again from their sender's window, with
+    /// recovery on) and were delivered in order: not losses, and not in `gap`.
+    pub recovered: u64,
 }

@@ -87,6 +87,7 @@ impl ErrorChannel {
             gap: get(ErrorKind::Gap),
             lagged: get(ErrorKind::Lagged),
             refused: get(ErrorKind::Refused),
+            recovered: 0,
         }
     }
 

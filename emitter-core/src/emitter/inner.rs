@@ -381,6 +381,10 @@ impl Inner {
         self.state.lock().node.group_members(name)
     }
 
+    pub(crate) fn recovered(&self) -> u64 {
+        self.state.lock().node.recovered()
+    }
+
     pub(crate) fn count(&self, subject: &CountSubject) -> usize {
         self.state.lock().node.listener_count(subject)
     }

@@ -788,7 +788,10 @@ impl Emitter {
 
     /// Running totals of everything reported on the error channel.
     pub fn error_counts(&self) -> ErrorCounts {
-        self.inner().errors.counts()
+        ErrorCounts {
+            recovered: self.inner().recovered(),
+            ..self.inner().errors.counts()
+        }
     }
 
     // ---- closing ---------------------------------------------------------------------

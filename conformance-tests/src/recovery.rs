@@ -1,0 +1,65 @@
+//! Recovery (`EmitterConfig::recovery` on): events the fault-injecting wrapper
+//! ([`demitter_core::faulty`]) loses on the way come back from their sender's window, and
+//! the listener gets every one, in order, with nothing reported lost.
+
+use std::time::Duration;
+
+use demitter_core::faulty::Losing;
+use demitter_core::node::RecoveryConfig;
+
+use crate::cluster::{Cluster, ClusterFactory};
+use crate::support::{log_to_test_output, next_event, test_config, wait_for_listeners, within};
+
+/// [`test_config`] with a window of 16 MiB and 10 s, and 2 s to repair a loss.
+fn recovering_config() -> demitter_core::EmitterConfig {
+    demitter_core::EmitterConfig {
+        recovery: RecoveryConfig {
+            window_bytes: 16 << 20,
+            window_age: Duration::from_secs(10),
+            repair_deadline: Duration::from_secs(2),
+        },
+        ..test_config()
+    }
+}
+
+/// 30. With recovery on, node 1's listener subscribed and node 0 ready: node 0's events 2
+///     and 3 are lost on the way (only events), 4 arrives; then its last two, 5 and 6,
+///     are lost (the marks that tell of them pass). The listener gets 1 to 6, in order;
+///     nothing is reported lost, and its node counts 4 recovered.
+pub async fn lost_events_are_recovered_in_order<F: ClusterFactory>(factory: &F) {
+    log_to_test_output();
+    let c = within(
+        "the cluster to start",
+        factory.build(2, recovering_config()),
+    )
+    .await
+    .expect("the cluster starts");
+    let mut stream = c.node(1).events::<u32>("conf.repair.+").expect("valid");
+    within("the listener to be subscribed", stream.subscribed())
+        .await
+        .expect("subscribed");
+    within("node 0 to hear the bus", c.node(0).ready())
+        .await
+        .expect("it hears the bus");
+    wait_for_listeners(c.node(0), &["conf.repair.job"], 1).await;
+    let node = c.node(0);
+    node.emit("conf.repair.job", &1u32).await.expect("emits");
+    c.faults(0).lose(Losing::Events);
+    node.emit("conf.repair.job", &2u32).await.expect("emits");
+    node.emit("conf.repair.job", &3u32).await.expect("emits");
+    c.faults(0).lose(Losing::Nothing);
+    node.emit("conf.repair.job", &4u32).await.expect("emits");
+    for n in 1..=4 {
+        assert_eq!(next_event(&mut stream, "the next event").await.data, n);
+    }
+    c.faults(0).lose(Losing::Events);
+    node.emit("conf.repair.job", &5u32).await.expect("emits");
+    node.emit("conf.repair.job", &6u32).await.expect("emits");
+    c.faults(0).lose(Losing::Nothing);
+    for n in 5..=6 {
+        assert_eq!(next_event(&mut stream, "the tail").await.data, n);
+    }
+    let counts = c.node(1).error_counts();
+    assert_eq!((counts.gap, counts.recovered), (0, 4), "{counts:?}");
+    within("the cluster to shut down", c.shutdown()).await;
+}
