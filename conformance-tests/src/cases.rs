@@ -29,7 +29,10 @@ pub use crate::groups::{
 pub use crate::lost_on_the_way::{
     a_lost_first_event_is_reported, a_tail_whose_marks_are_lost_for_long_is_reported,
 };
-pub use crate::recovery::lost_events_are_recovered_in_order;
+pub use crate::recovery::{
+    a_closing_emitter_lingers_until_its_last_events_are_repaired,
+    lost_events_are_recovered_in_order,
+};
 pub use crate::requests::{
     a_responder_lost_mid_request_fails_it, requests_fail_each_in_its_own_way,
     requests_go_to_one_responder_in_turn,

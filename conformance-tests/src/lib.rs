@@ -82,6 +82,7 @@ macro_rules! conformance_suite {
             a_tail_whose_marks_are_lost_for_long_is_reported,
             duplicate_ids_are_refused,
             lost_events_are_recovered_in_order,
+            a_closing_emitter_lingers_until_its_last_events_are_repaired,
         );
     };
     (@cases $factory:expr; $available:path; $($case:ident),* $(,)?) => {

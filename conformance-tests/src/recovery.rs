@@ -17,6 +17,7 @@ fn recovering_config() -> demitter_core::EmitterConfig {
             window_bytes: 16 << 20,
             window_age: Duration::from_secs(10),
             repair_deadline: Duration::from_secs(2),
+            linger: Duration::from_secs(2),
         },
         ..test_config()
     }
@@ -61,5 +62,43 @@ pub async fn lost_events_are_recovered_in_order<F: ClusterFactory>(factory: &F) 
     }
     let counts = c.node(1).error_counts();
     assert_eq!((counts.gap, counts.recovered), (0, 4), "{counts:?}");
+    within("the cluster to shut down", c.shutdown()).await;
+}
+
+/// 31. With recovery on and a linger far longer than a step may take: node 0 emits three
+///     events, all lost on the way, and closes. Its close lingers until node 1 has them
+///     (repaired from node 0's window), then ends: node 1's listener gets 1, 2, 3 in order,
+///     nothing is reported lost, and node 0's close returns within a step.
+pub async fn a_closing_emitter_lingers_until_its_last_events_are_repaired<F: ClusterFactory>(
+    factory: &F,
+) {
+    log_to_test_output();
+    let mut config = recovering_config();
+    config.recovery.linger = Duration::from_secs(600);
+    let c = within("the cluster to start", factory.build(2, config))
+        .await
+        .expect("the cluster starts");
+    let mut stream = c.node(1).events::<u32>("conf.linger.+").expect("valid");
+    within("the listener to be subscribed", stream.subscribed())
+        .await
+        .expect("subscribed");
+    within("node 0 to hear the bus", c.node(0).ready())
+        .await
+        .expect("it hears the bus");
+    wait_for_listeners(c.node(0), &["conf.linger.job"], 1).await;
+    c.faults(0).lose(Losing::Events);
+    for n in 1..=3u32 {
+        c.node(0).emit("conf.linger.job", &n).await.expect("emits");
+    }
+    within(
+        "node 0 to close, once node 1 has everything",
+        c.node(0).close(),
+    )
+    .await;
+    for n in 1..=3 {
+        assert_eq!(next_event(&mut stream, "the last events").await.data, n);
+    }
+    let counts = c.node(1).error_counts();
+    assert_eq!((counts.gap, counts.recovered), (0, 3), "{counts:?}");
     within("the cluster to shut down", c.shutdown()).await;
 }

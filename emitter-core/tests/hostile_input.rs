@@ -120,9 +120,21 @@ fn control_bytes() -> Vec<Bytes> {
     .collect()
 }
 
-/// A repair asked for and answered.
-fn recovery_controls() -> [Control; 2] {
+/// A repair asked for and answered, and a node leaving without loss.
+fn recovery_controls() -> [Control; 4] {
     [
+        Control::Closing {
+            epoch: 2,
+            last: vec![SequenceMark {
+                name: "orders.created".into(),
+                seq: 12,
+            }],
+            done: true,
+        },
+        Control::Settled {
+            epoch: 1,
+            to: "node-a".into(),
+        },
         Control::Repair {
             epoch: 1,
             to: "node-a".into(),

@@ -21,6 +21,7 @@ fn recovery(window_bytes: usize) -> RecoveryConfig {
         window_bytes,
         window_age: Duration::from_secs(10),
         repair_deadline: ms(400),
+        linger: ms(500),
     }
 }
 
@@ -270,4 +271,49 @@ fn hostile_asks_and_answers_cost_bounded_work_and_change_nothing() {
         "{:?}",
         sim.nodes[1].reports
     );
+}
+
+fn node_0_events_8_to_10(from: usize, frame: &Frame) -> bool {
+    from == 0 && matches!(frame, Frame::Event(e) if e.seq >= 8)
+}
+
+#[test]
+fn a_node_that_emits_and_leaves_lingers_until_its_last_events_are_repaired() {
+    let mut sim = two_nodes(recovery(1 << 20), 8);
+    // A third node that follows nothing is not waited for.
+    let _ = sim.add_named("bystander");
+    sim.run_for(ms(100));
+    sim.drop_frames = Some(node_0_events_8_to_10);
+    for _ in 0..10 {
+        sim.emit(0, "job.x");
+    }
+    assert_eq!(sim.node(0).linger(), 1, "node 1 follows job.x");
+    assert!(sim.node(0).emit(name(), bytes()).is_err(), "no new events");
+    sim.run_for(ms(10));
+    assert_eq!(sim.node(0).lingering_for(), 0, "node 1 has them all");
+    sim.node(0).close();
+    sim.run_for(ms(50));
+    assert_eq!(received(&sim), (1..=10).collect::<Vec<_>>());
+    assert!(
+        sim.nodes[1].reports.is_empty(),
+        "{:?}",
+        sim.nodes[1].reports
+    );
+    assert_eq!(sim.node(1).recovered(), 3);
+}
+
+fn name() -> &'static str {
+    "job.x"
+}
+
+fn bytes() -> bytes::Bytes {
+    bytes::Bytes::from_static(&[0xc0])
+}
+
+#[test]
+fn without_recovery_nothing_lingers() {
+    let mut sim = two_nodes(RecoveryConfig::OFF, 9);
+    sim.emit(0, "job.x");
+    assert_eq!(sim.node(0).linger(), 0);
+    assert!(sim.node(0).emit(name(), bytes()).is_ok());
 }

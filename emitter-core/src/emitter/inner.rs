@@ -607,6 +607,45 @@ impl Inner {
         self.transport_to_close.store(true, Ordering::Release);
     }
 
+    /// With recovery on: tells the bus this node is leaving and waits, at most the
+    /// configured linger, until every peer that follows its names has them all (the node
+    /// answers their repairs meanwhile).
+    pub(crate) async fn linger(&self) {
+        let waiting = {
+            let mut state = self.state.lock();
+            let waiting = state.node.linger();
+            self.flush(state);
+            waiting
+        };
+        if waiting == 0 {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + self.config.recovery.linger;
+        let mut acks = self.acknowledged.subscribe();
+        loop {
+            acks.borrow_and_update();
+            let left = self.state.lock().node.lingering_for();
+            if left == 0 {
+                return;
+            }
+            tokio::select! {
+                changed = acks.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::debug!(
+                        peers = left,
+                        "linger over with peers not settled: they report what they miss"
+                    );
+                    return;
+                }
+                () = self.cancel.cancelled() => return,
+            }
+        }
+    }
+
     /// Stops everything that can be stopped without waiting. Returns false if already
     /// closed.
     pub(crate) fn shutdown_now(&self) -> bool {

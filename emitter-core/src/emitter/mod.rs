@@ -806,7 +806,11 @@ impl Emitter {
     /// streams yield what they hold, then end. Responders stop first (the bus is told),
     /// and the requests they are serving are answered before the goodbye (within
     /// `close_timeout`; those still running then are dropped, and their requesters learn
-    /// the responder is gone).
+    /// the responder is gone). With recovery on
+    /// ([`EmitterConfig::recovery`](crate::EmitterConfig::recovery)), it then lingers, at
+    /// most `recovery.linger`, until every peer that follows this emitter's names says it
+    /// has them all, answering their repairs meanwhile; new events are refused from then
+    /// on.
     pub async fn close(&self) {
         let inner = self.inner();
         if !inner.is_closed() {
@@ -819,6 +823,8 @@ impl Emitter {
                 "requests being served (they are dropped)",
             )
             .await;
+            // With recovery on: until the peers have everything this node emitted.
+            inner.linger().await;
         }
         let first = inner.shutdown_now();
         if first {

@@ -48,6 +48,7 @@ mod coverage;
 mod duplicates;
 mod groups;
 mod hearing;
+mod lingering;
 mod listeners;
 mod observers;
 mod output;
@@ -261,6 +262,11 @@ pub struct Node<S> {
     repair_budget: RepairBudget,
     /// Events lost on the way that came back.
     recovered: u64,
+    /// While leaving with recovery on: the peers that follow this node's names and have
+    /// not said they have them all.
+    lingering: Option<std::collections::HashSet<NodeId>>,
+    /// Leaving peers (with their incarnation) to tell once nothing of theirs is missing.
+    owe_settled: foldhash::HashMap<NodeId, u64>,
 }
 
 impl<S> std::fmt::Debug for Node<S> {
@@ -331,6 +337,8 @@ impl<S: Clone> Node<S> {
             repair_budget: RepairBudget::new(),
             recovered: 0,
             recovery: config.recovery,
+            lingering: None,
+            owe_settled: foldhash::HashMap::default(),
         };
         node.apply(hello);
         node
@@ -703,7 +711,7 @@ impl<S: Clone> Node<S> {
     /// that does not filter), and returns the local listeners to run. Takes no time: it
     /// starts no timer.
     pub fn emit(&mut self, name: &str, payload: Bytes) -> Result<Emitted<S>, Error> {
-        if self.closed {
+        if self.closed || self.lingering.is_some() {
             return Err(self.closed_error());
         }
         let size = EVENT_OVERHEAD + self.id.len() + name.len() + payload.len();
@@ -1399,6 +1407,9 @@ impl<S: Clone> Node<S> {
             message @ (Control::Repair { .. } | Control::Repaired { .. }) => {
                 return self.receive_repair_control(now, source, message);
             }
+            message @ (Control::Closing { .. } | Control::Settled { .. }) => {
+                return self.receive_leaving_control(now, source, message);
+            }
             Control::LastRequest { epoch, id, pattern } => {
                 self.heard(now, source, epoch);
                 self.answer_last_request(source, id, &pattern);
@@ -1742,6 +1753,7 @@ impl<S: Clone> Node<S> {
                     let failed = self.requests.peer_lost(&peer);
                     self.fail_requests(failed);
                     self.repairs_source_gone(&peer);
+                    self.leaving_peer_down(&peer);
                     for finished in self.retained.peer_lost(&peer) {
                         self.deliver_caught_up(finished);
                     }

@@ -23,6 +23,7 @@ use std::time::Duration;
 ///     window_bytes: 64 << 20,
 ///     window_age: Duration::from_secs(10),
 ///     repair_deadline: Duration::from_secs(1),
+///     linger: Duration::from_secs(2),
 /// };
 /// assert!(on.is_on());
 /// assert!(!RecoveryConfig::default().is_on());
@@ -37,6 +38,10 @@ pub struct RecoveryConfig {
     /// How long a receiver waits for the repair of a loss (asking again meanwhile) before
     /// it reports what is still missing and delivers what it held.
     pub repair_deadline: Duration,
+    /// How long `close` waits, at most, for every peer that follows this node's names to
+    /// say it has them all (answering their repairs meanwhile), as ZeroMQ's `LINGER`: a
+    /// process that emits and exits loses nothing either. Zero: no waiting.
+    pub linger: Duration,
 }
 
 impl RecoveryConfig {
@@ -45,6 +50,7 @@ impl RecoveryConfig {
         window_bytes: 0,
         window_age: Duration::ZERO,
         repair_deadline: Duration::ZERO,
+        linger: Duration::ZERO,
     };
 
     /// Whether a window is kept and losses are asked for.

@@ -293,6 +293,7 @@ impl<S: Clone> Node<S> {
         for (source, name, missed, before) in released.lost {
             self.report(Sequencing::gap_report(&source, &name, before, missed));
         }
+        self.answer_leaving_peers();
     }
 
     /// Delivers an event to the listeners here that match it now.

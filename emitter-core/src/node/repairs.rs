@@ -97,6 +97,11 @@ impl Repairs {
             .is_some_and(|names| names.contains_key(name))
     }
 
+    /// Whether anything of `source`'s waits for a repair.
+    pub(crate) fn waits_for(&self, source: &NodeId) -> bool {
+        self.pending.contains_key(source)
+    }
+
     /// Numbers `first..=last` of `name` from `source` (incarnation `epoch`) are missing,
     /// seen at `now`: what to ask for them.
     pub(crate) fn missing(

@@ -88,6 +88,11 @@ impl Sequencing {
             .collect()
     }
 
+    /// Every name's last number, at most [`MAX_MARKS_PER_MESSAGE`] to a part.
+    pub(crate) fn all_last(&self) -> Vec<Vec<SequenceMark>> {
+        self.outgoing.all_marks()
+    }
+
     /// The answer to `to`'s [`Control::MarksRequest`]: the last numbers of the names
     /// `patterns` (its interest) match that moved after announcement `after`.
     pub(crate) fn marks_for(&self, to: &NodeId, after: u64, patterns: &[Pattern]) -> Control {

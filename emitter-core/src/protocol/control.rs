@@ -327,6 +327,26 @@ pub enum Control {
         /// Whether this is the last part of the answer.
         done: bool,
     },
+    /// "I am about to leave: these are the last numbers of all my names (`done` on the last
+    /// part); tell me when you have everything of them you follow." A node that lingers
+    /// at close sends it, and answers repairs until each peer that follows its names
+    /// answered with [`Control::Settled`] (or the linger ends).
+    Closing {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// Event name and the last sequence number assigned to it.
+        last: Vec<SequenceMark>,
+        /// Whether this is the last part.
+        done: bool,
+    },
+    /// "I have everything of yours I follow, or have reported what I could not have": the
+    /// answer to `to`'s [`Control::Closing`].
+    Settled {
+        /// Sender's incarnation.
+        epoch: u64,
+        /// The node that is leaving.
+        to: String,
+    },
 }
 
 /// An event sent again, in a [`Control::Repaired`].
@@ -386,6 +406,8 @@ impl Control {
             | Control::Marks { epoch, .. }
             | Control::Repair { epoch, .. }
             | Control::Repaired { epoch, .. }
+            | Control::Closing { epoch, .. }
+            | Control::Settled { epoch, .. }
             | Control::Bye { epoch } => *epoch,
         }
     }

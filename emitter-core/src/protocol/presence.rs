@@ -408,6 +408,8 @@ impl Presence {
             | Control::Marks { .. }
             | Control::Repair { .. }
             | Control::Repaired { .. }
+            | Control::Closing { .. }
+            | Control::Settled { .. }
             | Control::Bye { .. } => {}
         }
         out
