@@ -59,6 +59,10 @@ pub struct BenchArgs {
     /// subscribers as members of one listener group, with each member's share).
     #[arg(long, default_value = "events", value_parser = parse_workload)]
     pub workload: Workload,
+    /// Whether the emitters recover lost events from their senders' windows (`on`) or only
+    /// report them (`off`); without it, the emitter's default.
+    #[arg(long, value_parser = parse_on_off)]
+    pub recovery: Option<bool>,
     /// Also write the results as JSON to this file ("-" for standard output).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -69,6 +73,9 @@ pub struct BenchArgs {
 
 fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
     let duration = Duration::from_secs_f64(args.duration);
+    let recovery = args
+        .recovery
+        .unwrap_or_else(|| demitter_core::EmitterConfig::default().recovery.is_on());
     if !args.suite {
         return vec![Scenario {
             publishers: args.publishers.max(1),
@@ -79,6 +86,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
             rate: args.rate,
             congestion: args.congestion,
             workload: args.workload,
+            recovery,
         }];
     }
     let mut all = Vec::new();
@@ -94,6 +102,7 @@ fn scenarios(args: &BenchArgs) -> Vec<Scenario> {
                     rate,
                     congestion: args.congestion,
                     workload: args.workload,
+                    recovery,
                 });
             }
         }
@@ -239,6 +248,15 @@ fn parse_congestion(text: &str) -> Result<Congestion, String> {
             deadline: BLOCK_DEADLINE,
         }),
         _ => Err(format!("`{text}`: give `drop` or `block`")),
+    }
+}
+
+/// `on` or `off`.
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{text}`: give `on` or `off`")),
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use demitter_core::{
-    Destination, Emitter, Event, EventFrame, Frame, ListenOptions, MemoryConfig, MemoryHub,
-    MemoryTransport, NodeId, Transport, encode_payload,
+    Destination, Emitter, EmitterConfig, Event, EventFrame, Frame, ListenOptions, MemoryConfig,
+    MemoryHub, MemoryTransport, NodeId, Transport, encode_payload,
 };
 
 use crate::BenchError;
@@ -29,7 +29,12 @@ pub struct EmitToListeners {
 impl EmitToListeners {
     /// Sets it up (within a tokio runtime).
     pub fn new(listeners: usize) -> Result<Self, BenchError> {
-        let emitter = Emitter::new(MemoryHub::new().join())?;
+        Self::with_config(listeners, EmitterConfig::default())
+    }
+
+    /// Sets it up with the emitter built with `config`.
+    pub fn with_config(listeners: usize, config: EmitterConfig) -> Result<Self, BenchError> {
+        let emitter = Emitter::with_config(MemoryHub::new().join(), config)?;
         let seen = Arc::new(AtomicU64::new(0));
         for _ in 0..listeners {
             let seen = Arc::clone(&seen);
@@ -76,11 +81,16 @@ pub struct ReceiveIntoStream {
 impl ReceiveIntoStream {
     /// Sets it up (within a tokio runtime).
     pub fn new() -> Result<Self, BenchError> {
+        Self::with_config(EmitterConfig::default())
+    }
+
+    /// Sets it up with the receiver built with `config`.
+    pub fn with_config(config: EmitterConfig) -> Result<Self, BenchError> {
         let hub = MemoryHub::with_config(MemoryConfig {
             inbox_capacity: 1 << 20,
             ..MemoryConfig::default()
         });
-        let receiver = Emitter::new(hub.join())?;
+        let receiver = Emitter::with_config(hub.join(), config)?;
         let stream =
             receiver.events_with::<u64>("bench.rx", ListenOptions::default().capacity(1 << 20))?;
         Ok(Self {

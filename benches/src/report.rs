@@ -130,6 +130,7 @@ mod tests {
                 rate: None,
                 congestion: demitter_core::Congestion::Drop,
                 workload: crate::scenario::Workload::Events,
+                recovery: false,
             },
             sent: 1,
             expected: 1,

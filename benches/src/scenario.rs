@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use demitter_core::node::RecoveryConfig;
 use demitter_core::{Congestion, EmitterConfig};
 use serde::Serialize;
 
@@ -28,6 +29,10 @@ pub struct Scenario {
     pub congestion: Congestion,
     /// What is measured.
     pub workload: Workload,
+    /// Whether the emitters recover lost events
+    /// ([`RecoveryConfig::ON`](demitter_core::node::RecoveryConfig::ON)) or only report
+    /// them.
+    pub recovery: bool,
 }
 
 /// What a run measures.
@@ -56,6 +61,11 @@ impl Scenario {
     pub fn emitter_config(&self) -> EmitterConfig {
         EmitterConfig {
             congestion: self.congestion,
+            recovery: if self.recovery {
+                RecoveryConfig::ON
+            } else {
+                RecoveryConfig::OFF
+            },
             ..EmitterConfig::default()
         }
     }
@@ -90,6 +100,13 @@ impl fmt::Display for Scenario {
         }
         if self.bystanders > 0 {
             write!(f, " +{} bystander(s)", self.bystanders)?;
+        }
+        if self.recovery != EmitterConfig::default().recovery.is_on() {
+            f.write_str(if self.recovery {
+                " recovery on"
+            } else {
+                " recovery off"
+            })?;
         }
         match self.workload {
             Workload::Events => {}

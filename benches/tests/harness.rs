@@ -18,6 +18,7 @@ async fn a_gentle_run_delivers_and_accounts_for_every_event() {
         rate: Some(1_000),
         congestion: demitter_core::Congestion::Drop,
         workload: Workload::Events,
+        recovery: false,
     };
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),
@@ -153,6 +154,7 @@ fn gentle(workload: Workload, subscribers: usize) -> Scenario {
         rate: Some(2_000),
         congestion: demitter_core::Congestion::Drop,
         workload,
+        recovery: false,
     }
 }
 
@@ -223,4 +225,21 @@ async fn the_request_workload_measures_requests_against_each_raw_round_trip() {
             assert!(o.latency_us[0] > 0.0, "{transport}: {o:?}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_recovery_on_says_so_and_loses_nothing() {
+    let scenario = Scenario {
+        recovery: true,
+        ..gentle(Workload::Events, 1)
+    };
+    let outcomes = run_on("mem", &scenario).await;
+    let emitter = outcomes
+        .iter()
+        .find(|o| o.layer == Layer::Emitter)
+        .expect("an emitter row");
+    assert_eq!(emitter.received, emitter.expected, "{emitter:?}");
+    assert_eq!((emitter.lost, emitter.reported_lost), (0, 0));
+    let table = report::markdown(&outcomes);
+    assert!(table.contains("recovery on"), "{table}");
 }
