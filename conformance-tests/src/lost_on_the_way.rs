@@ -1,14 +1,18 @@
 //! Events lost on the way while the link stays up, by the fault-injecting wrapper
-//! ([`demitter_core::faulty`]): a listener's first event, and a burst's tail with every
-//! mark that would tell of it for 10 s. Each is reported to the event.
+//! ([`demitter_core::faulty`]), with recovery off (what a loss that cannot be repaired
+//! comes to): a listener's first event, and a burst's tail with every mark that would
+//! tell of it for 10 s. Each is reported to the event.
 
 use std::time::Duration;
 
 use demitter_core::faulty::Losing;
-use demitter_core::{ErrorKind, EventStream};
+use demitter_core::node::RecoveryConfig;
+use demitter_core::{EmitterConfig, ErrorKind, EventStream};
 
 use crate::cluster::{Cluster, ClusterFactory};
-use crate::support::{cluster, next_event, next_report, wait_for_listeners, within};
+use crate::support::{
+    log_to_test_output, next_event, next_report, test_config, wait_for_listeners, within,
+};
 
 /// How long the tail's marks are all lost: far longer than a sender repeats them (about
 /// 3 s).
@@ -23,7 +27,14 @@ async fn listening_pair<F: ClusterFactory>(
     pattern: &str,
     name: &str,
 ) -> (F::Cluster, EventStream<u32>) {
-    let c = cluster(factory, 2).await;
+    log_to_test_output();
+    let config = EmitterConfig {
+        recovery: RecoveryConfig::OFF,
+        ..test_config()
+    };
+    let c = within("the cluster to start", factory.build(2, config))
+        .await
+        .expect("the cluster starts");
     let stream = c.node(1).events::<u32>(pattern).expect("valid");
     within("the listener to be subscribed", stream.subscribed())
         .await

@@ -44,7 +44,8 @@ pub struct EmitterConfig {
     pub congestion: Congestion,
     /// Recovery of events lost on the way: how much of what this emitter emits it keeps
     /// for peers that lost it, and how long it waits for what it lost itself before
-    /// reporting it. Off by default (every loss is reported at once).
+    /// reporting it. On by default ([`RecoveryConfig::ON`]); [`RecoveryConfig::OFF`]
+    /// reports every loss at once, and keeps nothing.
     pub recovery: RecoveryConfig,
 }
 
@@ -89,7 +90,7 @@ impl Default for EmitterConfig {
             close_timeout: Duration::from_secs(5),
             sequence_mark_interval: Duration::from_millis(100),
             congestion: Congestion::Drop,
-            recovery: RecoveryConfig::OFF,
+            recovery: RecoveryConfig::ON,
         }
     }
 }

@@ -142,7 +142,7 @@ pub struct NodeConfig {
     /// How often the last sequence numbers of names emitted lately are announced.
     pub sequence_mark_interval: Duration,
     /// What it keeps of what it emitted for peers that lost it, and how long it waits for
-    /// what it lost itself (off by default).
+    /// what it lost itself (off unless set: the emitter sets it on by default).
     pub recovery: RecoveryConfig,
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 /// held events are delivered.
 ///
 /// `window_bytes: 0` keeps nothing and asks for nothing: every loss is reported at once,
-/// as without recovery. That is the default for now.
+/// as without recovery. An [`Emitter`](crate::Emitter) is on by default
+/// ([`RecoveryConfig::ON`]); a bare [`Node`](crate::node::Node) is off unless told.
 ///
 /// ```
 /// use std::time::Duration;
