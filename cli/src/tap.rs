@@ -1,12 +1,14 @@
 //! `demitter tap PATTERN`: every matching event as a JSON line on stdout, with the bus's
-//! own `$peer.up`, `$peer.down` and `$error` events in the order they happened. It runs
+//! own `$peer.up`, `$peer.down`, `$error` and `$recovered` events in the order they
+//! happened. It runs
 //! until stopped (or `--count` events): a signal ends it with 0.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use demitter::{
-    ERROR_EVENT, Event, EventStream, ListenOptions, PEER_DOWN, PEER_UP, Pattern, RawPayload,
+    ERROR_EVENT, Event, EventStream, ListenOptions, PEER_DOWN, PEER_UP, Pattern, RECOVERED,
+    RawPayload,
 };
 use serde_json::Value;
 
@@ -15,7 +17,7 @@ use crate::error::CliError;
 use crate::join::Joined;
 
 /// The system events `tap` shows beside the pattern's.
-const SYSTEM_EVENTS: [&str; 3] = [PEER_UP, PEER_DOWN, ERROR_EVENT];
+const SYSTEM_EVENTS: [&str; 4] = [PEER_UP, PEER_DOWN, ERROR_EVENT, RECOVERED];
 
 /// What `tap` listens on and for how long.
 #[derive(Debug, clap::Args)]
@@ -26,7 +28,7 @@ pub(crate) struct TapArgs {
     /// Stop after this many matching events.
     #[arg(short = 'n', long)]
     count: Option<u64>,
-    /// Leave out the bus's own events ($peer.up, $peer.down, $error).
+    /// Leave out the bus's own events ($peer.up, $peer.down, $error, $recovered).
     #[arg(long)]
     no_system: bool,
     /// Add the time each event arrived here (`"time"`, RFC 3339, UTC).

@@ -104,6 +104,20 @@ pub struct PeerChange {
 pub const PEER_UP: &str = "$peer.up";
 /// System event: a peer left or was lost. Data: [`PeerChange`].
 pub const PEER_DOWN: &str = "$peer.down";
+/// System event: events lost on the way came back from their sender's window (with
+/// recovery on) and were delivered in order. Data: [`Recovered`].
+pub const RECOVERED: &str = "$recovered";
+
+/// The data of [`RECOVERED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovered {
+    /// The node that emitted them.
+    pub peer: String,
+    /// Their name.
+    pub event: String,
+    /// How many came back.
+    pub count: u64,
+}
 /// Meta event: a local listener was added. Data: [`ListenerChange`].
 pub const LISTENER_ADDED: &str = "$listener.added";
 /// Meta event: a local listener was removed. Data: [`ListenerChange`].

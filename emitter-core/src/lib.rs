@@ -56,7 +56,7 @@ pub use emitter::{
 pub use error::{Error, Result, TransportSource};
 pub use event::{
     Delivery, Event, LISTENER_ADDED, LISTENER_REMOVED, ListenerChange, PEER_DOWN, PEER_UP,
-    PeerChange, RawEvent,
+    PeerChange, RECOVERED, RawEvent, Recovered,
 };
 pub use frame::{
     ControlFrame, DEFAULT_MAX_FRAME_BYTES, DecodeCache, EventFrame, FRAME_VERSION, Frame,

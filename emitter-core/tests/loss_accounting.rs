@@ -1,11 +1,14 @@
-//! Every lost event is reported, including the last ones of a burst, which no later event
-//! reveals: a transport that drops chosen frames stands in for a lossy network.
+//! With recovery off, every lost event is reported, including the last ones of a burst,
+//! which no later event reveals: a transport that drops chosen frames stands in for a
+//! lossy network. (With recovery on, the same losses come back: `recovery_sim.rs` and the
+//! conformance suite; what cannot come back is reported the way these show.)
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use demitter_core::faulty::Filtered;
+use demitter_core::node::RecoveryConfig;
 use demitter_core::{Emitter, EmitterConfig, ErrorKind, Frame, MemoryHub, protocol::Control};
 
 /// What a lossy network loses: the event frames whose sequence numbers it is given, and
@@ -23,8 +26,16 @@ fn lossy_network(drop_seqs: HashSet<u64>, drop_marks: usize) -> impl Fn(&Frame) 
     }
 }
 
+/// Settings without recovery: what is lost stays lost, and is reported.
+fn reporting() -> EmitterConfig {
+    EmitterConfig {
+        recovery: RecoveryConfig::OFF,
+        ..EmitterConfig::default()
+    }
+}
+
 fn fast() -> EmitterConfig {
-    EmitterConfig::default().with_heartbeat(Duration::from_millis(50), Duration::from_secs(5))
+    reporting().with_heartbeat(Duration::from_millis(50), Duration::from_secs(5))
 }
 
 /// How the sender tells the tail: by its periodic sequence marks, or by closing.
@@ -119,16 +130,14 @@ async fn a_lost_tail_is_reported_by_the_senders_sequence_marks() {
 async fn a_lost_tail_is_reported_even_when_its_first_marks_are_lost_too() {
     // The marks are repeated while the name stays still (1, 2, 4, ... ticks apart), so the
     // fourth announcement after the burst still tells the tail.
-    let config = EmitterConfig::default()
-        .with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
+    let config = reporting().with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
     lost_events_and_marks_are_reported(&[9, 10], 3, 10, config, Tail::Marks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_tail_is_reported_long_before_the_next_heartbeat() {
     // Heartbeats an hour apart: only the sequence marks can tell the tail in time.
-    let config = EmitterConfig::default()
-        .with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
+    let config = reporting().with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
     lost_events_are_reported_with(&[10], 10, config, Tail::Marks).await;
 }
 
@@ -137,7 +146,7 @@ async fn a_lost_tail_is_reported_when_the_sender_closes() {
     // Neither heartbeats nor periodic marks come in time: the marks sent at close do.
     let config = EmitterConfig {
         sequence_mark_interval: Duration::from_secs(3600),
-        ..EmitterConfig::default()
+        ..reporting()
     }
     .with_heartbeat(Duration::from_secs(3600), Duration::from_secs(7200));
     lost_events_are_reported_with(&[9, 10], 10, config, Tail::Close).await;

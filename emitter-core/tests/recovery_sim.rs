@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use demitter_core::node::RecoveryConfig;
 use demitter_core::protocol::{Control, RepairedEvent};
-use demitter_core::{ControlFrame, ErrorKind, Frame};
+use demitter_core::{ControlFrame, ErrorKind, Frame, RECOVERED, Recovered, decode_payload};
 use sim::Sim;
 
 fn ms(n: u64) -> Duration {
@@ -34,9 +34,14 @@ fn two_nodes(recovery: RecoveryConfig, seed: u64) -> Sim {
     sim
 }
 
-/// The numbers node 1 received, in the order it did.
+/// The numbers node 1's listener (label 1) received, in the order it did.
 fn received(sim: &Sim) -> Vec<u64> {
-    sim.nodes[1].received.iter().map(|(_, e)| e.seq).collect()
+    sim.nodes[1]
+        .received
+        .iter()
+        .filter(|(label, _)| *label == 1)
+        .map(|(_, e)| e.seq)
+        .collect()
 }
 
 fn gaps(sim: &Sim, i: usize) -> u64 {
@@ -65,6 +70,7 @@ fn node_0_events_3_and_4(from: usize, frame: &Frame) -> bool {
 #[test]
 fn events_lost_in_the_middle_come_back_in_order() {
     let mut sim = two_nodes(recovery(1 << 20), 1);
+    sim.listen(1, RECOVERED, 2);
     sim.drop_frames = Some(node_0_events_3_and_4);
     sim.counting = Some(is_repair);
     for _ in 0..10 {
@@ -80,6 +86,20 @@ fn events_lost_in_the_middle_come_back_in_order() {
     );
     assert_eq!(sim.node(1).recovered(), 2);
     assert_eq!(sim.counted, 2, "one ask, one answer");
+    let told: Vec<Recovered> = sim.nodes[1]
+        .received
+        .iter()
+        .filter(|(label, _)| *label == 2)
+        .map(|(_, e)| decode_payload(&e.payload).expect("decodes"))
+        .collect();
+    assert_eq!(
+        told,
+        [Recovered {
+            peer: Sim::id(0).to_string(),
+            event: "job.x".into(),
+            count: 2,
+        }]
+    );
 }
 
 fn node_0_events_9_and_10(from: usize, frame: &Frame) -> bool {

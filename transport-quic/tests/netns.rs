@@ -1,6 +1,7 @@
 //! Three hosts in three network namespaces, joined by veth links to a bridge; one host is
 //! cut off by taking its link down and brought back. Counts drop and recover, events flow
-//! again, and what was emitted during the cut is reported as lost, exactly.
+//! again, and what was emitted during the cut comes back from the sender's window, in
+//! order (or, under load, is accounted for exactly).
 //!
 //! Needs root and `ip` (iproute2). Where namespaces cannot be made, the test says so in
 //! its output and checks nothing else.
@@ -19,7 +20,7 @@ use demitter_quic::{Hood, QuicTransport};
 use support::{MESH_TIMEOUT, Node, fast_config, fast_config_emitter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
+async fn a_host_cut_off_and_brought_back_gets_what_it_missed_in_order() {
     let Some(hosts) = Hosts::or_skip(Hosts::make(&["a", "b", "c"])) else {
         return;
     };
@@ -45,7 +46,6 @@ async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
 
     let mut at_c = c.emitter.events::<u32>("cut.x").expect("valid");
     let _at_b = b.emitter.events::<u32>("cut.x").expect("valid");
-    let mut c_errors = c.emitter.errors();
     let mut c_downs = c.emitter.events::<PeerChange>(PEER_DOWN).expect("valid");
     let mut c_ups = c.emitter.events::<PeerChange>(PEER_UP).expect("valid");
     wait_for_count(&a.emitter, "cut.x", 2).await;
@@ -77,24 +77,18 @@ async fn a_host_cut_off_and_brought_back_recovers_and_reports_its_loss() {
     // c's listener counts again after the link is back.
     wait_for_count(&a.emitter, "cut.x", 2).await;
     a.emitter.emit("cut.x", &31u32).await.expect("emits");
-    assert_eq!(
-        next_event(&mut at_c, "the first event after the cut")
-            .await
-            .data,
-        31,
-        "traffic resumed by itself"
-    );
-    within("c to report the 20 events of the cut", async {
-        while c.emitter.error_counts().gap < 20 {
-            let _ = c_errors.recv().await;
-        }
-    })
-    .await;
-    assert_eq!(
-        c.emitter.error_counts().gap,
-        20,
-        "exactly the events of the cut"
-    );
+    // The 20 events of the cut come back from a's window (recovery is on by default),
+    // before the first one after it.
+    for n in 11..=31u32 {
+        assert_eq!(
+            next_event(&mut at_c, "the events of the cut, then the next")
+                .await
+                .data,
+            n
+        );
+    }
+    let counts = c.emitter.error_counts();
+    assert_eq!((counts.gap, counts.recovered), (0, 20), "{counts:?}");
     for node in [&a, &b, &c] {
         node.emitter.close().await;
     }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::repairs::{Ask, MAX_RANGES_ASKED, Released};
 use super::{Dispatch, Node, REQUEST_OVERHEAD, Sequencing, Targets};
-use crate::event::RawEvent;
+use crate::event::{RECOVERED, RawEvent, Recovered};
 use crate::frame::EventFrame;
 use crate::node_id::NodeId;
 use crate::protocol::{Control, RepairedEvent, SeqCheck};
@@ -129,7 +129,11 @@ impl<S: Clone> Node<S> {
                 self.repairs.hold(raw())
             }
             SeqCheck::InOrder if waits => self.repairs.hold(raw()),
-            SeqCheck::Stale if waits => self.repairs.fill(raw()),
+            SeqCheck::Stale if waits => {
+                let released = self.repairs.fill(raw());
+                self.tell_recovered(&event.source, &event.name, released.recovered);
+                released
+            }
             SeqCheck::Fresh | SeqCheck::InOrder | SeqCheck::Stale => return false,
         };
         self.carry_out(released);
@@ -189,16 +193,17 @@ impl<S: Clone> Node<S> {
                 }
                 self.heard(now, source, epoch);
                 let name: Arc<str> = name.into();
+                let mut released = Released::default();
                 for event in events {
-                    let released = self.repairs.fill(RawEvent {
+                    released.merge(self.repairs.fill(RawEvent {
                         name: Arc::clone(&name),
                         payload: Bytes::from(event.payload),
                         source: source.clone(),
                         seq: event.seq,
-                    });
-                    self.carry_out(released);
+                    }));
                 }
-                let released = self.repairs.gone((source, epoch), &name, &gone);
+                released.merge(self.repairs.gone((source, epoch), &name, &gone));
+                self.tell_recovered(source, &name, released.recovered);
                 self.carry_out(released);
             }
             _ => {}
@@ -282,6 +287,21 @@ impl<S: Clone> Node<S> {
             },
             Destination::Peer(to),
         );
+    }
+
+    /// Tells the local `$recovered` listeners that `count` events `name` from `source`
+    /// came back.
+    fn tell_recovered(&mut self, source: &NodeId, name: &str, count: u64) {
+        if count > 0 {
+            self.dispatch_system(
+                RECOVERED,
+                &Recovered {
+                    peer: source.to_string(),
+                    event: name.to_owned(),
+                    count,
+                },
+            );
+        }
     }
 
     /// Delivers what a repair let go, in order, and reports what could not be repaired.

@@ -66,6 +66,15 @@ pub(crate) struct Released {
     pub(crate) recovered: u64,
 }
 
+impl Released {
+    /// Adds what `other` let go after this.
+    pub(crate) fn merge(&mut self, other: Released) {
+        self.events.extend(other.events);
+        self.lost.extend(other.lost);
+        self.recovered += other.recovered;
+    }
+}
+
 /// Every (source, name) waiting for repairs.
 pub(crate) struct Repairs {
     deadline: Duration,
