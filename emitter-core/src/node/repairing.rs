@@ -103,7 +103,9 @@ impl<S: Clone> Node<S> {
         let (ask, released) = self
             .repairs
             .missing((source, epoch), name, (first, last), now);
-        self.send_ask(ask);
+        if let Some(ask) = ask {
+            self.send_ask(ask);
+        }
         self.carry_out(released);
     }
 

@@ -19,6 +19,11 @@ const MAX_HELD: usize = 65_536;
 /// Missing ranges at most per (source, name): past it, the oldest is given up.
 const MAX_RANGES: usize = 1_024;
 
+/// Numbers asked for at most per source at a time: a receiver that has fallen hopelessly
+/// behind (a subscriber that cannot keep up) reports the losses past it at once, instead
+/// of asking for more than it could take.
+const MAX_MISSING_PER_SOURCE: u64 = 16_384;
+
 /// Ranges one request names at most.
 pub(crate) const MAX_RANGES_ASKED: usize = 256;
 
@@ -112,15 +117,33 @@ impl Repairs {
     }
 
     /// Numbers `first..=last` of `name` from `source` (incarnation `epoch`) are missing,
-    /// seen at `now`: what to ask for them.
+    /// seen at `now`: what to ask for them (nothing, and reported lost at once, past
+    /// [`MAX_MISSING_PER_SOURCE`]).
     pub(crate) fn missing(
         &mut self,
         (source, epoch): (&NodeId, u64),
         name: &Arc<str>,
         (first, last): (u64, u64),
         now: Instant,
-    ) -> (Ask, Released) {
+    ) -> (Option<Ask>, Released) {
         let mut released = Released::default();
+        let outstanding: u64 = self.pending.get(source).map_or(0, |names| {
+            names
+                .values()
+                .flat_map(|p| &p.missing)
+                .map(|m| m.last - m.first + 1)
+                .sum()
+        });
+        let count = last - first + 1;
+        if outstanding.saturating_add(count) > MAX_MISSING_PER_SOURCE {
+            released.lost.push((
+                source.clone(),
+                Arc::clone(name),
+                count,
+                last.saturating_add(1),
+            ));
+            return (None, released);
+        }
         let names = self.pending.entry(source.clone()).or_default();
         let pending = names.entry(Arc::clone(name)).or_insert_with(|| Pending {
             epoch,
@@ -153,7 +176,7 @@ impl Repairs {
             ranges: vec![[first, last]],
         };
         self.release(source, name, &mut released);
-        (ask, released)
+        (Some(ask), released)
     }
 
     /// Holds `event` (of a name that waits) until what is missing before it is settled.
@@ -421,7 +444,7 @@ mod tests {
         let mut repairs = Repairs::new(Duration::from_secs(1));
         // 2..=6 missing, 7 arrived.
         let (ask, released) = repairs.missing((&source, 1), &name, (2, 6), now);
-        assert_eq!(ask.ranges, [[2, 6]]);
+        assert_eq!(ask.map(|a| a.ranges), Some(vec![[2, 6]]));
         assert!(released.events.is_empty());
         assert!(seqs(&repairs.hold(event(7))).is_empty());
         assert!(repairs.waits(&source, "a"));
@@ -444,6 +467,29 @@ mod tests {
         assert_eq!(released.lost.len(), 1);
         assert!(repairs.is_empty());
         assert_eq!(repairs.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_receiver_hopelessly_behind_reports_at_once_instead_of_asking() {
+        let now = Instant::now();
+        let source = NodeId::new("s").expect("valid");
+        let name: Arc<str> = "a".into();
+        let mut repairs = Repairs::new(Duration::from_secs(1));
+        let (ask, _) = repairs.missing((&source, 1), &name, (1, MAX_MISSING_PER_SOURCE), now);
+        assert!(ask.is_some(), "up to the bound: asked");
+        let (ask, released) = repairs.missing(
+            (&source, 1),
+            &name,
+            (MAX_MISSING_PER_SOURCE + 2, MAX_MISSING_PER_SOURCE + 2),
+            now,
+        );
+        assert!(ask.is_none(), "past it: not asked");
+        assert_eq!(released.lost.len(), 1, "but reported");
+        let other = NodeId::new("t").expect("valid");
+        assert!(
+            repairs.missing((&other, 1), &name, (1, 1), now).0.is_some(),
+            "per source"
+        );
     }
 
     #[test]
