@@ -7,50 +7,29 @@ use std::time::Duration;
 
 use demitter_core::faulty::Losing;
 use demitter_core::node::RecoveryConfig;
-use demitter_core::{EmitterConfig, ErrorKind, EventStream};
+use demitter_core::{EmitterConfig, ErrorKind};
 
 use crate::cluster::{Cluster, ClusterFactory};
-use crate::support::{
-    log_to_test_output, next_event, next_report, test_config, wait_for_listeners, within,
-};
+use crate::support::{listening_pair, next_event, next_report, test_config, within};
 
 /// How long the tail's marks are all lost: far longer than a sender repeats them (about
 /// 3 s).
 const MARKS_LOST_FOR: Duration = Duration::from_secs(10);
 
-/// Two nodes: node 1's listener on `pattern` subscribed, node 0 ready and counting it for
-/// `name`. Both nodes start together, so that neither may have heard the other when it
-/// was ready (through a forwarder, the census counts only nodes it heard before): the
-/// listener is owed what node 0 emits once node 0 acknowledged it, which the count shows.
-async fn listening_pair<F: ClusterFactory>(
-    factory: &F,
-    pattern: &str,
-    name: &str,
-) -> (F::Cluster, EventStream<u32>) {
-    log_to_test_output();
-    let config = EmitterConfig {
+/// Settings without recovery: what is lost stays lost, and is reported.
+fn reporting() -> EmitterConfig {
+    EmitterConfig {
         recovery: RecoveryConfig::OFF,
         ..test_config()
-    };
-    let c = within("the cluster to start", factory.build(2, config))
-        .await
-        .expect("the cluster starts");
-    let stream = c.node(1).events::<u32>(pattern).expect("valid");
-    within("the listener to be subscribed", stream.subscribed())
-        .await
-        .expect("subscribed");
-    within("node 0 to hear the bus", c.node(0).ready())
-        .await
-        .expect("it hears the bus");
-    wait_for_listeners(c.node(0), &[name], 1).await;
-    (c, stream)
+    }
 }
 
 /// 27. A listener subscribed, node 0 ready: node 0's first event of a name is lost on the
 ///     way (only events are lost), its second arrives. The listener's node reports one
 ///     lost, naming node 0 and the event; the second is delivered.
 pub async fn a_lost_first_event_is_reported<F: ClusterFactory>(factory: &F) {
-    let (c, mut stream) = listening_pair(factory, "conf.first.+", "conf.first.job").await;
+    let (c, mut stream) =
+        listening_pair(factory, reporting(), "conf.first.+", "conf.first.job").await;
     let mut errors = c.node(1).errors();
     c.faults(0).lose(Losing::Events);
     c.node(0)
@@ -82,7 +61,8 @@ pub async fn a_lost_first_event_is_reported<F: ClusterFactory>(factory: &F) {
 ///     heartbeats go. Once marks pass again, the listener's node reports the three lost,
 ///     and nothing else.
 pub async fn a_tail_whose_marks_are_lost_for_long_is_reported<F: ClusterFactory>(factory: &F) {
-    let (c, mut stream) = listening_pair(factory, "conf.tail.+", "conf.tail.job").await;
+    let (c, mut stream) =
+        listening_pair(factory, reporting(), "conf.tail.+", "conf.tail.job").await;
     let mut errors = c.node(1).errors();
     c.node(0).emit("conf.tail.job", &0u32).await.expect("emits");
     assert_eq!(next_event(&mut stream, "the first event").await.data, 0);

@@ -8,7 +8,7 @@ use demitter_core::faulty::Losing;
 use demitter_core::node::RecoveryConfig;
 
 use crate::cluster::{Cluster, ClusterFactory};
-use crate::support::{log_to_test_output, next_event, test_config, wait_for_listeners, within};
+use crate::support::{listening_pair, next_event, test_config, within};
 
 /// [`test_config`] with a window of 16 MiB and 10 s, and 2 s to repair a loss.
 fn recovering_config() -> demitter_core::EmitterConfig {
@@ -28,21 +28,13 @@ fn recovering_config() -> demitter_core::EmitterConfig {
 ///     are lost (the marks that tell of them pass). The listener gets 1 to 6, in order;
 ///     nothing is reported lost, and its node counts 4 recovered.
 pub async fn lost_events_are_recovered_in_order<F: ClusterFactory>(factory: &F) {
-    log_to_test_output();
-    let c = within(
-        "the cluster to start",
-        factory.build(2, recovering_config()),
+    let (c, mut stream) = listening_pair(
+        factory,
+        recovering_config(),
+        "conf.repair.+",
+        "conf.repair.job",
     )
-    .await
-    .expect("the cluster starts");
-    let mut stream = c.node(1).events::<u32>("conf.repair.+").expect("valid");
-    within("the listener to be subscribed", stream.subscribed())
-        .await
-        .expect("subscribed");
-    within("node 0 to hear the bus", c.node(0).ready())
-        .await
-        .expect("it hears the bus");
-    wait_for_listeners(c.node(0), &["conf.repair.job"], 1).await;
+    .await;
     let node = c.node(0);
     node.emit("conf.repair.job", &1u32).await.expect("emits");
     c.faults(0).lose(Losing::Events);
@@ -72,20 +64,9 @@ pub async fn lost_events_are_recovered_in_order<F: ClusterFactory>(factory: &F) 
 pub async fn a_closing_emitter_lingers_until_its_last_events_are_repaired<F: ClusterFactory>(
     factory: &F,
 ) {
-    log_to_test_output();
     let mut config = recovering_config();
     config.recovery.linger = Duration::from_secs(600);
-    let c = within("the cluster to start", factory.build(2, config))
-        .await
-        .expect("the cluster starts");
-    let mut stream = c.node(1).events::<u32>("conf.linger.+").expect("valid");
-    within("the listener to be subscribed", stream.subscribed())
-        .await
-        .expect("subscribed");
-    within("node 0 to hear the bus", c.node(0).ready())
-        .await
-        .expect("it hears the bus");
-    wait_for_listeners(c.node(0), &["conf.linger.job"], 1).await;
+    let (c, mut stream) = listening_pair(factory, config, "conf.linger.+", "conf.linger.job").await;
     c.faults(0).lose(Losing::Events);
     for n in 1..=3u32 {
         c.node(0).emit("conf.linger.job", &n).await.expect("emits");

@@ -123,3 +123,28 @@ pub async fn check_no_hub<C: Cluster>(mut c: C) {
     );
     within("the cluster to shut down", c.shutdown()).await;
 }
+
+/// Two nodes built with `config`: node 1's listener on `pattern` subscribed, node 0 ready and counting it for
+/// `name`. Both nodes start together, so that neither may have heard the other when it
+/// was ready (through a forwarder, the census counts only nodes it heard before): the
+/// listener is owed what node 0 emits once node 0 acknowledged it, which the count shows.
+pub async fn listening_pair<F: ClusterFactory>(
+    factory: &F,
+    config: EmitterConfig,
+    pattern: &str,
+    name: &str,
+) -> (F::Cluster, EventStream<u32>) {
+    log_to_test_output();
+    let c = within("the cluster to start", factory.build(2, config))
+        .await
+        .expect("the cluster starts");
+    let stream = c.node(1).events::<u32>(pattern).expect("valid");
+    within("the listener to be subscribed", stream.subscribed())
+        .await
+        .expect("subscribed");
+    within("node 0 to hear the bus", c.node(0).ready())
+        .await
+        .expect("it hears the bus");
+    wait_for_listeners(c.node(0), &[name], 1).await;
+    (c, stream)
+}

@@ -1545,17 +1545,23 @@ impl<S: Clone> Node<S> {
                 source: event.source,
                 seq: event.seq,
             };
-            if self.retained.catching_up() {
-                let to = self.hold_for_catch_ups(&event);
-                if !to.is_empty() {
-                    self.dispatches.push_back(Dispatch::Event { event, to });
-                }
-            } else {
-                self.dispatches.push_back(Dispatch::Event { event, to });
-            }
+            self.dispatch_event(event, to);
         }
         if let Some(report) = gap {
             self.report(report);
+        }
+    }
+
+    /// Queues `event` for the listeners `to`, holding it back from those catching up with
+    /// retained values.
+    fn dispatch_event(&mut self, event: RawEvent, to: Targets<S>) {
+        if self.retained.catching_up() {
+            let to = self.hold_for_catch_ups(&event);
+            if !to.is_empty() {
+                self.dispatches.push_back(Dispatch::Event { event, to });
+            }
+        } else {
+            self.dispatches.push_back(Dispatch::Event { event, to });
         }
     }
 

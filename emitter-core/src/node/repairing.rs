@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::repairs::{Ask, MAX_RANGES_ASKED, Released};
-use super::{Dispatch, Node, REQUEST_OVERHEAD, Sequencing, Targets};
+use super::{Node, REQUEST_OVERHEAD, Sequencing, Targets};
 use crate::event::{RECOVERED, RawEvent, Recovered};
 use crate::frame::EventFrame;
 use crate::node_id::NodeId;
@@ -323,16 +323,8 @@ impl<S: Clone> Node<S> {
         let mut to = Targets::new();
         self.listeners
             .for_each_match(&event.name, |l| to.push(l.sink.clone()));
-        if to.is_empty() {
-            return;
-        }
-        if self.retained.catching_up() {
-            let to = self.hold_for_catch_ups(&event);
-            if !to.is_empty() {
-                self.dispatches.push_back(Dispatch::Event { event, to });
-            }
-        } else {
-            self.dispatches.push_back(Dispatch::Event { event, to });
+        if !to.is_empty() {
+            self.dispatch_event(event, to);
         }
     }
 }

@@ -179,16 +179,17 @@ impl Repairs {
         (Some(ask), released)
     }
 
+    /// What waits for `name` from `source`, if anything.
+    fn pending_mut(&mut self, source: &NodeId, name: &str) -> Option<&mut Pending> {
+        self.pending.get_mut(source)?.get_mut(name)
+    }
+
     /// Holds `event` (of a name that waits) until what is missing before it is settled.
     pub(crate) fn hold(&mut self, event: RawEvent) -> Released {
         let mut released = Released::default();
         let source = event.source.clone();
         let name = Arc::clone(&event.name);
-        let Some(pending) = self
-            .pending
-            .get_mut(&source)
-            .and_then(|names| names.get_mut(&*name))
-        else {
+        let Some(pending) = self.pending_mut(&source, &name) else {
             released.events.push(event);
             return released;
         };
@@ -207,11 +208,7 @@ impl Repairs {
         let mut released = Released::default();
         let source = event.source.clone();
         let name = Arc::clone(&event.name);
-        let Some(pending) = self
-            .pending
-            .get_mut(&source)
-            .and_then(|names| names.get_mut(&*name))
-        else {
+        let Some(pending) = self.pending_mut(&source, &name) else {
             return released;
         };
         let seq = event.seq;
@@ -376,11 +373,7 @@ impl Repairs {
 
     /// Gives up everything `name` from `source` still waits for.
     fn give_up(&mut self, source: &NodeId, name: &Arc<str>, released: &mut Released) {
-        if let Some(pending) = self
-            .pending
-            .get_mut(source)
-            .and_then(|names| names.get_mut(name))
-        {
+        if let Some(pending) = self.pending_mut(source, name) {
             for m in pending.missing.drain(..) {
                 released.lost.push((
                     source.clone(),
