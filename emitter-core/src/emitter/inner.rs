@@ -620,29 +620,31 @@ impl Inner {
         if waiting == 0 {
             return;
         }
-        let deadline = tokio::time::Instant::now() + self.config.recovery.linger;
-        let mut acks = self.acknowledged.subscribe();
-        loop {
-            acks.borrow_and_update();
-            let left = self.state.lock().node.lingering_for();
-            if left == 0 {
-                return;
-            }
-            tokio::select! {
-                changed = acks.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-                () = tokio::time::sleep_until(deadline) => {
-                    tracing::debug!(
-                        peers = left,
-                        "linger over with peers not settled: they report what they miss"
-                    );
+        let settled = async {
+            let mut acks = self.acknowledged.subscribe();
+            loop {
+                acks.borrow_and_update();
+                if self.state.lock().node.lingering_for() == 0 {
                     return;
                 }
-                () = self.cancel.cancelled() => return,
+                tokio::select! {
+                    changed = acks.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    () = self.cancel.cancelled() => return,
+                }
             }
+        };
+        if tokio::time::timeout(self.config.recovery.linger, settled)
+            .await
+            .is_err()
+        {
+            tracing::debug!(
+                peers = self.state.lock().node.lingering_for(),
+                "linger over with peers not settled: they report what they miss"
+            );
         }
     }
 
